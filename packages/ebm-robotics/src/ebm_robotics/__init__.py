@@ -1,1 +1,47 @@
-"""ebm-robotics."""
+"""ebm-robotics: Shadow-hand cube trajectories and dynamics EBMs (Du & Mordatch 2019, sec. 5).
+
+Public names are imported lazily (on first attribute access), so that generation worker
+processes, which import :mod:`ebm_robotics.generate`, do not pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os as _os
+import sys as _sys
+from typing import Any
+
+# Offscreen rendering on headless Linux: mujoco picks its GL backend when first imported.
+if _sys.platform.startswith("linux") and "mujoco" not in _sys.modules:
+    _os.environ.setdefault("MUJOCO_GL", "egl")
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "env": (
+        "ACTION_DIM", "ENV_ID", "HAND_JOINT_NAMES", "STATE_DIM", "HandCubeSim",
+        "cube_dropped", "cube_rotation_deg", "make_env",
+    ),
+    "policy": ("FingerGaitConfig", "FingerGaitPolicy", "Policy", "RandomEveryKth", "load_policy"),
+    "generate": ("GenerationConfig", "generate_trajectories", "rollout"),
+    "shards": ("merge_manifests", "split_trajectories"),
+    "dataset": (
+        "StateNormalizer", "TrajectoryData", "Transitions", "load_trajectories", "make_transitions",
+    ),
+    "render": (
+        "CameraConfig", "HandRenderer", "RenderingUnavailableError", "render_states",
+        "save_state_grid",
+    ),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ebm_robotics' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,220 @@
+"""The Shadow hand + cube environment and a fast stepping path.
+
+The environment is gymnasium-robotics' ``HandManipulateBlock-v1``. Its MuJoCo model and data
+are reused as they are; :class:`HandCubeSim` only replaces the per-step Python of the gym
+wrapper (action checks, goal/reward/observation bookkeeping) by a few in-place numpy operations
+followed by ``mujoco.mj_step(model, data, nstep=n_substeps)``.
+
+State (31-D, float64 while simulating, read by joint NAME from ``data.qpos``):
+
+* ``state[0:24]``  -- the 24 hand hinge joints in the order of :data:`HAND_JOINT_NAMES`;
+* ``state[24:27]`` -- cube position (x, y, z) in metres, world frame (free joint ``object:joint``);
+* ``state[27:31]`` -- cube orientation quaternion (w, x, y, z) of the same free joint.
+
+Action (20-D, in [-1, 1]): one command per actuator, in the order of
+:data:`ACTUATOR_NAMES`. As in the env (``relative_control=False``, the default of
+``HandManipulateBlock-v1``) ``ctrl = center + action * half_range`` clipped to the actuator's
+ctrl range, i.e. -1/+1 ask for the joint's lower/upper limit and 0 for its mid-range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import gymnasium_robotics
+import mujoco
+import numpy as np
+
+ENV_ID = "HandManipulateBlock-v1"
+STATE_DIM = 31
+ACTION_DIM = 20
+N_SUBSTEPS = 20
+
+HAND_JOINT_NAMES: tuple[str, ...] = (
+    "robot0:WRJ1", "robot0:WRJ0",
+    "robot0:FFJ3", "robot0:FFJ2", "robot0:FFJ1", "robot0:FFJ0",
+    "robot0:MFJ3", "robot0:MFJ2", "robot0:MFJ1", "robot0:MFJ0",
+    "robot0:RFJ3", "robot0:RFJ2", "robot0:RFJ1", "robot0:RFJ0",
+    "robot0:LFJ4", "robot0:LFJ3", "robot0:LFJ2", "robot0:LFJ1", "robot0:LFJ0",
+    "robot0:THJ4", "robot0:THJ3", "robot0:THJ2", "robot0:THJ1", "robot0:THJ0",
+)  # fmt: skip
+"""The 24 hand hinge joints, in the order they occupy ``state[0:24]``."""
+
+ACTUATOR_NAMES: tuple[str, ...] = (
+    "robot0:A_WRJ1", "robot0:A_WRJ0",
+    "robot0:A_FFJ3", "robot0:A_FFJ2", "robot0:A_FFJ1",
+    "robot0:A_MFJ3", "robot0:A_MFJ2", "robot0:A_MFJ1",
+    "robot0:A_RFJ3", "robot0:A_RFJ2", "robot0:A_RFJ1",
+    "robot0:A_LFJ4", "robot0:A_LFJ3", "robot0:A_LFJ2", "robot0:A_LFJ1",
+    "robot0:A_THJ4", "robot0:A_THJ3", "robot0:A_THJ2", "robot0:A_THJ1", "robot0:A_THJ0",
+)  # fmt: skip
+"""The 20 actuators, in the order of the action vector (the model's actuator order)."""
+
+CUBE_JOINT_NAME = "object:joint"
+CUBE_POS = slice(24, 27)
+CUBE_QUAT = slice(27, 31)
+
+
+def make_env(**kwargs: Any) -> gym.Env:
+    """``gym.make("HandManipulateBlock-v1", **kwargs)`` after registering gymnasium-robotics."""
+    gym.register_envs(gymnasium_robotics)
+    return gym.make(ENV_ID, **kwargs)
+
+
+def state_qpos_indices(model: mujoco.MjModel) -> np.ndarray:
+    """Indices into ``data.qpos`` of the 31 state entries, looked up by joint name."""
+    idx: list[int] = []
+    for name in HAND_JOINT_NAMES:
+        joint = model.joint(name)
+        if model.jnt_type[joint.id] != mujoco.mjtJoint.mjJNT_HINGE:
+            raise ValueError(f"expected joint {name!r} to be a hinge joint")
+        idx.append(int(model.jnt_qposadr[joint.id]))
+    cube = model.joint(CUBE_JOINT_NAME)
+    if model.jnt_type[cube.id] != mujoco.mjtJoint.mjJNT_FREE:
+        raise ValueError(f"expected joint {CUBE_JOINT_NAME!r} to be a free joint")
+    start = int(model.jnt_qposadr[cube.id])
+    idx.extend(range(start, start + 7))
+    return np.asarray(idx, dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class _ControlMap:
+    """Precomputed action -> ctrl mapping of the env's ``_set_action``."""
+
+    center: np.ndarray  # (20,) absolute-control centre of each ctrl range
+    half_range: np.ndarray  # (20,)
+    low: np.ndarray
+    high: np.ndarray
+    relative_qpos: np.ndarray  # (20,) qpos index of each actuator's joint (relative control)
+    coupled: tuple[tuple[int, int], ...]  # (actuator index, J0 qpos index) added for *J1
+
+
+def _control_map(model: mujoco.MjModel) -> _ControlMap:
+    names = tuple(model.actuator(i).name for i in range(model.nu))
+    if names != ACTUATOR_NAMES:
+        raise ValueError(f"expected actuators {ACTUATOR_NAMES}, the model has {names}")
+    ctrlrange = np.asarray(model.actuator_ctrlrange, dtype=np.float64)
+    low, high = ctrlrange[:, 0].copy(), ctrlrange[:, 1].copy()
+    relative_qpos = np.asarray(
+        [model.jnt_qposadr[model.joint(n.replace(":A_", ":")).id] for n in names], dtype=np.intp
+    )
+    coupled = tuple(
+        (names.index(f"robot0:A_{f}J1"), int(model.jnt_qposadr[model.joint(f"robot0:{f}J0").id]))
+        for f in ("FF", "MF", "RF", "LF")
+    )
+    return _ControlMap(
+        center=(low + high) / 2.0,
+        half_range=(high - low) / 2.0,
+        low=low,
+        high=high,
+        relative_qpos=relative_qpos,
+        coupled=coupled,
+    )
+
+
+class HandCubeSim:
+    """The hand+cube env with a fast ``step`` that bypasses the gym wrapper.
+
+    ``reset`` goes through the env (random initial cube pose, settling steps); ``step`` writes
+    the controls exactly as the env's ``_set_action`` does and calls ``mujoco.mj_step`` with the
+    env's number of substeps on the env's own ``model``/``data``. ``step_gym`` is the reference
+    path through ``env.step``; both give bit-identical states.
+    """
+
+    def __init__(self, env: gym.Env | None = None) -> None:
+        self.env = env if env is not None else make_env()
+        base = self.env.unwrapped
+        self.model: mujoco.MjModel = base.model
+        self.data: mujoco.MjData = base.data
+        self.n_substeps = int(base.n_substeps)
+        self.relative_control = bool(base.relative_control)
+        self.qpos_index = state_qpos_indices(self.model)
+        n = len(self.qpos_index)
+        contiguous = np.array_equal(
+            self.qpos_index, np.arange(self.qpos_index[0], self.qpos_index[0] + n)
+        )
+        # A contiguous block of qpos is read through a view (no fancy-indexing gather).
+        self._qpos_view = (
+            self.data.qpos[self.qpos_index[0] : self.qpos_index[0] + n] if contiguous else None
+        )
+        self._ctrl = _control_map(self.model)
+        self._buf = np.empty(ACTION_DIM, dtype=np.float64)
+
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per step."""
+        return float(self.model.opt.timestep) * self.n_substeps
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset through the env (random cube pose from ``seed``); returns the 31-D state."""
+        self.env.reset(seed=seed)
+        return self.get_state()
+
+    def get_state(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The current 31-D state (float64), written into ``out`` if given."""
+        if out is None:
+            out = np.empty(STATE_DIM, dtype=np.float64)
+        if self._qpos_view is not None:
+            out[...] = self._qpos_view
+        else:
+            np.take(self.data.qpos, self.qpos_index, out=out)
+        return out
+
+    def set_ctrl(self, action: np.ndarray) -> None:
+        """Write ``action`` (20,) into ``data.ctrl`` exactly as the env's ``_set_action``."""
+        buf, cm = self._buf, self._ctrl
+        np.clip(action, -1.0, 1.0, out=buf)  # env.step clips to the action space first
+        np.multiply(buf, cm.half_range, out=buf)
+        if self.relative_control:
+            center = self.data.qpos[cm.relative_qpos]
+            for act, j0 in cm.coupled:
+                center[act] += self.data.qpos[j0]
+            buf += center
+        else:
+            buf += cm.center
+        np.clip(buf, cm.low, cm.high, out=self.data.ctrl)
+
+    def step(self, action: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Fast path: apply ``action`` for one env step; returns the new 31-D state."""
+        if np.shape(action) != (ACTION_DIM,):
+            raise ValueError(f"expected an action of shape ({ACTION_DIM},), got {np.shape(action)}")
+        self.set_ctrl(action)
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        return self.get_state(out)
+
+    def step_gym(self, action: np.ndarray) -> np.ndarray:
+        """Reference path through ``env.step``; returns the new 31-D state."""
+        self.env.step(action)
+        return self.get_state()
+
+    def set_state(self, state: np.ndarray) -> None:
+        """Set hand joints and cube pose from a 31-D state (zero velocities) and run mj_forward."""
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (STATE_DIM,):
+            raise ValueError(f"expected a state of shape ({STATE_DIM},), got {state.shape}")
+        self.data.qpos[self.qpos_index] = state
+        self.data.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def close(self) -> None:
+        """Close the underlying env."""
+        self.env.close()
+
+
+def cube_rotation_deg(quat_a: np.ndarray, quat_b: np.ndarray) -> np.ndarray:
+    """Angle in degrees of the rotation between two cube orientations (..., 4) -> (...)."""
+    a = np.asarray(quat_a, dtype=np.float64)
+    b = np.asarray(quat_b, dtype=np.float64)
+    cos = np.abs(np.sum(a * b, axis=-1)) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(2.0 * np.arccos(np.clip(cos, 0.0, 1.0)))
+
+
+def cube_dropped(states: np.ndarray, min_z: float = 0.1) -> np.ndarray:
+    """Whether the cube's centre went below ``min_z`` metres in a trajectory (..., T+1, 31).
+
+    The palm is at z = 0.14 and the resting cube at z ~= 0.18; a cube that falls off the hand
+    ends on the floor at z ~= 0.025.
+    """
+    return np.asarray(states)[..., CUBE_POS][..., 2].min(axis=-1) < min_z
