@@ -6,14 +6,21 @@ processes, which import :mod:`ebm_robotics.generate`, do not pay for torch.
 
 from __future__ import annotations
 
+import ctypes.util as _ctypes_util
 import importlib
 import os as _os
 import sys as _sys
 from typing import Any
 
-# Offscreen rendering on headless Linux: mujoco picks its GL backend when first imported.
-if _sys.platform.startswith("linux") and "mujoco" not in _sys.modules:
-    _os.environ.setdefault("MUJOCO_GL", "egl")
+# Offscreen rendering on headless Linux: mujoco picks its GL backend when first imported, and
+# a backend whose library is missing breaks `import mujoco`, so EGL is chosen only if present.
+if (
+    _sys.platform.startswith("linux")
+    and "mujoco" not in _sys.modules
+    and "MUJOCO_GL" not in _os.environ
+    and _ctypes_util.find_library("EGL")
+):
+    _os.environ["MUJOCO_GL"] = "egl"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "env": (

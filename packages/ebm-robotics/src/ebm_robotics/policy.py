@@ -122,15 +122,22 @@ class CallablePolicy:
 
 
 class TorchScriptPolicy:
-    """A TorchScript module mapping a float32 state tensor (31,) to an action tensor (20,)."""
+    """A saved torch module mapping a float32 state tensor (31,) to an action tensor (20,).
+
+    ``.pt2`` files are ``torch.export`` programs (``torch.export.save``); other files are
+    TorchScript (``torch.jit.save``).
+    """
 
     def __init__(self, path: str | Path) -> None:
         import torch
 
         self.path = str(path)
         self._torch = torch
-        self.module = torch.jit.load(self.path, map_location="cpu")
-        self.module.eval()
+        if self.path.endswith(".pt2"):
+            self.module = torch.export.load(self.path).module()
+        else:
+            self.module = torch.jit.load(self.path, map_location="cpu")
+            self.module.eval()
 
     def reset(self, rng: np.random.Generator) -> None:
         """TorchScript policies are stateless here."""
@@ -193,8 +200,8 @@ def load_policy(spec: str = DEFAULT_POLICY) -> Policy:
 
     * ``"finger_gait"`` -- :class:`FingerGaitPolicy` with default settings;
     * ``"random"`` -- :class:`UniformRandomPolicy`;
-    * a path ending in ``.pt``/``.pth``/``.ts`` -- a TorchScript module (state (31,) float32 ->
-      action (20,));
+    * a path ending in ``.pt``/``.pth``/``.ts`` (TorchScript) or ``.pt2`` (``torch.export``) --
+      a saved module mapping a float32 state (31,) to an action (20,);
     * ``"package.module:attr"`` -- an importable object: a class is instantiated without
       arguments; an object with ``reset`` and ``__call__`` is used as a :class:`Policy`; any
       other callable is treated as ``state -> action``.
@@ -203,9 +210,11 @@ def load_policy(spec: str = DEFAULT_POLICY) -> Policy:
         return FingerGaitPolicy()
     if spec == "random":
         return UniformRandomPolicy()
-    if spec.endswith((".pt", ".pth", ".ts")) or Path(spec).is_file():
+    if spec.endswith((".pt", ".pth", ".ts", ".pt2")) or Path(spec).is_file():
         if not Path(spec).is_file():
-            raise FileNotFoundError(f"policy file {spec!r} not found (expected a TorchScript file)")
+            raise FileNotFoundError(
+                f"policy file {spec!r} not found (expected a TorchScript or torch.export file)"
+            )
         return CallablePolicy(TorchScriptPolicy(spec), name=spec)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
@@ -225,6 +234,6 @@ def load_policy(spec: str = DEFAULT_POLICY) -> Policy:
             raise ValueError(f"policy spec {spec!r} does not name a callable")
         return CallablePolicy(obj, name=spec)
     raise ValueError(
-        f"unknown policy spec {spec!r}: expected 'finger_gait', 'random', a TorchScript file "
-        "(.pt/.pth/.ts) or 'module:attr'"
+        f"unknown policy spec {spec!r}: expected 'finger_gait', 'random', a saved torch module "
+        "(.pt/.pth/.ts/.pt2) or 'module:attr'"
     )

@@ -1,9 +1,11 @@
 """Offscreen rendering of 31-D hand+cube states, and PNG grids comparing trajectories.
 
 Headless Linux needs an offscreen GL backend chosen BEFORE mujoco is first imported:
-``import ebm_robotics`` sets ``MUJOCO_GL=egl`` on Linux when the variable is unset (Mesa's EGL
-works on CPU). Set ``MUJOCO_GL`` yourself (``egl``, ``osmesa``, ``glfw``) to override it.
-When no backend works, :class:`HandRenderer` raises :class:`RenderingUnavailableError`.
+``import ebm_robotics`` sets ``MUJOCO_GL=egl`` on Linux when the variable is unset, mujoco is not
+imported yet and libEGL is installed (Mesa's EGL works on CPU). Set ``MUJOCO_GL`` yourself
+(``egl``, ``osmesa``, ``glfw``) to override it; note that naming a backend whose library is
+missing makes ``import mujoco`` itself fail. When no backend works, :class:`HandRenderer` raises
+:class:`RenderingUnavailableError`.
 """
 
 from __future__ import annotations
