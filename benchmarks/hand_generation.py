@@ -1,0 +1,121 @@
+"""Shadow-hand data generation speed: gym loop vs fast path vs the physics bound.
+
+Prints env steps/second on one core for
+  (a) the gym loop  -- ``env.step(action)`` then reading the 31-D state,
+  (b) the fast path -- :meth:`ebm_robotics.HandCubeSim.step`,
+  (c) the physics bound -- ``mujoco.mj_step(model, data)`` (nstep=1) called n_substeps times per
+      env step with the same controls (rate / n_substeps),
+and their ratios to the bound; then the generator's throughput with 1 and 2 worker processes.
+All three single-core paths replay the same actions from the same saved physics state, in
+interleaved rounds; the best round of each is reported (robust to other load on the machine).
+
+    uv run python benchmarks/hand_generation.py [--steps 200] [--rounds 5] [--trajectories 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import mujoco
+import numpy as np
+from ebm_robotics.env import HandCubeSim
+from ebm_robotics.generate import GenerationConfig, generate_trajectories, rollout
+from ebm_robotics.policy import FingerGaitPolicy, RandomEveryKth
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def single_core(steps: int, rounds: int) -> dict[str, float]:
+    sim = HandCubeSim()
+    # Actions of a real trajectory (finger gait + every 4th random), repeated to `steps`.
+    _, actions = rollout(sim, RandomEveryKth(FingerGaitPolicy()), 100, 0, np.random.default_rng(0))
+    actions = np.resize(actions, (steps, 20))
+    sim.reset(seed=1)
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    saved = np.empty(mujoco.mj_stateSize(sim.model, spec))
+    mujoco.mj_getState(sim.model, sim.data, saved, spec)
+    ctrls = np.empty((steps, sim.model.nu))
+    for t in range(steps):  # the controls the env would set, for the bound
+        sim.set_ctrl(actions[t])
+        ctrls[t] = sim.data.ctrl
+    model, data, n_sub = sim.model, sim.data, sim.n_substeps
+    out = np.empty(31)
+
+    def gym_loop() -> None:
+        for a in actions:
+            sim.step_gym(a)
+
+    def fast_path() -> None:
+        for a in actions:
+            sim.step(a, out)
+
+    def bound() -> None:
+        for c in ctrls:
+            data.ctrl[:] = c
+            for _ in range(n_sub):
+                mujoco.mj_step(model, data)
+
+    def bound_nstep() -> None:
+        for c in ctrls:
+            data.ctrl[:] = c
+            mujoco.mj_step(model, data, nstep=n_sub)
+
+    paths = {"gym": gym_loop, "fast": fast_path, "bound": bound, "bound_nstep": bound_nstep}
+    best = dict.fromkeys(paths, 0.0)
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            mujoco.mj_setState(model, data, saved, spec)
+            mujoco.mj_forward(model, data)
+            best[name] = max(best[name], steps / timed(fn))
+    sim.close()
+    return best
+
+
+def generator(n: int, workers: int, shard_size: int) -> float:
+    out = tempfile.mkdtemp(prefix="hand_bench_")
+    try:
+        cfg = GenerationConfig(num_trajectories=n, shard_size=shard_size, workers=workers, seed=0)
+        return timed(lambda: generate_trajectories(cfg, out, quiet=True))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=200, help="env steps per timed round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--trajectories", type=int, default=16, help="for the generator (T=100)")
+    args = p.parse_args()
+
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+    r = single_core(args.steps, args.rounds)
+    print("env steps/s on one core (best of rounds, same actions and start state):")
+    print(f"  (a) gym loop   {r['gym']:8.0f}   gym/bound  = {r['gym'] / r['bound']:.3f}")
+    print(f"  (b) fast path  {r['fast']:8.0f}   fast/bound = {r['fast'] / r['bound']:.3f}")
+    print(f"  (c) bound      {r['bound']:8.0f}   (mj_step nstep=1 rate / 20 substeps)")
+    print(f"      mj_step(nstep=20) {r['bound_nstep']:8.0f}")
+    print(f"  fast/gym = {r['fast'] / r['gym']:.2f}x")
+
+    n, shard = args.trajectories, max(1, args.trajectories // 4)
+    print(f"generator, {n} trajectories of T=100, shard size {shard} (includes process start):")
+    base = None
+    for workers in (1, 2):
+        secs = generator(n, workers, shard)
+        base = base or secs
+        print(
+            f"  workers={workers}: {secs:6.2f} s  {n / secs:6.2f} traj/s  "
+            f"{n * 100 / secs:7.0f} env steps/s  speedup {base / secs:.2f}x"
+        )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
