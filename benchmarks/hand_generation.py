@@ -9,16 +9,19 @@ and their ratios to the bound; then the generator's throughput with 1 and 2 work
 All three single-core paths replay the same actions from the same saved physics state, in
 interleaved rounds; the best round of each is reported (robust to other load on the machine).
 
-    uv run python benchmarks/hand_generation.py [--steps 200] [--rounds 5] [--trajectories 16]
+    uv run python benchmarks/hand_generation.py [--steps 200] [--rounds 5] [--trajectories 32]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import mujoco
 import numpy as np
@@ -79,11 +82,31 @@ def single_core(steps: int, rounds: int) -> dict[str, float]:
     return best
 
 
-def generator(n: int, workers: int, shard_size: int) -> float:
+def _worker_ready() -> int:
+    import ebm_robotics.generate  # noqa: F401  (what a generation worker imports)
+
+    return os.getpid()
+
+
+def worker_start_seconds() -> float:
+    """Wall time to spawn one worker process that imports the generator."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return timed(lambda: pool.submit(_worker_ready).result())
+
+
+def _cpu_seconds() -> float:
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+def generator(n: int, workers: int, shard_size: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its workers) to generate n trajectories."""
     out = tempfile.mkdtemp(prefix="hand_bench_")
     try:
         cfg = GenerationConfig(num_trajectories=n, shard_size=shard_size, workers=workers, seed=0)
-        return timed(lambda: generate_trajectories(cfg, out, quiet=True))
+        cpu0 = _cpu_seconds()
+        wall = timed(lambda: generate_trajectories(cfg, out, quiet=True))
+        return wall, _cpu_seconds() - cpu0
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -92,7 +115,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200, help="env steps per timed round")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--trajectories", type=int, default=16, help="for the generator (T=100)")
+    p.add_argument("--trajectories", type=int, default=32, help="for the generator (T=100)")
     args = p.parse_args()
 
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
@@ -108,13 +131,18 @@ def main() -> None:
     print(f"generator, {n} trajectories of T=100, shard size {shard} (includes process start):")
     base = None
     for workers in (1, 2):
-        secs = generator(n, workers, shard)
+        secs, cpu = generator(n, workers, shard)
         base = base or secs
         print(
             f"  workers={workers}: {secs:6.2f} s  {n / secs:6.2f} traj/s  "
-            f"{n * 100 / secs:7.0f} env steps/s  speedup {base / secs:.2f}x"
+            f"{n * 100 / secs:7.0f} env steps/s  speedup {base / secs:.2f}x  "
+            f"(CPU {cpu:.2f} s, {cpu / n * 1000:.0f} ms/traj incl. worker start)"
         )
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"  spawning one worker (imports included): {worker_start_seconds():.2f} s")
+    load = os.getloadavg()[0]
+    print(f"load average after: {load:.2f}")
+    if load > 0.5 * (os.cpu_count() or 1):
+        print("  note: other processes are using the cores; the worker scaling is understated")
 
 
 if __name__ == "__main__":

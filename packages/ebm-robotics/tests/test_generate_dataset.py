@@ -96,6 +96,7 @@ def test_resume_after_crash(reference, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="incomplete"):
         load_trajectories(tmp_path)
     kept = (tmp_path / "shard-00000.npz").stat().st_mtime_ns
+    (tmp_path / ".shard-00002.npz.abc.tmp").write_bytes(b"half-written by a killed run")
 
     calls = []
     monkeypatch.setattr(gen, "generate_shard", lambda c, i, o: calls.append(i) or real(c, i, o))
@@ -105,6 +106,7 @@ def test_resume_after_crash(reference, tmp_path, monkeypatch):
     manifest = generate_trajectories(CONFIG, tmp_path, quiet=True)
     assert manifest["complete"] and sorted(calls) == [1, 2, 3]
     assert (tmp_path / "shard-00000.npz").stat().st_mtime_ns == kept
+    assert not list(tmp_path.glob(".*.tmp"))
     resumed = load_trajectories(tmp_path)
     np.testing.assert_array_equal(resumed.states_train, data.states_train)
     np.testing.assert_array_equal(resumed.actions_train, data.actions_train)
@@ -139,6 +141,15 @@ def test_corrupt_shard_is_named(reference, tmp_path, damage):
     for verify in (True, False):
         with pytest.raises(ValueError, match="shard-00002.npz"):
             load_trajectories(d, verify_checksums=verify)
+
+
+def test_bad_policy_spec_fails_before_writing(tmp_path):
+    cfg = GenerationConfig(num_trajectories=2, horizon=2, policy="no_such_policy", workers=2)
+    with pytest.raises(ValueError, match="policy spec"):
+        generate_trajectories(cfg, tmp_path / "d", quiet=True)
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(ValueError, match="num_trajectories"):
+        GenerationConfig(num_trajectories=0)
 
 
 def test_missing_directory_and_manifest(tmp_path):

@@ -214,6 +214,7 @@ def generate_trajectories(
         raise ValueError(
             f"expected 0 <= machine_index < num_machines, got {machine_index}, {num_machines}"
         )
+    load_policy(config.policy)  # fail early, in this process, on a bad policy spec
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / part_manifest_name(machine_index, num_machines)
@@ -230,6 +231,9 @@ def generate_trajectories(
         manifest["shards"] = [s for s in old["shards"] if _valid_existing(out, s, config.horizon)]
 
     mine = list(range(machine_index, config.num_shards, num_machines))
+    for i in mine:  # temporary files left by a killed run of this machine
+        for tmp in out.glob(f".{shard_name(i)}.*.tmp"):
+            tmp.unlink(missing_ok=True)
     done = {s["index"] for s in manifest["shards"]}
     todo = [i for i in mine if i not in done]
     total = sum(config.shard_range(i)[1] - config.shard_range(i)[0] for i in mine)
@@ -249,8 +253,12 @@ def generate_trajectories(
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
                 futures = [pool.submit(generate_shard, config, i, out) for i in todo]
-                for fut in as_completed(futures):
-                    record(fut.result())
+                try:
+                    for fut in as_completed(futures):
+                        record(fut.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # don't start queued shards
+                    raise
     manifest["complete"] = {s["index"] for s in manifest["shards"]} == set(mine)
     write_json_atomic(manifest_path, manifest)
     return manifest
