@@ -1,1 +1,37 @@
-"""ebm-core."""
+"""ebm-core: energy-based models trained and sampled with Langevin dynamics.
+
+After Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models" (2019).
+An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
+"""
+
+from .ais import AISConfig, AISResult, ais_log_partition
+from .blocks import ResBlock
+from .buffer import ReplayBuffer
+from .checkpoint import atomic_torch_save, seed_everything
+from .composition import SumEnergy
+from .conditioning import ConditionVector
+from .distributed import average_gradients, broadcast_module, is_distributed, setup_distributed
+from .hmc import HMCOutput, HMCSampler
+from .langevin import LangevinSampler, SampleOutput
+from .layers import ShrinkOnlySpectralNorm, activation, shrink_sn_conv2d, sn_conv2d, sn_linear
+from .metrics import auroc, frechet_distance, frechet_distance_samples, gaussian_fit
+from .mlp import MLPEnergy
+from .objective import ObjectiveConfig, contrastive_loss, kl_energy
+from .optim import ClippedAdam
+from .sampling_context import chain_context, frozen_parameters
+from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
+
+__all__ = [
+    "AISConfig", "AISResult", "ais_log_partition",
+    "ResBlock", "ConditionVector", "MLPEnergy", "SumEnergy",
+    "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
+    "LangevinSampler", "SampleOutput", "HMCSampler", "HMCOutput",
+    "chain_context", "frozen_parameters",
+    "ReplayBuffer",
+    "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
+    "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
+    "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
+    "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
+    "atomic_torch_save", "seed_everything",
+]
+__version__ = "0.1.0"

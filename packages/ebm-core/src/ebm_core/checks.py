@@ -1,0 +1,44 @@
+"""Input checks shared by samplers, buffer and trainer: say what was expected."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_state(x: torch.Tensor, name: str = "x") -> None:
+    """A batch of states: a floating tensor with a batch dimension and finite values."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating tensor (e.g. float32), got dtype {x.dtype}")
+    if x.dim() < 2:
+        raise ValueError(f"{name} must have shape (B, ...) with at least 2 dims, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_condition(y: torch.Tensor | None, x: torch.Tensor, name: str = "y") -> None:
+    """A condition must share the batch size and device of the states."""
+    if y is None:
+        return
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(y).__name__}")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"{name} has batch size {y.shape[0]} but x has {x.shape[0]}")
+    if y.device != x.device:
+        raise ValueError(f"{name} is on {y.device} but x is on {x.device}")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """A mask marks the entries that may move; it must broadcast to x. Returned as bool."""
+    if mask is None:
+        return None
+    if mask.device != x.device:
+        raise ValueError(f"mask is on {mask.device} but x is on {x.device}")
+    try:
+        torch.broadcast_shapes(mask.shape, x.shape)
+    except RuntimeError as err:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from err
+    return mask.bool()

@@ -1,0 +1,50 @@
+"""Composition of energies: a product of experts is a sum of energies (section 7)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class SumEnergy(nn.Module):
+    """E(x) = sum_i w_i * E_i(x, y_i): itself an energy, so every sampler can sample it.
+
+    ``terms`` is a list of ``(energy, condition)`` pairs; a condition is fixed per term (it is
+    repeated or must match the batch). A ``y`` passed at call time is ignored unless a term's
+    condition is None and ``pass_y`` is True.
+    """
+
+    def __init__(
+        self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]],
+        weights: Sequence[float] | None = None, pass_y: bool = False,
+    ):
+        super().__init__()
+        if not terms:
+            raise ValueError("SumEnergy needs at least one (energy, condition) term")
+        if weights is not None and len(weights) != len(terms):
+            raise ValueError(f"got {len(weights)} weights for {len(terms)} terms")
+        self.energies = nn.ModuleList(e for e, _ in terms)
+        self.conditions = [c for _, c in terms]
+        self.weights = list(weights) if weights is not None else [1.0] * len(terms)
+        self.pass_y = pass_y
+
+    @staticmethod
+    def _expand(cond: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if cond is None or cond.dim() == 0:
+            return None if cond is None else cond.expand(batch)
+        if cond.shape[0] == batch:
+            return cond
+        if cond.shape[0] == 1:
+            return cond.expand(batch, *cond.shape[1:])
+        raise ValueError(f"a term's condition has batch {cond.shape[0]}, expected 1 or {batch}")
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for energy, cond, w in zip(self.energies, self.conditions, self.weights):
+            c = self._expand(cond, x.shape[0])
+            if c is None and self.pass_y:
+                c = y
+            total = total + w * energy(x, c)
+        return total

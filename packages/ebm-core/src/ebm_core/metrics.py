@@ -1,0 +1,62 @@
+"""Metrics shared by the packages: Frechet distance between Gaussian fits, AUROC."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _as_f64(a: ArrayLike) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _sqrt_psd(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
+    """Squared Frechet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2), as in FID:
+    |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2), in float64 through symmetric eigh."""
+    mu1, mu2, c1, c2 = map(_as_f64, (mu1, mu2, cov1, cov2))
+    if mu1.shape != mu2.shape or c1.shape != c2.shape or c1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shapes must be mu (D,), cov (D, D); got {mu1.shape}, {c1.shape}, {mu2.shape}, {c2.shape}")
+    s1 = _sqrt_psd(c1)
+    cross = np.linalg.eigvalsh(s1 @ c2 @ s1)
+    tr_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
+
+
+def gaussian_fit(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased) covariance of samples ``x`` of shape (N, D), in float64."""
+    x = _as_f64(x)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need samples of shape (N >= 2, D), got {x.shape}")
+    return x.mean(0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+
+
+def frechet_distance_samples(x: ArrayLike, y: ArrayLike) -> float:
+    """Frechet distance between Gaussian fits of two sample sets (N, D) and (M, D)."""
+    return frechet_distance(*gaussian_fit(x), *gaussian_fit(y))
+
+
+def auroc(scores_positive: ArrayLike, scores_negative: ArrayLike) -> float:
+    """Area under the ROC curve for 'positive scores higher' (Mann-Whitney U, ties count 1/2)."""
+    pos, neg = _as_f64(scores_positive).ravel(), _as_f64(scores_negative).ravel()
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError("auroc needs at least one positive and one negative score")
+    scores = np.concatenate([pos, neg])
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(scores.size)
+    # average rank within each group of tied scores
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], scores.size]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2.0
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
+    return float(u / (pos.size * neg.size))

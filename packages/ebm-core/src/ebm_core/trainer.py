@@ -1,0 +1,299 @@
+"""The EBM training loop (Algorithm 1), shared by every domain package."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import BatchStream, Data
+from .buffer import ReplayBuffer
+from .checkpoint import atomic_torch_save, rng_state, seed_everything, set_rng_state
+from .composition import SumEnergy
+from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
+from .langevin import LangevinSampler
+from .objective import ObjectiveConfig, contrastive_loss, kl_energy
+from .optim import ClippedAdam
+from .progress import progress
+
+InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+Callback = Callable[[int, "Trainer"], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when training diverged more often than ``max_recoveries`` allows."""
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Training settings; defaults are the paper's (A.11): Adam(1e-4, betas (0, 0.999)) with
+    the reference gradient clip, batch 128, a 10,000-sample replay buffer used 95% of the time.
+
+    ``buffer_labels`` stores each negative's condition with it (continuous conditions, e.g. the
+    robotics state); otherwise a replayed sample takes its batch slot's label (reference code).
+    ``energy_bound``: a step whose energies exceed it in magnitude counts as divergence.
+    ``ensemble_size`` > 0 keeps the last N snapshots, one every ``ensemble_every`` steps.
+    """
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    buffer_size: int = 10_000
+    replay_prob: float = 0.95
+    buffer_uint8: bool = False
+    buffer_labels: bool = False
+    checkpoint_every: int = 500
+    log_every: int = 10
+    energy_bound: float = 1e4
+    max_recoveries: int = 5
+    ensemble_size: int = 0
+    ensemble_every: int = 100
+    seed: int = 0
+    quiet: bool = False
+    device: str = "cpu"
+
+
+def uniform_init(low: float = 0.0, high: float = 1.0) -> InitFn:
+    """Fresh chains start from U(low, high) of the data's shape (the paper's initialization)."""
+
+    def init(x_pos: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return low + (high - low) * torch.rand_like(x_pos)
+
+    return init
+
+
+class Trainer:
+    """Owns the loop, optimizer, replay buffer, checkpoints, logging, recovery and DDP.
+
+    ``data`` is ``(x, y)`` tensors (``y`` None for unconditional models) or a Dataset.
+    ``init_fn(x_pos, y_pos)`` gives fresh initial chain states for a batch (default: uniform on
+    the sampler's box). With ``out_dir`` set, checkpoints go to ``out_dir/checkpoint.pt`` and
+    metrics to ``out_dir/metrics.jsonl``.
+    """
+
+    def __init__(
+        self, energy: nn.Module, sampler: LangevinSampler, data: Data,
+        config: TrainerConfig = TrainerConfig(), init_fn: InitFn | None = None,
+        out_dir: str | Path | None = None, callback: Callback | None = None,
+        callback_every: int = 0,
+    ):
+        self.config = config
+        self.device = torch.device(config.device)
+        self.rank, self.world_size = setup_distributed(self.device)
+        seed_everything(config.seed + self.rank)
+        self.energy = energy.to(self.device)
+        broadcast_module(self.energy)
+        self.sampler = sampler
+        self.stream = BatchStream(data, config.batch_size, seed=config.seed + self.rank)
+        x_probe, y_probe = self.stream._fetch(torch.arange(min(2, self.stream.n)))
+        self._check_batch(x_probe, y_probe)
+        if init_fn is None:
+            box = getattr(sampler, "clamp", None)
+            init_fn = uniform_init(*box) if box is not None else (lambda x, y: torch.randn_like(x))
+        self.init_fn = init_fn
+        label_shape = tuple(y_probe.shape[1:]) if (config.buffer_labels and y_probe is not None) else None
+        self.buffer = ReplayBuffer(
+            x_probe.shape[1:], capacity=config.buffer_size, replay_prob=config.replay_prob,
+            uint8=config.buffer_uint8, label_shape=label_shape,
+            label_dtype=y_probe.dtype if y_probe is not None else torch.long, device=self.device,
+        )
+        self.optimizer = ClippedAdam(self.energy.parameters(), lr=config.lr, betas=config.betas)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callback, self.callback_every = callback, callback_every
+        self.step = 0
+        self.recoveries = 0
+        self.history: list[dict[str, float]] = []
+        self.snapshots: deque[dict[str, torch.Tensor]] = deque(maxlen=max(config.ensemble_size, 1))
+        self._good = self._state()
+
+    # ----------------------------------------------------------------- checks
+    def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        if not x.is_floating_point():
+            raise ValueError(f"training data x must be floating point, got {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise ValueError("training data x contains NaN or inf")
+        with torch.no_grad():
+            e = self.energy(x.to(self.device), None if y is None else y.to(self.device))
+        if e.shape != (x.shape[0],):
+            raise ValueError(f"the energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
+
+    # ------------------------------------------------------------ state / io
+    @property
+    def checkpoint_path(self) -> Path | None:
+        if self.out_dir is None:
+            return None
+        name = "checkpoint.pt" if self.rank == 0 else f"checkpoint.rank{self.rank}.pt"
+        return self.out_dir / name
+
+    def _state(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "step": self.step,
+            "model": self.energy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "stream": self.stream.state_dict(),
+            "rng": rng_state(),
+            "snapshots": list(self.snapshots),
+            "recoveries": self.recoveries,
+            "config": dataclasses.asdict(self.config),
+        })
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.energy.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.stream.load_state_dict(state["stream"])
+        set_rng_state(state["rng"])
+        self.snapshots.clear()
+        self.snapshots.extend(state["snapshots"])
+        self.recoveries = state["recoveries"]
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the full training state atomically (model, optimizer, buffer, RNG, step)."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise ValueError("no checkpoint path: give one or construct the Trainer with out_dir")
+        state = self._state()
+        atomic_torch_save(state, path)
+        self._good = state
+        return path
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Continue from a checkpoint (default ``out_dir/checkpoint.pt``). Returns False if none."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self._load_state(state)
+        self._good = state
+        self._truncate_metrics()
+        return True
+
+    def _truncate_metrics(self) -> None:
+        log = self._metrics_path()
+        if log is None or not log.exists():
+            return
+        keep = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
+        log.write_text("".join(ln + "\n" for ln in keep))
+
+    def _metrics_path(self) -> Path | None:
+        return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None
+
+    # ------------------------------------------------------------ training
+    def negatives(
+        self, x_pos: torch.Tensor, y_pos: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        """Initial states from the buffer (or fresh), then the sampler: x- of Algorithm 1."""
+        fresh = self.init_fn(x_pos, y_pos)
+        x0, y0, _ = self.buffer.sample(x_pos.shape[0], fresh, y_pos)
+        sampler = self.sampler
+        if self.config.objective.kl_coeff:
+            sampler = dataclasses.replace(sampler, create_graph=True)
+        out = sampler.run(self.energy, x0, y0)
+        return out.x, y0, out
+
+    def train_step(self) -> dict[str, float]:
+        """One step of Algorithm 1; returns the diagnostics."""
+        x_pos, y_pos = self.stream.next()
+        x_pos = x_pos.to(self.device)
+        y_pos = y_pos.to(self.device) if y_pos is not None else None
+        x_neg_graph, y_neg, out = self.negatives(x_pos, y_pos)
+        x_neg = x_neg_graph.detach()
+        e_kl = kl_energy(self.energy, x_neg_graph, y_neg) if self.config.objective.kl_coeff else None
+        y_all = torch.cat([y_pos, y_neg]) if y_pos is not None else None
+        e = self.energy(torch.cat([x_pos, x_neg]), y_all)
+        e_pos, e_neg = e[: x_pos.shape[0]], e[x_pos.shape[0] :]
+        loss, diag = contrastive_loss(e_pos, e_neg, self.config.objective, e_kl)
+        diag["grad_abs"] = out.grad_abs_mean
+        bad = not torch.isfinite(loss).item() or e.detach().abs().max().item() > self.config.energy_bound
+        if any_rank(bad, self.device):
+            diag["diverged"] = 1.0
+            return diag
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.energy.parameters())
+        self.optimizer.step()
+        self.buffer.add(x_neg, y_neg if self.buffer.labels is not None else None)
+        return diag
+
+    def _recover(self, diag: dict[str, float]) -> None:
+        self.recoveries += 1
+        if self.recoveries > self.config.max_recoveries:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step} (loss {diag.get('loss')}, E+ {diag.get('e_pos')}, "
+                f"E- {diag.get('e_neg')}) after {self.config.max_recoveries} roll-backs; try a smaller "
+                "step size or learning rate, or a larger l2_coeff"
+            )
+        recoveries = self.recoveries
+        self._load_state(self._good)
+        self.recoveries = recoveries
+        seed_everything(self.config.seed + self.rank + 7919 * recoveries)
+
+    def train(self, steps: int | None = None) -> list[dict[str, float]]:
+        """Train until ``steps`` (default ``config.steps``) total steps; returns this call's history."""
+        total = steps if steps is not None else self.config.steps
+        cfg = self.config
+        self.energy.train()
+        bar = progress(total, initial=self.step, desc="train", disable=cfg.quiet or self.rank != 0)
+        history: list[dict[str, float]] = []
+        t0 = time.perf_counter()
+        while self.step < total:
+            diag = self.train_step()
+            if diag.get("diverged"):
+                before = self.step
+                self._recover(diag)
+                bar.update(self.step - before)
+                continue
+            self.step += 1
+            bar.update(1)
+            diag["step"] = self.step
+            if cfg.ensemble_size and self.step % cfg.ensemble_every == 0:
+                self.snapshots.append(copy.deepcopy(self.energy.state_dict()))
+            if self.step % cfg.log_every == 0 or self.step == total:
+                diag["seconds"] = time.perf_counter() - t0
+                history.append(diag)
+                bar.set_postfix(loss=f"{diag['loss']:.3g}", gap=f"{diag['gap']:.3g}")
+                self._log(diag)
+            if self.step % cfg.checkpoint_every == 0 or self.step == total:
+                if self.out_dir is not None:
+                    self.save_checkpoint()
+                else:
+                    self._good = self._state()
+            if self.callback is not None and self.callback_every and self.step % self.callback_every == 0:
+                self.callback(self.step, self)
+        bar.close()
+        self.history.extend(history)
+        return history
+
+    def _log(self, diag: dict[str, float]) -> None:
+        path = self._metrics_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps({k: float(v) for k, v in diag.items()}) + "\n")
+
+    # ------------------------------------------------------------ ensemble
+    def ensemble_energy(self) -> nn.Module:
+        """Energy averaged over the kept snapshots (historical ensemble); the live model if none."""
+        if not self.snapshots:
+            return self.energy
+        members = []
+        for sd in self.snapshots:
+            m = copy.deepcopy(self.energy)
+            m.load_state_dict(sd)
+            members.append((m, None))
+        n = len(members)
+        return SumEnergy(members, weights=[1.0 / n] * n, pass_y=True)

@@ -1,0 +1,100 @@
+import math
+
+import pytest
+import torch
+from ebm_core import LangevinSampler, MLPEnergy, SumEnergy
+from toy_energies import BoxGaussianEnergy, GaussianMixtureEnergy
+
+
+def mixture() -> GaussianMixtureEnergy:
+    means = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
+    return GaussianMixtureEnergy(means, torch.tensor([0.5, 0.3, 0.2]), sigma=0.5)
+
+
+def test_langevin_visits_every_mode_in_proportion():
+    torch.manual_seed(0)
+    energy = mixture()
+    eta = 0.01  # unadjusted Langevin: x -= eta * grad + sqrt(2 eta) * noise
+    sampler = LangevinSampler(steps=1500, step_size=eta, noise_std=math.sqrt(2 * eta), grad_clip=None, clamp=None)
+    x0 = torch.randn(3000, 2) * 0.1 + torch.tensor([0.0, 3.0])  # all chains start far from the modes
+    x = sampler(energy, x0)
+    nearest = torch.cdist(x, energy.means).argmin(1)
+    share = torch.bincount(nearest, minlength=3).float() / x.shape[0]
+    # expected shares of nearest-centre regions, estimated from exact samples of the mixture
+    k = torch.multinomial(energy.log_w.exp(), 200_000, replacement=True)
+    exact = energy.means[k] + 0.5 * torch.randn(200_000, 2)
+    expected = torch.bincount(torch.cdist(exact, energy.means).argmin(1), minlength=3).float() / 200_000
+    assert torch.allclose(share, expected, atol=0.04), (share, expected)
+
+
+def test_mask_leaves_unmasked_entries_bit_identical():
+    torch.manual_seed(0)
+    energy = MLPEnergy(6, hidden=(32, 32))
+    x0 = torch.rand(16, 6)
+    mask = torch.zeros(16, 6, dtype=torch.bool)
+    mask[:, 3:] = True
+    x = LangevinSampler(steps=10, step_size=10.0)(energy, x0, mask=mask)
+    assert torch.equal(x[:, :3], x0[:, :3])
+    assert not torch.equal(x[:, 3:], x0[:, 3:])
+
+
+def test_sampling_leaves_no_parameter_gradients_and_restores_requires_grad():
+    energy = MLPEnergy(4, hidden=(16,))
+    LangevinSampler(steps=5)(energy, torch.rand(8, 4))
+    assert all(p.grad is None for p in energy.parameters())
+    assert all(p.requires_grad for p in energy.parameters())
+
+
+def test_spectral_norm_weights_computed_once_per_chain():
+    energy = MLPEnergy(4, hidden=(16, 16))
+    calls = []
+    for module in energy.modules():
+        if hasattr(module, "parametrizations"):
+            module.parametrizations.weight[0].register_forward_hook(lambda *a: calls.append(1))
+    LangevinSampler(steps=7)(energy, torch.rand(8, 4))
+    assert len(calls) == 2  # two spectrally normalized layers, each computed once for 7 steps
+
+
+def test_run_records_chain_and_energies_and_they_decrease():
+    torch.manual_seed(0)
+    energy = BoxGaussianEnergy(4)
+    out = LangevinSampler(steps=20, step_size=0.01, noise_std=0.0, grad_clip=None, record_every=5,
+                          record_energies=True).run(energy, torch.rand(32, 4))
+    assert out.chain.shape == (5, 32, 4) and out.energies.shape == (20, 32)
+    assert out.energies[-1].mean() < out.energies[0].mean()
+    assert torch.equal(out.chain[-1], out.x)
+
+
+def test_create_graph_lets_gradients_reach_parameters():
+    energy = MLPEnergy(3, hidden=(8,))
+    x = LangevinSampler(steps=3, step_size=0.1, grad_clip=None, create_graph=True).run(energy, torch.rand(4, 3)).x
+    x.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in energy.parameters())
+
+
+def test_sum_energy_is_sampled_like_any_energy():
+    torch.manual_seed(0)
+    e1 = GaussianMixtureEnergy(torch.tensor([[0.0]]), torch.tensor([1.0]), sigma=1.0)
+    e2 = GaussianMixtureEnergy(torch.tensor([[2.0]]), torch.tensor([1.0]), sigma=1.0)
+    both = SumEnergy([(e1, None), (e2, None)])
+    x = torch.randn(5, 1)
+    assert torch.allclose(both(x), e1(x) + e2(x))
+    eta = 0.01
+    s = LangevinSampler(steps=800, step_size=eta, noise_std=math.sqrt(2 * eta), grad_clip=None, clamp=None)
+    samples = s(both, torch.randn(4000, 1))
+    # product of N(0,1) and N(2,1) is N(1, 1/2)
+    assert abs(samples.mean().item() - 1.0) < 0.06
+    assert abs(samples.var().item() - 0.5) < 0.06
+
+
+@pytest.mark.parametrize(
+    "x0, y, message",
+    [
+        (torch.zeros(4, 3, dtype=torch.long), None, "floating"),
+        (torch.tensor([[float("nan"), 0.0, 0.0]]), None, "NaN"),
+        (torch.zeros(4, 3), torch.zeros(5, 2), "batch size"),
+    ],
+)
+def test_bad_input_is_explained(x0, y, message):
+    with pytest.raises(ValueError, match=message):
+        LangevinSampler(steps=1)(MLPEnergy(3, hidden=(4,)), x0, y)

@@ -1,0 +1,208 @@
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from ebm_core import (
+    LangevinSampler,
+    MLPEnergy,
+    ObjectiveConfig,
+    Trainer,
+    TrainerConfig,
+    TrainingDiverged,
+)
+from torch import nn
+
+CENTRES = torch.tensor([[1.5 * math.cos(k * math.pi / 4), 1.5 * math.sin(k * math.pi / 4)] for k in range(8)])
+
+
+def ring(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randint(0, 8, (n,), generator=g)
+    return CENTRES[k] + 0.1 * torch.randn(n, 2, generator=g)
+
+
+SAMPLER = LangevinSampler(steps=20, step_size=0.1, noise_std=0.01, grad_clip=None, clamp=(-2.0, 2.0))
+
+
+def test_trained_ebm_covers_all_eight_modes():
+    x = ring(2000)
+    energy = MLPEnergy(2, hidden=(64, 64, 64), spectral_norm=False)
+    Trainer(energy, SAMPLER, (x, None), TrainerConfig(steps=300, lr=1e-3, quiet=True)).train()
+    torch.manual_seed(1)
+    x0 = torch.rand(2000, 2) * 4 - 2
+    samples = dataclasses.replace(SAMPLER, steps=200)(energy, x0)
+    dist_before = torch.cdist(x0, x).min(1).values.mean()
+    dist_after = torch.cdist(samples, x).min(1).values.mean()
+    share = torch.bincount(torch.cdist(samples, CENTRES).argmin(1), minlength=8).float() / len(samples)
+    assert dist_after < 0.4 * dist_before, (dist_before, dist_after)
+    assert share.min() > 0.06, share
+
+
+def small_trainer(out_dir, steps=12, **kw) -> Trainer:
+    torch.manual_seed(123)  # model init; the trainer seeds everything else
+    energy = MLPEnergy(2, hidden=(16, 16))
+    cfg = TrainerConfig(steps=steps, batch_size=32, lr=1e-3, checkpoint_every=6, log_every=1, quiet=True,
+                        buffer_size=100, **kw)
+    return Trainer(energy, dataclasses.replace(SAMPLER, steps=5), (ring(256), None), cfg, out_dir=out_dir)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = small_trainer(tmp_path / "a")
+    losses_straight = [d["loss"] for d in straight.train()]
+    interrupted = small_trainer(tmp_path / "b")
+    first = [d["loss"] for d in interrupted.train(steps=6)]
+    resumed = small_trainer(tmp_path / "b")
+    assert resumed.resume()
+    assert resumed.step == 6
+    rest = [d["loss"] for d in resumed.train()]
+    assert first + rest == losses_straight
+    for a, b in zip(straight.energy.parameters(), resumed.energy.parameters()):
+        assert torch.equal(a, b)
+    steps_logged = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps_logged == list(range(1, 13))
+
+
+def test_checkpoint_is_written_atomically(tmp_path):
+    t = small_trainer(tmp_path, steps=6)
+    t.train()
+    assert (tmp_path / "checkpoint.pt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+class Exploding(nn.Module):
+    """An energy whose output becomes huge once ``armed``."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = MLPEnergy(2, hidden=(8,))
+        self.armed_until = 0
+
+    def forward(self, x, y=None):
+        e = self.inner(x)
+        return e * 1e9 if self.armed_until > 0 else e
+
+
+def test_divergence_rolls_back_then_stops_with_clear_error():
+    torch.manual_seed(0)
+    energy = Exploding()
+    cfg = TrainerConfig(steps=20, batch_size=16, checkpoint_every=5, quiet=True, max_recoveries=3, buffer_size=64)
+    trainer = Trainer(energy, dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg)
+    trainer.train(steps=7)
+    good = {k: v.detach().clone() for k, v in energy.named_parameters()}
+    energy.armed_until = 1  # every later step diverges
+    with pytest.raises(TrainingDiverged, match="after 3 roll-backs"):
+        trainer.train()
+    assert trainer.step == 7  # rolled back to the last good state (saved when train(7) returned)
+    for k, v in energy.named_parameters():  # the diverged updates were never kept
+        assert torch.equal(good[k], v), k
+
+
+def test_single_divergence_recovers_and_finishes():
+    torch.manual_seed(0)
+    energy = Exploding()
+    calls = {"n": 0}
+    original = energy.forward
+
+    def flaky(x, y=None):
+        calls["n"] += 1
+        out = original(x, y)
+        return out * float("nan") if calls["n"] == 20 else out
+
+    energy.forward = flaky
+    cfg = TrainerConfig(steps=12, batch_size=16, checkpoint_every=4, quiet=True, buffer_size=64)
+    trainer = Trainer(energy, dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg)
+    trainer.train()
+    assert trainer.step == 12 and trainer.recoveries == 1
+
+
+def test_kl_term_adds_a_gradient_through_the_chain():
+    torch.manual_seed(0)
+    x = ring(64)
+    cfg = TrainerConfig(steps=1, batch_size=16, quiet=True, objective=ObjectiveConfig(kl_coeff=1.0), buffer_size=64)
+    sampler = dataclasses.replace(SAMPLER, steps=3)
+    grads = []
+    for kl in (0.0, 1.0):
+        torch.manual_seed(0)
+        energy = MLPEnergy(2, hidden=(8,))
+        t = Trainer(energy, sampler, (x, None), dataclasses.replace(cfg, objective=ObjectiveConfig(kl_coeff=kl)))
+        diag = t.train_step()
+        grads.append(torch.cat([p.grad.flatten() for p in energy.parameters()]))
+    assert "kl" in diag
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_historical_ensemble_averages_snapshots():
+    torch.manual_seed(0)
+    cfg = TrainerConfig(steps=9, batch_size=16, quiet=True, ensemble_size=3, ensemble_every=3, buffer_size=64)
+    t = Trainer(MLPEnergy(2, hidden=(8,)), dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg)
+    t.train()
+    ens = t.ensemble_energy()
+    assert len(t.snapshots) == 3
+    x = torch.randn(5, 2)
+    members = []
+    for sd in t.snapshots:
+        m = MLPEnergy(2, hidden=(8,))
+        m.load_state_dict(sd)
+        members.append(m(x))
+    assert torch.allclose(ens(x), torch.stack(members).mean(0), atol=1e-6)
+
+
+def test_conditional_training_with_stored_labels():
+    torch.manual_seed(0)
+    y = torch.randn(128, 3)
+    x = y[:, :2] + 0.05 * torch.randn(128, 2)
+    cfg = TrainerConfig(steps=3, batch_size=16, quiet=True, buffer_labels=True, buffer_size=64)
+    t = Trainer(MLPEnergy(2, hidden=(8,), cond_dim=3), dataclasses.replace(SAMPLER, steps=2), (x, y), cfg,
+                init_fn=lambda xp, yp: yp[:, :2].clone())
+    t.train()
+    assert t.buffer.labels is not None and len(t.buffer) == 48
+
+
+def test_bad_data_is_explained():
+    with pytest.raises(ValueError, match="NaN"):
+        Trainer(MLPEnergy(2, hidden=(4,)), SAMPLER, (torch.full((64, 2), float("nan")), None),
+                TrainerConfig(batch_size=8, quiet=True))
+    with pytest.raises(ValueError, match="batch_size"):
+        Trainer(MLPEnergy(2, hidden=(4,)), SAMPLER, (torch.zeros(4, 2), None), TrainerConfig(batch_size=8, quiet=True))
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from test_trainer import ring, SAMPLER
+import dataclasses
+from ebm_core import MLPEnergy, Trainer, TrainerConfig
+torch.manual_seed(int(__import__('os').environ['RANK']))  # different inits: broadcast must align them
+energy = MLPEnergy(2, hidden=(16, 16))
+cfg = TrainerConfig(steps=5, batch_size=16, quiet=True, buffer_size=64, lr=1e-3)
+t = Trainer(energy, dataclasses.replace(SAMPLER, steps=3), (ring(256), None), cfg)
+t.train()
+flat = torch.cat([p.detach().flatten() for p in energy.parameters()])
+out = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+dist.all_gather(out, flat)
+if dist.get_rank() == 0:
+    torch.save({{'params': out, 'buffer_sizes': len(t.buffer)}}, {result!r})
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_two_processes_keep_identical_parameters(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    result = tmp_path / "result.pt"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), result=str(result)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script)],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = torch.load(result)
+    a, b = res["params"]
+    assert torch.equal(a, b)
+    assert res["buffer_sizes"] == 64  # capacity 64 < 5 steps x 16 negatives: full
