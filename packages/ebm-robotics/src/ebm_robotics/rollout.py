@@ -1,0 +1,57 @@
+"""Multi-step rollouts on a model's own predictions (5.2) and the per-timestep Frechet distance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from ebm_core import LangevinSampler, frechet_distance_samples
+from torch import nn
+
+from .models import condition
+from .scaling import TransitionScaler
+
+StepFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def rollout(
+    predict_step: StepFn, scaler: TransitionScaler, s0: torch.Tensor, horizon: int,
+    actions: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(N, horizon+1, D) raw states, each step predicted from the model's own previous state.
+
+    ``predict_step(y)`` maps the condition [standardized s_t(, a_t)] to a normalized step.
+    """
+    states = [s0]
+    for t in range(horizon):
+        y = condition(scaler.state(states[-1]), actions[:, t] if actions is not None else None)
+        states.append(scaler.step(states[-1], predict_step(y)))
+    return torch.stack(states, dim=1)
+
+
+def ebm_step(energy: nn.Module, sampler: LangevinSampler) -> StepFn:
+    """Sample the step from E(. | y) with Langevin dynamics started at s_t (a zero step)."""
+    return lambda y: sampler(energy, torch.zeros(y.shape[0], energy.in_dim, device=y.device), y)
+
+
+def fc_step(model: nn.Module) -> StepFn:
+    def step(y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(y)
+
+    return step
+
+
+def frechet_per_step(predicted: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> list[float]:
+    """Frechet distance between the predicted and true state distributions (across trajectories)
+    at t = 1..T: inputs (N, T+1, D) sharing the start state t = 0; returns T values. A rollout that
+    left the finite numbers scores inf at that step."""
+    if predicted.shape != truth.shape:
+        raise ValueError(f"predicted {tuple(predicted.shape)} and truth {tuple(truth.shape)} differ")
+    out = []
+    for t in range(1, truth.shape[1]):
+        p = predicted[:, t]
+        finite = bool(torch.isfinite(torch.as_tensor(p)).all())
+        out.append(frechet_distance_samples(p, truth[:, t]) if finite else float("inf"))
+    return out

@@ -1,0 +1,53 @@
+"""Per-dimension normalization of transitions: states standardized, steps in units of their std."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .shards import STATE_DIM
+
+
+class TransitionScaler(nn.Module):
+    """Fitted on training trajectories (N, T+1, D).
+
+    * ``state(s)``: (s - mean) / std, the models' input and the space of the Frechet distance;
+    * ``delta(s, s_next)``: (s_next - s) / delta_std, what the transition EBM models: E(s_t, s_t+1)
+      written in the step s_t+1 - s_t (a change of variables), so a chain started at s_t starts
+      at 0 and every dimension moves on the scale of its typical one-step change;
+    * ``step(s, d)``: s + d * delta_std, the inverse.
+    Buffers, so the scaler is saved in a module's ``state_dict``.
+    """
+
+    state_mean: torch.Tensor
+    state_std: torch.Tensor
+    delta_std: torch.Tensor
+
+    def __init__(self, dim: int = STATE_DIM) -> None:
+        super().__init__()
+        self.register_buffer("state_mean", torch.zeros(dim))
+        self.register_buffer("state_std", torch.ones(dim))
+        self.register_buffer("delta_std", torch.ones(dim))
+
+    @classmethod
+    def fit(cls, trajectories: np.ndarray | torch.Tensor, min_std: float = 1e-4) -> TransitionScaler:
+        s = torch.as_tensor(np.asarray(trajectories), dtype=torch.float64)
+        if s.dim() != 3 or s.shape[1] < 2 or not torch.isfinite(s).all():
+            raise ValueError(f"expected finite trajectories (N, T+1, D) with T >= 1, got {tuple(s.shape)}")
+        scaler = cls(s.shape[-1])
+        flat = s.reshape(-1, s.shape[-1])
+        scaler.state_mean.copy_(flat.mean(0).float())
+        scaler.state_std.copy_(flat.std(0).clamp_min(min_std).float())
+        steps = (s[:, 1:] - s[:, :-1]).reshape(-1, s.shape[-1])
+        scaler.delta_std.copy_(steps.std(0).clamp_min(min_std).float())
+        return scaler
+
+    def state(self, s: torch.Tensor) -> torch.Tensor:
+        return (s - self.state_mean) / self.state_std
+
+    def delta(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
+        return (s_next - s) / self.delta_std
+
+    def step(self, s: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        return s + d * self.delta_std
