@@ -1,0 +1,134 @@
+"""The paper's image energies (A.10, Figure 28; reference settings "Energy networks").
+
+Every network maps ``(x, y=None) -> (B,)``: ``x`` is a ``(B, C, H, W)`` image batch in ``[0, 1]``,
+``y`` a class index ``(B,)``, a one-hot ``(B, num_classes)``, a continuous ``(B, cond_dim)``
+vector, or None for unconditional models (``num_classes=0`` and ``cond_dim=0``). Built only
+from ebm-core blocks: spectrally normalized convs, the conditional ``ResBlock`` (per-class
+input biases and output gains) and the paper's activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from ebm_core import ConditionVector, ResBlock, activation, sn_conv2d, sn_linear
+from torch import nn
+
+Block = tuple[int, bool]  # (output channels, downsample by 2x2 average pooling)
+
+
+def _check_image(x: torch.Tensor, channels: int, size: int | None = None) -> None:
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f"x must have shape (B, {channels}, H, W), got {tuple(x.shape)}")
+    if size is not None and tuple(x.shape[2:]) != (size, size):
+        raise ValueError(f"x must be {size}x{size} images, got {tuple(x.shape[2:])}")
+
+
+class ResNetEnergy(nn.Module):
+    """Input conv, a stack of conditional residual blocks, then the reference head:
+    activation, global SUM pooling over space, linear C -> 1 (no spectral norm).
+
+    ``blocks`` lists ``(channels, downsample)`` per residual block; ``dropout`` is applied
+    inside every block (active in training mode only).
+    """
+
+    def __init__(
+        self, blocks: Sequence[Block], stem_channels: int, in_channels: int = 3,
+        num_classes: int = 0, cond_dim: int = 0, act: str = "leaky_relu", dropout: float = 0.0,
+    ):
+        super().__init__()
+        if not blocks:
+            raise ValueError("a ResNetEnergy needs at least one residual block")
+        self.in_channels, self.num_classes, self.cond_dim = in_channels, num_classes, cond_dim
+        self.stem = sn_conv2d(in_channels, stem_channels)
+        layers, width = [], stem_channels
+        for channels, down in blocks:
+            layers.append(ResBlock(width, channels, downsample=down, act=act, num_classes=num_classes,
+                                   cond_dim=cond_dim, dropout=dropout))
+            width = channels
+        self.blocks = nn.ModuleList(layers)
+        self.head_act = activation(act)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_image(x, self.in_channels)
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block(h, y)
+        return self.head(self.head_act(h).sum(dim=(2, 3))).squeeze(1)
+
+
+class ResNet32(ResNetEnergy):
+    """Conditional CIFAR-10 net (Figure 28a): 128 ch, blocks 128, 128, 256 (down), 256, 256 (down), 256."""
+
+    def __init__(self, num_classes: int = 10, act: str = "leaky_relu", in_channels: int = 3, cond_dim: int = 0):
+        blocks = [(128, False), (128, False), (256, True), (256, False), (256, True), (256, False)]
+        super().__init__(blocks, 128, in_channels, num_classes, cond_dim, act)
+
+
+class ResNet32Large(ResNetEnergy):
+    """Unconditional CIFAR-10 net (Figure 28b): 128/256/512 channels, 8 blocks, dropout 0.5 in blocks."""
+
+    def __init__(
+        self, num_classes: int = 0, act: str = "leaky_relu", in_channels: int = 3, cond_dim: int = 0,
+        dropout: float = 0.5,
+    ):
+        blocks = [(128, False), (128, False), (256, True), (256, False),
+                  (512, True), (512, False), (512, True), (512, False)]
+        super().__init__(blocks, 128, in_channels, num_classes, cond_dim, act, dropout)
+
+
+class ResNet32Wider(ResNetEnergy):
+    """ResNet32 with W, 2W, 4W channels (reference: W=192 on CIFAR-10, W=256 on ImageNet32)."""
+
+    def __init__(
+        self, width: int = 192, num_classes: int = 0, act: str = "leaky_relu", in_channels: int = 3,
+        cond_dim: int = 0,
+    ):
+        w = width
+        blocks = [(w, False), (w, False), (2 * w, True), (2 * w, False), (4 * w, True), (4 * w, False)]
+        super().__init__(blocks, w, in_channels, num_classes, cond_dim, act)
+
+
+class ResNet128(ResNetEnergy):
+    """Conditional ImageNet 128x128 net: 64 -> 128 -> 256 -> 512 -> 512 channels, each block
+    halving the resolution (128 -> 4); 1000 classes. The reference trains it with ``act="swish"``."""
+
+    def __init__(self, num_classes: int = 1000, act: str = "leaky_relu", in_channels: int = 3, cond_dim: int = 0):
+        blocks = [(64, True), (128, True), (256, True), (512, True), (512, True)]
+        super().__init__(blocks, 64, in_channels, num_classes, cond_dim, act)
+
+
+class MNISTEnergy(nn.Module):
+    """MNIST net (reference settings): 4x4 stride-2 convs with 64, 64, 128, 256 channels, a dense
+    layer of 128, then linear -> 1. Each conv sees ``act(g * conv(h + b))`` with a conditional
+    input bias ``b`` and gain ``g`` (learned plain vectors when unconditional)."""
+
+    def __init__(
+        self, num_classes: int = 0, act: str = "leaky_relu", in_channels: int = 1, image_size: int = 28,
+        cond_dim: int = 0, channels: Sequence[int] = (64, 64, 128, 256), hidden: int = 128,
+    ):
+        super().__init__()
+        self.in_channels, self.image_size = in_channels, image_size
+        self.num_classes, self.cond_dim = num_classes, cond_dim
+        convs, biases, gains = [], [], []
+        width, size = in_channels, image_size
+        for c in channels:
+            convs.append(sn_conv2d(width, c, kernel_size=4, stride=2, padding=1))
+            biases.append(ConditionVector(width, num_classes, cond_dim))
+            gains.append(ConditionVector(c, num_classes, cond_dim, init=1.0))
+            width, size = c, (size + 2 - 4) // 2 + 1
+        if size < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 convs")
+        self.convs, self.biases, self.gains = nn.ModuleList(convs), nn.ModuleList(biases), nn.ModuleList(gains)
+        self.act = activation(act)
+        self.dense = sn_linear(width * size * size, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_image(x, self.in_channels, self.image_size)
+        b, h = x.shape[0], x
+        for conv, bias, gain in zip(self.convs, self.biases, self.gains):
+            h = self.act(gain(y, b)[:, :, None, None] * conv(h + bias(y, b)[:, :, None, None]))
+        return self.out(self.act(self.dense(h.flatten(1)))).squeeze(1)
