@@ -26,7 +26,7 @@ class DynamicsTrainingConfig:
     lr: float = 1e-3
     fc_lr: float = 1e-3
     sampler: LangevinSampler = field(
-        default_factory=lambda: LangevinSampler(steps=10, step_size=0.1, noise_std=0.005, grad_clip=None, clamp=(-4.0, 4.0))
+        default_factory=lambda: LangevinSampler(steps=10, step_size=10.0, noise_std=0.005, grad_clip=0.01, clamp=(-4.0, 4.0))
     )
     l2_coeff: float = 1.0
     buffer_size: int = 10_000

@@ -15,7 +15,7 @@ from .scaling import TransitionScaler
 StepFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def rollout(
+def rollout_states(
     predict_step: StepFn, scaler: TransitionScaler, s0: torch.Tensor, horizon: int,
     actions: torch.Tensor | None = None,
 ) -> torch.Tensor:

@@ -1,0 +1,200 @@
+"""The section-5 experiment end to end: data, four models, rollouts, Frechet distance, figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ebm_core import LangevinSampler, seed_everything
+
+from .dataset import TrajectoryData, load_trajectories, make_transitions
+from .generate import GenerationConfig, generate_trajectories
+from .rollouts import ebm_step, fc_step, frechet_per_step, rollout_states
+from .scaling import TransitionScaler
+from .training import DynamicsTrainingConfig, train_ebm, train_fc
+
+MODELS = ("ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond")
+PAPER_FRECHET_MEAN = {"ebm_uncond": 5.96, "fc_uncond": 33.28, "ebm_cond": 8.97, "fc_cond": 19.75}
+FRAME_STEPS = (0, 20, 40, 80, 100)
+
+
+@dataclass(frozen=True)
+class HandRolloutConfig:
+    """Scale of the experiment. Paper: 200,000 trajectories of 100 steps, 90/10 split."""
+
+    num_trajectories: int = 500
+    horizon: int = 100
+    policy: str = "finger_gait"
+    workers: int = 2
+    shard_size: int = 50
+    training: DynamicsTrainingConfig = field(default_factory=DynamicsTrainingConfig)
+    seed: int = 0
+    render: bool = True
+
+
+PRESETS: dict[str, HandRolloutConfig] = {
+    "default": HandRolloutConfig(),
+    "paper": HandRolloutConfig(
+        num_trajectories=200_000, workers=max(os.cpu_count() or 1, 1), shard_size=1000,
+        training=DynamicsTrainingConfig(steps=100_000, lr=1e-4, checkpoint_every=5000),
+    ),
+    "tiny": HandRolloutConfig(
+        num_trajectories=20, horizon=10, workers=1, shard_size=10,
+        training=DynamicsTrainingConfig(steps=20, batch_size=32, buffer_size=256, checkpoint_every=10),
+    ),
+}
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
+    """Generate (or finish generating: shards are resumable) and load the trajectories."""
+    if not (data_dir / "manifest.json").exists() or not _complete(data_dir, config):
+        gen = GenerationConfig(
+            num_trajectories=config.num_trajectories, horizon=config.horizon, seed=config.seed,
+            policy=config.policy, shard_size=config.shard_size, workers=config.workers,
+        )
+        generate_trajectories(gen, data_dir, quiet=quiet)
+    return load_trajectories(data_dir)
+
+
+def _complete(data_dir: Path, config: HandRolloutConfig) -> bool:
+    try:
+        manifest = json.loads((data_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    cfg = manifest.get("config", {})
+    return cfg.get("num_trajectories") == config.num_trajectories and cfg.get("horizon") == config.horizon
+
+
+def plot_fd_curve(per_step: dict[str, list[float]], path: Path) -> None:
+    """Figure 13 analogue: Frechet distance over rollout steps, unconditional and conditional."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
+    for ax, kind in zip(axes, ("uncond", "cond")):
+        for name, style in (("ebm", "-"), ("fc", "--")):
+            values = per_step[f"{name}_{kind}"]
+            ax.plot(range(1, len(values) + 1), values, style, label=f"{name.upper()} ({kind}itional)")
+        ax.set_xlabel("rollout step")
+        ax.set_ylabel("Frechet distance")
+        ax.set_title(("Unconditional" if kind == "uncond" else "Action-conditional") + " hand dynamics")
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:
+    """Figure 12 analogue. Returns a one-line note about what happened (never raises for GL)."""
+    from .render import RenderingUnavailableError, save_state_grid
+
+    steps = sorted({round(t * horizon / 100) for t in FRAME_STEPS})  # t = 0, 20, 40, 80, 100 at T = 100
+    try:
+        save_state_grid(path, rows, steps)
+    except RenderingUnavailableError as err:
+        return f"frames skipped: no offscreen GL backend ({err})"
+    return f"frames written to {path.name} at t = {steps}"
+
+
+def run_hand_rollout(
+    config: HandRolloutConfig, out_dir: str | Path, data_dir: str | Path | None = None,
+    resume: bool = False, quiet: bool = False,
+) -> dict[str, Any]:
+    """Run the whole experiment and write ``results.json``, ``fd_curve.png``, frames, checkpoints."""
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    data = prepare_data(config, Path(data_dir) if data_dir is not None else out / "data", quiet)
+    scaler = TransitionScaler.fit(data.states_train)
+    transitions = make_transitions(data.states_train, data.actions_train)
+    s_test = torch.from_numpy(data.states_test)
+    a_test = torch.from_numpy(data.actions_test)
+    horizon = data.horizon
+    tcfg = dataclasses.replace(config.training, seed=config.seed)
+
+    rollouts: dict[str, torch.Tensor] = {}
+    histories: dict[str, list[dict[str, float]]] = {}
+    for name in MODELS:
+        conditional = name.endswith("_cond")
+        ckpt_dir = out / "checkpoints" / name
+        actions = a_test if conditional else None
+        if name.startswith("ebm"):
+            energy, histories[name] = train_ebm(
+                transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
+            )
+            sampler: LangevinSampler = tcfg.sampler
+            step = ebm_step(energy, sampler)
+        else:
+            model, histories[name] = train_fc(
+                transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
+            )
+            step = fc_step(model)
+        torch.manual_seed(config.seed)
+        rollouts[name] = rollout_states(step, scaler, s_test[:, 0], horizon, actions)
+
+    truth = scaler.state(s_test)
+    per_step = {k: frechet_per_step(scaler.state(v), truth) for k, v in rollouts.items()}
+    means = {k: float(np.mean(v)) for k, v in per_step.items()}
+    plot_fd_curve(per_step, out / "fd_curve.png")
+    frames_note = "frames skipped (render disabled)"
+    if config.render:
+        rows = {"ground truth": data.states_test[0], "FC": rollouts["fc_uncond"][0].numpy(),
+                "EBM": rollouts["ebm_uncond"][0].numpy()}
+        frames_note = render_frames(rows, horizon, out / "frames.png")
+    results = {
+        "frechet_mean": means,
+        "frechet_per_step": per_step,
+        "paper_frechet_mean": PAPER_FRECHET_MEAN,
+        "frechet_space": "per-dimension standardized states (training mean/std)",
+        "config": dataclasses.asdict(config),
+        "n_train": int(data.states_train.shape[0]),
+        "n_test": int(data.states_test.shape[0]),
+        "horizon": horizon,
+        "seed": config.seed,
+        "wall_seconds": time.perf_counter() - t0,
+        "frames": frames_note,
+        "final_training_loss": {k: (h[-1]["loss"] if h else None) for k, h in histories.items()},
+        "versions": _versions(),
+    }
+    write_json_atomic(results, out / "results.json")
+    return results
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """A printed table of mean Frechet distances beside the paper's."""
+    lines = ["model        mean FD (ours)   paper", "-----------  --------------  ------"]
+    for name in MODELS:
+        lines.append(f"{name:<11}  {results['frechet_mean'][name]:>14.2f}  {PAPER_FRECHET_MEAN[name]:>6.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ebm_robotics import (
+    DynamicsTrainingConfig, FCDynamics, TransitionEnergy, TransitionScaler, frechet_per_step, rollout_states, train_ebm,
+)
+from ebm_robotics.dataset import make_transitions
+
+
+def test_frechet_per_step_known_gaussians():
+    rng = np.random.default_rng(0)
+    n, t, d = 20_000, 3, 2
+    truth = rng.normal(size=(n, t + 1, d))
+    pred = truth.copy()
+    pred[:, 1] = rng.normal(size=(n, d)) + np.array([3.0, 0.0])  # mean shift: FD = 9
+    pred[:, 2] = rng.normal(size=(n, d)) * 2.0  # scale 2: FD = d * (2 - 1)^2 = 2
+    fd = frechet_per_step(pred, truth)
+    assert len(fd) == t
+    assert fd[0] == pytest.approx(9.0, abs=0.15)
+    assert fd[1] == pytest.approx(2.0, abs=0.15)
+    assert fd[2] == pytest.approx(0.0, abs=1e-9)
+    pred[:, 3] = np.inf
+    assert math.isinf(frechet_per_step(pred, truth)[2])
+
+
+def test_scaler_roundtrip_and_units():
+    rng = np.random.default_rng(0)
+    traj = np.cumsum(rng.normal(scale=0.1, size=(50, 11, 31)), axis=1).astype(np.float32) + 5
+    sc = TransitionScaler.fit(traj)
+    s = torch.from_numpy(traj)
+    d = sc.delta(s[:, :-1], s[:, 1:])
+    assert d.reshape(-1, 31).std(0).sub(1).abs().max() < 1e-3
+    assert torch.allclose(sc.step(s[:, :-1], d), s[:, 1:], atol=1e-5)
+    assert sc.state(s).reshape(-1, 31).mean(0).abs().max() < 1e-3
+
+
+def test_models_shapes_and_conditioning():
+    e = TransitionEnergy(conditional=True)
+    x, y = torch.randn(4, 31), torch.randn(4, 51)
+    assert e(x, y).shape == (4,)
+    with pytest.raises(ValueError):
+        e(x, torch.randn(4, 31))
+    assert FCDynamics(conditional=False)(torch.randn(4, 31)).shape == (4, 31)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open target of the robotics issue: with the paper's sampler settings the transition EBM "
+    "moves ~0.15 instead of +-1 after 300 steps (measured); remove this mark once it learns multimodal steps",
+)
+def test_ebm_learns_a_bimodal_transition_that_fc_averages():
+    """Each step moves dimension 0 by +1 or -1 (delta units) at random: a multimodal transition.
+    The EBM's sampled steps must land near +-1; a mean-regressing FC would predict ~0."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    n, t = 200, 10
+    steps = np.zeros((n, t, 31), np.float32)
+    steps[..., 0] = rng.choice([-1.0, 1.0], size=(n, t))
+    steps[..., 1:] = rng.normal(scale=0.05, size=(n, t, 30))
+    traj = np.concatenate([np.zeros((n, 1, 31), np.float32), np.cumsum(steps, axis=1)], axis=1)
+    sc = TransitionScaler.fit(traj)
+    tr = make_transitions(traj, np.zeros((n, t, 20), np.float32))
+    cfg = DynamicsTrainingConfig(steps=300, batch_size=128, buffer_size=2000)
+    energy, _ = train_ebm(tr, sc, conditional=False, config=cfg, quiet=True)
+    s0 = torch.zeros(400, 31)
+    out = rollout_states(lambda y: cfg.sampler(energy, torch.zeros(y.shape[0], 31), y), sc, s0, 1)
+    moved = (out[:, 1, 0] - out[:, 0, 0]).abs()
+    assert moved.mean() > 0.5  # it moves as the data do, not the average (0)
