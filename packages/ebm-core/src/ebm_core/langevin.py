@@ -69,6 +69,7 @@ class LangevinSampler:
         x = anchor.clone()
         energies, chain = [], [anchor.clone()] if self.record_every else []
         grad_abs = float("nan")
+        scale: torch.Tensor | None = None
         with torch.enable_grad(), chain_context(energy, keep_parameter_graph=self.create_graph):
             for k in range(self.steps):
                 if self.noise_std > 0:
@@ -81,7 +82,9 @@ class LangevinSampler:
                 e = energy(x, y)
                 if e.shape != (x.shape[0],):
                     raise ValueError(f"an energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
-                (g,) = torch.autograd.grad(e.sum() / self.temperature, x, create_graph=self.create_graph)
+                if scale is None:
+                    scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
+                (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=self.create_graph)
                 if self.record_energies:
                     energies.append(e.detach())
                 if k == self.steps - 1:
