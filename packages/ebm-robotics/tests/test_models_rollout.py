@@ -3,9 +3,14 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from ebm_robotics import (
-    DynamicsTrainingConfig, FCDynamics, TransitionEnergy, TransitionScaler, frechet_per_step, rollout_states, train_ebm,
+    DynamicsTrainingConfig,
+    FCDynamics,
+    TransitionEnergy,
+    TransitionScaler,
+    frechet_per_step,
+    rollout_states,
+    train_ebm,
 )
 from ebm_robotics.dataset import make_transitions
 

@@ -19,14 +19,16 @@ from .scaling import TransitionScaler
 class DynamicsTrainingConfig:
     """Settings shared by the four models. Paper (A.11): 10 Langevin steps for negatives, image
     settings otherwise (Adam betas (0, 0.999) with the reference clip, L2 coefficient 1, replay
-    buffer of 10,000 used 95% of the time, batch 128). Chains start at s_t; states normalized."""
+    buffer of 10,000 used 95% of the time, batch 128). Chains start at s_t (a zero step)."""
 
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
     fc_lr: float = 1e-3
     sampler: LangevinSampler = field(
-        default_factory=lambda: LangevinSampler(steps=10, step_size=10.0, noise_std=0.005, grad_clip=0.01, clamp=(-4.0, 4.0))
+        default_factory=lambda: LangevinSampler(
+            steps=10, step_size=10.0, noise_std=0.005, grad_clip=0.01, clamp=(-4.0, 4.0)
+        )
     )
     l2_coeff: float = 1.0
     buffer_size: int = 10_000
@@ -75,7 +77,7 @@ def train_fc(
     transitions: Transitions, scaler: TransitionScaler, conditional: bool, config: DynamicsTrainingConfig,
     out_dir: str | Path | None = None, resume: bool = False, quiet: bool = False,
 ) -> tuple[FCDynamics, list[dict[str, float]]]:
-    """Train the FC baseline by MSE on normalized next states (same steps, batch and optimizer)."""
+    """Train the FC baseline by MSE on normalized steps (same steps, batch and optimizer)."""
     torch.manual_seed(config.seed)
     model = FCDynamics(conditional)
     steps, y = transition_tensors(transitions, scaler, conditional)
