@@ -5,9 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from ebm_robotics import generate as gen
-from ebm_robotics.dataset import StateNormalizer, load_trajectories, make_transitions
+from ebm_robotics.dataset import load_trajectories, make_transitions
 from ebm_robotics.generate import GenerationConfig, generate_trajectories
 from ebm_robotics.shards import merge_manifests, split_trajectories
 
@@ -179,17 +178,3 @@ def test_transitions_and_normalizer(reference):
     np.testing.assert_array_equal(tr.actions[7], data.actions_train[1, 1])
     with pytest.raises(ValueError, match="expected states"):
         make_transitions(data.states_train[:, :-1], data.actions_train)
-
-    norm = StateNormalizer.fit(data.states_train, min_std=1e-3)
-    z = norm.normalize(tr.states)
-    assert z.dtype == np.float32 and np.all(norm.std.numpy() >= 1e-3)
-    np.testing.assert_allclose(norm.denormalize(z), tr.states, atol=1e-5)
-    flat = data.states_train.reshape(-1, 31)
-    np.testing.assert_allclose(norm.normalize(flat).mean(0), 0.0, atol=1e-3)
-    t = norm(torch.as_tensor(flat))
-    assert torch.is_tensor(t) and t.shape == (flat.shape[0], 31)
-    restored = StateNormalizer()
-    restored.load_state_dict(norm.state_dict())
-    np.testing.assert_array_equal(restored.normalize(flat), norm.normalize(flat))
-    with pytest.raises(ValueError, match="31"):
-        norm.normalize(np.zeros((3, 30), dtype=np.float32))

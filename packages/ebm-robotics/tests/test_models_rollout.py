@@ -40,6 +40,11 @@ def test_scaler_roundtrip_and_units():
     assert d.reshape(-1, 31).std(0).sub(1).abs().max() < 1e-3
     assert torch.allclose(sc.step(s[:, :-1], d), s[:, 1:], atol=1e-5)
     assert sc.state(s).reshape(-1, 31).mean(0).abs().max() < 1e-3
+    restored = TransitionScaler()
+    restored.load_state_dict(sc.state_dict())
+    assert torch.equal(restored.state(s), sc.state(s))
+    with pytest.raises(ValueError, match="31"):
+        sc.state(torch.zeros(3, 30))
 
 
 def test_models_shapes_and_conditioning():

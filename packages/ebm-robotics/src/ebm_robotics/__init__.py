@@ -31,7 +31,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "generate": ("GenerationConfig", "generate_trajectories", "rollout"),
     "shards": ("merge_manifests", "split_trajectories"),
     "dataset": (
-        "StateNormalizer", "TrajectoryData", "Transitions", "load_trajectories", "make_transitions",
+        "TrajectoryData", "Transitions", "load_trajectories", "make_transitions",
     ),
     "scaling": ("TransitionScaler",),
     "models": ("FCDynamics", "TransitionEnergy", "condition"),

@@ -1,4 +1,4 @@
-"""Loading generated trajectories (split by trajectory), transitions, state normalization.
+"""Loading generated trajectories (split by trajectory) and their one-step transitions.
 
 The on-disk format (shards + manifest) is described in :mod:`ebm_robotics.shards`.
 """
@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from .shards import (
     ACTION_DIM,
@@ -124,57 +122,3 @@ def make_transitions(states: np.ndarray, actions: np.ndarray) -> Transitions:
         actions=actions.reshape(n * t, -1),
         next_states=states[:, 1:].reshape(n * t, -1),
     )
-
-
-class StateNormalizer(nn.Module):
-    """Per-dimension standardization ``(x - mean) / std`` fitted on training states.
-
-    ``std`` is floored at ``min_std`` so nearly constant dimensions do not blow up. Works on
-    numpy arrays and torch tensors of shape (..., D); mean and std are buffers, so the
-    normalizer is saved in (and restored from) a module's ``state_dict``.
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, dim: int = STATE_DIM) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-
-    @classmethod
-    def fit(cls, states: np.ndarray | torch.Tensor, min_std: float = 1e-3) -> StateNormalizer:
-        """Mean/std over all leading axes of ``states`` (..., D); std floored at ``min_std``."""
-        x = torch.as_tensor(
-            np.asarray(states) if not torch.is_tensor(states) else states, dtype=torch.float64
-        )
-        x = x.reshape(-1, x.shape[-1])
-        if x.shape[0] < 2 or not torch.isfinite(x).all():
-            raise ValueError(
-                f"expected at least 2 finite states of shape (..., D), got {tuple(x.shape)}"
-            )
-        norm = cls(x.shape[-1])
-        norm.mean.copy_(x.mean(0).float())
-        norm.std.copy_(x.std(0).clamp_min(min_std).float())
-        return norm
-
-    def _stats(self, x: Any) -> tuple[Any, Any]:
-        if x.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"expected (..., {self.mean.shape[0]}) states, got {tuple(x.shape)}")
-        if torch.is_tensor(x):
-            return self.mean.to(x.device, x.dtype), self.std.to(x.device, x.dtype)
-        return self.mean.numpy().astype(x.dtype), self.std.numpy().astype(x.dtype)
-
-    def normalize(self, x: Any) -> Any:
-        """``(x - mean) / std`` (numpy in, numpy out; tensor in, tensor out)."""
-        mean, std = self._stats(x)
-        return (x - mean) / std
-
-    def denormalize(self, x: Any) -> Any:
-        """Inverse of :meth:`normalize`."""
-        mean, std = self._stats(x)
-        return x * std + mean
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`normalize`."""
-        return self.normalize(x)

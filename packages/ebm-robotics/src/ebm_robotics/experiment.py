@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,6 +20,7 @@ from .dataset import TrajectoryData, load_trajectories, make_transitions
 from .generate import GenerationConfig, generate_trajectories
 from .rollouts import ebm_step, fc_step, frechet_per_step, rollout_states
 from .scaling import TransitionScaler
+from .shards import write_json_atomic
 from .training import DynamicsTrainingConfig, train_ebm, train_fc
 
 MODELS = ("ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond")
@@ -63,14 +63,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
@@ -188,7 +180,7 @@ def run_hand_rollout(
         "final_training_loss": {k: (h[-1]["loss"] if h else None) for k, h in histories.items()},
         "versions": _versions(),
     }
-    write_json_atomic(results, out / "results.json")
+    write_json_atomic(out / "results.json", results)
     return results
 
 

@@ -43,10 +43,16 @@ class TransitionScaler(nn.Module):
         scaler.delta_std.copy_(steps.std(0).clamp_min(min_std).float())
         return scaler
 
+    def _check(self, s: torch.Tensor) -> None:
+        if s.shape[-1] != self.state_mean.shape[0]:
+            raise ValueError(f"expected states (..., {self.state_mean.shape[0]}), got {tuple(s.shape)}")
+
     def state(self, s: torch.Tensor) -> torch.Tensor:
+        self._check(s)
         return (s - self.state_mean) / self.state_std
 
     def delta(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
+        self._check(s)
         return (s_next - s) / self.delta_std
 
     def step(self, s: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
