@@ -1,0 +1,298 @@
+"""Image datasets of the paper (section 4, A.1) as uint8 tensors, dequantized into [0, 1].
+
+Every dataset is returned in one of two forms:
+
+- ``load_images(name, split, data_dir) -> (images uint8 (N, C, H, W), labels long (N,))`` for the
+  datasets that fit in memory (MNIST, CIFAR-10/100, SVHN, DTD, ImageNet 32x32);
+- ``load_dataset(name, split, data_dir) -> torch Dataset`` of dequantized ``(x, y)`` items for all
+  of them (ImageNet 128x128 streams from an ImageFolder).
+
+Dequantization (reference code and A.1): ``x = (q + u) / 256`` with ``q`` the 8-bit pixel value
+and ``u ~ U(0, 1)``, redrawn every time an image is read. No dataset is downloaded: missing files
+raise a ``FileNotFoundError`` that names them and the ``--data-dir`` they are looked for in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
+_SHAPES = {
+    "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "svhn": (3, 32, 32),
+    "dtd": (3, 32, 32), "imagenet32": (3, 32, 32), "imagenet128": (3, 128, 128),
+}
+_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "dtd": 47, "imagenet32": 1000,
+            "imagenet128": 1000}
+_SPLITS = ("train", "test")
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+
+
+def _check_split(split: str) -> None:
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(channels, height, width) of the images ``name`` yields."""
+    _check_name(name)
+    return _SHAPES[name]
+
+
+def num_classes(name: str) -> int:
+    """Number of classes of dataset ``name``."""
+    _check_name(name)
+    return _CLASSES[name]
+
+
+def dequantize(q: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """8-bit images -> float32 in [0, 1): ``(q + U(0, 1)) / 256`` (the paper's dequantization)."""
+    if q.dtype != torch.uint8:
+        raise ValueError(f"dequantize expects uint8 images, got {q.dtype}")
+    u = torch.rand(q.shape, generator=generator, dtype=torch.float32, device=q.device)
+    return (q.to(torch.float32) + u) / 256.0
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> uint8 levels ``floor(256 x)`` clipped to [0, 255] (inverse of dequantize)."""
+    if not x.is_floating_point():
+        raise ValueError(f"quantize expects floating point images in [0, 1], got {x.dtype}")
+    return (x * 256).floor().clamp(0, 255).to(torch.uint8)
+
+
+def _missing(name: str, data_dir: Path, files: Sequence[str], hint: str = "") -> FileNotFoundError:
+    listed = "\n  ".join(str(data_dir / f) for f in files)
+    return FileNotFoundError(
+        f"{name} files not found; expected:\n  {listed}\n"
+        f"Put them there or pass --data-dir DIR (now {data_dir}). No download is attempted.{hint}"
+    )
+
+
+# --------------------------------------------------------------------------------------- MNIST
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an idx file (MNIST format, optionally gzip-compressed) into a numpy array."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte idx file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but holds {data.size} bytes")
+    return data.reshape(dims)
+
+
+def _find_idx(data_dir: Path, stem: str) -> Path | None:
+    for folder in (data_dir, data_dir / "mnist", data_dir / "MNIST" / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).exists():
+                return folder / name
+    return None
+
+
+def load_mnist(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST from its idx files (``train-*`` / ``t10k-*``, plain or .gz) in ``data_dir``,
+    ``data_dir/mnist`` or ``data_dir/MNIST/raw``: uint8 images (N, 1, 28, 28) and labels (N,)."""
+    _check_split(split)
+    data_dir = Path(data_dir)
+    prefix = "train" if split == "train" else "t10k"
+    stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    paths = [_find_idx(data_dir, s) for s in stems]
+    if any(p is None for p in paths):
+        hint = ""
+        if split == "train" and _find_idx(data_dir, "t10k-images-idx3-ubyte") is not None:
+            hint = " (only the test split is there: holdout_split() can carve a training part out of it)"
+        raise _missing("MNIST", data_dir, [s + ".gz" for s in stems], hint)
+    images = torch.from_numpy(read_idx(paths[0]).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(paths[1]).astype(np.int64))
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images, labels
+
+
+# ------------------------------------------------------------------- torchvision-backed sets
+def _hwc_to_chw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_cifar(data_dir: str | Path, split: str = "train", classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 / CIFAR-100 through torchvision (python pickle version, no download)."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    _check_split(split)
+    data_dir = Path(data_dir)
+    if classes == 10:
+        cls, files = CIFAR10, ["cifar-10-batches-py/" + f for f in
+                               ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                                "test_batch", "batches.meta"]]
+    elif classes == 100:
+        cls, files = CIFAR100, ["cifar-100-python/" + f for f in ["train", "test", "meta"]]
+    else:
+        raise ValueError(f"CIFAR has 10 or 100 classes, got {classes}")
+    if not all((data_dir / f).exists() for f in files):
+        raise _missing(f"CIFAR-{classes}", data_dir, files, " (torchvision's 'python version' archive, extracted)")
+    ds = cls(str(data_dir), train=split == "train", download=False)
+    return _hwc_to_chw(ds.data), torch.as_tensor(ds.targets, dtype=torch.long)
+
+
+def load_svhn(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """SVHN cropped digits through torchvision (``train_32x32.mat`` / ``test_32x32.mat``)."""
+    from torchvision.datasets import SVHN
+
+    _check_split(split)
+    data_dir = Path(data_dir)
+    for folder in (data_dir, data_dir / "svhn"):
+        if (folder / f"{split}_32x32.mat").exists():
+            ds = SVHN(str(folder), split=split, download=False)
+            return torch.from_numpy(np.ascontiguousarray(ds.data)), torch.as_tensor(ds.labels, dtype=torch.long)
+    raise _missing("SVHN", data_dir, [f"{split}_32x32.mat"])
+
+
+def load_dtd(data_dir: str | Path, split: str = "train", size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """DTD textures through torchvision (``dtd/dtd/images``, ``dtd/dtd/labels``), resized and
+    centre-cropped to ``size`` x ``size`` (the OOD set of Table 2 at CIFAR resolution)."""
+    from torchvision import transforms
+    from torchvision.datasets import DTD
+
+    _check_split(split)
+    data_dir = Path(data_dir)
+    if not (data_dir / "dtd" / "dtd" / "images").is_dir():
+        raise _missing("DTD", data_dir, ["dtd/dtd/images/", "dtd/dtd/labels/"])
+    tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+    ds = DTD(str(data_dir), split="train" if split == "train" else "test", transform=tf, download=False)
+    images = torch.stack([ds[i][0] for i in range(len(ds))])
+    labels = torch.as_tensor([ds[i][1] for i in range(len(ds))], dtype=torch.long)
+    return images, labels
+
+
+def load_imagenet32(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Downsampled ImageNet 32x32 (Chrabaszcz et al. 2017) pickle batches: ``train_data_batch_1..10``
+    and ``val_data`` (each a dict with ``data`` (N, 3072) uint8 and 1-based ``labels``), looked for in
+    ``data_dir``, ``data_dir/Imagenet32_train`` and ``data_dir/Imagenet32_val``."""
+    _check_split(split)
+    data_dir = Path(data_dir)
+    names = [f"train_data_batch_{i}" for i in range(1, 11)] if split == "train" else ["val_data"]
+    folders = (data_dir, data_dir / "Imagenet32_train", data_dir / "Imagenet32_val", data_dir / "imagenet32")
+    paths = []
+    for n in names:
+        found = [f / n for f in folders if (f / n).exists()]
+        if not found:
+            raise _missing("ImageNet32", data_dir, names)
+        paths.append(found[0])
+    images, labels = [], []
+    for p in paths:
+        with open(p, "rb") as f:
+            d = pickle.load(f)
+        images.append(torch.from_numpy(np.asarray(d["data"], dtype=np.uint8)).view(-1, 3, 32, 32))
+        labels.append(torch.as_tensor(np.asarray(d["labels"]), dtype=torch.long) - 1)
+    return torch.cat(images), torch.cat(labels)
+
+
+_LOADERS = {
+    "mnist": load_mnist,
+    "cifar10": lambda d, s: load_cifar(d, s, 10),
+    "cifar100": lambda d, s: load_cifar(d, s, 100),
+    "svhn": load_svhn,
+    "dtd": load_dtd,
+    "imagenet32": load_imagenet32,
+}
+
+
+def load_images(
+    name: str, split: str = "train", data_dir: str | Path = "data", limit: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """In-memory dataset ``name``: uint8 images (N, C, H, W) and long labels (N,), the first
+    ``limit`` of them if given. ImageNet 128x128 is too large: use ``load_dataset``."""
+    _check_name(name)
+    if name == "imagenet128":
+        raise ValueError("imagenet128 does not fit in memory; use load_dataset('imagenet128', ...)")
+    images, labels = _LOADERS[name](Path(data_dir), split)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+def holdout_split(
+    images: torch.Tensor, labels: torch.Tensor, holdout: int, seed: int = 0,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Seeded random split into ``(train, held_out)`` with ``holdout`` examples held out (for
+    example training on part of the MNIST test set when the train files are absent)."""
+    n = images.shape[0]
+    if not 0 < holdout < n:
+        raise ValueError(f"holdout must be in (0, {n}), got {holdout}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    tr, ho = perm[holdout:], perm[:holdout]
+    return (images[tr], labels[tr]), (images[ho], labels[ho])
+
+
+# ----------------------------------------------------------------------------- torch Datasets
+class DequantizedImages(Dataset):
+    """uint8 images (and labels) served as dequantized float images in [0, 1]; items are
+    ``(x, y)``, or ``x`` alone when ``labels`` is None (unconditional training). Fresh noise is
+    drawn from torch's global generator at each read (so seeded runs reproduce)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        if labels is not None and labels.shape[0] != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int):
+        x = dequantize(self.images[i])
+        return x if self.labels is None else (x, self.labels[i])
+
+
+class _ImageFolder128(Dataset):
+    """ImageNet 128x128 from an ImageFolder tree (``train/<wnid>/*.JPEG``, ``val/<wnid>/*``)."""
+
+    def __init__(self, root: Path, size: int, conditional: bool):
+        from torchvision import transforms
+        from torchvision.datasets import ImageFolder
+
+        tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+        self.folder, self.conditional = ImageFolder(str(root), transform=tf), conditional
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, i: int):
+        q, y = self.folder[i]
+        x = dequantize(q)
+        return (x, torch.tensor(y)) if self.conditional else x
+
+
+def load_dataset(
+    name: str, split: str = "train", data_dir: str | Path = "data", conditional: bool = True,
+    limit: int | None = None,
+) -> Dataset:
+    """Dataset ``name`` as a torch Dataset of dequantized images (items ``(x, y)``, or ``x`` when
+    ``conditional`` is False). ImageNet 128x128 reads ``data_dir/{train,val}`` ImageFolder trees."""
+    _check_name(name)
+    _check_split(split)
+    if name == "imagenet128":
+        data_dir = Path(data_dir)
+        sub = "train" if split == "train" else "val"
+        roots = [r for r in (data_dir / sub, data_dir / "imagenet" / sub) if r.is_dir()]
+        if not roots:
+            raise _missing("ImageNet 128x128", data_dir, [f"{sub}/<wnid>/<image>.JPEG"],
+                           " (the ILSVRC-2012 ImageFolder layout)")
+        return _ImageFolder128(roots[0], 128, conditional)
+    images, labels = load_images(name, split, data_dir, limit)
+    return DequantizedImages(images, labels if conditional else None)

@@ -1,0 +1,112 @@
+"""Build an image energy from a config, and save / load trained ones (with their config).
+
+A model file is a dict ``{"format", "config", "state_dict", "snapshots"}``: ``snapshots`` are the
+state dicts of the last training snapshots (the historical ensemble of A.2), possibly empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ebm_core import SumEnergy, atomic_torch_save
+from torch import nn
+
+from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
+
+ARCHS = ("mnist", "resnet32", "resnet32_large", "resnet32_wider", "resnet128")
+FORMAT = "ebm-vision/image-energy/v1"
+
+
+@dataclass(frozen=True)
+class ImageEnergyConfig:
+    """Which energy network, for which images. ``num_classes=0`` is unconditional. ``width`` is
+    ResNet32Wider's W (192 CIFAR-10, 256 ImageNet32); ``dropout`` ResNet32Large's (0.5)."""
+
+    arch: str = "mnist"
+    num_classes: int = 10
+    in_channels: int = 1
+    image_size: int = 28
+    act: str = "leaky_relu"
+    width: int = 192
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images this energy takes."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+def build_energy(config: ImageEnergyConfig) -> nn.Module:
+    """A freshly initialized energy ``(x, y=None) -> (B,)`` for ``config``."""
+    c = config
+    if c.arch == "mnist":
+        return MNISTEnergy(c.num_classes, c.act, c.in_channels, c.image_size)
+    if c.arch == "resnet32":
+        return ResNet32(c.num_classes, c.act, c.in_channels)
+    if c.arch == "resnet32_large":
+        return ResNet32Large(c.num_classes, c.act, c.in_channels, dropout=c.dropout)
+    if c.arch == "resnet32_wider":
+        return ResNet32Wider(c.width, c.num_classes, c.act, c.in_channels)
+    return ResNet128(c.num_classes, c.act, c.in_channels)
+
+
+def save_image_energy(
+    energy: nn.Module, config: ImageEnergyConfig, path: str | Path,
+    snapshots: list[dict[str, torch.Tensor]] | None = None, extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a trained energy, its config and optional ensemble snapshots atomically."""
+    path = Path(path)
+    payload = {
+        "format": FORMAT, "config": dataclasses.asdict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in energy.state_dict().items()},
+        "snapshots": [{k: v.detach().cpu() for k, v in sd.items()} for sd in (snapshots or [])],
+        "extra": extra or {},
+    }
+    atomic_torch_save(payload, path)
+    return path
+
+
+def _read(path: str | Path, map_location: str | torch.device) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    payload = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an ebm-vision model file (expected format {FORMAT!r}); "
+                         "write one with save_image_energy")
+    return payload
+
+
+def load_image_energy(
+    path: str | Path, map_location: str | torch.device = "cpu", ensemble: bool = False,
+) -> tuple[nn.Module, ImageEnergyConfig]:
+    """``(energy, config)`` from a model file, in eval mode. With ``ensemble=True`` and stored
+    snapshots, the energy is the average over the snapshots (the historical ensemble, A.2)."""
+    payload = _read(path, map_location)
+    config = ImageEnergyConfig(**payload["config"])
+    energy = build_energy(config)
+    energy.load_state_dict(payload["state_dict"])
+    energy = energy.to(map_location).eval()
+    if ensemble and payload["snapshots"]:
+        members = []
+        for sd in payload["snapshots"]:
+            m = build_energy(config)
+            m.load_state_dict(sd)
+            members.append((m.to(map_location).eval(), None))
+        n = len(members)
+        energy = SumEnergy(members, weights=[1.0 / n] * n, pass_y=True).eval()
+    return energy, config
