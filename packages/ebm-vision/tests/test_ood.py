@@ -1,0 +1,96 @@
+"""OOD scores and AUROC with known answers, synthetic OOD sets, real-set conversion and errors."""
+
+import pytest
+import torch
+from ebm_vision.ood import (
+    constant_images,
+    evaluate_ood,
+    interpolated_images,
+    load_ood_images,
+    ood_scores,
+    plot_relative_energy_histograms,
+    synthetic_ood_sets,
+    to_shape,
+)
+from torch import nn
+
+
+class FirstPixel(nn.Module):
+    """E(x) = -x[0, 0, 0]: the OOD score -E is the first pixel."""
+
+    def forward(self, x, y=None):
+        return -x[:, 0, 0, 0]
+
+
+class NearestLevel(nn.Module):
+    """Conditional: E(x, c) = |x[0, 0, 0] - c / 10|."""
+
+    def forward(self, x, y):
+        return (x[:, 0, 0, 0] - y.float() / 10).abs()
+
+
+def images_with_first_pixel(values):
+    x = torch.full((len(values), 1, 4, 4), 0.5)
+    x[:, 0, 0, 0] = torch.tensor(values)
+    return x
+
+
+def test_auroc_of_constructed_scores():
+    x_in = images_with_first_pixel([0.1, 0.2, 0.3, 0.4])
+    sets = {
+        "below": images_with_first_pixel([0.0, 0.05]),  # every in-distribution score is higher: 1.0
+        "above": images_with_first_pixel([0.9]),  # never higher: 0.0
+        "middle": images_with_first_pixel([0.15]),  # 3 of 4 in-distribution scores higher: 0.75
+        "tied": images_with_first_pixel([0.2, 0.2]),  # 2 higher, 1 tie (1/2), 1 lower per OOD image: 0.625
+    }
+    res = evaluate_ood(FirstPixel(), x_in, sets)
+    assert res["auroc"] == pytest.approx({"below": 1.0, "above": 0.0, "middle": 0.75, "tied": 0.625})
+    assert res["mean_auroc"] == pytest.approx((1.0 + 0.0 + 0.75 + 0.625) / 4)
+
+
+def test_conditional_score_is_lowest_energy_over_classes():
+    x = images_with_first_pixel([0.0, 0.13, 0.46, 0.99])
+    s = ood_scores(NearestLevel(), x, num_classes=10)
+    assert torch.allclose(s, -torch.tensor([0.0, 0.03, 0.04, 0.09], dtype=torch.float64), atol=1e-6)
+    x_far = images_with_first_pixel([0.95, 0.96])  # no class mean near them: lower scores
+    assert evaluate_ood(NearestLevel(), images_with_first_pixel([0.2, 0.5]), {"far": x_far}, 10)["auroc"]["far"] == 1
+
+
+def test_synthetic_sets():
+    g = torch.Generator().manual_seed(0)
+    c = constant_images(5, (3, 8, 8), g)
+    assert c.shape == (5, 3, 8, 8) and (c == c[:, :, :1, :1]).all() and c.min() >= 0 and c.max() <= 1
+    x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 2) / 4
+    mix = interpolated_images(x, 50, g)
+    # every mix is the midpoint of two DIFFERENT images: never an original image
+    levels = mix[:, 0, 0, 0] * 4 * 2  # = a + b with a != b in {0, 1, 2, 3}
+    assert torch.allclose(levels, levels.round()) and not any(torch.isclose(mix[:, 0, 0, 0], x[:, 0, 0, 0][i]).any()
+                                                              for i in (0, 3))
+    sets = synthetic_ood_sets(torch.rand(10, 1, 28, 28), 7, seed=1)
+    assert set(sets) == {"constant", "uniform", "interpolation"}
+    assert all(v.shape == (7, 1, 28, 28) for v in sets.values())
+    assert torch.equal(sets["uniform"], synthetic_ood_sets(torch.rand(10, 1, 28, 28), 7, seed=1)["uniform"])
+
+
+def test_to_shape_converts_colour_and_size():
+    q = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    q[:, 1] = 200  # pure green
+    grey = to_shape(q, (1, 28, 28))
+    assert grey.shape == (2, 1, 28, 28) and grey.dtype == torch.uint8
+    assert (grey.float() - 0.587 * 200).abs().max() <= 1
+    rgb = to_shape(grey, (3, 32, 32))
+    assert rgb.shape == (2, 3, 32, 32) and (rgb[:, 0] == rgb[:, 2]).all()
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "svhn", "textures", "cifar100"])
+def test_missing_real_set_names_files_and_data_dir(tmp_path, name):
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        load_ood_images(name, tmp_path, (1, 28, 28))
+    with pytest.raises(ValueError, match="unknown OOD set"):
+        load_ood_images("imaginary", tmp_path, (1, 28, 28))
+
+
+def test_histogram_png(tmp_path):
+    res = evaluate_ood(FirstPixel(), torch.rand(40, 1, 4, 4), synthetic_ood_sets(torch.rand(40, 1, 4, 4), 40))
+    plot_relative_energy_histograms(res["scores"], tmp_path / "h.png", "test")
+    assert (tmp_path / "h.png").stat().st_size > 5000
