@@ -24,7 +24,8 @@ FORMAT = "ebm-vision/image-energy/v1"
 @dataclass(frozen=True)
 class ImageEnergyConfig:
     """Which energy network, for which images. ``num_classes=0`` is unconditional. ``width`` is
-    ResNet32Wider's W (192 CIFAR-10, 256 ImageNet32); ``dropout`` ResNet32Large's (0.5)."""
+    ResNet32Wider's W (192 CIFAR-10, 256 ImageNet32); ``dropout`` ResNet32Large's (0.5).
+    ``mnist_channels`` / ``mnist_hidden`` size the MNIST net (reference: 64, 64, 128, 256 and 128)."""
 
     arch: str = "mnist"
     num_classes: int = 10
@@ -33,8 +34,11 @@ class ImageEnergyConfig:
     act: str = "leaky_relu"
     width: int = 192
     dropout: float = 0.5
+    mnist_channels: tuple[int, ...] = (64, 64, 128, 256)
+    mnist_hidden: int = 128
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mnist_channels", tuple(self.mnist_channels))
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if self.num_classes < 0:
@@ -54,7 +58,8 @@ def build_energy(config: ImageEnergyConfig) -> nn.Module:
     """A freshly initialized energy ``(x, y=None) -> (B,)`` for ``config``."""
     c = config
     if c.arch == "mnist":
-        return MNISTEnergy(c.num_classes, c.act, c.in_channels, c.image_size)
+        return MNISTEnergy(c.num_classes, c.act, c.in_channels, c.image_size, channels=c.mnist_channels,
+                           hidden=c.mnist_hidden)
     if c.arch == "resnet32":
         return ResNet32(c.num_classes, c.act, c.in_channels)
     if c.arch == "resnet32_large":

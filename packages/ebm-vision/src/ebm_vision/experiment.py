@@ -1,0 +1,294 @@
+"""The image-generation experiment behind ``apps/image_generate``: train (or load) an image EBM,
+then generation, scores, restoration and mode evaluation (sections 4.1-4.2) into ``results.json``
+and PNGs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from ebm_core import seed_everything
+
+from . import plots
+from .data import holdout_split, load_dataset, load_images
+from .models import load_image_energy
+from .modes import cross_class, energies, energy_gap, nearest_neighbours
+from .restoration import RestorationConfig, run_restoration
+from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
+from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_scores, train_classifier
+from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
+
+
+@dataclass(frozen=True)
+class ImageGenerateConfig:
+    """One run of the experiment. ``holdout_from_test``: when the train split's files are absent,
+    train on the test split minus ``eval_images`` held-out images (the MNIST demo here)."""
+
+    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"])
+    test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
+    restoration: RestorationConfig = field(default_factory=RestorationConfig)
+    train_limit: int | None = None
+    holdout_from_test: bool = False
+    eval_images: int = 2000
+    num_samples: int = 500
+    restoration_images: int = 200
+    classifier_steps: int = 400
+    histogram_images: int = 1000
+    neighbour_samples: int = 10
+    cross_class_sources: int = 5
+    strip_frames: int = 10
+    seed: int = 0
+
+
+PRESETS: dict[str, ImageGenerateConfig] = {
+    "mnist": ImageGenerateConfig(TRAINING_PRESETS["mnist"], TestTimeSampling(rounds=6, flip_rounds=2),
+                                 holdout_from_test=True),
+    "tiny": ImageGenerateConfig(TRAINING_PRESETS["tiny"], TestTimeSampling(rounds=2, flip_rounds=1),
+                                train_limit=1000, holdout_from_test=True, eval_images=200, num_samples=100,
+                                restoration_images=20, classifier_steps=20, histogram_images=100,
+                                neighbour_samples=4, cross_class_sources=2, strip_frames=4),
+    **{name: ImageGenerateConfig(TRAINING_PRESETS[name], num_samples=50_000, eval_images=10_000,
+                                 restoration_images=1000, classifier_steps=3000)
+       for name in ("cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond")},
+}
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=str)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _device(name: str) -> str:
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return name
+
+
+def _first(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [ds[i] for i in range(min(n, len(ds)))]
+    return torch.stack([it[0] for it in items]), torch.stack([torch.as_tensor(it[1]) for it in items])
+
+
+def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
+    """``(train_data, eval_x, eval_y, note)``: the training data for the Trainer (dequantized
+    tensors or a Dataset) and dequantized held-out images with labels."""
+    from .data import DequantizedImages, dequantize
+
+    name, cond = config.training.dataset, config.training.energy.conditional
+    if name == "imagenet128":
+        train = load_dataset(name, "train", data_dir, conditional=cond)
+        ex, ey = _first(load_dataset(name, "test", data_dir, conditional=True), config.eval_images)
+        return train, ex, ey, "ImageNet 128x128 train / val ImageFolder"
+    try:
+        tx, ty = load_images(name, "train", data_dir, config.train_limit)
+        ex, ey = load_images(name, "test", data_dir, config.eval_images)
+        note = f"{name} train split ({tx.shape[0]} images); {ex.shape[0]} test images held out"
+    except FileNotFoundError:
+        if not config.holdout_from_test:
+            raise
+        x, y = load_images(name, "test", data_dir)
+        (tx, ty), (ex, ey) = holdout_split(x, y, config.eval_images, seed=config.seed)
+        if config.train_limit is not None:
+            tx, ty = tx[: config.train_limit], ty[: config.train_limit]
+        note = (f"{name} train files absent: trained on {tx.shape[0]} test-split images, "
+                f"{ex.shape[0]} other test images held out")
+    train = DequantizedImages(tx, ty if cond else None)
+    g = torch.Generator().manual_seed(config.seed)
+    return train, dequantize(ex, g), ey, note
+
+
+def _train_tensor(train: Any, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    from .data import DequantizedImages, dequantize
+
+    if isinstance(train, DequantizedImages):
+        g = torch.Generator().manual_seed(1)
+        return dequantize(train.images[:n], g), None if train.labels is None else train.labels[:n]
+    items = [train[i] for i in range(min(n, len(train)))]
+    if isinstance(items[0], (tuple, list)):
+        return torch.stack([it[0] for it in items]), torch.stack([torch.as_tensor(it[1]) for it in items])
+    return torch.stack(items), None
+
+
+def _versions() -> dict[str, str]:
+    import torchvision
+
+    return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "platform": platform.platform()}
+
+
+def run_image_generate(
+    config: ImageGenerateConfig, out: str | Path, data_dir: str | Path = "data", checkpoint: str | Path | None = None,
+    resume: bool = False, inception_weights: str | Path | None = None, quiet: bool = False,
+) -> dict[str, Any]:
+    """Train (or load ``checkpoint``), evaluate, and write ``out/results.json`` and the PNGs."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tc = config.training
+    device = _device(tc.trainer.device)
+    tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet))
+    train, eval_x, eval_y, note = load_splits(config, data_dir)
+    results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": _versions(),
+                               "config": dataclasses.asdict(config)}
+
+    # ---------------------------------------------------------------- train or load
+    t_train = time.perf_counter()
+    buffer_images = None
+    if checkpoint is not None:
+        energy, ecfg = load_image_energy(checkpoint, map_location=device)
+        ensemble, _ = load_image_energy(checkpoint, map_location=device, ensemble=True)
+        results["checkpoint"] = str(checkpoint)
+    else:
+        energy, trainer = train_image_energy(tc, train, out, resume=resume)
+        if trainer.rank != 0:
+            return {}
+        ecfg = tc.energy
+        ensemble = trainer.ensemble_energy().eval()
+        results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
+                               "last": trainer.history[-1] if trainer.history else None}
+        b = trainer.buffer
+        buffer_images = (b.samples[: b.size][-100:].float() + 0.5) / 256 if b.uint8 else b.samples[: b.size][-100:]
+    results["train_seconds"] = time.perf_counter() - t_train
+    energy.eval()
+    shape, k = ecfg.shape, ecfg.num_classes
+
+    # ---------------------------------------------------------------- domain classifier
+    seed_everything(config.seed)
+    t_eval = time.perf_counter()
+    ref_x, ref_y = _train_tensor(train, max(config.num_samples, config.histogram_images, 5000))
+    clf_path = out / "classifier.pt"
+    clf = None
+    if ref_y is not None:
+        if clf_path.exists():
+            clf = DigitClassifier(shape[0], max(k, int(ref_y.max()) + 1))
+            clf.load_state_dict(torch.load(clf_path, map_location="cpu"))
+            clf.eval()
+        else:
+            clf = train_classifier(ref_x, ref_y, config.classifier_steps, num_classes=max(k, int(ref_y.max()) + 1),
+                                   seed=config.seed, quiet=quiet)
+            torch.save(clf.state_dict(), clf_path)
+        results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
+
+    def to_cpu(fn):
+        return lambda x: fn(x.cpu())
+
+    # ---------------------------------------------------------------- generation
+    n = config.num_samples
+    y_gen = (torch.arange(n) % k).to(device) if k else None
+    single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet).cpu()
+    ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet).cpu()
+    one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
+    order = torch.argsort(y_gen.cpu(), stable=True)[:100] if k else torch.arange(min(n, 100))
+    plots.save_grid(single[order], out / "samples.png")
+    plots.save_grid(ens[order], out / "samples_ensemble.png")
+    plots.save_grid(one_chain[order], out / "samples_one_chain.png")
+    if buffer_images is not None:
+        plots.save_grid(buffer_images, out / "replay_buffer.png")
+    strip = chain_from_noise(energy, min(k or 8, 10), shape, tc.sampler,
+                             tc.sampler.steps * config.test_time.rounds, config.strip_frames,
+                             torch.arange(min(k or 8, 10)).to(device) if k else None, device)
+    plots.save_chain_strip(strip.cpu(), out / "chain_strip.png")
+
+    # ---------------------------------------------------------------- scores
+    scores: dict[str, Any] = {}
+    if clf is not None:
+        feats = to_cpu(clf.features)
+        noise = torch.rand(n, *shape)
+        m = min(n, eval_x.shape[0])
+        scores["domain_fid"] = {
+            "note": "Frechet distance on the penultimate features of a small classifier trained on the "
+                    "training images; NOT comparable to Inception FID",
+            "reference": f"{eval_x.shape[0]} held-out real images",
+            "real_train_images": domain_fid(eval_x, ref_x[:m], feats),
+            "uniform_noise": domain_fid(eval_x, noise, feats),
+            "one_chain_from_noise": domain_fid(eval_x, one_chain, feats),
+            "test_time_sampling": domain_fid(eval_x, single, feats),
+            "test_time_sampling_ensemble": domain_fid(eval_x, ens, feats),
+        }
+        if buffer_images is not None:
+            scores["domain_fid"]["replay_buffer_last_100"] = domain_fid(eval_x, buffer_images.cpu(), feats)
+        if k:
+            yc = y_gen.cpu()
+            scores["conditional_accuracy"] = {
+                "note": "share of samples the classifier assigns to the class they were generated for",
+                "test_time_sampling": accuracy(clf, single, yc), "test_time_sampling_ensemble": accuracy(clf, ens, yc),
+                "one_chain_from_noise": accuracy(clf, one_chain, yc),
+            }
+    scores.update(inception_scores(eval_x, single, inception_weights))
+    results["scores"] = scores
+
+    # ---------------------------------------------------------------- restoration (Figure 5)
+    r = config.restoration_images
+    rx, ry = eval_x[:r].to(device), (eval_y[:r].to(device) if k else None)
+    classify = (lambda x: extract(clf, x.cpu())) if clf is not None else None
+    metrics, images = run_restoration(energy, rx, ry, tc.sampler, config.restoration, classify, config.seed)
+    results["restoration"] = metrics
+    show = slice(0, 10)
+    rows = [rx[show]]
+    for task in ("salt_and_pepper", "inpainting", "ground_truth"):
+        corrupted, restored = images[task]
+        rows += [corrupted[show], restored[show]] if task != "ground_truth" else [restored[show]]
+    plots.save_rows([row.cpu() for row in rows], out / "restoration.png")
+
+    # ---------------------------------------------------------------- cross-class (Figures 6, 19)
+    if k:
+        src = eval_x[: config.cross_class_sources].to(device)
+        panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds).cpu()
+        plots.save_cross_class(src.cpu(), panel, out / "cross_class.png")
+        if clf is not None:
+            targets = torch.arange(k).repeat(src.shape[0])
+            results["cross_class_target_accuracy"] = accuracy(clf, panel.flatten(0, 1), targets)
+
+    # ---------------------------------------------------------------- energies, neighbours
+    h = config.histogram_images
+    e_train = energies(energy, ref_x[:h].to(device), None if ref_y is None or not k else ref_y[:h].to(device))
+    e_test = energies(energy, eval_x[:h].to(device), eval_y[:h].to(device) if k else None)
+    plots.save_energy_histogram(e_train, e_test, out / "energy_histogram.png")
+    results["energy_train_vs_test"] = energy_gap(e_train, e_test)
+    s = config.neighbour_samples
+    d, idx = nearest_neighbours(single[order][:s], ref_x)
+    d_real, _ = nearest_neighbours(eval_x[:s], ref_x)
+    plots.save_neighbours(single[order][:s], ref_x[idx], out / "nearest_neighbours.png")
+    results["nearest_neighbour_l2"] = {"samples_mean": float(d[:, 0].mean()),
+                                       "held_out_real_mean": float(d_real[:, 0].mean()),
+                                       "searched_train_images": ref_x.shape[0]}
+    results["eval_seconds"] = time.perf_counter() - t_eval
+    results["wall_seconds"] = time.perf_counter() - t0
+    results["figures"] = sorted(p.name for p in out.glob("*.png"))
+    write_json_atomic(out / "results.json", results)
+    return results
+
+
+def summary(results: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lines = [results.get("data", "")]
+    fid = results.get("scores", {}).get("domain_fid")
+    if fid:
+        lines.append("domain FID (lower is better): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in fid.items() if isinstance(v, float)))
+    acc = results.get("scores", {}).get("conditional_accuracy")
+    if acc:
+        lines.append(f"samples classified as their label: {acc['test_time_sampling']:.1%}")
+    sc = results.get("scores", {})
+    lines.append(f"Inception score: {sc.get('inception_score')}  FID: {sc.get('fid')}")
+    for task, m in results.get("restoration", {}).items():
+        extra = f", class changed {m['class_changed']:.1%}" if "class_changed" in m else ""
+        lines.append(f"{task}: MSE {m['mse_before']:.4f} -> {m['mse_after']:.4f}, "
+                     f"PSNR {m['psnr_before']:.1f} -> {m['psnr_after']:.1f} dB{extra}")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Sample-quality scores: Inception Score / FID through torchmetrics (torch-fidelity backend) with
+local Inception weights (Table 4), and an offline *domain* FID on the features of a small
+classifier trained in the project (not comparable to Inception FID numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from ebm_core import frechet_distance_samples, progress
+from torch import nn
+
+SKIPPED = "skipped: no Inception weights"
+
+
+# ------------------------------------------------------------------------------ domain FID
+class DigitClassifier(nn.Module):
+    """Small CNN classifier for 28x28 (or 32x32) images; ``features`` is its penultimate layer
+    (the domain-FID feature extractor)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, feature_dim: int = 128):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(64 * 16, feature_dim), nn.ReLU(),
+        )
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def train_classifier(
+    x: torch.Tensor, y: torch.Tensor, steps: int = 400, batch_size: int = 128, lr: float = 1e-3,
+    num_classes: int = 10, seed: int = 0, quiet: bool = True,
+) -> DigitClassifier:
+    """Train a ``DigitClassifier`` on float images ``x`` in [0, 1] with labels ``y`` (Adam, cross-entropy)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = DigitClassifier(x.shape[1], num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    bar = progress(steps, desc="classifier", disable=quiet)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=g)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        bar.update(1)
+    bar.close()
+    return model.eval()
+
+
+@torch.no_grad()
+def extract(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """``fn`` applied batch-wise to ``x`` without gradients, concatenated on the CPU."""
+    return torch.cat([fn(x[i : i + batch_size]).cpu() for i in range(0, x.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((extract(classifier, x).argmax(1) == y.cpu()).float().mean())
+
+
+def domain_fid(
+    real: torch.Tensor, fake: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor],
+) -> float:
+    """Frechet distance between Gaussian fits of ``features`` of real and generated images
+    (ebm-core's ``frechet_distance_samples``): the FID recipe with a domain feature extractor."""
+    return frechet_distance_samples(extract(features, real), extract(features, fake))
+
+
+# --------------------------------------------------------------------------- Inception IS/FID
+def _to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
+    q = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    return q.expand(-1, 3, -1, -1) if q.shape[1] == 1 else q
+
+
+def inception_scores(
+    real: torch.Tensor, fake: torch.Tensor, weights: str | Path | None = None,
+    extractor: nn.Module | None = None, batch_size: int = 100, splits: int = 10,
+) -> dict[str, float | str]:
+    """Inception Score of ``fake`` and FID between ``real`` and ``fake`` (images in [0, 1]) through
+    torchmetrics. ``weights`` is a local torch-fidelity Inception file
+    (``pt_inception-2015-12-05-6726825d.pth``); ``extractor`` replaces Inception by any module
+    mapping uint8 (B, 3, H, W) images to (B, D) logits/features (tests). Without either, both
+    scores are ``"skipped: no Inception weights"`` (nothing is downloaded)."""
+    if weights is None and extractor is None:
+        return {"inception_score": SKIPPED, "fid": SKIPPED}
+    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+    from torchmetrics.image.inception import InceptionScore
+
+    if extractor is None:
+        weights = Path(weights)
+        if not weights.exists():
+            raise FileNotFoundError(f"Inception weights {weights} not found (torch-fidelity's "
+                                    "pt_inception-2015-12-05-6726825d.pth); pass --inception-weights PATH")
+        fid = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights))
+        net = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
+        inc = InceptionScore(feature=net, splits=splits)
+    else:
+        fid = FrechetInceptionDistance(feature=extractor)
+        inc = InceptionScore(feature=extractor, splits=splits)
+    for i in range(0, real.shape[0], batch_size):
+        fid.update(_to_uint8_rgb(real[i : i + batch_size].cpu()), real=True)
+    for i in range(0, fake.shape[0], batch_size):
+        q = _to_uint8_rgb(fake[i : i + batch_size].cpu())
+        fid.update(q, real=False)
+        inc.update(q)
+    is_mean, is_std = inc.compute()
+    return {"inception_score": float(is_mean), "inception_score_std": float(is_std), "fid": float(fid.compute())}
