@@ -12,12 +12,45 @@ from .data import (
     num_classes,
     quantize,
 )
+from .likelihood import LikelihoodConfig, likelihood_bounds
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
+from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128, ResNetEnergy
+from .ood import evaluate_ood, load_ood_images, ood_scores, synthetic_ood_sets
+from .restoration import (
+    RestorationConfig,
+    bottom_half_mask,
+    mask_bottom_half,
+    restore,
+    run_restoration,
+    salt_and_pepper,
+)
+from .robustness import (
+    PGDConfig,
+    RefineConfig,
+    bpda_logits,
+    class_energies,
+    ebm_predict,
+    energy_logits,
+    pgd_attack,
+    project_l2,
+    project_linf,
+)
+from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
+from .scores import DigitClassifier, domain_fid, inception_scores, train_domain_classifier
+from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy, with_overrides
 
 __all__ = [
     "ResNetEnergy", "ResNet32", "ResNet32Large", "ResNet32Wider", "ResNet128", "MNISTEnergy",
     "DATASETS", "DequantizedImages", "dequantize", "quantize", "holdout_split", "image_shape",
     "load_dataset", "load_images", "load_mnist", "num_classes",
     "ImageEnergyConfig", "build_energy", "load_image_energy", "save_image_energy",
+    "ImageTrainingConfig", "TRAINING_PRESETS", "train_image_energy", "with_overrides",
+    "TestTimeSampling", "sample_from_noise", "sample_test_time", "chain_from_noise",
+    "DigitClassifier", "train_domain_classifier", "domain_fid", "inception_scores",
+    "RestorationConfig", "salt_and_pepper", "mask_bottom_half", "bottom_half_mask", "restore", "run_restoration",
+    "cross_class", "energies", "energy_gap", "nearest_neighbours",
+    "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",
+    "class_energies", "energy_logits", "PGDConfig", "pgd_attack", "project_linf", "project_l2", "RefineConfig",
+    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds",
 ]

@@ -1,0 +1,42 @@
+"""End to end: `uv run apps/robustness --preset tiny` trains the EBM and the baseline, attacks, resumes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_app(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "apps" / "robustness"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_robustness_tiny_end_to_end_and_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((out / "results.json").read_text())
+    assert set(r["accuracy"]) == {"ebm", "ebm_bpda", "classifier"}
+    assert r["eps"] == {"linf": [0.0, 0.3], "l2": [0.0, 3.0]}
+    for curves in r["accuracy"].values():
+        assert all(0.0 <= a <= 1.0 for a in curves["linf"] + curves["l2"]) and len(curves["linf"]) == 2
+    assert r["attack"]["pgd_steps"] == 3 and r["num_images"] == 8 and "wall_seconds" in r
+    assert (out / "robustness.png").stat().st_size > 10_000
+    assert (out / "model" / "model.pt").exists() and (out / "classifier" / "model.pt").exists()
+    assert "ebm_bpda" in proc.stdout
+
+    # resume reuses both trained models; with the same seed the attacks give the same numbers
+    again = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "results.json").read_text())["accuracy"] == r["accuracy"]
+
+
+def test_unconditional_checkpoint_is_rejected(tmp_path):
+    from ebm_vision import ImageEnergyConfig, build_energy, save_image_energy
+
+    cfg = ImageEnergyConfig("mnist", 0, 1, 28, mnist_channels=(8, 8, 8, 8), mnist_hidden=8)
+    path = save_image_energy(build_energy(cfg), cfg, tmp_path / "uncond.pt")
+    proc = run_app("--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "x"), "--quiet")
+    assert proc.returncode != 0 and "class-conditional" in proc.stderr
