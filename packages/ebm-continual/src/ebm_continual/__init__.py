@@ -1,1 +1,33 @@
-"""ebm-continual."""
+"""ebm-continual: class-incremental Split MNIST with energy-based models (Du & Mordatch 2019, section 6).
+
+Run the protocol with any learner (``learn_task`` / ``predict``), e.g. a :class:`ContinualEBM`
+around your own energy ``E(x, y)``; baselines (fine-tuning, EWC, SI, LwF via Avalanche; a
+class-conditional VAE; joint training) share the same tasks and network size.
+"""
+
+from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner, mlp_classifier
+from .data import (
+    SPLIT_MNIST_TASKS,
+    MNISTSplit,
+    Task,
+    demo_split,
+    load_mnist_test_idx,
+    read_idx,
+    split_tasks,
+    torchvision_mnist,
+)
+from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig, make_energy, with_sampler
+from .experiment import METHODS, PAPER_ACCURACY, PRESETS, SplitMNISTConfig, run_split_mnist, summary_table, with_device
+from .protocol import ContinualLearner, ProtocolResult, energy_matrix, lowest_energy_class, run_protocol
+from .vae import ConditionalVAE, VAEClassifier, VAEConfig
+
+__all__ = [
+    "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
+    "torchvision_mnist",
+    "ContinualLearner", "ProtocolResult", "run_protocol", "energy_matrix", "lowest_energy_class",
+    "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "make_energy", "with_sampler",
+    "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",
+    "ConditionalVAE", "VAEClassifier", "VAEConfig",
+    "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_split_mnist", "summary_table", "with_device",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,135 @@
+"""Discriminative baselines on the same network size: fine-tuning, EWC, SI, LwF (Avalanche), joint.
+
+All use an MLP 784-400-400-10 with a single 10-way head (class-incremental: no task identity),
+trained with Adam and cross-entropy, as in Hsu et al. 2018 whose numbers the paper quotes.
+Avalanche (``pip install ebm-continual[baselines]``) is imported only when a strategy is built.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import Task
+
+AVALANCHE_STRATEGIES = ("finetune", "ewc", "si", "lwf")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Training settings of the discriminative baselines (regularization strengths: Hsu et al. 2018
+    style values; ``ewc_lambda`` weights the Fisher penalty, ``si_lambda`` is SI's c, LwF distils
+    the previous model's outputs with weight ``lwf_alpha`` at temperature ``lwf_temperature``)."""
+
+    hidden: tuple[int, ...] = (400, 400)
+    epochs_per_task: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    ewc_lambda: float = 5000.0
+    si_lambda: float = 1.0
+    lwf_alpha: float = 1.0
+    lwf_temperature: float = 2.0
+    num_classes: int = 10
+    device: str = "cpu"
+
+
+def mlp_classifier(config: ClassifierConfig, in_dim: int = 784) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in config.hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, config.num_classes))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, device: str, batch_size: int = 1000) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
+
+
+def _silent_evaluator(plugin: type) -> object:
+    """An Avalanche evaluator that logs nothing (the protocol measures accuracy itself)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "No loggers specified"
+        return plugin(loggers=[])
+
+
+class AvalancheLearner:
+    """Fine-tuning (Avalanche ``Naive``), ``EWC``, ``SynapticIntelligence`` or ``LwF`` on the tasks."""
+
+    def __init__(self, strategy: str, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
+        if strategy not in AVALANCHE_STRATEGIES:
+            raise ValueError(f"strategy must be one of {AVALANCHE_STRATEGIES}, got {strategy!r}")
+        try:
+            from avalanche.training import EWC, LwF, Naive, SynapticIntelligence
+            from avalanche.training.plugins import EvaluationPlugin
+        except ImportError as err:
+            raise ImportError(
+                "the fine-tuning/EWC/SI/LwF baselines need Avalanche: pip install 'ebm-continual[baselines]'"
+            ) from err
+        self.config, self.seed = config, seed
+        torch.manual_seed(seed)
+        self.model = mlp_classifier(config, in_dim)
+        c = config
+        common = dict(
+            model=self.model, optimizer=torch.optim.Adam(self.model.parameters(), lr=c.lr),
+            criterion=nn.CrossEntropyLoss(), train_mb_size=c.batch_size, train_epochs=c.epochs_per_task,
+            eval_mb_size=1000, device=c.device, evaluator=_silent_evaluator(EvaluationPlugin),
+        )
+        if strategy == "finetune":
+            self.strategy = Naive(**common)
+        elif strategy == "ewc":
+            self.strategy = EWC(ewc_lambda=c.ewc_lambda, **common)
+        elif strategy == "si":
+            self.strategy = SynapticIntelligence(si_lambda=c.si_lambda, **common)
+        else:
+            self.strategy = LwF(alpha=c.lwf_alpha, temperature=c.lwf_temperature, **common)
+
+    def learn_task(self, task: Task, task_index: int) -> None:
+        from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+        from avalanche.benchmarks.utils.classification_dataset import _make_taskaware_tensor_classification_dataset
+
+        data = _make_taskaware_tensor_classification_dataset(
+            task.x_train, task.y_train, targets=task.y_train.tolist(), task_labels=0
+        )
+        # an experience numbered task_index (Avalanche keys per-experience state on that number)
+        experience = benchmark_from_datasets(train=[data] * (task_index + 1)).train_stream[task_index]
+        torch.manual_seed(self.seed * 1000 + task_index)
+        self.strategy.train(experience, num_workers=0)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        # the strategy's model: Avalanche may replace the module it was given (model adaptation)
+        return predict_logits(self.strategy.model, x, self.config.device)
+
+
+class JointLearner:
+    """Upper bound (cumulative training): at each task, the MLP trains on all tasks seen so far."""
+
+    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
+        self.config, self.seed = config, seed
+        self.xs: list[torch.Tensor] = []
+        self.ys: list[torch.Tensor] = []
+        torch.manual_seed(seed)
+        self.model = mlp_classifier(config, in_dim).to(config.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+
+    def learn_task(self, task: Task, task_index: int) -> None:
+        c = self.config
+        self.xs.append(task.x_train)
+        self.ys.append(task.y_train)
+        x, y = torch.cat(self.xs), torch.cat(self.ys)
+        gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
+        self.model.train()
+        for _ in range(c.epochs_per_task):
+            for idx in torch.randperm(len(y), generator=gen).split(c.batch_size):
+                loss = nn.functional.cross_entropy(self.model(x[idx].to(c.device)), y[idx].to(c.device))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return predict_logits(self.model, x, self.config.device)

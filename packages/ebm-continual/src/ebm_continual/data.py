@@ -1,0 +1,138 @@
+"""MNIST for the Split-MNIST protocol: torchvision's loader for users, an idx reader for the demo.
+
+Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IDX_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+@dataclass(frozen=True)
+class MNISTSplit:
+    """Train and evaluation tensors plus a sentence saying where they came from (for results.json)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+    description: str
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one (optionally gzipped) idx file: the MNIST distribution format."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"missing MNIST file {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte idx file (bad magic number)")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape}, file holds {data.size} values")
+    return data.reshape(shape)
+
+
+def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def load_mnist_test_idx(data_dir: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 10,000 MNIST test images from ``t10k-*-idx*-ubyte.gz`` in ``data_dir``."""
+    data_dir = Path(data_dir)
+    missing = [n for n in IDX_FILES if not (data_dir / n).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"MNIST test files not found in {data_dir}: missing {', '.join(missing)}; put "
+            f"{' and '.join(IDX_FILES)} there (from the MNIST distribution) or pass --data-dir"
+        )
+    return _to_tensors(read_idx(data_dir / IDX_FILES[0]), read_idx(data_dir / IDX_FILES[1]))
+
+
+def demo_split(
+    data_dir: str | Path, eval_per_class: int = 200, seed: int = 0, train_per_class: int | None = None,
+) -> MNISTSplit:
+    """The real MNIST test set split into train / eval, stratified and seeded (fixed by ``seed``).
+
+    For each digit, a seeded permutation of its test images gives ``eval_per_class`` for
+    evaluation and the rest (or the next ``train_per_class``) for training (default: 8,000 train /
+    2,000 eval). No image is in both.
+    """
+    x, y = load_mnist_test_idx(data_dir)
+    gen = torch.Generator().manual_seed(seed)
+    train_idx, eval_idx = [], []
+    for c in range(10):
+        idx = torch.nonzero(y == c).squeeze(1)
+        if len(idx) <= eval_per_class:
+            raise ValueError(f"digit {c} has {len(idx)} images, cannot hold out {eval_per_class}")
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        eval_idx.append(idx[:eval_per_class])
+        end = None if train_per_class is None else eval_per_class + train_per_class
+        train_idx.append(idx[eval_per_class:end])
+    tr, ev = torch.cat(train_idx).sort().values, torch.cat(eval_idx).sort().values
+    desc = (
+        f"MNIST test set (10,000 images, {Path(data_dir)}) split per digit by a permutation seeded "
+        f"with {seed}: {eval_per_class} images per digit held out for evaluation ({len(ev)}), "
+        f"{'the other' if train_per_class is None else 'the next'} {len(tr)} for training"
+    )
+    return MNISTSplit(x[tr], y[tr], x[ev], y[ev], desc)
+
+
+def torchvision_mnist(data_dir: str | Path, download: bool = False) -> MNISTSplit:
+    """Full MNIST through torchvision: 60,000 train images, the 10,000 test images for evaluation."""
+    from torchvision.datasets import MNIST
+
+    data_dir = Path(data_dir)
+    try:
+        train = MNIST(str(data_dir), train=True, download=download)
+        test = MNIST(str(data_dir), train=False, download=download)
+    except RuntimeError as err:  # torchvision's "Dataset not found. You can use download=True"
+        raise FileNotFoundError(
+            f"MNIST not found under {data_dir / 'MNIST' / 'raw'}: expected train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz there; "
+            "pass --download where there is internet, or put the files there and pass --data-dir"
+        ) from err
+    x_tr, y_tr = _to_tensors(train.data.numpy(), train.targets.numpy())
+    x_te, y_te = _to_tensors(test.data.numpy(), test.targets.numpy())
+    desc = f"full MNIST via torchvision ({data_dir}): 60,000 train images, the 10,000 test images for evaluation"
+    return MNISTSplit(x_tr, y_tr, x_te, y_te, desc)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the sequence: its classes and their train / eval examples."""
+
+    classes: tuple[int, ...]
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+
+
+SPLIT_MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+
+
+def split_tasks(data: MNISTSplit, tasks: tuple[tuple[int, ...], ...] = SPLIT_MNIST_TASKS) -> list[Task]:
+    """Class-incremental tasks (Farquhar & Gal 2018): each task holds only its own digits."""
+    seen: set[int] = set()
+    out = []
+    for classes in tasks:
+        if seen & set(classes):
+            raise ValueError(f"tasks must have disjoint classes; {sorted(seen & set(classes))} repeat")
+        seen |= set(classes)
+        cls = torch.tensor(classes)
+        tr, ev = torch.isin(data.y_train, cls), torch.isin(data.y_eval, cls)
+        out.append(Task(tuple(classes), data.x_train[tr], data.y_train[tr], data.x_eval[ev], data.y_eval[ev]))
+    return out

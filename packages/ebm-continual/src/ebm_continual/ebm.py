@@ -1,0 +1,155 @@
+"""The paper's continual EBM (section 6, A.7) and the contrastive EBM of Li et al. 2021.
+
+Training (A.7): Algorithm 1 on each task in turn. Positives are the current task's images with
+their labels; negatives are Langevin samples conditioned on the same labels (so only the current
+task's classes are pushed up), started from a replay buffer of past negatives that persists across
+tasks. Prediction: the label of lowest energy over all classes.
+
+The loop is ebm-core's :class:`~ebm_core.Trainer` (sampler, objective, clipped Adam, buffer,
+divergence roll-back): one Trainer per task over that task's data, with the replay buffer and the
+optimizer carried from one task's Trainer to the next (a Trainer builds fresh ones; continual
+learning needs them to persist, as in a single run of Algorithm 1 whose data stream changes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from ebm_core import ClippedAdam, LangevinSampler, MLPEnergy, ObjectiveConfig, ReplayBuffer, Trainer, TrainerConfig
+from torch import nn
+
+from .data import Task
+from .protocol import lowest_energy_class
+
+
+@dataclass(frozen=True)
+class ContinualEBMConfig:
+    """Settings of the continual EBM. Network: 2 hidden layers of 400 units (section 6); sampler,
+    objective, optimizer and buffer: the paper's A.11 settings unless overridden."""
+
+    hidden: tuple[int, ...] = (400, 400)
+    act: str = "swish"
+    spectral_norm: bool = True
+    steps_per_task: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-4
+    sampler: LangevinSampler = field(default_factory=LangevinSampler)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    buffer_size: int = 10_000
+    replay_prob: float = 0.95
+    num_classes: int = 10
+    device: str = "cpu"
+
+
+def make_energy(config: ContinualEBMConfig, in_dim: int = 784) -> MLPEnergy:
+    """E(x, y): an MLP on the image concatenated with the one-hot label."""
+    return MLPEnergy(
+        in_dim, hidden=config.hidden, num_classes=config.num_classes, act=config.act,
+        spectral_norm=config.spectral_norm,
+    )
+
+
+class ContinualEBM:
+    """A :class:`~ebm_continual.protocol.ContinualLearner` for any energy ``E(x, y) -> (B,)``.
+
+    Pass your own ``energy`` (an ``nn.Module`` taking images (B, D) in [0, 1] and class indices (B,))
+    to run the protocol with it; by default the paper's 2x400 MLP energy.
+    """
+
+    def __init__(
+        self, config: ContinualEBMConfig = ContinualEBMConfig(), energy: nn.Module | None = None,
+        in_dim: int = 784, seed: int = 0, quiet: bool = True, checkpoint_dir: str | Path | None = None,
+    ):
+        self.config, self.seed, self.quiet = config, seed, quiet
+        torch.manual_seed(seed)
+        self.energy = (energy if energy is not None else make_energy(config, in_dim)).to(config.device)
+        self.buffer = ReplayBuffer(
+            (in_dim,), capacity=config.buffer_size, replay_prob=config.replay_prob, device=config.device
+        )
+        self.optimizer = ClippedAdam(self.energy.parameters(), lr=config.lr)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.history: list[list[dict[str, float]]] = []
+
+    def trainer_config(self, task_index: int) -> TrainerConfig:
+        c = self.config
+        return TrainerConfig(
+            steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=c.objective,
+            buffer_size=c.buffer_size, replay_prob=c.replay_prob, seed=self.seed * 1000 + task_index,
+            quiet=self.quiet, device=c.device, checkpoint_every=max(c.steps_per_task, 1),
+            log_every=max(c.steps_per_task // 20, 1),
+        )
+
+    def learn_task(self, task: Task, task_index: int) -> None:
+        """Algorithm 1 on this task: positives (x, y) of the task, negatives sampled under the same y."""
+        out = self.checkpoint_dir / f"task{task_index}" if self.checkpoint_dir is not None else None
+        trainer = Trainer(
+            self.energy, self.config.sampler, (task.x_train, task.y_train), self.trainer_config(task_index),
+            out_dir=out,
+        )
+        trainer.buffer, trainer.optimizer = self.buffer, self.optimizer  # persist across tasks
+        trainer._good = trainer._state()  # roll-back point with the carried buffer and optimizer
+        if out is not None:
+            trainer.resume()
+        self.history.append(trainer.train())
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()
+
+
+@dataclass(frozen=True)
+class ContrastiveEBMConfig:
+    """Li et al. 2021 ("Energy-based models for continual learning"): softmax over the negative
+    energies of the current task's classes only, no sampling. Same 2x400 network."""
+
+    hidden: tuple[int, ...] = (400, 400)
+    act: str = "swish"
+    epochs_per_task: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    num_classes: int = 10
+    device: str = "cpu"
+
+
+class ContrastiveEBM:
+    """Learner for the contrastive EBM: cross-entropy of ``-E(x, c)`` over the task's classes ``c``."""
+
+    def __init__(
+        self, config: ContrastiveEBMConfig = ContrastiveEBMConfig(), energy: nn.Module | None = None,
+        in_dim: int = 784, seed: int = 0,
+    ):
+        self.config, self.seed = config, seed
+        torch.manual_seed(seed)
+        self.energy = energy if energy is not None else MLPEnergy(
+            in_dim, hidden=config.hidden, num_classes=config.num_classes, act=config.act, spectral_norm=False
+        )
+        self.energy.to(config.device)
+        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=config.lr)
+
+    def learn_task(self, task: Task, task_index: int) -> None:
+        c = self.config
+        classes = torch.tensor(task.classes, device=c.device)
+        remap = {cls: k for k, cls in enumerate(task.classes)}
+        target = torch.tensor([remap[int(v)] for v in task.y_train])
+        gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
+        self.energy.train()
+        for _ in range(c.epochs_per_task):
+            perm = torch.randperm(len(target), generator=gen)
+            for idx in perm.split(c.batch_size):
+                x = task.x_train[idx].to(c.device)
+                n = x.shape[0]
+                e = self.energy(x.repeat_interleave(len(classes), 0), classes.repeat(n)).view(n, len(classes))
+                loss = nn.functional.cross_entropy(-e, target[idx].to(c.device))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()
+
+
+def with_sampler(config: ContinualEBMConfig, **changes: object) -> ContinualEBMConfig:
+    """Copy of ``config`` with sampler settings changed, e.g. ``with_sampler(c, steps=20)``."""
+    return dataclasses.replace(config, sampler=dataclasses.replace(config.sampler, **changes))
