@@ -1,1 +1,66 @@
-"""ebm-compose."""
+"""ebm-compose: concept EBMs on dSprites / CelebA and their composition (Du & Mordatch 2019, sec. 7, A.9).
+
+Composition is ebm-core's ``SumEnergy`` (a product of experts), training ebm-core's ``Trainer``,
+the fine-tuning KL term ebm-core's objective.
+"""
+
+from .celeba import (
+    CELEBA_ATTRIBUTES,
+    CELEBA_FILES,
+    AttributeData,
+    load_celeba,
+    synthetic_attributes,
+)
+from .celeba_experiment import PRESETS as CELEBA_PRESETS
+from .celeba_experiment import CelebAComposeConfig, run_celeba_compose
+from .concepts import (
+    ConceptTrainingConfig,
+    compose,
+    concept_energy,
+    finetune_sum,
+    init_chains,
+    sample,
+    sample_in_turn,
+    train_energy,
+)
+from .dsprites import (
+    CONCEPT_SLICES,
+    CONCEPTS,
+    LABEL_DIM,
+    LATENT_NAMES,
+    LATENT_SIZES,
+    NPZ_NAME,
+    ORIENTATIONS,
+    POSITIONS,
+    SCALES,
+    SHAPES,
+    DSprites,
+    concept_columns,
+    cross_product_split,
+    encode_labels,
+    grid_size,
+    index_to_latents,
+    latents_to_index,
+    load_dsprites,
+    render,
+    sample_latents,
+    to_tensor,
+)
+from .dsprites_experiment import PRESETS as DSPRITES_PRESETS
+from .dsprites_experiment import DSpritesComposeConfig, run_dsprites_compose
+from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
+from .networks import AttributeEnergy, ColumnCondition, DSpritesEnergy, PlainCNN
+
+__all__ = [
+    "CELEBA_ATTRIBUTES", "CELEBA_FILES", "AttributeData", "load_celeba", "synthetic_attributes",
+    "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose",
+    "ConceptTrainingConfig", "compose", "concept_energy", "finetune_sum", "init_chains", "sample",
+    "sample_in_turn", "train_energy",
+    "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME", "ORIENTATIONS",
+    "POSITIONS", "SCALES", "SHAPES", "DSprites", "concept_columns", "cross_product_split", "encode_labels",
+    "grid_size", "index_to_latents", "latents_to_index", "load_dsprites", "render", "sample_latents", "to_tensor",
+    "DSPRITES_PRESETS", "DSpritesComposeConfig", "run_dsprites_compose",
+    "LatentPredictor", "PredictorConfig", "score_samples", "train_latent_predictor",
+    "AttributeEnergy", "ColumnCondition", "DSpritesEnergy", "PlainCNN",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+"""Small output helpers: atomic JSON, versions, image grids."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write JSON through a temporary file and a rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str = "") -> None:
+    """One labelled row of images per entry (B, C, H, W) in [0, 1]; written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n = max(v.shape[0] for v in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.5, 1.15 * len(rows) + 0.4), squeeze=False)
+    for r, (name, imgs) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < imgs.shape[0]:
+                img = imgs[c].detach().float().clamp(0, 1)
+                if img.shape[0] == 1:
+                    ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+                else:
+                    ax.imshow(img.permute(1, 2, 0).numpy())
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,115 @@
+"""Energy networks and the latent / attribute predictors used to score samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from ebm_core import ConditionVector, ResBlock, activation, sn_conv2d, sn_linear
+from torch import nn
+
+
+def _check_image(x: torch.Tensor, channels: int, size: int) -> None:
+    if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != size or x.shape[3] != size:
+        raise ValueError(f"expected images of shape (B, {channels}, {size}, {size}), got {tuple(x.shape)}")
+
+
+class DSpritesEnergy(nn.Module):
+    """The reference dSprites net: 4x4 stride-2 convs with 32, 64, 128, 128, 128 channels, a dense
+    layer of 128, then linear -> 1; swish. Every conv sees
+    ``act(g * conv(h + b))`` with a conditional input bias ``b`` and gain ``g`` computed from the
+    continuous label (``cond_dim`` > 0) or learned plain vectors (unconditional)."""
+
+    def __init__(
+        self, cond_dim: int = 0, image_size: int = 64, in_channels: int = 1,
+        channels: Sequence[int] = (32, 64, 128, 128, 128), hidden: int = 128, act: str = "swish",
+    ):
+        super().__init__()
+        self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
+        convs, biases, gains = [], [], []
+        width, size = in_channels, image_size
+        for c in channels:
+            convs.append(sn_conv2d(width, c, kernel_size=4, stride=2, padding=1))
+            biases.append(ConditionVector(width, cond_dim=cond_dim))
+            gains.append(ConditionVector(c, cond_dim=cond_dim, init=1.0))
+            width, size = c, size // 2
+        if size < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 convs")
+        self.convs, self.biases, self.gains = nn.ModuleList(convs), nn.ModuleList(biases), nn.ModuleList(gains)
+        self.act = activation(act)
+        self.dense = sn_linear(width * size * size, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_image(x, self.in_channels, self.image_size)
+        b, h = x.shape[0], x
+        for conv, bias, gain in zip(self.convs, self.biases, self.gains):
+            h = self.act(gain(y, b)[:, :, None, None] * conv(h + bias(y, b)[:, :, None, None]))
+        return self.out(self.act(self.dense(h.flatten(1)))).squeeze(1)
+
+
+class ColumnCondition(nn.Module):
+    """A concept energy: passes the columns ``columns`` of a full label vector to ``energy``.
+
+    All concept models of an experiment then take the same label, so that a ``SumEnergy`` of
+    them with ``pass_y=True`` is trained and sampled with one label per image (section 7).
+
+    ``as_index=True`` (one column): the column itself is passed, e.g. a class index ``(B,)``.
+    """
+
+    def __init__(self, energy: nn.Module, columns: Sequence[int], as_index: bool = False):
+        super().__init__()
+        if as_index and len(columns) != 1:
+            raise ValueError("as_index=True needs exactly one column")
+        self.energy, self.as_index = energy, as_index
+        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if y is None or y.dim() != 2:
+            raise ValueError(f"a concept energy needs the label matrix y of shape (B, L), got "
+                             f"{None if y is None else tuple(y.shape)}")
+        picked = y.index_select(1, self.columns.to(y.device))
+        return self.energy(x, picked[:, 0] if self.as_index else picked)
+
+
+class AttributeEnergy(nn.Module):
+    """Attribute-conditional image energy for CelebA (A.9): residual blocks of ebm-core with
+    per-class bias and gain (2 classes: attribute absent / present), global sum pool, linear."""
+
+    def __init__(self, image_size: int = 32, channels: Sequence[int] = (32, 64, 64), act: str = "leaky_relu"):
+        super().__init__()
+        self.image_size = image_size
+        self.stem = sn_conv2d(3, channels[0])
+        blocks, width = [], channels[0]
+        for c in channels:
+            blocks.append(ResBlock(width, c, downsample=True, act=act, num_classes=2))
+            width = c
+        self.blocks = nn.ModuleList(blocks)
+        self.act = activation(act)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_image(x, 3, self.image_size)
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block(h, y)
+        return self.out(self.act(h).sum(dim=(2, 3))).squeeze(1)
+
+
+class PlainCNN(nn.Module):
+    """Small classifier / regressor CNN (no spectral norm): 3x3 convs, stride 2, then linear."""
+
+    def __init__(self, in_channels: int, image_size: int, outputs: int, channels: Sequence[int] = (32, 64, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width, size = in_channels, image_size
+        for c in channels:
+            layers += [nn.Conv2d(width, c, 3, stride=2, padding=1), nn.SiLU()]
+            width, size = c, (size - 1) // 2 + 1
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(width * size * size, 256), nn.SiLU(), nn.Linear(256, outputs))
+        self.in_channels, self.image_size = in_channels, image_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_image(x, self.in_channels, self.image_size)
+        return self.head(self.features(x))
