@@ -24,6 +24,8 @@ class MNISTSplit:
     x_eval: torch.Tensor
     y_eval: torch.Tensor
     description: str
+    train_index: torch.Tensor | None = None  # rows of the source set (demo split), for provenance
+    eval_index: torch.Tensor | None = None
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -87,7 +89,7 @@ def demo_split(
         f"with {seed}: {eval_per_class} images per digit held out for evaluation ({len(ev)}), "
         f"{'the other' if train_per_class is None else 'the next'} {len(tr)} for training"
     )
-    return MNISTSplit(x[tr], y[tr], x[ev], y[ev], desc)
+    return MNISTSplit(x[tr], y[tr], x[ev], y[ev], desc, tr, ev)
 
 
 def torchvision_mnist(data_dir: str | Path, download: bool = False) -> MNISTSplit:

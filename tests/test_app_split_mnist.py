@@ -1,0 +1,52 @@
+"""End to end: `uv run apps/split_mnist --preset tiny` writes results.json, the table and the figure, and resumes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_app(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "apps" / "split_mnist"), *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
+    out = tmp_path / "run"
+    args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,finetune,vae", "--train-per-class", "70",
+            "--eval-per-class", "20", "--out", str(out), "--quiet")
+    proc = run_app(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["accuracy"]) == {"ebm", "finetune", "vae"}
+    for method, acc in results["accuracy"].items():
+        assert len(acc["per_seed"]) == 2 and all(0 <= a <= 100 for a in acc["per_seed"])
+        assert abs(acc["mean"] - sum(acc["per_seed"]) / 2) < 1e-9
+        matrix = results["per_task_accuracy"][method]["mean"]
+        assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
+        # after task i nothing predicts an unseen pair of digits well: no leakage of future tasks
+        assert all(matrix[i][j] < 60 for i in range(5) for j in range(i + 1, 5))
+    assert results["seeds"] == [0, 1]
+    assert results["data"]["n_train"] == 700 and results["data"]["n_eval"] == 200
+    assert "held out for evaluation" in results["data"]["description"]
+    for k in ("config", "wall_seconds", "tasks", "paper_accuracy", "versions"):
+        assert k in results
+    assert results["paper_accuracy"]["ebm"] == 64.99
+    assert "EBM (ours" in (out / "table.md").read_text() and "EBM (ours" in proc.stdout
+    assert (out / "accuracy_over_tasks.png").stat().st_size > 10_000
+    assert (out / "checkpoints" / "ebm" / "seed1" / "task4" / "checkpoint.pt").exists()
+
+    again = run_app(*args, "--resume")  # finished runs are reused: the same numbers
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "results.json").read_text())["accuracy"] == results["accuracy"]
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    proc = run_app("--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
+    assert proc.returncode != 0
+    assert "t10k-images-idx3-ubyte.gz" in proc.stderr and "--data-dir" in proc.stderr
