@@ -24,7 +24,7 @@ from .models import load_image_energy
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
-from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_scores, train_classifier
+from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_scores, train_domain_classifier
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
 
 
@@ -50,8 +50,8 @@ class ImageGenerateConfig:
 
 
 PRESETS: dict[str, ImageGenerateConfig] = {
-    "mnist": ImageGenerateConfig(TRAINING_PRESETS["mnist"], TestTimeSampling(rounds=6, flip_rounds=2),
-                                 holdout_from_test=True),
+    "mnist": ImageGenerateConfig(TRAINING_PRESETS["mnist"], TestTimeSampling(rounds=4, flip_rounds=1),
+                                 holdout_from_test=True, num_samples=300),
     "tiny": ImageGenerateConfig(TRAINING_PRESETS["tiny"], TestTimeSampling(rounds=2, flip_rounds=1),
                                 train_limit=1000, holdout_from_test=True, eval_images=200, num_samples=100,
                                 restoration_images=20, classifier_steps=20, histogram_images=100,
@@ -163,7 +163,8 @@ def run_image_generate(
         results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
                                "last": trainer.history[-1] if trainer.history else None}
         b = trainer.buffer
-        buffer_images = (b.samples[: b.size][-100:].float() + 0.5) / 256 if b.uint8 else b.samples[: b.size][-100:]
+        last = b.samples[: b.size][-max(config.num_samples, 100):]
+        buffer_images = ((last.float() + 0.5) / 256 if b.uint8 else last.float()).cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
     shape, k = ecfg.shape, ecfg.num_classes
@@ -171,7 +172,8 @@ def run_image_generate(
     # ---------------------------------------------------------------- domain classifier
     seed_everything(config.seed)
     t_eval = time.perf_counter()
-    ref_x, ref_y = _train_tensor(train, max(config.num_samples, config.histogram_images, 5000))
+    n_ref = max(min(config.num_samples, config.eval_images), config.histogram_images, 5000)
+    ref_x, ref_y = _train_tensor(train, n_ref)  # training images: classifier, baselines, neighbours
     clf_path = out / "classifier.pt"
     clf = None
     if ref_y is not None:
@@ -180,10 +182,11 @@ def run_image_generate(
             clf.load_state_dict(torch.load(clf_path, map_location="cpu"))
             clf.eval()
         else:
-            clf = train_classifier(ref_x, ref_y, config.classifier_steps, num_classes=max(k, int(ref_y.max()) + 1),
-                                   seed=config.seed, quiet=quiet)
+            clf = train_domain_classifier(ref_x, ref_y, config.classifier_steps,
+                                          num_classes=max(k, int(ref_y.max()) + 1), seed=config.seed, quiet=quiet)
             torch.save(clf.state_dict(), clf_path)
         results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
+    seed_everything(config.seed + 1)  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
         return lambda x: fn(x.cpu())
@@ -191,15 +194,21 @@ def run_image_generate(
     # ---------------------------------------------------------------- generation
     n = config.num_samples
     y_gen = (torch.arange(n) % k).to(device) if k else None
-    single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet).cpu()
-    ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet).cpu()
+    init = buffer_images[-n:] if buffer_images is not None and buffer_images.shape[0] >= n else None
+    results["test_time_init"] = "training replay buffer" if init is not None else "uniform noise"
+    single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
+    ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
     one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
-    order = torch.argsort(y_gen.cpu(), stable=True)[:100] if k else torch.arange(min(n, 100))
+    if k:  # one row of (up to) 10 samples per class
+        yc = y_gen.cpu()
+        order = torch.cat([torch.nonzero(yc == c).flatten()[:10] for c in range(min(k, 10))])
+    else:
+        order = torch.arange(min(n, 100))
     plots.save_grid(single[order], out / "samples.png")
     plots.save_grid(ens[order], out / "samples_ensemble.png")
     plots.save_grid(one_chain[order], out / "samples_one_chain.png")
     if buffer_images is not None:
-        plots.save_grid(buffer_images, out / "replay_buffer.png")
+        plots.save_grid(buffer_images[-100:], out / "replay_buffer.png")
     strip = chain_from_noise(energy, min(k or 8, 10), shape, tc.sampler,
                              tc.sampler.steps * config.test_time.rounds, config.strip_frames,
                              torch.arange(min(k or 8, 10)).to(device) if k else None, device)
@@ -222,7 +231,7 @@ def run_image_generate(
             "test_time_sampling_ensemble": domain_fid(eval_x, ens, feats),
         }
         if buffer_images is not None:
-            scores["domain_fid"]["replay_buffer_last_100"] = domain_fid(eval_x, buffer_images.cpu(), feats)
+            scores["domain_fid"]["training_replay_buffer"] = domain_fid(eval_x, buffer_images[-n:], feats)
         if k:
             yc = y_gen.cpu()
             scores["conditional_accuracy"] = {
@@ -262,9 +271,10 @@ def run_image_generate(
     plots.save_energy_histogram(e_train, e_test, out / "energy_histogram.png")
     results["energy_train_vs_test"] = energy_gap(e_train, e_test)
     s = config.neighbour_samples
-    d, idx = nearest_neighbours(single[order][:s], ref_x)
+    pick = order[:: max(len(order) // s, 1)][:s]  # spread over the classes
+    d, idx = nearest_neighbours(single[pick], ref_x)
     d_real, _ = nearest_neighbours(eval_x[:s], ref_x)
-    plots.save_neighbours(single[order][:s], ref_x[idx], out / "nearest_neighbours.png")
+    plots.save_neighbours(single[pick], ref_x[idx], out / "nearest_neighbours.png")
     results["nearest_neighbour_l2"] = {"samples_mean": float(d[:, 0].mean()),
                                        "held_out_real_mean": float(d_real[:, 0].mean()),
                                        "searched_train_images": ref_x.shape[0]}

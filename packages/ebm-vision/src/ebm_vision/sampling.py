@@ -20,6 +20,8 @@ class TestTimeSampling:
     ``flip_rounds`` rounds ("we flip labels of images early on in sampling") and the target
     labels afterwards. ``batch_size`` chains are advanced at a time."""
 
+    __test__ = False  # not a pytest test class
+
     rounds: int = 10
     noise_std: float = 0.01
     flip_rounds: int = 3
@@ -54,12 +56,17 @@ def sample_test_time(
     energy: nn.Module, n: int, shape: Sequence[int], sampler: LangevinSampler,
     config: TestTimeSampling = TestTimeSampling(), y: torch.Tensor | int | None = None,
     num_classes: int = 0, device: str | torch.device = "cpu", quiet: bool = True,
+    init: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``n`` samples by test-time sampling (A.2). ``y`` the target labels (conditional models,
-    with ``num_classes`` > 0 for the early label flips) or None."""
+    with ``num_classes`` > 0 for the early label flips) or None. ``init`` (n, *shape) starts the
+    chains, e.g. from the training replay buffer ("we use a replay buffer to sample images at test
+    time"); default U(0, 1)."""
     device = torch.device(device)
     target = _labels(y, n, device)
-    chains = torch.rand((n, *shape), device=device)
+    if init is not None and tuple(init.shape) != (n, *shape):
+        raise ValueError(f"init must have shape {(n, *tuple(shape))}, got {tuple(init.shape)}")
+    chains = init.to(device).clone() if init is not None else torch.rand((n, *shape), device=device)
     run = dataclasses.replace(sampler, noise_std=config.noise_std, record_every=0, record_energies=False)
     bar = progress(config.rounds, desc="sample", disable=quiet)
     for r in range(config.rounds):

@@ -35,7 +35,7 @@ class DigitClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def train_classifier(
+def train_domain_classifier(
     x: torch.Tensor, y: torch.Tensor, steps: int = 400, batch_size: int = 128, lr: float = 1e-3,
     num_classes: int = 10, seed: int = 0, quiet: bool = True,
 ) -> DigitClassifier:

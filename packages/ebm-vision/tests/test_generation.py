@@ -1,0 +1,122 @@
+"""Behaviour of generation, restoration and scores on a tiny MNIST EBM trained briefly on real digits."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from ebm_core import LangevinSampler, frechet_distance_samples
+from ebm_vision import DequantizedImages, load_images
+from ebm_vision.modes import cross_class, energies, nearest_neighbours
+from ebm_vision.restoration import RestorationConfig, bottom_half_mask, mask_bottom_half, restore, run_restoration
+from ebm_vision.sampling import TestTimeSampling, chain_from_noise, sample_test_time
+from ebm_vision.scores import SKIPPED, domain_fid, inception_scores
+from ebm_vision.training import TRAINING_PRESETS, train_image_energy, with_overrides
+from torch import nn
+
+MNIST_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The 'tiny' preset's MNIST net trained 40 steps on 2,000 real test digits (seconds)."""
+    x, y = load_images("mnist", "test", MNIST_DIR, limit=2000)
+    cfg = with_overrides(TRAINING_PRESETS["tiny"], steps=40, quiet=True, langevin_steps=10)
+    energy, trainer = train_image_energy(cfg, DequantizedImages(x, y))
+    held_x, held_y = load_images("mnist", "test", MNIST_DIR)
+    held = (held_x[-300:].float() + 0.5) / 256
+    return energy, cfg, held, held_y[-300:], trainer
+
+
+def test_masked_sampling_moves_only_the_mask():
+    torch.manual_seed(0)
+    energy = _Quadratic()
+    x = torch.rand(4, 1, 28, 28)
+    corrupted, mask = mask_bottom_half(x)
+    assert torch.equal(corrupted[:, :, :14], x[:, :, :14]) and not torch.equal(corrupted[:, :, 14:], x[:, :, 14:])
+    out = restore(energy, corrupted, None, LangevinSampler(steps=20, step_size=10.0), mask)
+    assert torch.equal(out[:, :, :14], corrupted[:, :, :14])  # the kept half is bit-identical
+    assert (out[:, :, 14:] - corrupted[:, :, 14:]).abs().mean() > 0.01  # the masked half moved
+    assert torch.equal(bottom_half_mask(x), mask)
+
+
+class _Quadratic(nn.Module):
+    def forward(self, x, y=None):
+        return ((x - 0.3) ** 2).flatten(1).sum(1)
+
+
+def test_restoration_improves_mse_on_trained_model(trained):
+    energy, cfg, held, held_y, _ = trained
+    torch.manual_seed(0)
+    metrics, images = run_restoration(energy, held[:100], held_y[:100], cfg.sampler, RestorationConfig(rounds=2))
+    for task in ("salt_and_pepper", "inpainting"):
+        m = metrics[task]
+        assert m["mse_after"] < 0.7 * m["mse_before"], (task, m)
+        assert m["psnr_after"] > m["psnr_before"]
+    assert metrics["ground_truth"]["mse_before"] == 0.0
+    assert metrics["ground_truth"]["mse_after"] < metrics["salt_and_pepper"]["mse_before"]
+    assert images["inpainting"][1].shape == held[:100].shape
+
+
+def test_samples_beat_noise_and_untrained_model(trained):
+    energy, cfg, held, _, trainer = trained
+    torch.manual_seed(0)
+    tt = TestTimeSampling(rounds=3, flip_rounds=1)
+    y = torch.arange(100) % 10
+    samples = sample_test_time(energy, 100, (1, 28, 28), cfg.sampler, tt, y, 10)
+    assert samples.shape == (100, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+    pixels = lambda x: nn.functional.avg_pool2d(x, 4).flatten(1)  # noqa: E731 - a crude fixed extractor
+    fid_samples = domain_fid(held, samples, pixels)
+    fid_noise = domain_fid(held, torch.rand(100, 1, 28, 28), pixels)
+    assert fid_samples < 0.5 * fid_noise
+    # the trained model gives held-out digits lower energy than noise
+    assert energies(energy, held[:100], y).mean() < energies(energy, torch.rand(100, 1, 28, 28), y).mean()
+    # historical ensemble of the kept snapshots samples too
+    ens = trainer.ensemble_energy()
+    assert len(trainer.snapshots) == 2
+    assert sample_test_time(ens, 10, (1, 28, 28), cfg.sampler, tt, y[:10], 10).shape == (10, 1, 28, 28)
+
+
+def test_chain_strip_and_cross_class_shapes(trained):
+    energy, cfg, held, _, _ = trained
+    chain = chain_from_noise(energy, 3, (1, 28, 28), cfg.sampler, total_steps=20, frames=4, y=torch.arange(3))
+    assert chain.shape == (5, 3, 1, 28, 28)
+    assert (chain[-1] - chain[0]).abs().mean() > 0.05  # the chain moved away from its noise start
+    panel = cross_class(energy, held[:2], 10, cfg.sampler)
+    assert panel.shape == (2, 10, 1, 28, 28)
+
+
+def test_nearest_neighbours_finds_exact_copies():
+    train = torch.rand(50, 1, 8, 8)
+    d, idx = nearest_neighbours(train[[7, 31]] + 1e-4, train, k=3, batch_size=16)
+    assert idx[:, 0].tolist() == [7, 31] and (d[:, 0] < 1e-2).all() and (d[:, 1:] > d[:, :1]).all()
+
+
+class _StandIn(nn.Module):
+    """A tiny 'Inception' stand-in: uint8 (B, 3, H, W) -> (B, 8) features / logits."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = nn.Linear(3 * 4 * 4, 8)
+
+    def forward(self, x):
+        return self.proj(nn.functional.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1))
+
+
+def test_inception_path_with_stand_in_extractor_and_skipped_without_weights():
+    torch.manual_seed(0)
+    real = torch.rand(200, 1, 28, 28) ** 4
+    other_real = torch.rand(200, 1, 28, 28) ** 4
+    noise = torch.rand(200, 1, 28, 28)
+    same = inception_scores(real, other_real, extractor=_StandIn(), splits=2)
+    diff = inception_scores(real, noise, extractor=_StandIn(), splits=2)
+    assert isinstance(same["fid"], float) and same["fid"] < diff["fid"]
+    assert diff["inception_score"] >= 1.0 - 1e-6
+    assert inception_scores(real, noise) == {"inception_score": SKIPPED, "fid": SKIPPED}
+    with pytest.raises(FileNotFoundError, match="--inception-weights"):
+        inception_scores(real, noise, weights="/nonexistent/pt_inception.pth")
+
+
+def test_domain_fid_is_ebm_core_frechet_distance():
+    a, b = torch.randn(300, 5), torch.randn(300, 5) + 1
+    assert domain_fid(a, b, lambda x: x) == pytest.approx(frechet_distance_samples(a, b))
