@@ -8,6 +8,8 @@ from ebm_robotics import (
     FCDynamics,
     TransitionEnergy,
     TransitionScaler,
+    ZeroEnergy,
+    ebm_step,
     frechet_per_step,
     rollout_states,
     train_ebm,
@@ -47,6 +49,22 @@ def test_scaler_roundtrip_and_units():
         sc.state(torch.zeros(3, 30))
 
 
+def test_rollouts_stay_in_the_training_box_and_zero_energy_is_pure_noise():
+    rng = np.random.default_rng(0)
+    traj = rng.uniform(-1.0, 1.0, size=(40, 6, 31)).astype(np.float32)
+    sc = TransitionScaler.fit(traj)
+    assert torch.equal(sc.state_high, torch.from_numpy(traj.reshape(-1, 31).max(0)))
+    s0 = torch.from_numpy(traj[:, 0])
+    torch.manual_seed(0)
+    wild = rollout_states(lambda y: 50.0 * torch.randn_like(y), sc, s0, 5)  # steps far outside the box
+    assert (wild >= sc.state_low).all() and (wild <= sc.state_high).all()
+    assert (wild[:, 1:] == sc.state_high).any() and (wild[:, 1:] == sc.state_low).any()  # it did clamp
+    sampler = DynamicsTrainingConfig().rollout_sampler
+    x = sampler(ZeroEnergy(31), torch.zeros(20_000, 31))
+    expected = sampler.noise_std * math.sqrt(sampler.steps)  # no drift: only the per-step noise adds up
+    assert x.mean().abs() < 0.01 and x.std().item() == pytest.approx(expected, rel=0.02)
+
+
 def test_models_shapes_and_conditioning():
     e = TransitionEnergy(conditional=True)
     x, y = torch.randn(4, 31), torch.randn(4, 51)
@@ -58,8 +76,9 @@ def test_models_shapes_and_conditioning():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="open target of the robotics issue: with the paper's sampler settings the transition EBM "
-    "moves ~0.15 instead of +-1 after 300 steps (measured); remove this mark once it learns multimodal steps",
+    reason="open target of the robotics issue: in 300 steps the spectrally normalized transition energy stays "
+    "nearly flat (|dE/dx| ~ 0.014 per dimension, measured), so 10 Langevin steps of size 0.2 leave the "
+    "chains at their initial noise; remove this mark once it learns multimodal steps",
 )
 def test_ebm_learns_a_bimodal_transition_that_fc_averages():
     """Each step moves dimension 0 by +1 or -1 (delta units) at random: a multimodal transition.
@@ -76,6 +95,8 @@ def test_ebm_learns_a_bimodal_transition_that_fc_averages():
     cfg = DynamicsTrainingConfig(steps=300, batch_size=128, buffer_size=2000)
     energy, _ = train_ebm(tr, sc, conditional=False, config=cfg, quiet=True)
     s0 = torch.zeros(400, 31)
-    out = rollout_states(lambda y: cfg.sampler(energy, torch.zeros(y.shape[0], 31), y), sc, s0, 1)
-    moved = (out[:, 1, 0] - out[:, 0, 0]).abs()
-    assert moved.mean() > 0.5  # it moves as the data do, not the average (0)
+    out = rollout_states(ebm_step(energy, cfg.rollout_sampler, cfg.rollout_init_std), sc, s0, 1)
+    moved = out[:, 1, 0] - out[:, 0, 0]
+    assert moved.abs().mean() > 0.5  # it moves as the data do, not the average (0)
+    assert (moved > 0.5).float().mean() > 0.25 and (moved < -0.5).float().mean() > 0.25  # both modes
+    assert out[:, 1, 1:].abs().mean() < 0.25  # the other dimensions stay (data: std 0.05)

@@ -14,16 +14,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import LangevinSampler, seed_everything
+from ebm_core import seed_everything
 
 from .dataset import TrajectoryData, load_trajectories, make_transitions
 from .generate import GenerationConfig, generate_trajectories
-from .rollouts import ebm_step, fc_step, frechet_per_step, rollout_states
+from .rollouts import ZeroEnergy, ebm_step, fc_step, frechet_per_step, rollout_states
 from .scaling import TransitionScaler
 from .shards import write_json_atomic
 from .training import DynamicsTrainingConfig, train_ebm, train_fc
 
 MODELS = ("ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond")
+CONTROLS = {
+    "noise_only_chain": "the EBMs' rollout chain on a zero energy (initial and Langevin noise only)",
+    "stay_at_start": "every state kept at s_0",
+    "training_trajectories": "as many true training trajectories as test ones: the metric's noise floor",
+}
 PAPER_FRECHET_MEAN = {"ebm_uncond": 5.96, "fc_uncond": 33.28, "ebm_cond": 8.97, "fc_cond": 19.75}
 FRAME_STEPS = (0, 20, 40, 80, 100)
 
@@ -32,7 +37,7 @@ FRAME_STEPS = (0, 20, 40, 80, 100)
 class HandRolloutConfig:
     """Scale of the experiment. Paper: 200,000 trajectories of 100 steps, 90/10 split."""
 
-    num_trajectories: int = 500
+    num_trajectories: int = 1000
     horizon: int = 100
     policy: str = "finger_gait"
     workers: int = 2
@@ -85,8 +90,11 @@ def _complete(data_dir: Path, config: HandRolloutConfig) -> bool:
     return cfg.get("num_trajectories") == config.num_trajectories and cfg.get("horizon") == config.horizon
 
 
-def plot_fd_curve(per_step: dict[str, list[float]], path: Path) -> None:
-    """Figure 13 analogue: Frechet distance over rollout steps, unconditional and conditional."""
+def plot_fd_curve(
+    per_step: dict[str, list[float]], path: Path, controls: dict[str, list[float]] | None = None
+) -> None:
+    """Figure 13 analogue: Frechet distance over rollout steps, unconditional and conditional
+    (controls, if given, as thin grey lines on both panels)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -97,6 +105,8 @@ def plot_fd_curve(per_step: dict[str, list[float]], path: Path) -> None:
         for name, style in (("ebm", "-"), ("fc", "--")):
             values = per_step[f"{name}_{kind}"]
             ax.plot(range(1, len(values) + 1), values, style, label=f"{name.upper()} ({kind}itional)")
+        for (cname, values), style in zip((controls or {}).items(), (":", "-.", "-")):
+            ax.plot(range(1, len(values) + 1), values, style, color="grey", lw=1, label=cname.replace("_", " "))
         ax.set_xlabel("rollout step")
         ax.set_ylabel("Frechet distance")
         ax.set_title(("Unconditional" if kind == "uncond" else "Action-conditional") + " hand dynamics")
@@ -146,8 +156,7 @@ def run_hand_rollout(
             energy, histories[name] = train_ebm(
                 transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
             )
-            sampler: LangevinSampler = tcfg.sampler
-            step = ebm_step(energy, sampler)
+            step = ebm_step(energy, tcfg.rollout_sampler, tcfg.rollout_init_std)
         else:
             model, histories[name] = train_fc(
                 transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
@@ -156,10 +165,22 @@ def run_hand_rollout(
         torch.manual_seed(config.seed)
         rollouts[name] = rollout_states(step, scaler, s_test[:, 0], horizon, actions)
 
+    torch.manual_seed(config.seed)
+    zero = ZeroEnergy(s_test.shape[-1])
+    controls = {
+        "noise_only_chain": rollout_states(
+            ebm_step(zero, tcfg.rollout_sampler, tcfg.rollout_init_std), scaler, s_test[:, 0], horizon
+        ),
+        "stay_at_start": s_test[:, :1].expand_as(s_test),
+    }
+    if data.states_train.shape[0] >= s_test.shape[0]:
+        controls["training_trajectories"] = torch.from_numpy(data.states_train[: s_test.shape[0]])
     truth = scaler.state(s_test)
     per_step = {k: frechet_per_step(scaler.state(v), truth) for k, v in rollouts.items()}
     means = {k: float(np.mean(v)) for k, v in per_step.items()}
-    plot_fd_curve(per_step, out / "fd_curve.png")
+    control_steps = {k: frechet_per_step(scaler.state(v), truth) for k, v in controls.items()}
+    control_means = {k: float(np.mean(v)) for k, v in control_steps.items()}
+    plot_fd_curve(per_step, out / "fd_curve.png", control_steps)
     frames_note = "frames skipped (render disabled)"
     if config.render:
         rows = {"ground truth": data.states_test[0], "FC": rollouts["fc_uncond"][0].numpy(),
@@ -169,6 +190,8 @@ def run_hand_rollout(
         "frechet_mean": means,
         "frechet_per_step": per_step,
         "paper_frechet_mean": PAPER_FRECHET_MEAN,
+        "frechet_mean_controls": control_means,
+        "controls": CONTROLS,
         "frechet_space": "per-dimension standardized states (training mean/std)",
         "config": dataclasses.asdict(config),
         "n_train": int(data.states_train.shape[0]),
@@ -189,4 +212,6 @@ def summary_table(results: dict[str, Any]) -> str:
     lines = ["model        mean FD (ours)   paper", "-----------  --------------  ------"]
     for name in MODELS:
         lines.append(f"{name:<11}  {results['frechet_mean'][name]:>14.2f}  {PAPER_FRECHET_MEAN[name]:>6.2f}")
+    for name, value in results.get("frechet_mean_controls", {}).items():
+        lines.append(f"{name:<16}  {value:>9.2f}       -   (control)")
     return "\n".join(lines)

@@ -19,20 +19,40 @@ def rollout_states(
     predict_step: StepFn, scaler: TransitionScaler, s0: torch.Tensor, horizon: int,
     actions: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, horizon+1, D) raw states, each step predicted from the model's own previous state.
+    """(N, horizon+1, D) raw states, each step predicted from the model's own previous state (5.2).
 
-    ``predict_step(y)`` maps the condition [standardized s_t(, a_t)] to a normalized step.
+    ``predict_step(y)`` maps the condition [standardized s_t(, a_t)] to a normalized step. Every
+    predicted state is kept inside the training states' box (``TransitionScaler.bound``), for
+    every model alike.
     """
     states = [s0]
     for t in range(horizon):
         y = condition(scaler.state(states[-1]), actions[:, t] if actions is not None else None)
-        states.append(scaler.step(states[-1], predict_step(y)))
+        states.append(scaler.bound(scaler.step(states[-1], predict_step(y))))
     return torch.stack(states, dim=1)
 
 
-def ebm_step(energy: nn.Module, sampler: LangevinSampler) -> StepFn:
-    """Sample the step from E(. | y) with Langevin dynamics started at s_t (a zero step)."""
-    return lambda y: sampler(energy, torch.zeros(y.shape[0], energy.in_dim, device=y.device), y)
+def ebm_step(energy: nn.Module, sampler: LangevinSampler, init_std: float = 0.0) -> StepFn:
+    """Sample the step from E(. | y) with Langevin dynamics started at s_t, perturbed by
+    ``init_std`` delta units of Gaussian noise (0: exactly at s_t, a zero step)."""
+
+    def step(y: torch.Tensor) -> torch.Tensor:
+        x0 = init_std * torch.randn(y.shape[0], energy.in_dim, device=y.device)
+        return sampler(energy, x0, y)
+
+    return step
+
+
+class ZeroEnergy(nn.Module):
+    """E = 0 everywhere: a Langevin chain on it is its initial noise plus its per-step noise. The
+    control that shows what a transition EBM's energy adds to the chain's own randomness."""
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.in_dim = in_dim
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return x.sum(dim=-1) * 0.0
 
 
 def fc_step(model: nn.Module) -> StepFn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,22 +23,35 @@ from .models import FCDynamics, TransitionEnergy, condition
 from .scaling import TransitionScaler
 
 
+def _transition_sampler(noise_std: float) -> LangevinSampler:
+    return LangevinSampler(steps=10, step_size=0.2, noise_std=noise_std, grad_clip=None, clamp=(-4.0, 4.0))
+
+
 @dataclass(frozen=True)
 class DynamicsTrainingConfig:
-    """Settings shared by the four models. Paper (A.11): 10 Langevin steps for negatives, image
-    settings otherwise (Adam betas (0, 0.999) with the reference clip, L2 coefficient 1, replay
-    buffer of 10,000 used 95% of the time, batch 128). The CPU default uses lr 1e-3 for its short
-    runs; the paper preset uses the paper's 1e-4. Chains start at s_t (a zero step)."""
+    """Settings shared by the four models.
+
+    From the paper (5.1, A.11): 10 Langevin steps for negatives, Adam betas (0, 0.999) with the
+    reference clip, L2 coefficient 1, a replay buffer of 10,000 used 95% of the time, batch 128.
+    The CPU default uses lr 1e-3 for its short runs; the paper preset the paper's 1e-4.
+
+    The Langevin settings are ours, in the normalized step units of :class:`TransitionScaler`
+    (every dimension's one-step change has std 1): chains start at s_t plus ``init_std`` units of
+    Gaussian noise, step 0.2 without gradient clip, noise 0.05. The image settings (step 10, clip
+    0.01, noise 0.005) leave a 10-step chain almost where it starts in these units, so samples
+    barely move (measured: mean |step| 0.11 vs the data's 0.79) and rollouts drift. Rollouts
+    sample at half the training noise (``rollout_sampler``, ``rollout_init_std``): measured on
+    the default data, the mean Frechet distance drops from 26.6 to 18.3 (robotics README).
+    """
 
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
     fc_lr: float = 1e-3
-    sampler: LangevinSampler = field(
-        default_factory=lambda: LangevinSampler(
-            steps=10, step_size=10.0, noise_std=0.005, grad_clip=0.01, clamp=(-4.0, 4.0)
-        )
-    )
+    sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.05))
+    init_std: float = 0.5
+    rollout_sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.025))
+    rollout_init_std: float = 0.25
     l2_coeff: float = 1.0
     buffer_size: int = 10_000
     replay_prob: float = 0.95
@@ -55,9 +69,13 @@ def transition_tensors(
     return scaler.delta(s, s_next), condition(scaler.state(s), a)
 
 
-def start_at_current_state(x_pos: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Fresh chains for s_t+1 start from s_t: a zero step."""
-    return torch.zeros_like(x_pos)
+def start_near_current_state(init_std: float) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    """Fresh chains for s_t+1 start from s_t plus N(0, init_std^2) in step units (0: at s_t)."""
+
+    def init(x_pos: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return init_std * torch.randn_like(x_pos)
+
+    return init
 
 
 def train_ebm(
@@ -74,7 +92,8 @@ def train_ebm(
         replay_prob=config.replay_prob, buffer_labels=True, checkpoint_every=config.checkpoint_every,
         log_every=25, seed=config.seed, quiet=quiet,
     )
-    trainer = Trainer(energy, config.sampler, data, cfg, init_fn=start_at_current_state, out_dir=out_dir)
+    init = start_near_current_state(config.init_std)
+    trainer = Trainer(energy, config.sampler, data, cfg, init_fn=init, out_dir=out_dir)
     if resume:
         trainer.resume()
     history = trainer.train()
