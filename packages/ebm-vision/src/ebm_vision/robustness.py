@@ -317,6 +317,8 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
 
     labels = {"ebm": "EBM (PGD on -E, then Langevin)", "ebm_bpda": "EBM (BPDA/EOT through Langevin)",
               "classifier": "cross-entropy classifier, same backbone"}
+    if config.bpda_images:
+        labels["ebm_bpda"] += f", first {config.bpda_images} images"
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, norm, eps in zip(axes, ("linf", "l2"), (config.linf_eps, config.l2_eps)):
         for name, curve in curves.items():
