@@ -8,12 +8,14 @@ rule (noise, element-wise gradient clip, step, clamp to [0, 1]; A.11 / reference
 Prints samples x steps per second of both, on
   (a) an MLP energy ``MLPEnergy(62, hidden=(128, 128, 128))``, batch 128, and
   (b) the paper's conditional ResNet32 (32x32x3), batch 128,
-with the ratio ours / reference; then this machine's float32 matmul FLOP/s and the share of
+with the ratio ours / reference, for the eager sampler and for ``LangevinSampler(compile=True)``
+(MLP by default; its compile is timed apart and left out); then this machine's float32 matmul FLOP/s and the share of
 it that each ResNet loop reaches (FLOPs of one forward + input gradient counted with
 ``torch.utils.flop_counter``). Runs are interleaved (ref, ours, ref, ours ...), after warmups;
 the best of the repeats is reported (robust to other load on the machine).
 
     uv run python benchmarks/langevin.py [--quick] [--device cpu|cuda] [--threads N] [--profile]
+        [--skip-resnet] [--no-compile] [--compile-resnet]
 """
 
 from __future__ import annotations
@@ -58,25 +60,44 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 
 def compare(
     name: str, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None, steps: int, warmup_steps: int,
-    repeats: int, device: torch.device,
+    repeats: int, device: torch.device, compiled: bool = False,
 ) -> dict[str, float]:
-    """Samples x steps per second of both loops (best of interleaved repeats)."""
+    """Samples x steps per second of the loops (best of interleaved repeats).
+
+    With ``compiled`` the ``LangevinSampler(compile=True)`` path runs too; its first chain
+    (the compile) is timed apart and left out of the comparison.
+    """
     energy.train()  # as inside Trainer: spectral norm does its power iteration at each forward
-    sampler = LangevinSampler(steps=steps)
-    warm = LangevinSampler(steps=warmup_steps)
-    reference_langevin(energy, x0, y, warm)
-    warm.run(energy, x0, y)
-    t_ref, t_ours = [], []
+    loops: dict[str, Callable[[], object]] = {
+        "reference": lambda: reference_langevin(energy, x0, y, LangevinSampler(steps=steps)),
+        "ours": lambda: LangevinSampler(steps=steps).run(energy, x0, y),
+    }
+    reference_langevin(energy, x0, y, LangevinSampler(steps=warmup_steps))
+    LangevinSampler(steps=warmup_steps).run(energy, x0, y)
+    compile_s = float("nan")
+    if compiled:
+        compile_s = timed(lambda: LangevinSampler(steps=warmup_steps, compile=True).run(energy, x0, y), device)
+        LangevinSampler(steps=warmup_steps, compile=True).run(energy, x0, y)
+        loops["compiled"] = lambda: LangevinSampler(steps=steps, compile=True).run(energy, x0, y)
+    times: dict[str, list[float]] = {key: [] for key in loops}
     for _ in range(repeats):
-        t_ref.append(timed(lambda: reference_langevin(energy, x0, y, sampler), device))
-        t_ours.append(timed(lambda: sampler.run(energy, x0, y), device))
+        for key, fn in loops.items():
+            times[key].append(timed(fn, device))
     work = x0.shape[0] * steps
-    ref, ours = work / min(t_ref), work / min(t_ours)
+    rate = {key: work / min(t) for key, t in times.items()}
     print(f"[{name}] batch {x0.shape[0]}, {steps} steps, {repeats} repeats (best)")
-    print(f"  reference loop : {ref:12.1f} samples*steps/s")
-    print(f"  LangevinSampler: {ours:12.1f} samples*steps/s")
-    print(f"  RATIO ours/reference ({name}): {ours / ref:.2f}x")
-    return {"reference": ref, "ours": ours, "ratio": ours / ref}
+    print(f"  reference loop                  : {rate['reference']:12.1f} samples*steps/s")
+    print(f"  LangevinSampler (eager)         : {rate['ours']:12.1f} samples*steps/s")
+    if compiled:
+        print(f"  LangevinSampler(compile=True)   : {rate['compiled']:12.1f} samples*steps/s"
+              f"  (first chain, compile included: {compile_s:.1f} s, not in the timing)")
+    print(f"  RATIO ours/reference ({name}), eager   : {rate['ours'] / rate['reference']:.2f}x")
+    if compiled:
+        print(f"  RATIO ours/reference ({name}), compiled: {rate['compiled'] / rate['reference']:.2f}x")
+    out = {**rate, "ratio": rate["ours"] / rate["reference"], "compile_s": compile_s}
+    if compiled:
+        out["ratio_compiled"] = rate["compiled"] / rate["reference"]
+    return out
 
 
 def matmul_flops(device: torch.device, n: int, repeats: int) -> float:
@@ -124,6 +145,9 @@ def main() -> None:
     parser.add_argument("--resnet-batch", type=int, default=None, help="ResNet batch (default --batch)")
     parser.add_argument("--skip-resnet", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile LangevinSampler.run on the MLP")
+    parser.add_argument("--no-compile", action="store_true", help="skip LangevinSampler(compile=True)")
+    parser.add_argument("--compile-resnet", action="store_true",
+                        help="also time compile=True on the ResNet (minutes of compile on a CPU)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -137,7 +161,7 @@ def main() -> None:
 
     mlp = MLPEnergy(62, hidden=(128, 128, 128)).to(device)
     x_mlp = torch.rand(args.batch, 62, device=device)
-    compare("MLP", mlp, x_mlp, None, mlp_steps, 5, mlp_repeats, device)
+    compare("MLP", mlp, x_mlp, None, mlp_steps, 5, mlp_repeats, device, compiled=not args.no_compile)
     if args.profile:
         profile_sampler(mlp, x_mlp, None, mlp_steps)
     if args.skip_resnet:
@@ -147,12 +171,13 @@ def main() -> None:
     net = ResNet32(num_classes=10).to(device)
     x_img = torch.rand(rb, 3, 32, 32, device=device)
     y_img = torch.randint(0, 10, (rb,), device=device)
-    res = compare("ResNet32", net, x_img, y_img, res_steps, 1, res_repeats, device)
+    res = compare("ResNet32", net, x_img, y_img, res_steps, 1, res_repeats, device,
+                  compiled=args.compile_resnet and not args.no_compile)
     flops = step_flops(net, x_img[:2], y_img[:2]) / 2  # per sample and step
     peak = matmul_flops(device, 8192 if on_gpu else 2048, 10 if on_gpu else 3)
     print(f"  one forward + input gradient: {flops / 1e9:.2f} GFLOP per sample")
     print(f"  float32 matmul: {peak / 1e9:.1f} GFLOP/s")
-    for name in ("reference", "ours"):
+    for name in [key for key in ("reference", "ours", "compiled") if key in res]:
         achieved = res[name] * flops
         print(f"  SHARE of matmul peak, {name:9s}: {achieved / 1e9:8.1f} GFLOP/s = {100 * achieved / peak:5.1f}%")
 

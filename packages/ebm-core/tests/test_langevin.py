@@ -1,4 +1,6 @@
 import math
+import os
+import warnings
 
 import pytest
 import torch
@@ -98,3 +100,48 @@ def test_sum_energy_is_sampled_like_any_energy():
 def test_bad_input_is_explained(x0, y, message):
     with pytest.raises(ValueError, match=message):
         LangevinSampler(steps=1)(MLPEnergy(3, hidden=(4,)), x0, y)
+
+
+def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    import ebm_core.langevin as langevin
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(langevin, "_compiled", broken)
+    monkeypatch.setattr(langevin, "_compile_error", None)
+    energy, x0 = MLPEnergy(5, hidden=(16,)).eval(), torch.rand(8, 5)  # eval: same weights each chain
+    torch.manual_seed(0)
+    eager = LangevinSampler(steps=4)(energy, x0)
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="no compiler here"):
+        fallback = LangevinSampler(steps=4, compile=True)(energy, x0)
+    assert torch.equal(fallback, eager)
+    with pytest.warns(UserWarning, match="sampling eagerly"):  # later chains do not try again
+        LangevinSampler(steps=4, compile=True)(energy, x0)
+
+
+def test_compile_is_ignored_with_create_graph():
+    energy = MLPEnergy(3, hidden=(8,))
+    s = LangevinSampler(steps=2, step_size=0.1, grad_clip=None, create_graph=True, compile=True)
+    s.run(energy, torch.rand(4, 3)).x.sum().backward()
+    assert any(p.grad is not None for p in energy.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("EBM_RUN_COMPILE_TESTS") != "1",
+                    reason="compiles (about a minute on a CPU); set EBM_RUN_COMPILE_TESTS=1")
+def test_compiled_chain_gives_the_eager_samples():
+    energy = MLPEnergy(10, hidden=(32, 32), num_classes=3).eval()
+    x0, y = torch.rand(16, 10), torch.randint(0, 3, (16,))
+    mask = torch.zeros(16, 10, dtype=torch.bool)
+    mask[:, 4:] = True
+    for m in (None, mask):
+        torch.manual_seed(1)
+        eager = LangevinSampler(steps=30).run(energy, x0, y, m).x
+        torch.manual_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compiled = LangevinSampler(steps=30, compile=True).run(energy, x0, y, m).x
+        assert torch.allclose(compiled, eager, atol=1e-4), (compiled - eager).abs().max()
+    assert torch.equal(compiled[:, :4], x0[:, :4])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .checks import check_condition, check_mask, check_state
-from .sampling_context import chain_context
+from .sampling_context import chain_context, materialized_weights
 
 
 @dataclass
@@ -30,6 +32,14 @@ class LangevinSampler:
     ``grad_clip=None`` disables the clip. With a ``mask`` only entries where the mask is true
     move; the others stay bit-identical (inpainting). ``create_graph=True`` keeps the graph
     through the chain, with respect to the parameters too (the KL term, A.8).
+
+    Without ``create_graph`` the chain updates one state tensor in place. ``compile=True``
+    (opt-in) runs each step's energy and input gradient through ``torch.compile``, with the
+    spectral-norm weights materialized once per chain: the first chain of each shape pays the
+    compile (tens of seconds on a CPU), later ones run faster. It gives the eager samples up to
+    float rounding, assumes the energy is a pure function of ``(x, y)`` given its weights (no
+    batch-norm statistics updates), is ignored with ``create_graph=True`` (double backward stays
+    eager), and falls back to eager sampling with a warning where compile is unavailable.
     """
 
     steps: int = 60
@@ -41,6 +51,7 @@ class LangevinSampler:
     create_graph: bool = False
     record_every: int = 0
     record_energies: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -65,26 +76,77 @@ class LangevinSampler:
         check_state(x0, "x0")
         check_condition(y, x0)
         mask = check_mask(mask, x0)
-        anchor = x0.detach()
+        if self.create_graph:
+            return self._run_with_graph(energy, x0.detach(), y, mask)
+        return self._run_in_place(energy, x0.detach(), y, mask)
+
+    def _run_in_place(
+        self, energy: nn.Module, anchor: torch.Tensor, y: torch.Tensor | None, mask: torch.Tensor | None,
+    ) -> SampleOutput:
+        """No graph through the chain: one state tensor, updated in place at every step."""
+        energies, chain = [], [anchor.clone()] if self.record_every else []
+        grad_abs = float("nan")
+        x = anchor.clone()
+        g_clip = torch.empty_like(x) if self.grad_clip is not None else None
+        with torch.enable_grad(), chain_context(energy):
+            step = _compiled_step(energy, y, self.temperature) if self.compile and self.steps else None
+            if step is None:
+                x.requires_grad_(True)  # a leaf, created once; autograd.grad frees each step's graph
+                step = _eager_step(energy, y, self.temperature)
+            for k in range(self.steps):
+                with torch.no_grad():
+                    if self.noise_std > 0:
+                        noise = torch.randn_like(x)
+                        x.add_(noise if mask is None else noise * mask, alpha=self.noise_std)
+                try:
+                    e, g = step(x)
+                except _CompileFailed as failed:
+                    x.requires_grad_(True)
+                    step = _eager_step(energy, y, self.temperature)
+                    e, g = step(x)  # raises if the energy itself is at fault
+                    _compile_failed(str(failed))
+                _check_energy(e, x)
+                with torch.no_grad():
+                    if self.record_energies:
+                        energies.append(e.detach().clone())
+                    if k == self.steps - 1:
+                        grad_abs = g.abs().mean().item()
+                    if g_clip is not None:
+                        g = torch.clamp(g, -self.grad_clip, self.grad_clip, out=g_clip)
+                    x.sub_(g, alpha=self.step_size)
+                    if self.clamp is not None:
+                        x.clamp_(self.clamp[0], self.clamp[1])
+                    if mask is not None:
+                        x.copy_(torch.where(mask, x, anchor))
+                    if self.record_every and (k + 1) % self.record_every == 0:
+                        chain.append(x.detach().clone())
+        return SampleOutput(
+            x=x.detach(),
+            energies=torch.stack(energies) if energies else None,
+            chain=torch.stack(chain) if chain else None,
+            grad_abs_mean=grad_abs,
+        )
+
+    def _run_with_graph(
+        self, energy: nn.Module, anchor: torch.Tensor, y: torch.Tensor | None, mask: torch.Tensor | None,
+    ) -> SampleOutput:
+        """``create_graph``: out-of-place updates, the graph kept through every step (never compiled)."""
         x = anchor.clone()
         energies, chain = [], [anchor.clone()] if self.record_every else []
         grad_abs = float("nan")
         scale: torch.Tensor | None = None
-        with torch.enable_grad(), chain_context(energy, keep_parameter_graph=self.create_graph):
+        with torch.enable_grad(), chain_context(energy, keep_parameter_graph=True):
             for k in range(self.steps):
                 if self.noise_std > 0:
                     noise = self.noise_std * torch.randn_like(x)
                     x = x + (noise if mask is None else noise * mask)
-                if not self.create_graph:
-                    x = x.detach()
                 if not x.requires_grad:
                     x.requires_grad_(True)
                 e = energy(x, y)
-                if e.shape != (x.shape[0],):
-                    raise ValueError(f"an energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
+                _check_energy(e, x)
                 if scale is None:
                     scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
-                (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=self.create_graph)
+                (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=True)
                 if self.record_energies:
                     energies.append(e.detach())
                 if k == self.steps - 1:
@@ -98,11 +160,98 @@ class LangevinSampler:
                     x = torch.where(mask, x, anchor)
                 if self.record_every and (k + 1) % self.record_every == 0:
                     chain.append(x.detach().clone())
-        if not self.create_graph:
-            x = x.detach()
         return SampleOutput(
             x=x,
             energies=torch.stack(energies) if energies else None,
             chain=torch.stack(chain) if chain else None,
             grad_abs_mean=grad_abs,
         )
+
+
+def _check_energy(e: torch.Tensor, x: torch.Tensor) -> None:
+    if e.shape != (x.shape[0],):
+        raise ValueError(f"an energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
+
+
+Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
+    """E(x, y) and dE/dx / T by autograd; x is a leaf that requires grad."""
+    scale: list[torch.Tensor] = []
+
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = energy(x, y)
+        _check_energy(e, x)
+        if not scale:
+            scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
+        (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0])
+        return e, g
+
+    return step
+
+
+def _energy_and_input_grad(
+    energy: nn.Module, x: torch.Tensor, y: torch.Tensor | None, inv_temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The function that is compiled: (E(x, y), dE/dx / T), one graph for forward and gradient.
+
+    Run inside ``chain_context`` with the parametrized weights already computed: the graph
+    reads them from the parametrization cache as inputs (no power iteration, no recompile when
+    they change from one chain to the next).
+    """
+
+    def total(x_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = energy(x_, y)
+        return e.sum() * inv_temperature, e
+
+    g, e = torch.func.grad(total, has_aux=True)(x)
+    return e, g
+
+
+_compiled: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+_compile_error: str | None = None
+
+
+def _compiled_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step | None:
+    """The compiled per-step function for this chain, or None (with a warning) where compile fails.
+
+    Called inside ``chain_context``: the spectral-norm weights are materialized once here, into
+    the parametrization cache, so the compiled graph holds no parametrization or power iteration.
+    """
+    global _compiled, _compile_error
+    if _compile_error is None and not hasattr(torch, "compile"):
+        _compile_error = "this torch has no torch.compile"
+    if _compile_error is not None:
+        warnings.warn(f"LangevinSampler(compile=True): {_compile_error}; sampling eagerly", stacklevel=4)
+        return None
+    if _compiled is None:
+        _compiled = torch.compile(_energy_and_input_grad, dynamic=False)
+    materialized_weights(energy)  # computed once, cached for the chain
+    inv_t = 1.0 / temperature
+    compiled = _compiled
+    state = {"checked": False}
+
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if state["checked"]:
+            return compiled(energy, x, y, inv_t)
+        try:
+            out = compiled(energy, x, y, inv_t)
+        except Exception as err:  # no C compiler, unsupported platform or operator, ...
+            raise _CompileFailed(f"{type(err).__name__}: {err}") from err
+        state["checked"] = True
+        return out
+
+    return step
+
+
+class _CompileFailed(RuntimeError):
+    pass
+
+
+def _compile_failed(reason: str) -> None:
+    """Compile failed where eager sampling works: warn, and stop trying in this process."""
+    global _compile_error
+    _compile_error = reason
+    warnings.warn(f"LangevinSampler(compile=True): torch.compile failed ({reason}); sampling eagerly",
+                  stacklevel=3)

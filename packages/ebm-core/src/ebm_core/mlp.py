@@ -53,4 +53,5 @@ class MLPEnergy(nn.Module):
             parts.append(onehot.to(x.dtype))
         elif y is not None:
             raise ValueError("this energy is unconditional: y must be None")
-        return self.net(torch.cat(parts, dim=1)).squeeze(1)
+        h = x if len(parts) == 1 else torch.cat(parts, dim=1)  # no copy when unconditional
+        return self.net(h).squeeze(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -36,3 +37,18 @@ def chain_context(energy: nn.Module, keep_parameter_graph: bool = False) -> Iter
         else:
             with frozen_parameters(energy):
                 yield
+
+
+def materialized_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parametrized tensor of ``module`` (spectral-norm weights) as computed now, by full name.
+
+    Inside :func:`chain_context` each is computed once (cached) and detached from the parameters;
+    passed to ``torch.func.functional_call`` they replace the parametrizations, so a compiled
+    step sees plain weight tensors.
+    """
+    weights = {}
+    for prefix, sub in module.named_modules():
+        if parametrize.is_parametrized(sub):
+            for name in sub.parametrizations:
+                weights[f"{prefix}.{name}" if prefix else name] = getattr(sub, name)
+    return weights
