@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from ebm_core import LangevinSampler, Trainer, TrainerConfig
+from ebm_core import LangevinSampler, Trainer, TrainerConfig, seed_everything
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -94,6 +94,7 @@ def train_image_energy(
     from it) and the trained model with its last snapshots is written to ``out_dir/model.pt``.
     Under ``torchrun`` every rank trains with its own buffer and gradients are averaged (A.11).
     """
+    seed_everything(config.trainer.seed)  # the initial weights come from the run's seed too
     energy = build_energy(config.energy)
     trainer = Trainer(energy, config.sampler, data, config.trainer, out_dir=out_dir)
     if resume:
