@@ -41,9 +41,6 @@ def load_celeba(
 ) -> AttributeData:
     """CelebA through ``torchvision.datasets.CelebA`` (no download): centre crop 140, resize to
     ``image_size``; the chosen attributes as 0/1. Raises FileNotFoundError naming missing files."""
-    import torchvision
-    from torchvision import transforms
-
     root = Path(data_dir)
     missing = _missing(root / "celeba")
     if missing:
@@ -52,6 +49,9 @@ def load_celeba(
             "(e.g. from the CelebA site or Google Drive) into DATA_DIR/celeba/ and pass --data-dir DATA_DIR, "
             "or run with --synthetic to see the pipeline on generated images."
         )
+    import torchvision
+    from torchvision import transforms
+
     tf = transforms.Compose([transforms.CenterCrop(140), transforms.Resize(image_size), transforms.ToTensor()])
     ds = torchvision.datasets.CelebA(str(root), split=split, target_type="attr", transform=tf, download=False)
     unknown = [a for a in attributes if a not in ds.attr_names]
