@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, atomic_torch_save, progress, seed_everything
+from ebm_core import LangevinSampler, atomic_torch_save, package_versions, progress, seed_everything, write_json_atomic
 from torch import nn
 
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes
 from .concepts import ConceptTrainingConfig, init_chains, sample, train_energy
-from .io import save_image_rows, versions, write_json_atomic
+from .io import RECORDED_PACKAGES, save_image_rows
 from .networks import AttributeEnergy, ColumnCondition, PlainCNN
 
 
@@ -181,7 +181,7 @@ def run_celeba_compose(
         "final_losses": final_losses,
         "config": dataclasses.asdict(config),
         "seed": config.seed,
-        "versions": versions(),
+        "versions": package_versions(*RECORDED_PACKAGES),
         "wall_seconds": time.perf_counter() - t0,
     }
     write_json_atomic(out / "results.json", results)

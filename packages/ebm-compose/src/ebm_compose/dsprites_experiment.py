@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_torch_save, seed_everything
+from ebm_core import atomic_torch_save, package_versions, seed_everything, write_json_atomic
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
 from .dsprites import CONCEPTS, DSprites, cross_product_split, encode_labels, load_dsprites, sample_latents, to_tensor
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
-from .io import save_image_rows, versions, write_json_atomic
+from .io import RECORDED_PACKAGES, save_image_rows
 
 CROSS_EXPERIMENTS = ("size_position", "shape_position")
 
@@ -221,7 +221,7 @@ def run_dsprites_compose(
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
         "config": dataclasses.asdict(config),
         "seed": config.seed,
-        "versions": versions(),
+        "versions": package_versions(*RECORDED_PACKAGES),
         "wall_seconds": time.perf_counter() - t0,
     }
     write_json_atomic(out / "results.json", results)

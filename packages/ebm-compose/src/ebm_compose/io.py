@@ -1,41 +1,12 @@
-"""Small output helpers: atomic JSON, versions, image grids."""
+"""Output helpers of the compose apps: image grids, the packages whose versions are recorded."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import tempfile
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import torch
 
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose")  # versions in results.json
 
 
 def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str = "") -> None:

@@ -87,10 +87,8 @@ class ContinualEBM:
         out = self.checkpoint_dir / f"task{task_index}" if self.checkpoint_dir is not None else None
         trainer = Trainer(
             self.energy, self.config.sampler, (task.x_train, task.y_train), self.trainer_config(task_index),
-            out_dir=out,
+            out_dir=out, buffer=self.buffer, optimizer=self.optimizer,  # both persist across tasks
         )
-        trainer.buffer, trainer.optimizer = self.buffer, self.optimizer  # persist across tasks
-        trainer._good = trainer._state()  # roll-back point with the carried buffer and optimizer
         if out is not None:
             trainer.resume()
         self.history.append(trainer.train())

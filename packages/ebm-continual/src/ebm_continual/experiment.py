@@ -5,23 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, seed_everything
+from ebm_core import LangevinSampler, package_versions, seed_everything, write_json_atomic
 
 from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
 from .data import MNISTSplit, split_tasks
 from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig
 from .protocol import ContinualLearner, run_protocol
 from .vae import VAEClassifier, VAEConfig
+
+RECORDED_PACKAGES = ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continual")  # versions written to results.json
 
 METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
 LABELS = {
@@ -94,27 +93,8 @@ def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool =
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def write_json_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continual"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def run_split_mnist(
@@ -142,12 +122,12 @@ def run_split_mnist(
             learner = make_learner(method, config, seed, quiet=quiet, checkpoint_dir=ckpt)
             res = run_protocol(learner, tasks)
             rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "seconds": res.seconds}
-            write_json_atomic(rec, path)
+            write_json_atomic(path, rec)
             runs[method].append(rec)
             say(f"{method} seed {seed}: {100 * res.final_accuracy:.2f}% ({res.seconds:.0f} s)")
     results = summarize(runs, config, data, tasks)
     results["wall_seconds"] = time.perf_counter() - t0
-    write_json_atomic(results, out / "results.json")
+    write_json_atomic(out / "results.json", results)
     (out / "table.md").write_text(summary_table(results) + "\n")
     plot_accuracy_over_tasks(results, out / "accuracy_over_tasks.png")
     return results
@@ -178,7 +158,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
                   "no task identity; std over seeds (population)",
         "config": dataclasses.asdict(config),
         "seeds": [r["seed"] for r in next(iter(runs.values()))] if runs else [],
-        "versions": _versions(),
+        "versions": package_versions(*RECORDED_PACKAGES),
     }
 
 

@@ -19,6 +19,7 @@ from .mlp import MLPEnergy
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
+from .records import package_versions, write_json_atomic
 from .sampling_context import chain_context, frozen_parameters
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
@@ -33,6 +34,6 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
-    "atomic_torch_save", "seed_everything", "progress",
+    "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions",
 ]
 __version__ = "0.1.0"

@@ -79,14 +79,16 @@ class Trainer:
     ``data`` is ``(x, y)`` tensors (``y`` None for unconditional models) or a Dataset.
     ``init_fn(x_pos, y_pos)`` gives fresh initial chain states for a batch (default: uniform on
     the sampler's box). With ``out_dir`` set, checkpoints go to ``out_dir/checkpoint.pt`` and
-    metrics to ``out_dir/metrics.jsonl``.
+    metrics to ``out_dir/metrics.jsonl``. ``buffer`` and ``optimizer`` may be passed in to carry
+    them from an earlier Trainer of the same energy to this one (continual learning: one Trainer
+    per task, one buffer and one optimizer state throughout).
     """
 
     def __init__(
         self, energy: nn.Module, sampler: LangevinSampler, data: Data,
         config: TrainerConfig = TrainerConfig(), init_fn: InitFn | None = None,
         out_dir: str | Path | None = None, callback: Callback | None = None,
-        callback_every: int = 0,
+        callback_every: int = 0, buffer: ReplayBuffer | None = None, optimizer: torch.optim.Optimizer | None = None,
     ):
         self.config = config
         self.device = torch.device(config.device)
@@ -103,12 +105,15 @@ class Trainer:
             init_fn = uniform_init(*box) if box is not None else (lambda x, y: torch.randn_like(x))
         self.init_fn = init_fn
         label_shape = tuple(y_probe.shape[1:]) if (config.buffer_labels and y_probe is not None) else None
-        self.buffer = ReplayBuffer(
+        self.buffer = buffer if buffer is not None else ReplayBuffer(
             x_probe.shape[1:], capacity=config.buffer_size, replay_prob=config.replay_prob,
             uint8=config.buffer_uint8, label_shape=label_shape,
             label_dtype=y_probe.dtype if y_probe is not None else torch.long, device=self.device,
         )
-        self.optimizer = ClippedAdam(self.energy.parameters(), lr=config.lr, betas=config.betas)
+        self.optimizer = (
+            optimizer if optimizer is not None
+            else ClippedAdam(self.energy.parameters(), lr=config.lr, betas=config.betas)
+        )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callback, self.callback_every = callback, callback_every
         self.step = 0

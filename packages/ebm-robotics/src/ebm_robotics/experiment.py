@@ -5,23 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import seed_everything
+from ebm_core import package_versions, seed_everything, write_json_atomic
 
 from .dataset import TrajectoryData, load_trajectories, make_transitions
 from .generate import GenerationConfig, generate_trajectories
 from .rollouts import ZeroEnergy, ebm_step, fc_step, frechet_per_step, rollout_states
 from .scaling import TransitionScaler
-from .shards import write_json_atomic
 from .training import DynamicsTrainingConfig, train_ebm, train_fc
+
+# versions written to results.json
+RECORDED_PACKAGES = ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics")
 
 MODELS = ("ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond")
 CONTROLS = {
@@ -60,14 +60,6 @@ PRESETS: dict[str, HandRolloutConfig] = {
 }
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
@@ -201,7 +193,7 @@ def run_hand_rollout(
         "wall_seconds": time.perf_counter() - t0,
         "frames": frames_note,
         "final_training_loss": {k: (h[-1]["loss"] if h else None) for k, h in histories.items()},
-        "versions": _versions(),
+        "versions": package_versions(*RECORDED_PACKAGES),
     }
     write_json_atomic(out / "results.json", results)
     return results

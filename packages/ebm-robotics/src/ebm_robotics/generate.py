@@ -36,7 +36,6 @@ from .shards import (
     sha256_file,
     shard_name,
     split_trajectories,
-    write_json_atomic,
 )
 
 VERSIONED_PACKAGES = ("mujoco", "gymnasium", "gymnasium-robotics", "numpy")
@@ -211,6 +210,8 @@ def generate_trajectories(
     different config or package versions. Workers are started with "spawn": a script calling
     this with ``workers > 1`` needs the ``if __name__ == "__main__":`` guard.
     """
+    from ebm_core import write_json_atomic  # here, not at the top: generation workers skip torch
+
     if not 0 <= machine_index < num_machines:
         raise ValueError(
             f"expected 0 <= machine_index < num_machines, got {machine_index}, {num_machines}"

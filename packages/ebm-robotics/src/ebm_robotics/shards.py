@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -45,17 +43,6 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to a temporary file in the same directory, then rename it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def split_trajectories(
@@ -125,6 +112,8 @@ def merge_part_manifests(parts: list[dict[str, Any]], where: str = "") -> dict[s
 
 def merge_manifests(directory: str | Path) -> Path:
     """Write ``manifest.json`` merged from the part manifests in ``directory``; returns its path."""
+    from ebm_core import write_json_atomic  # here, not at the top: generation workers skip torch
+
     manifest = read_manifest(directory)
     path = Path(directory) / MANIFEST_NAME
     write_json_atomic(path, manifest)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, seed_everything
+from ebm_core import LangevinSampler, Trainer, package_versions, seed_everything, write_json_atomic
 from torch import nn
 
-from .experiment import ImageGenerateConfig, load_splits, write_json_atomic
+from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, load_splits
 from .likelihood import PAPER_LIKELIHOOD, PAPER_SENSITIVITY, LikelihoodConfig, likelihood_bounds, plot_likelihood
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 from .ood import PAPER_OOD_CIFAR10, evaluate_ood, load_ood_images, plot_relative_energy_histograms, synthetic_ood_sets
@@ -93,10 +93,6 @@ def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
     return results
 
 
-def _versions() -> dict[str, str]:
-    import platform
-
-    return {"python": platform.python_version(), "torch": torch.__version__}
 
 
 # ----------------------------------------------------------------------- OOD
@@ -150,7 +146,8 @@ def run_ood_eval(
         "paper_cifar10": PAPER_OOD_CIFAR10,
         "data": prep.note, "num_in_distribution": int(prep.eval_x.shape[0]),
         "num_ood_per_set": {n: int(v.shape[0]) for n, v in sets.items()},
-        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed, "versions": _versions(),
+        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed,
+        "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
 
@@ -236,7 +233,8 @@ def run_robustness(
         "paper": "CIFAR-10 conditional EBM, clean accuracy 49.6%; Figure 8 curves (no table in the paper)",
         "num_images": int(x.shape[0]), "bpda_images": min(curves_cfg.bpda_images or x.shape[0], x.shape[0]),
         "data": prep.note, "classifier_seconds": clf_seconds,
-        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed, "versions": _versions(),
+        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed,
+        "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
 
@@ -373,7 +371,7 @@ def run_likelihood(
         "models": rows, "paper_figure23": PAPER_LIKELIHOOD,
         "paper_figure25": {k: {str(a): v for a, v in d.items()} for k, d in PAPER_SENSITIVITY.items()},
         "data": note + " (continuous: (q + U(0, 1)) / 256)", "num_test": rows[0]["num_test"] if rows else 0,
-        "config": dataclasses.asdict(config), "seed": config.seed, "versions": _versions(),
+        "config": dataclasses.asdict(config), "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
 

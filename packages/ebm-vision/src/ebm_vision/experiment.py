@@ -5,18 +5,14 @@ and PNGs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import seed_everything
+from ebm_core import package_versions, seed_everything, write_json_atomic
 
 from . import plots
 from .data import holdout_split, load_dataset, load_images
@@ -26,6 +22,8 @@ from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_scores, train_domain_classifier
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
+
+RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
 
 
 @dataclass(frozen=True)
@@ -62,16 +60,6 @@ PRESETS: dict[str, ImageGenerateConfig] = {
 }
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _device(name: str) -> str:
@@ -125,11 +113,6 @@ def _train_tensor(train: Any, n: int) -> tuple[torch.Tensor, torch.Tensor | None
     return torch.stack(items), None
 
 
-def _versions() -> dict[str, str]:
-    import torchvision
-
-    return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "platform": platform.platform()}
 
 
 def run_image_generate(
@@ -144,7 +127,7 @@ def run_image_generate(
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet))
     train, eval_x, eval_y, note = load_splits(config, data_dir)
-    results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": _versions(),
+    results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
                                "config": dataclasses.asdict(config)}
 
     # ---------------------------------------------------------------- train or load

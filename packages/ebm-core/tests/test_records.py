@@ -1,0 +1,51 @@
+import json
+
+import pytest
+import torch
+from ebm_core import (
+    LangevinSampler,
+    MLPEnergy,
+    ReplayBuffer,
+    Trainer,
+    TrainerConfig,
+    package_versions,
+    write_json_atomic,
+)
+
+
+def test_write_json_atomic_replaces_whole_file_and_keeps_old_one_on_failure(tmp_path):
+    path = tmp_path / "sub" / "results.json"
+    write_json_atomic(path, {"a": 1, "where": tmp_path})  # a Path value is written as text
+    assert json.loads(path.read_text()) == {"a": 1, "where": str(tmp_path)}
+    with pytest.raises(ValueError):
+        write_json_atomic(path, _Cyclic())  # json refuses a circular reference mid-write
+    assert json.loads(path.read_text())["a"] == 1  # the old file is untouched
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temporary left behind
+
+
+class _Cyclic(dict):
+    def __init__(self):
+        super().__init__(me=self)
+
+
+def test_package_versions():
+    v = package_versions("torch", "surely-not-a-package")
+    assert v["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert v["surely-not-a-package"] == "not installed" and "python" in v
+
+
+def test_trainer_carries_a_given_buffer_and_optimizer_across_trainers():
+    torch.manual_seed(0)
+    energy = MLPEnergy(2, hidden=(16,), spectral_norm=False)
+    sampler = LangevinSampler(steps=2, step_size=0.1, noise_std=0.01, grad_clip=None, clamp=(-2.0, 2.0))
+    buffer = ReplayBuffer((2,), capacity=100)
+    opt = torch.optim.SGD(energy.parameters(), lr=1e-2)
+    cfg = TrainerConfig(steps=3, batch_size=8, quiet=True)
+    first = Trainer(energy, sampler, (torch.randn(64, 2), None), cfg, buffer=buffer, optimizer=opt)
+    first.train()
+    filled = len(buffer)
+    assert filled == 3 * 8
+    second = Trainer(energy, sampler, (torch.randn(64, 2) + 1, None), cfg, buffer=buffer, optimizer=opt)
+    assert second.buffer is buffer and second.optimizer is opt
+    second.train()
+    assert len(buffer) == filled + 3 * 8  # the second task's negatives join the first task's
