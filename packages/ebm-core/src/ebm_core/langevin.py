@@ -177,10 +177,19 @@ Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
-    """E(x, y) and dE/dx / T by autograd; x is a leaf that requires grad."""
+    """E(x, y) and dE/dx / T: by the energy's own ``energy_and_input_grad(x, y)`` where it has
+    one that answers (MLPEnergy: a hand-written backward pass), else by autograd (x is a leaf
+    that requires grad)."""
     scale: list[torch.Tensor] = []
+    analytic = getattr(energy, "energy_and_input_grad", None)
 
     def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if analytic is not None:
+            with torch.no_grad():
+                out = analytic(x, y)
+            if out is not None:
+                e, g = out
+                return e, (g if temperature == 1.0 else g / temperature)
         e = energy(x, y)
         _check_energy(e, x)
         if not scale:
