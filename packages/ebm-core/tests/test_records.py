@@ -8,6 +8,7 @@ from ebm_core import (
     ReplayBuffer,
     Trainer,
     TrainerConfig,
+    atomic_path,
     package_versions,
     write_json_atomic,
 )
@@ -49,3 +50,15 @@ def test_trainer_carries_a_given_buffer_and_optimizer_across_trainers():
     assert second.buffer is buffer and second.optimizer is opt
     second.train()
     assert len(buffer) == filled + 3 * 8  # the second task's negatives join the first task's
+
+
+def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
+    target = tmp_path / "fig.png"
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("crash while writing")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]

@@ -19,7 +19,7 @@ from .mlp import MLPEnergy
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
-from .records import package_versions, write_json_atomic
+from .records import atomic_path, package_versions, write_json_atomic
 from .sampling_context import chain_context, frozen_parameters
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
@@ -34,6 +34,6 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
-    "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions",
+    "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions", "atomic_path",
 ]
 __version__ = "0.1.0"
