@@ -17,7 +17,16 @@ from .data import (
     torchvision_mnist,
 )
 from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig, make_energy, with_sampler
-from .experiment import METHODS, PAPER_ACCURACY, PRESETS, SplitMNISTConfig, run_split_mnist, summary_table, with_device
+from .experiment import (
+    METHODS,
+    PAPER_ACCURACY,
+    PRESETS,
+    SplitMNISTConfig,
+    run_settings,
+    run_split_mnist,
+    summary_table,
+    with_device,
+)
 from .protocol import ContinualLearner, ProtocolResult, energy_matrix, lowest_energy_class, run_protocol
 from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 
@@ -28,6 +37,7 @@ __all__ = [
     "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "make_energy", "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",
     "ConditionalVAE", "VAEClassifier", "VAEConfig",
-    "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_split_mnist", "summary_table", "with_device",
+    "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_settings", "run_split_mnist", "summary_table",
+    "with_device",
 ]
 __version__ = "0.1.0"

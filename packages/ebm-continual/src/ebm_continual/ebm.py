@@ -127,6 +127,12 @@ class ContrastiveEBM:
         self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=config.lr)
 
     def learn_task(self, task: Task, task_index: int) -> None:
+        """Minimise the cross-entropy of ``-E(x, c)`` over the current task's classes (Li et al. 2021).
+
+        A plain supervised loop rather than ebm-core's :class:`~ebm_core.Trainer`, on purpose: this
+        method draws no negative samples (no sampler, no replay buffer, no contrastive ML objective),
+        its negatives are the task's other classes at the same ``x``, which is exactly what the
+        Trainer's loop is not."""
         c = self.config
         classes = torch.tensor(task.classes, device=c.device)
         remap = {cls: k for k, cls in enumerate(task.classes)}

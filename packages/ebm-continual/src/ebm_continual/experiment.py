@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, package_versions, seed_everything, write_json_atomic
+from ebm_core import LangevinSampler, atomic_path, package_versions, seed_everything, write_json_atomic
 
 from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
 from .data import MNISTSplit, split_tasks
@@ -93,8 +93,15 @@ def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool =
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-
-
+def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dict[str, Any]:
+    """What decides one (method, seed) run's result, as JSON values: the method's own config (without
+    the device) and the data. Stored with each finished run; ``--resume`` reuses a run only when its
+    stored settings equal the current ones."""
+    sub = {"ebm": config.ebm, "ebm_contrastive": config.contrastive, "vae": config.vae}.get(method, config.classifier)
+    cfg = {k: v for k, v in dataclasses.asdict(sub).items() if k != "device"}
+    settings = {"method": method, "config": cfg, "data": data.description,
+                "n_train": len(data.y_train), "n_eval": len(data.y_eval)}
+    return json.loads(json.dumps(settings, default=str))  # tuples -> lists, as read back from a file
 
 
 def run_split_mnist(
@@ -103,7 +110,9 @@ def run_split_mnist(
 ) -> dict[str, Any]:
     """Run every method for ``config.seeds`` seeds; write ``results.json``, ``table.md`` and
     ``accuracy_over_tasks.png`` to ``out_dir``. Each finished (method, seed) run is stored under
-    ``out_dir/runs`` and, with ``resume``, not run again; the EBM also resumes per task."""
+    ``out_dir/runs`` with its settings (:func:`run_settings`) and, with ``resume``, not run again
+    unless those settings changed (then it is run again, and a changed EBM's checkpoints are
+    discarded); the EBM also resumes per task."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -114,21 +123,33 @@ def run_split_mnist(
         for k in range(config.seeds):
             seed = config.seed + k
             path = out / "runs" / f"{method}_seed{seed}.json"
+            settings = run_settings(method, config, data)
             if resume and path.exists():
-                runs[method].append(json.loads(path.read_text()))
-                continue
+                rec = json.loads(path.read_text())
+                if rec.get("settings") == settings:
+                    runs[method].append(rec)
+                    continue
+                say(f"{method} seed {seed}: settings differ from the stored run {path}; running it again")
             seed_everything(seed)
             ckpt = out / "checkpoints" / method / f"seed{seed}" if method == "ebm" else None
+            if ckpt is not None:
+                stored = ckpt / "settings.json"
+                if ckpt.exists() and (not resume or not stored.exists()
+                                      or json.loads(stored.read_text()) != settings):
+                    shutil.rmtree(ckpt)  # checkpoints of other settings (or a fresh run): never mixed in
+                write_json_atomic(stored, settings)
             learner = make_learner(method, config, seed, quiet=quiet, checkpoint_dir=ckpt)
             res = run_protocol(learner, tasks)
-            rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "seconds": res.seconds}
+            rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "seconds": res.seconds,
+                   "settings": settings}
             write_json_atomic(path, rec)
             runs[method].append(rec)
             say(f"{method} seed {seed}: {100 * res.final_accuracy:.2f}% ({res.seconds:.0f} s)")
     results = summarize(runs, config, data, tasks)
     results["wall_seconds"] = time.perf_counter() - t0
     write_json_atomic(out / "results.json", results)
-    (out / "table.md").write_text(summary_table(results) + "\n")
+    with atomic_path(out / "table.md") as tmp:
+        tmp.write_text(summary_table(results) + "\n")
     plot_accuracy_over_tasks(results, out / "accuracy_over_tasks.png")
     return results
 
@@ -190,7 +211,8 @@ def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,45 @@
+"""run_split_mnist on tiny synthetic digits: --resume reuses a finished run only under the same settings."""
+
+import dataclasses
+import json
+
+import torch
+from ebm_continual import ClassifierConfig, ContinualEBMConfig, MNISTSplit, SplitMNISTConfig, run_split_mnist
+from ebm_core import LangevinSampler
+
+
+def synthetic_digits(per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(10).repeat_interleave(per_class)
+    centres = torch.rand(10, 784, generator=torch.Generator().manual_seed(0))
+    return (centres[y] + 0.1 * torch.randn(len(y), 784, generator=gen)).clamp(0, 1), y
+
+
+def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
+    torch.set_num_threads(1)
+    data = MNISTSplit(*synthetic_digits(8, 1), *synthetic_digits(3, 2), "synthetic digits")
+    config = SplitMNISTConfig(
+        methods=("ebm", "joint"), seeds=1, classifier=ClassifierConfig(epochs_per_task=1, batch_size=16),
+        ebm=ContinualEBMConfig(steps_per_task=2, batch_size=8, buffer_size=64, sampler=LangevinSampler(steps=1)),
+    )
+    run_split_mnist(config, data, tmp_path, quiet=True)
+    ebm_run, joint_run = (json.loads((tmp_path / "runs" / f"{m}_seed0.json").read_text()) for m in ("ebm", "joint"))
+    assert ebm_run["settings"]["config"]["steps_per_task"] == 2
+    assert json.loads((tmp_path / "checkpoints/ebm/seed0/settings.json").read_text()) == ebm_run["settings"]
+
+    run_split_mnist(config, data, tmp_path, resume=True, quiet=True)  # same settings: nothing runs again
+    assert json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text()) == ebm_run
+
+    changed = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=1))
+    said = []
+    results = run_split_mnist(changed, data, tmp_path, resume=True, quiet=True, log=said.append)
+    again = json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text())
+    assert again["settings"]["config"]["steps_per_task"] == 1 and again["seconds"] != ebm_run["seconds"]
+    assert any("settings differ" in s for s in said) and not any(s.startswith("joint") for s in said)
+    assert json.loads((tmp_path / "runs" / "joint_seed0.json").read_text()) == joint_run  # unchanged: reused
+    # the EBM's old per-task checkpoints (2 steps) were discarded, not resumed into the 1-step run
+    ckpt = torch.load(tmp_path / "checkpoints/ebm/seed0/task4/checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 1
+    assert results["accuracy"]["joint"]["per_seed"] == [100 * joint_run["accuracy"]]
+    assert (tmp_path / "table.md").exists() and (tmp_path / "accuracy_over_tasks.png").exists()
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
