@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 FIGURES = {"samples.png", "samples_ensemble.png", "samples_one_chain.png", "replay_buffer.png", "chain_strip.png",
            "restoration.png", "cross_class.png", "energy_histogram.png", "nearest_neighbours.png"}
 
@@ -21,7 +20,7 @@ def run_app(*args: str) -> subprocess.CompletedProcess:
 
 def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    common = ("--preset", "tiny", "--data-dir", str(MNIST_DIR), "--quiet", "--seed", "3")
+    common = ("--preset", "tiny", "--quiet", "--seed", "3")  # --data-dir defaults to the shared MNIST folder
     proc = run_app(*common, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())

@@ -21,7 +21,7 @@ def test_ood_eval_tiny_end_to_end_and_checkpoint(tmp_path):
     assert set(r["auroc"]) == {"constant", "uniform", "interpolation"}
     assert all(0.0 <= v <= 1.0 for v in r["auroc"].values())
     assert abs(r["mean_auroc"] - sum(r["auroc"].values()) / 3) < 1e-9
-    assert r["paper_cifar10"]["ebm"]["average"] == 0.62 and r["num_in_distribution"] == 200
+    assert r["num_in_distribution"] == 200
     assert r["training"]["steps"] == 6 and "wall_seconds" in r and "config" in r
     assert (out / "relative_energy_histograms.png").stat().st_size > 10_000
     model = out / "model" / "model.pt"

@@ -1,7 +1,7 @@
 """Image EBMs: training, sampling, IS/FID, restoration and mode evaluation (Du & Mordatch 2019, 4.1-4.2).
 
     uv run apps/image_generate                              # MNIST on a CPU in minutes
-    uv run apps/image_generate --preset cifar10_cond --data-dir DATA --device cuda
+    uv run apps/image_generate --preset cifar10_cond --data-dir DATA --device cuda   # = --preset paper
     torchrun --nproc-per-node 8 apps/image_generate --preset imagenet32_cond --device cuda --data-dir DATA
 """
 
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ebm_vision.experiment import PRESETS, run_image_generate, summary
+from ebm_vision.experiment import PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=sorted(PRESETS), default="mnist")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/image_generate/<time>)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="dataset folder (default: ../shared/data/mnist for mnist if present, else data)")
+                   help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="torch-fidelity Inception file (pt_inception-2015-12-05-6726825d.pth) for IS/FID")
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, train_limit=args.train_limit)
     if args.resume and args.out is None:
         p.error("--resume needs --out DIR (the run to continue)")
-    data_dir = args.data_dir
-    if data_dir is None:
-        shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-        data_dir = shared if args.preset == "mnist" and shared.is_dir() else Path("data")
+    data_dir = args.data_dir or default_data_dir(args.preset)
     out = args.out or Path("runs/image_generate") / time.strftime("%Y%m%d-%H%M%S")
     results = run_image_generate(config, out, data_dir, checkpoint=args.checkpoint, resume=args.resume,
                                  inception_weights=args.inception_weights, quiet=args.quiet)

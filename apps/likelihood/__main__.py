@@ -15,19 +15,16 @@ import time
 from pathlib import Path
 
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
+from ebm_vision.experiment import default_data_dir
 from ebm_vision.training import with_overrides
-
-
-def default_data_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-    return shared if shared.is_dir() else Path("data")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="likelihood", description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=sorted(LIKELIHOOD_PRESETS), default="mnist")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/likelihood/<time>)")
-    p.add_argument("--data-dir", type=Path, default=None, help="MNIST idx files (default ../shared/data/mnist)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="MNIST idx files (default ../shared/data/mnist if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None, help="bound this unconditional model.pt only")
     p.add_argument("--no-sweep", action="store_true", help="skip the L2-coefficient / step-size sweep")
     p.add_argument("--no-pcd", action="store_true", help="skip the PCD ablation")
@@ -60,15 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.out is None:
         p.error("--resume needs --out DIR (the run to continue)")
     out = args.out or Path("runs/likelihood") / time.strftime("%Y%m%d-%H%M%S")
-    r = run_likelihood(config, out, args.data_dir or default_data_dir(), checkpoint=args.checkpoint,
+    r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])
     print(f"{'model':<16}{'lower':>10}{'upper':>10}{'T':>6}   paper (lower / upper)")
-    paper = {**{k: v for k, v in r["paper_figure23"].items()},
-             **{f"l2_{float(a):g}": v for a, v in r["paper_figure25"]["l2_coeff"].items()},
-             **{f"step_{float(s):g}": v for s, v in r["paper_figure25"]["step_size"].items()}}
     for m in r["models"]:
-        ref = paper.get(m["name"])
+        ref = m["paper"]
         ref_s = f"{ref[0]:.0f} / {ref[1]:.0f}" if ref else ""
         print(f"{m['name']:<16}{m['lower_nats']:>10.1f}{m['upper_nats']:>10.1f}{m['temperature']:>6g}   {ref_s}")
     print(f"nats per test image ({r['num_test']} images); wall={r['wall_seconds']:.0f}s")

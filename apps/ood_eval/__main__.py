@@ -3,7 +3,7 @@
     uv run apps/ood_eval                                           # MNIST on a CPU in minutes
     uv run apps/ood_eval --checkpoint runs/image_generate/RUN/model.pt
     uv run apps/ood_eval --ood-sets fashion_mnist kmnist --ood-data-dir DATA
-    uv run apps/ood_eval --preset cifar10 --data-dir DATA --device cuda   # Figure 10: SVHN, Textures, CIFAR-100
+    uv run apps/ood_eval --preset cifar10 --data-dir DATA --device cuda   # Figure 10 (= --preset paper)
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ import time
 from pathlib import Path
 
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
+from ebm_vision.experiment import default_data_dir
 from ebm_vision.ood import REAL_SETS
 from ebm_vision.training import with_overrides
-
-
-def default_data_dir(preset: str) -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-    return shared if preset in ("mnist", "tiny") and shared.is_dir() else Path("data")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=sorted(OOD_PRESETS), default="mnist")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/ood_eval/<time>)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="in-distribution dataset (default: ../shared/data/mnist for mnist if present, else data)")
+                   help="in-distribution dataset (default: ../shared/data/mnist for mnist/tiny if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt (from apps/image_generate)")
     p.add_argument("--ood-sets", nargs="*", choices=REAL_SETS, default=None,
                    help="real OOD sets to add to the synthetic ones (default: the preset's)")

@@ -2,7 +2,7 @@
 
     uv run apps/robustness                                          # MNIST on a CPU in minutes
     uv run apps/robustness --checkpoint runs/image_generate/RUN/model.pt
-    uv run apps/robustness --preset cifar10 --data-dir DATA --device cuda     # Figure 8
+    uv run apps/robustness --preset cifar10 --data-dir DATA --device cuda     # Figure 8 (= --preset paper)
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ import time
 from pathlib import Path
 
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
+from ebm_vision.experiment import default_data_dir
 from ebm_vision.training import with_overrides
-
-
-def default_data_dir(preset: str) -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-    return shared if preset in ("mnist", "tiny") and shared.is_dir() else Path("data")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=sorted(ROBUSTNESS_PRESETS), default="mnist")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/robustness/<time>)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="dataset folder (default: ../shared/data/mnist for mnist if present, else data)")
+                   help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="attack this conditional model.pt (from apps/image_generate) instead of training one")
     p.add_argument("--images", type=int, default=None, help="number of held-out test images attacked")

@@ -1,5 +1,6 @@
 """Datasets (real MNIST test set, dequantization, missing files) and model files."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,48 @@ def test_model_file_round_trip(tmp_path, arch):
     torch.save({"x": 1}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not an ebm-vision model file"):
         load_image_energy(tmp_path / "bad.pt")
+
+
+def test_checkpoint_for_other_images_is_a_clear_error_before_loading_data(tmp_path):
+    from ebm_vision.experiment import PRESETS, run_image_generate
+
+    cfg = ImageEnergyConfig("mnist", 10, 3, 32, mnist_channels=(8, 8, 8, 8), mnist_hidden=8)  # CIFAR-shaped
+    path = save_image_energy(build_energy(cfg), cfg, tmp_path / "cifar.pt")
+    with pytest.raises(ValueError, match=r"\(3, 32, 32\).*mnist has \(1, 28, 28\).*--preset"):
+        run_image_generate(PRESETS["tiny"], tmp_path / "out", data_dir=tmp_path / "no_data", checkpoint=path)
+
+
+def test_default_data_dir_and_paper_presets():
+    from ebm_vision.evaluation import OOD_PRESETS, ROBUSTNESS_PRESETS
+    from ebm_vision.experiment import PRESETS, default_data_dir
+
+    for preset in ("mnist", "tiny"):
+        assert default_data_dir(preset) == (MNIST_DIR if MNIST_DIR.is_dir() else Path("data"))
+    assert default_data_dir("cifar10_cond") == default_data_dir("paper") == Path("data")
+    assert PRESETS["paper"].training.dataset == "cifar10" and PRESETS["paper"].training.energy.conditional
+    assert OOD_PRESETS["paper"] == OOD_PRESETS["cifar10"]
+    assert ROBUSTNESS_PRESETS["paper"] == ROBUSTNESS_PRESETS["cifar10"]
+
+
+def test_unconditional_runs_keep_labels_for_evaluation_but_train_without():
+    from ebm_vision.experiment import PRESETS, load_splits
+    from ebm_vision.training import for_trainer
+
+    config = dataclasses.replace(PRESETS["tiny"], eval_images=20, train_limit=50)
+    config = dataclasses.replace(config, training=dataclasses.replace(
+        config.training, energy=dataclasses.replace(config.training.energy, num_classes=0)))
+    train, _, eval_y, _ = load_splits(config, MNIST_DIR)
+    assert train.labels is not None and eval_y.shape == (20,)
+    assert for_trainer(train, conditional=False).labels is None and for_trainer(train, True) is train
+    assert isinstance(for_trainer(train, False)[0], torch.Tensor)  # items are images alone
+
+
+def test_domain_classifier_is_reused_only_when_it_fits(tmp_path):
+    from ebm_vision.experiment import _load_classifier
+    from ebm_vision.scores import DigitClassifier
+
+    path = tmp_path / "classifier.pt"
+    assert _load_classifier(path, 1, 10) is None
+    torch.save(DigitClassifier(1, 10).state_dict(), path)
+    assert isinstance(_load_classifier(path, 1, 10), DigitClassifier)
+    assert _load_classifier(path, 3, 10) is None and _load_classifier(path, 1, 1000) is None  # another preset's

@@ -70,10 +70,12 @@ def test_samples_beat_noise_and_untrained_model(trained):
     assert fid_samples < 0.5 * fid_noise
     # the trained model gives held-out digits lower energy than noise
     assert energies(energy, held[:100], y).mean() < energies(energy, torch.rand(100, 1, 28, 28), y).mean()
-    # historical ensemble of the kept snapshots samples too
+    # historical ensemble of the kept snapshots: its samples have lower ensemble energy than noise
     ens = trainer.ensemble_energy()
     assert len(trainer.snapshots) == 2
-    assert sample_test_time(ens, 10, (1, 28, 28), cfg.sampler, tt, y[:10], 10).shape == (10, 1, 28, 28)
+    ens_samples = sample_test_time(ens, 10, (1, 28, 28), cfg.sampler, tt, y[:10], 10)
+    assert ens_samples.shape == (10, 1, 28, 28)
+    assert energies(ens, ens_samples, y[:10]).mean() < energies(ens, torch.rand(10, 1, 28, 28), y[:10]).mean()
 
 
 def test_chain_strip_and_cross_class_shapes(trained):
@@ -81,8 +83,38 @@ def test_chain_strip_and_cross_class_shapes(trained):
     chain = chain_from_noise(energy, 3, (1, 28, 28), cfg.sampler, total_steps=20, frames=4, y=torch.arange(3))
     assert chain.shape == (5, 3, 1, 28, 28)
     assert (chain[-1] - chain[0]).abs().mean() > 0.05  # the chain moved away from its noise start
-    panel = cross_class(energy, held[:2], 10, cfg.sampler)
-    assert panel.shape == (2, 10, 1, 28, 28)
+    torch.manual_seed(0)
+    src, targets = held[:2], torch.tensor([1, 4, 7])
+    panel = cross_class(energy, src, 10, cfg.sampler, targets=targets, batch_size=4)
+    assert panel.shape == (2, 3, 1, 28, 28)
+    # the conversion lowers each image's energy under its target class
+    for j, c in enumerate(targets.tolist()):
+        yc = torch.full((2,), c)
+        assert (energies(energy, panel[:, j], yc) < energies(energy, src, yc)).all()
+
+
+class _ClassTarget(nn.Module):
+    """E(x, y) = |x - y / 10|^2: the chain under class y converges to the grey level y / 10."""
+
+    def forward(self, x, y):
+        return ((x - y.view(-1, 1, 1, 1) / 10) ** 2).flatten(1).sum(1)
+
+
+def test_cross_class_converts_to_each_target_in_batches():
+    from ebm_vision.experiment import cross_class_targets
+
+    torch.manual_seed(0)
+    src = torch.rand(3, 1, 4, 4)
+    targets = torch.tensor([0, 5, 9])
+    sampler = LangevinSampler(steps=60, step_size=0.2, noise_std=0.0, grad_clip=None)
+    panel = cross_class(_ClassTarget(), src, 10, sampler, targets=targets, batch_size=2)  # 9 chains in 5 batches
+    assert panel.shape == (3, 3, 1, 4, 4)
+    assert torch.allclose(panel.mean((0, 2, 3, 4)), targets / 10, atol=0.02)
+    with pytest.raises(ValueError, match="target classes"):
+        cross_class(_ClassTarget(), src, 10, LangevinSampler(steps=1), targets=torch.tensor([10]))
+    assert cross_class_targets(10).tolist() == list(range(10))
+    wide = cross_class_targets(1000)  # ImageNet: 10 classes spread over the 1000, not 1000 columns
+    assert len(wide) == 10 and len(set(wide.tolist())) == 10 and 0 <= wide.min() and wide.max() == 999
 
 
 def test_nearest_neighbours_finds_exact_copies():
@@ -111,6 +143,9 @@ def test_inception_path_with_stand_in_extractor_and_skipped_without_weights():
     same = inception_scores(real, other_real, extractor=_StandIn(), splits=2)
     diff = inception_scores(real, noise, extractor=_StandIn(), splits=2)
     assert isinstance(same["fid"], float) and same["fid"] < diff["fid"]
+    q = lambda x: (x * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)  # noqa: E731
+    with torch.no_grad():  # the FID is ebm-core's Frechet distance on the extractor's features
+        assert diff["fid"] == pytest.approx(frechet_distance_samples(_StandIn()(q(real)), _StandIn()(q(noise))))
     assert diff["inception_score"] >= 1.0 - 1e-6
     assert inception_scores(real, noise) == {"inception_score": SKIPPED, "fid": SKIPPED}
     with pytest.raises(FileNotFoundError, match="--inception-weights"):

@@ -52,3 +52,15 @@ def test_tempered_energy_and_input_checks():
         tempered(e, 0.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         likelihood_bounds(e, x + 2)
+
+
+def test_paper_bounds_per_variant():
+    from ebm_vision.evaluation import LIKELIHOOD_PRESETS, paper_bounds, variants
+    from ebm_vision.likelihood import PAPER_LIKELIHOOD, PAPER_SENSITIVITY
+
+    names = set(variants(LIKELIHOOD_PRESETS["mnist"]))
+    assert names == {"replay_buffer", "pcd", "l2_0.01", "l2_0.1", "step_100", "step_1000"}
+    assert paper_bounds("pcd") == list(PAPER_LIKELIHOOD["pcd"])
+    assert paper_bounds("l2_0.01") == list(PAPER_SENSITIVITY["l2_coeff"][0.01])
+    assert paper_bounds("step_1000") == list(PAPER_SENSITIVITY["step_size"][1000.0])
+    assert all(paper_bounds(n) is not None for n in names) and paper_bounds("checkpoint") is None

@@ -14,9 +14,18 @@ import torch
 from ebm_core import LangevinSampler, Trainer, package_versions, seed_everything, write_json_atomic
 from torch import nn
 
-from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, load_splits
+from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
 from .likelihood import PAPER_LIKELIHOOD, PAPER_SENSITIVITY, LikelihoodConfig, likelihood_bounds, plot_likelihood
-from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
+from .models import (
+    ImageEnergyConfig,
+    build_energy,
+    energy_from_payload,
+    load_image_energy,
+    payload_config,
+    payload_seed,
+    read_model_file,
+    save_image_energy,
+)
 from .ood import PAPER_OOD_CIFAR10, evaluate_ood, load_ood_images, plot_relative_energy_histograms, synthetic_ood_sets
 from .robustness import (
     ClassifierConfig,
@@ -28,7 +37,7 @@ from .robustness import (
     robustness_curves,
     train_classifier,
 )
-from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy, with_overrides
+from .training import TRAINING_PRESETS, ImageTrainingConfig, for_trainer, train_image_energy, with_overrides
 
 
 # ------------------------------------------------------------------------ shared
@@ -43,27 +52,21 @@ class Prepared:
     info: dict[str, Any]
 
 
-def _checkpoint_seed(path: Path) -> int | None:
-    """The seed (hence the held-out split) of the ``apps/image_generate`` run that wrote ``path``."""
-    try:
-        extra = torch.load(path, map_location="cpu", weights_only=False).get("extra", {})
-        return int(extra["training"]["trainer"]["seed"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def prepare_model(
     training: ImageTrainingConfig, out: Path, data_dir: str | Path, eval_images: int, seed: int,
     checkpoint: str | Path | None = None, resume: bool = False, quiet: bool = False,
-    train_limit: int | None = None,
+    train_limit: int | None = None, payload: dict[str, Any] | None = None,
 ) -> Prepared:
     """Data split as ``apps/image_generate`` makes it (MNIST without train files: the test split
     minus ``eval_images`` held-out images), and the model: loaded from ``checkpoint`` (a
-    ``model.pt``), else trained into ``out/model`` with ``train_image_energy``."""
+    ``model.pt``; ``payload``: its contents when the caller has read them already), else trained
+    into ``out/model`` with ``train_image_energy``."""
     info: dict[str, Any] = {}
     if checkpoint is not None:
-        energy, ecfg = load_image_energy(checkpoint, map_location=training.trainer.device)
-        ckpt_seed = _checkpoint_seed(Path(checkpoint))
+        payload = payload if payload is not None else read_model_file(checkpoint)
+        check_checkpoint_shape(payload_config(payload), training.dataset, checkpoint)
+        energy, ecfg = energy_from_payload(payload, training.trainer.device)
+        ckpt_seed = payload_seed(payload)
         if ckpt_seed is not None and ckpt_seed != seed:
             info["split_seed_note"] = f"held-out split uses the checkpoint's seed {ckpt_seed}, not --seed {seed}"
             seed = ckpt_seed
@@ -115,6 +118,7 @@ OOD_PRESETS: dict[str, OODEvalConfig] = {
     "cifar10": OODEvalConfig(TRAINING_PRESETS["cifar10_uncond"], eval_images=10_000, ood_images=10_000,
                              real_sets=("svhn", "textures", "cifar100")),
 }
+OOD_PRESETS["paper"] = OOD_PRESETS["cifar10"]  # the paper's main OOD result (Figure 10)
 
 
 def run_ood_eval(
@@ -125,11 +129,12 @@ def run_ood_eval(
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shape = config.training.energy.shape if checkpoint is None else load_image_energy(checkpoint)[1].shape
+    payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
+    shape = config.training.energy.shape if payload is None else payload_config(payload).shape
     real = {name: load_ood_images(name, ood_data_dir or data_dir, shape, config.ood_images, config.seed)
             for name in config.real_sets}  # before training: a missing set fails fast
     prep = prepare_model(config.training, out, data_dir, config.eval_images, config.seed, checkpoint, resume, quiet,
-                         config.train_limit)
+                         config.train_limit, payload)
     seed_everything(config.seed)
     k = prep.energy_config.num_classes
     sets = {**synthetic_ood_sets(prep.eval_x, config.ood_images, seed=config.seed), **real}
@@ -183,6 +188,7 @@ ROBUSTNESS_PRESETS: dict[str, RobustnessExperimentConfig] = {
                                           ClassifierConfig(steps=20_000, batch_size=128), _CIFAR_CURVES,
                                           eval_images=10_000),
 }
+ROBUSTNESS_PRESETS["paper"] = ROBUSTNESS_PRESETS["cifar10"]  # the paper's robustness result (Figure 8)
 
 
 def run_robustness(
@@ -209,7 +215,8 @@ def run_robustness(
     else:
         from .experiment import _train_tensor
 
-        tx, ty = _train_tensor(prep.train, 10**9)
+        # at most the images the classifier can draw (steps x batch), not the whole training set
+        tx, ty = _train_tensor(prep.train, config.classifier.steps * config.classifier.batch_size, config.seed)
         seed_everything(config.seed)
         train_classifier(clf, tx, ty, k, dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet))
         save_image_energy(clf, prep.energy_config, clf_path, extra={"kind": "cross-entropy classifier"})
@@ -300,6 +307,15 @@ def variants(config: LikelihoodExperimentConfig) -> dict[str, ImageTrainingConfi
     return out
 
 
+def paper_bounds(name: str) -> list[float] | None:
+    """The paper's (lower, upper) bounds in nats for a variant of ``variants`` (Figure 23 for
+    ``replay_buffer`` / ``pcd``, Figure 25 for ``l2_<a>`` / ``step_<s>``), None where it has none."""
+    table = {**PAPER_LIKELIHOOD, **{f"l2_{a:g}": v for a, v in PAPER_SENSITIVITY["l2_coeff"].items()},
+             **{f"step_{st:g}": v for st, v in PAPER_SENSITIVITY["step_size"].items()}}
+    ref = table.get(name)
+    return None if ref is None else list(ref)
+
+
 def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, resume: bool
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """Train one variant through ebm-core's Trainer; PCD chains start from the previous step's
@@ -319,7 +335,8 @@ def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, r
             low, high = cfg.sampler.clamp or (0.0, 1.0)
             return low + (high - low) * torch.rand_like(x_pos)
 
-        trainer = Trainer(energy, cfg.sampler, train, cfg.trainer, init_fn=persistent, out_dir=model_dir)
+        trainer = Trainer(energy, cfg.sampler, for_trainer(train, cfg.energy.conditional), cfg.trainer,
+                          init_fn=persistent, out_dir=model_dir)
         holder["trainer"] = trainer
         if resume:
             trainer.resume()
@@ -342,14 +359,17 @@ def run_likelihood(
     out.mkdir(parents=True, exist_ok=True)
     gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
                               train_limit=config.train_limit, seed=config.seed)
-    ckpt_seed = _checkpoint_seed(Path(checkpoint)) if checkpoint is not None else None
+    payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
+    if payload is not None:
+        check_checkpoint_shape(payload_config(payload), config.training.dataset, checkpoint)
+    ckpt_seed = payload_seed(payload) if payload is not None else None
     if ckpt_seed is not None:
         gen = dataclasses.replace(gen, seed=ckpt_seed)
     train, eval_x, _, note = load_splits(gen, data_dir)
     device = config.training.trainer.device
     models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
     if checkpoint is not None:
-        energy, ecfg = load_image_energy(checkpoint, map_location=device)
+        energy, ecfg = energy_from_payload(payload, device)
         if ecfg.num_classes:
             raise ValueError("the likelihood needs an unconditional model (num_classes=0); "
                              f"{checkpoint} is conditional on {ecfg.num_classes} classes")
@@ -364,7 +384,8 @@ def run_likelihood(
         seed_everything(config.seed)
         t1 = time.perf_counter()
         b = likelihood_bounds(energy, eval_x, config.likelihood, device=device)
-        rows.append({"name": name, **b, "ais_seconds": time.perf_counter() - t1, "training": info})
+        rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
+                     "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")
     results = {
         "bounds_nats": {r["name"]: [r["lower_nats"], r["upper_nats"]] for r in rows},
@@ -379,5 +400,6 @@ def run_likelihood(
 __all__ = [
     "prepare_model", "OODEvalConfig", "OOD_PRESETS", "run_ood_eval", "RobustnessExperimentConfig",
     "ROBUSTNESS_PRESETS", "run_robustness", "LikelihoodExperimentConfig", "LIKELIHOOD_PRESETS", "variants",
+    "paper_bounds",
     "run_likelihood",
 ]

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import package_versions, seed_everything, write_json_atomic
+from ebm_core import atomic_torch_save, package_versions, seed_everything, write_json_atomic
 
 from . import plots
-from .data import holdout_split, load_dataset, load_images
-from .models import load_image_energy
+from .data import holdout_split, image_shape, load_dataset, load_images
+from .models import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
@@ -24,6 +24,14 @@ from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_sc
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
+SHARED_MNIST = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
+MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNet: 10 spread over the 1000)
+
+
+def default_data_dir(preset: str) -> Path:
+    """The apps' ``--data-dir`` default: the shared MNIST folder (``../shared/data/mnist`` beside the
+    repository) for the MNIST presets ``mnist`` and ``tiny`` when it exists, else ``data``."""
+    return SHARED_MNIST if preset in ("mnist", "tiny") and SHARED_MNIST.is_dir() else Path("data")
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ PRESETS: dict[str, ImageGenerateConfig] = {
                                  restoration_images=1000, classifier_steps=3000)
        for name in ("cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond")},
 }
+PRESETS["paper"] = PRESETS["cifar10_cond"]  # the paper's main results (Table 1, Figures 5-8): conditional CIFAR-10
 
 
 
@@ -74,8 +83,9 @@ def _first(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
-    """``(train_data, eval_x, eval_y, note)``: the training data for the Trainer (dequantized
-    tensors or a Dataset) and dequantized held-out images with labels."""
+    """``(train_data, eval_x, eval_y, note)``: the training data (dequantized tensors or a Dataset,
+    labels kept even for an unconditional model: the domain classifier needs them;
+    ``train_image_energy`` drops them for the Trainer) and dequantized held-out images with labels."""
     from .data import DequantizedImages, dequantize
 
     name, cond = config.training.dataset, config.training.energy.conditional
@@ -96,16 +106,17 @@ def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any,
             tx, ty = tx[: config.train_limit], ty[: config.train_limit]
         note = (f"{name} train files absent: trained on {tx.shape[0]} test-split images, "
                 f"{ex.shape[0]} other test images held out")
-    train = DequantizedImages(tx, ty if cond else None)
+    train = DequantizedImages(tx, ty)
     g = torch.Generator().manual_seed(config.seed)
     return train, dequantize(ex, g), ey, note
 
 
-def _train_tensor(train: Any, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _train_tensor(train: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` training images as one float tensor (dequantized with ``seed``) and their labels."""
     from .data import DequantizedImages, dequantize
 
     if isinstance(train, DequantizedImages):
-        g = torch.Generator().manual_seed(1)
+        g = torch.Generator().manual_seed(seed + 1)
         return dequantize(train.images[:n], g), None if train.labels is None else train.labels[:n]
     items = [train[i] for i in range(min(n, len(train)))]
     if isinstance(items[0], (tuple, list)):
@@ -113,6 +124,33 @@ def _train_tensor(train: Any, n: int) -> tuple[torch.Tensor, torch.Tensor | None
     return torch.stack(items), None
 
 
+
+
+def check_checkpoint_shape(ecfg: ImageEnergyConfig, dataset: str, checkpoint: str | Path) -> None:
+    """A ``ValueError`` naming both shapes when the model in ``checkpoint`` takes other images than ``dataset``."""
+    want = image_shape(dataset)
+    if tuple(ecfg.shape) != want:
+        raise ValueError(f"--checkpoint {checkpoint} takes images {tuple(ecfg.shape)} but the preset's dataset "
+                         f"{dataset} has {want}; pass the --preset the model was trained with")
+
+
+def cross_class_targets(num_classes: int, limit: int = MAX_CROSS_CLASS_TARGETS) -> torch.Tensor:
+    """The target classes of the cross-class panel: all of them up to ``limit``, else ``limit`` evenly spread."""
+    if num_classes <= limit:
+        return torch.arange(num_classes)
+    return torch.linspace(0, num_classes - 1, limit).round().long()
+
+
+def _load_classifier(path: Path, in_channels: int, num_classes: int) -> DigitClassifier | None:
+    """The domain classifier saved by an earlier run in the same ``--out``, if it fits these images and classes."""
+    if not path.exists():
+        return None
+    clf = DigitClassifier(in_channels, num_classes)
+    try:
+        clf.load_state_dict(torch.load(path, map_location="cpu"))
+    except (RuntimeError, KeyError, TypeError, AttributeError):
+        return None  # another preset's classifier: train a new one
+    return clf.eval()
 
 
 def run_image_generate(
@@ -126,6 +164,10 @@ def run_image_generate(
     tc = config.training
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet))
+    payload = None
+    if checkpoint is not None:  # read once; a model for other images fails here, before any data is loaded
+        payload = read_model_file(checkpoint)
+        check_checkpoint_shape(payload_config(payload), tc.dataset, checkpoint)
     train, eval_x, eval_y, note = load_splits(config, data_dir)
     results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
                                "config": dataclasses.asdict(config)}
@@ -134,8 +176,8 @@ def run_image_generate(
     t_train = time.perf_counter()
     buffer_images = None
     if checkpoint is not None:
-        energy, ecfg = load_image_energy(checkpoint, map_location=device)
-        ensemble, _ = load_image_energy(checkpoint, map_location=device, ensemble=True)
+        energy, ecfg = energy_from_payload(payload, device)
+        ensemble, _ = energy_from_payload(payload, device, ensemble=True)
         results["checkpoint"] = str(checkpoint)
     else:
         energy, trainer = train_image_energy(tc, train, out, resume=resume)
@@ -156,18 +198,16 @@ def run_image_generate(
     seed_everything(config.seed)
     t_eval = time.perf_counter()
     n_ref = max(min(config.num_samples, config.eval_images), config.histogram_images, 5000)
-    ref_x, ref_y = _train_tensor(train, n_ref)  # training images: classifier, baselines, neighbours
+    ref_x, ref_y = _train_tensor(train, n_ref, config.seed)  # training images: classifier, baselines, neighbours
     clf_path = out / "classifier.pt"
     clf = None
     if ref_y is not None:
-        if clf_path.exists():
-            clf = DigitClassifier(shape[0], max(k, int(ref_y.max()) + 1))
-            clf.load_state_dict(torch.load(clf_path, map_location="cpu"))
-            clf.eval()
-        else:
+        n_cls = max(k, int(ref_y.max()) + 1)
+        clf = _load_classifier(clf_path, shape[0], n_cls) if resume else None
+        if clf is None:
             clf = train_domain_classifier(ref_x, ref_y, config.classifier_steps,
-                                          num_classes=max(k, int(ref_y.max()) + 1), seed=config.seed, quiet=quiet)
-            torch.save(clf.state_dict(), clf_path)
+                                          num_classes=n_cls, seed=config.seed, quiet=quiet)
+            atomic_torch_save(clf.state_dict(), clf_path)
         results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
     seed_everything(config.seed + 1)  # the same stream whether the classifier was trained or loaded
 
@@ -243,10 +283,12 @@ def run_image_generate(
     # ---------------------------------------------------------------- cross-class (Figures 6, 19)
     if k:
         src = eval_x[: config.cross_class_sources].to(device)
-        panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds).cpu()
+        classes = cross_class_targets(k)
+        panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds, targets=classes).cpu()
         plots.save_cross_class(src.cpu(), panel, out / "cross_class.png")
+        results["cross_class_targets"] = classes.tolist()
         if clf is not None:
-            targets = torch.arange(k).repeat(src.shape[0])
+            targets = classes.repeat(src.shape[0])
             results["cross_class_target_accuracy"] = accuracy(clf, panel.flatten(0, 1), targets)
 
     # ---------------------------------------------------------------- energies, neighbours

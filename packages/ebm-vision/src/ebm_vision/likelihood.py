@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from ebm_core import AISConfig, HMCSampler, SumEnergy, ais_log_partition
+from ebm_core import AISConfig, HMCSampler, SumEnergy, ais_log_partition, atomic_path
 from torch import nn
 
 # Figure 23 (lower, upper bound in nats, 10,000 AIS chains) and Figure 25 (sensitivity).
@@ -90,8 +90,11 @@ def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") 
         ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 __all__ = ["PAPER_LIKELIHOOD", "PAPER_SENSITIVITY", "LikelihoodConfig", "tempered", "likelihood_bounds",

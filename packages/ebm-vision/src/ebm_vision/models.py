@@ -85,7 +85,9 @@ def save_image_energy(
     return path
 
 
-def _read(path: str | Path, map_location: str | torch.device) -> dict[str, Any]:
+def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checked contents of a model file (``format``, ``config``, ``state_dict``, ``snapshots``,
+    ``extra``): read it once, then build with ``energy_from_payload`` and look into ``extra``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
@@ -96,13 +98,24 @@ def _read(path: str | Path, map_location: str | torch.device) -> dict[str, Any]:
     return payload
 
 
-def load_image_energy(
-    path: str | Path, map_location: str | torch.device = "cpu", ensemble: bool = False,
+def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
+    """The ``ImageEnergyConfig`` stored in a model file's contents."""
+    return ImageEnergyConfig(**payload["config"])
+
+
+def payload_seed(payload: dict[str, Any]) -> int | None:
+    """The training seed recorded in a model file written by ``train_image_energy`` (None if absent)."""
+    try:
+        return int(payload["extra"]["training"]["trainer"]["seed"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def energy_from_payload(
+    payload: dict[str, Any], map_location: str | torch.device = "cpu", ensemble: bool = False,
 ) -> tuple[nn.Module, ImageEnergyConfig]:
-    """``(energy, config)`` from a model file, in eval mode. With ``ensemble=True`` and stored
-    snapshots, the energy is the average over the snapshots (the historical ensemble, A.2)."""
-    payload = _read(path, map_location)
-    config = ImageEnergyConfig(**payload["config"])
+    """``(energy, config)`` built from a model file's contents (see ``load_image_energy``)."""
+    config = payload_config(payload)
     energy = build_energy(config)
     energy.load_state_dict(payload["state_dict"])
     energy = energy.to(map_location).eval()
@@ -115,3 +128,11 @@ def load_image_energy(
         n = len(members)
         energy = SumEnergy(members, weights=[1.0 / n] * n, pass_y=True).eval()
     return energy, config
+
+
+def load_image_energy(
+    path: str | Path, map_location: str | torch.device = "cpu", ensemble: bool = False,
+) -> tuple[nn.Module, ImageEnergyConfig]:
+    """``(energy, config)`` from a model file, in eval mode. With ``ensemble=True`` and stored
+    snapshots, the energy is the average over the snapshots (the historical ensemble, A.2)."""
+    return energy_from_payload(read_model_file(path, map_location), map_location, ensemble)

@@ -12,14 +12,22 @@ from .restoration import restore
 
 def cross_class(
     energy: nn.Module, sources: torch.Tensor, num_classes: int, sampler: LangevinSampler, rounds: int = 1,
+    targets: torch.Tensor | None = None, batch_size: int = 100,
 ) -> torch.Tensor:
-    """Start from each source image and sample under every target class: ``(S, num_classes, C, H, W)``
-    (row = source image, column = target class)."""
-    s = sources.shape[0]
-    x = sources.repeat_interleave(num_classes, 0)
-    y = torch.arange(num_classes, device=sources.device).repeat(s)
-    out = restore(energy, x, y, sampler, rounds=rounds)
-    return out.view(s, num_classes, *sources.shape[1:])
+    """Start from each source image and sample under each target class (default: all
+    ``num_classes``): ``(S, T, C, H, W)`` (row = source image, column = target class). The chains
+    run ``batch_size`` at a time, so 1000 ImageNet classes do not become one Langevin batch."""
+    if targets is None:
+        targets = torch.arange(num_classes)
+    targets = targets.to(sources.device)
+    if targets.numel() and (targets.min() < 0 or targets.max() >= num_classes):
+        raise ValueError(f"target classes must lie in [0, {num_classes}), got {targets.tolist()}")
+    s, t = sources.shape[0], targets.numel()
+    x = sources.repeat_interleave(t, 0)
+    y = targets.repeat(s)
+    out = torch.cat([restore(energy, x[i : i + batch_size], y[i : i + batch_size], sampler, rounds=rounds)
+                     for i in range(0, x.shape[0], batch_size)])
+    return out.view(s, t, *sources.shape[1:])
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import auroc
+from ebm_core import atomic_path, auroc
 from torch import nn
 
 from .data import dequantize, load_images
@@ -182,9 +182,11 @@ def plot_relative_energy_histograms(scores: Mapping[str, np.ndarray], path: str 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 __all__ = [

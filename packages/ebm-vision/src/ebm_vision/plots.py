@@ -1,13 +1,13 @@
 """PNG figures: sample grids, chain strips (Figure 22), restoration and cross-class panels
-(Figures 5, 6, 19), nearest neighbours (Figure 20), energy histograms (Figure 11)."""
+(Figures 5, 6, 19), nearest neighbours (Figure 20), energy histograms (Figure 11); each written
+through ebm-core's ``atomic_path`` (never half-written)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+from ebm_core import atomic_path
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, pad: int = 2) -> Path:
@@ -15,15 +15,8 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, pad: int =
     from torchvision.utils import save_image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_image(images.detach().float().clamp(0, 1).cpu(), tmp, nrow=nrow, padding=pad, pad_value=1.0)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -59,7 +52,6 @@ def save_energy_histogram(train_e: torch.Tensor, test_e: torch.Tensor, path: str
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     sets = {"train": train_e, "test": test_e, **(extra or {})}
     lo = min(float(-v.max()) for v in sets.values())
@@ -70,13 +62,9 @@ def save_energy_histogram(train_e: torch.Tensor, test_e: torch.Tensor, path: str
     ax.set_ylabel("density")
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

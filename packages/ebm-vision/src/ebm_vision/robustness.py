@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import LangevinSampler, progress
+from ebm_core import LangevinSampler, atomic_path, progress
 from torch import nn
+
+from .scores import train_cross_entropy
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 Norm = Literal["linf", "l2"]
@@ -148,7 +150,10 @@ def refine(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineC
     """Run each class's chain from ``x``: refined states ``(B, K, ...)`` and their energies ``(B, K)``.
 
     Each step is one step of ebm-core's ``LangevinSampler``, followed by the projection onto the box
-    of ``radius`` around ``x`` (the sampler's own clamp keeps [0, 1])."""
+    of ``radius`` around ``x`` (the sampler's own clamp keeps [0, 1]). The loop of 1-step sampler
+    calls is deliberate: the box is per image and per pixel (``[x - radius, x + radius]`` around each
+    attacked input), which the sampler's scalar ``clamp=(low, high)`` cannot express, so the
+    projection has to run between steps; the Langevin update itself stays ebm-core's."""
     x = x.detach()
     b, k = x.shape[0], num_classes
     xs, ys = _class_batch(x, k)
@@ -205,25 +210,12 @@ class ClassifierConfig:
 
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
                      config: ClassifierConfig = ClassifierConfig()) -> list[float]:
-    """Train ``model`` (an energy ``(x, c) -> (B,)``) as a classifier; returns the loss per step."""
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
-    gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    device = next(model.parameters()).device
-    logits_fn = energy_logits(model, num_classes)
+    """Train ``model`` (an energy ``(x, c) -> (B,)``) as a classifier with the shared cross-entropy
+    loop (``scores.train_cross_entropy``) on the logits ``-E(x, c)``; returns the loss per step."""
     model.train()
-    losses = []
-    bar = progress(config.steps, desc="classifier", disable=config.quiet)
-    for _ in range(config.steps):
-        idx = torch.randint(0, x.shape[0], (config.batch_size,), generator=gen)
-        loss = nn.functional.cross_entropy(logits_fn(x[idx].to(device)), y[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        bar.update(1)
-    bar.close()
+    losses = train_cross_entropy(energy_logits(model, num_classes), model.parameters(), x, y, config.steps,
+                                 config.batch_size, config.lr, config.seed, config.quiet,
+                                 next(model.parameters()).device)
     model.eval()
     return losses
 
@@ -330,8 +322,11 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 __all__ = [

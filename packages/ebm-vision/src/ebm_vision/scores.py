@@ -1,10 +1,11 @@
-"""Sample-quality scores: Inception Score / FID through torchmetrics (torch-fidelity backend) with
-local Inception weights (Table 4), and an offline *domain* FID on the features of a small
-classifier trained in the project (not comparable to Inception FID numbers)."""
+"""Sample-quality scores: Inception Score through torchmetrics and FID on torch-fidelity's Inception
+features with ebm-core's Frechet distance, from local Inception weights (Table 4), and an offline
+*domain* FID on the features of a small classifier trained in the project (not comparable to
+Inception FID numbers)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -35,24 +36,41 @@ class DigitClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+def train_cross_entropy(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor], params: Iterable[nn.Parameter], x: torch.Tensor,
+    y: torch.Tensor, steps: int, batch_size: int, lr: float = 1e-3, seed: int = 0, quiet: bool = True,
+    device: str | torch.device = "cpu",
+) -> list[float]:
+    """The project's one cross-entropy training loop: ``steps`` Adam steps on random batches of
+    ``(x, y)`` (indices drawn from a generator seeded with ``seed``); returns the loss per step.
+    Used by the domain classifier here and by the robustness baseline."""
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    bar = progress(steps, desc="classifier", disable=quiet)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=g)
+        loss = nn.functional.cross_entropy(logits_fn(x[idx].to(device)), y[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.update(1)
+    bar.close()
+    return losses
+
+
 def train_domain_classifier(
     x: torch.Tensor, y: torch.Tensor, steps: int = 400, batch_size: int = 128, lr: float = 1e-3,
     num_classes: int = 10, seed: int = 0, quiet: bool = True,
 ) -> DigitClassifier:
     """Train a ``DigitClassifier`` on float images ``x`` in [0, 1] with labels ``y`` (Adam, cross-entropy)."""
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = DigitClassifier(x.shape[1], num_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    bar = progress(steps, desc="classifier", disable=quiet)
-    for _ in range(steps):
-        idx = torch.randint(0, x.shape[0], (batch_size,), generator=g)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        bar.update(1)
-    bar.close()
+    model.train()
+    train_cross_entropy(model, model.parameters(), x, y, steps, batch_size, lr, seed, quiet)
     return model.eval()
 
 
@@ -85,32 +103,36 @@ def inception_scores(
     real: torch.Tensor, fake: torch.Tensor, weights: str | Path | None = None,
     extractor: nn.Module | None = None, batch_size: int = 100, splits: int = 10,
 ) -> dict[str, float | str]:
-    """Inception Score of ``fake`` and FID between ``real`` and ``fake`` (images in [0, 1]) through
-    torchmetrics. ``weights`` is a local torch-fidelity Inception file
-    (``pt_inception-2015-12-05-6726825d.pth``); ``extractor`` replaces Inception by any module
-    mapping uint8 (B, 3, H, W) images to (B, D) logits/features (tests). Without either, both
-    scores are ``"skipped: no Inception weights"`` (nothing is downloaded)."""
+    """Inception Score of ``fake`` (torchmetrics) and FID between ``real`` and ``fake`` (images in
+    [0, 1]): the Inception pool features (torch-fidelity's network through torchmetrics) go into
+    ebm-core's ``frechet_distance_samples``, the one Frechet distance of the project. ``weights`` is a
+    local torch-fidelity Inception file (``pt_inception-2015-12-05-6726825d.pth``); ``extractor``
+    replaces Inception by any module mapping uint8 (B, 3, H, W) images to (B, D) logits/features
+    (tests). Without either, both scores are ``"skipped: no Inception weights"`` (nothing is downloaded)."""
     if weights is None and extractor is None:
         return {"inception_score": SKIPPED, "fid": SKIPPED}
-    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
     from torchmetrics.image.inception import InceptionScore
 
     if extractor is None:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
         weights = Path(weights)
         if not weights.exists():
             raise FileNotFoundError(f"Inception weights {weights} not found (torch-fidelity's "
                                     "pt_inception-2015-12-05-6726825d.pth); pass --inception-weights PATH")
-        fid = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights))
-        net = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
-        inc = InceptionScore(feature=net, splits=splits)
+        features: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(weights))
+        logits: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
     else:
-        fid = FrechetInceptionDistance(feature=extractor)
-        inc = InceptionScore(feature=extractor, splits=splits)
-    for i in range(0, real.shape[0], batch_size):
-        fid.update(_to_uint8_rgb(real[i : i + batch_size].cpu()), real=True)
-    for i in range(0, fake.shape[0], batch_size):
-        q = _to_uint8_rgb(fake[i : i + batch_size].cpu())
-        fid.update(q, real=False)
-        inc.update(q)
+        features = logits = extractor
+    inc = InceptionScore(feature=logits, splits=splits)
+    real_f, fake_f = [], []
+    with torch.no_grad():
+        for i in range(0, real.shape[0], batch_size):
+            real_f.append(features(_to_uint8_rgb(real[i : i + batch_size].cpu())).double())
+        for i in range(0, fake.shape[0], batch_size):
+            q = _to_uint8_rgb(fake[i : i + batch_size].cpu())
+            fake_f.append(features(q).double())
+            inc.update(q)
     is_mean, is_std = inc.compute()
-    return {"inception_score": float(is_mean), "inception_score_std": float(is_std), "fid": float(fid.compute())}
+    fid = frechet_distance_samples(torch.cat(real_f).numpy(), torch.cat(fake_f).numpy())
+    return {"inception_score": float(is_mean), "inception_score_std": float(is_std), "fid": fid}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from ebm_core import LangevinSampler, Trainer, TrainerConfig, seed_everything
 from torch import nn
 from torch.utils.data import Dataset
 
+from .data import DequantizedImages
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 
 
@@ -83,6 +85,14 @@ def with_overrides(
     return dataclasses.replace(config, trainer=trainer, sampler=sampler)
 
 
+def for_trainer(data: Any, conditional: bool) -> Any:
+    """The training data as the Trainer should see it: ``DequantizedImages`` without labels for an
+    unconditional model (the experiments keep the labels for their domain classifier)."""
+    if isinstance(data, DequantizedImages) and not conditional and data.labels is not None:
+        return DequantizedImages(data.images, None)
+    return data
+
+
 def train_image_energy(
     config: ImageTrainingConfig, data: tuple[torch.Tensor, torch.Tensor | None] | Dataset,
     out_dir: str | Path | None = None, resume: bool = False,
@@ -96,7 +106,8 @@ def train_image_energy(
     """
     seed_everything(config.trainer.seed)  # the initial weights come from the run's seed too
     energy = build_energy(config.energy)
-    trainer = Trainer(energy, config.sampler, data, config.trainer, out_dir=out_dir)
+    trainer = Trainer(energy, config.sampler, for_trainer(data, config.energy.conditional), config.trainer,
+                      out_dir=out_dir)
     if resume:
         trainer.resume()
     trainer.train()
