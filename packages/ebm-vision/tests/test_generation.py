@@ -106,8 +106,8 @@ def test_cross_class_converts_to_each_target_in_batches():
     torch.manual_seed(0)
     src = torch.rand(3, 1, 4, 4)
     targets = torch.tensor([0, 5, 9])
-    sampler = LangevinSampler(steps=60, step_size=0.2, noise_std=0.0, grad_clip=None)
-    panel = cross_class(_ClassTarget(), src, 10, sampler, targets=targets, batch_size=2)  # 9 chains in 5 batches
+    sampler = LangevinSampler(steps=15, step_size=0.4, noise_std=0.0, grad_clip=None)
+    panel = cross_class(_ClassTarget(), src, 10, sampler, targets=targets, batch_size=4)  # 9 chains in 3 batches
     assert panel.shape == (3, 3, 1, 4, 4)
     assert torch.allclose(panel.mean((0, 2, 3, 4)), targets / 10, atol=0.02)
     with pytest.raises(ValueError, match="target classes"):
