@@ -59,11 +59,12 @@ def train_energy(
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``energy`` on ``(x, y)`` with ebm-core's Trainer (Algorithm 1); ``kl_coeff`` > 0 adds
     the KL term of A.8. With ``resume`` a finished checkpoint in ``out_dir`` is reused."""
+    steps = steps if steps is not None else config.steps
     tcfg = TrainerConfig(
-        steps=steps if steps is not None else config.steps, batch_size=min(config.batch_size, x.shape[0] * 4),
+        steps=steps, batch_size=min(config.batch_size, x.shape[0]),  # a batch never larger than the data
         lr=config.lr, objective=ObjectiveConfig(l2_coeff=config.l2_coeff, kl_coeff=kl_coeff),
         buffer_size=config.buffer_size, checkpoint_every=config.checkpoint_every,
-        log_every=max(1, min(50, config.steps // 10)), seed=seed, quiet=quiet, device=config.device,
+        log_every=max(1, min(50, steps // 10)), seed=seed, quiet=quiet, device=config.device,
     )
     trainer = Trainer(energy, config.sampler, (x, y), tcfg, out_dir=out_dir)
     if resume:
@@ -99,8 +100,14 @@ def init_chains(n: int, image_shape: tuple[int, ...], generator: torch.Generator
 def sample_in_turn(
     energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, sampler: LangevinSampler,
 ) -> torch.Tensor:
-    """Sample the sum of energies by one Langevin step per concept in turn (the reference's
-    ebm_combine), ``sampler.steps`` rounds; each step is ebm-core's sampler with ``steps=1``."""
+    """Sample the sum of energies by one Langevin step per concept in turn, ``sampler.steps`` rounds.
+
+    This is how the reference code composes (its ``ebm_combine``): each round takes a gradient step
+    on the first concept's energy, then on the second's from where the first left the chain, and so
+    on, rather than one step on the summed gradient (that is ``sample(..., mode="sum")``). The loop
+    over one-step calls is deliberate: each step *is* ebm-core's :class:`~ebm_core.LangevinSampler`
+    (``steps=1``, same step size, noise, gradient clip and clamp), so there is still one Langevin
+    implementation; only the order in which the concepts take their steps lives here."""
     one = dataclasses.replace(sampler, steps=1)
     x = x0
     for _ in range(sampler.steps):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from ebm_core import atomic_path
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose")  # versions in results.json
 
 
 def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str = "") -> None:
-    """One labelled row of images per entry (B, C, H, W) in [0, 1]; written as a PNG."""
+    """One labelled row of images per entry (B, C, H, W) in [0, 1]; written as a PNG (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -35,7 +36,8 @@ def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        with atomic_path(Path(path)) as tmp:  # written beside, then renamed: never half a PNG
+            fig.savefig(tmp, dpi=90)
+    finally:
+        plt.close(fig)
