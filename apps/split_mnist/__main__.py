@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--ebm-steps", type=int, default=None, help="override the EBM's training steps per task")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true", help="reuse the finished runs and EBM checkpoints in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
