@@ -19,13 +19,19 @@ ctrl range, i.e. -1/+1 ask for the joint's lower/upper limit and 0 for its mid-r
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-import gymnasium_robotics
 import mujoco
 import numpy as np
+
+# gymnasium-robotics prints a notice about its Adroit environments (not used here) on import,
+# once per generation worker; keep it out of the output.
+with contextlib.redirect_stderr(io.StringIO()):
+    import gymnasium_robotics
 
 ENV_ID = "HandManipulateBlock-v1"
 STATE_DIM = 31
