@@ -13,9 +13,18 @@ import sys
 import time
 from pathlib import Path
 
-from ebm_continual import METHODS, PRESETS, demo_split, run_split_mnist, summary_table, torchvision_mnist, with_device
+from ebm_continual import (
+    METHODS,
+    PRESETS,
+    demo_split,
+    run_split_mnist,
+    shared_mnist_dir,
+    summary_table,
+    torchvision_mnist,
+    with_device,
+)
 
-DEMO_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+DEMO_DATA = shared_mnist_dir()
 
 
 def main(argv: list[str] | None = None) -> int:

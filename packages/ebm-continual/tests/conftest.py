@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+from ebm_continual.data import shared_mnist_dir
 
-MNIST_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist"
+MNIST_DIR = shared_mnist_dir()
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ from ebm_vision import (
     quantize,
     save_image_energy,
 )
+from ebm_vision.data import shared_mnist_dir
 
-MNIST_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist"
+MNIST_DIR = shared_mnist_dir()
 
 
 def test_dequantize_range_and_inverse():

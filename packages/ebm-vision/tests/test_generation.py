@@ -1,11 +1,11 @@
 """Behaviour of generation, restoration and scores on a tiny MNIST EBM trained briefly on real digits."""
 
-from pathlib import Path
 
 import pytest
 import torch
 from ebm_core import LangevinSampler, frechet_distance_samples
 from ebm_vision import DequantizedImages, load_images
+from ebm_vision.data import shared_mnist_dir
 from ebm_vision.modes import cross_class, energies, nearest_neighbours
 from ebm_vision.restoration import RestorationConfig, bottom_half_mask, mask_bottom_half, restore, run_restoration
 from ebm_vision.sampling import TestTimeSampling, chain_from_noise, sample_test_time
@@ -13,7 +13,7 @@ from ebm_vision.scores import SKIPPED, domain_fid, inception_scores
 from ebm_vision.training import TRAINING_PRESETS, train_image_energy, with_overrides
 from torch import nn
 
-MNIST_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist"
+MNIST_DIR = shared_mnist_dir()
 
 
 @pytest.fixture(scope="module")

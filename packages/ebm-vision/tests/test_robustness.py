@@ -1,11 +1,11 @@
 """PGD projections, the attack on a trained classifier, the Langevin refinement and BPDA."""
 
-from pathlib import Path
 
 import pytest
 import torch
 from ebm_core import LangevinSampler
 from ebm_vision import MNISTEnergy, dequantize, load_images
+from ebm_vision.data import shared_mnist_dir
 from ebm_vision.robustness import (
     ClassifierConfig,
     PGDConfig,
@@ -23,7 +23,7 @@ from ebm_vision.robustness import (
     train_classifier,
 )
 
-MNIST_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist"
+MNIST_DIR = shared_mnist_dir()
 
 
 def small_net(seed: int = 0) -> MNISTEnergy:

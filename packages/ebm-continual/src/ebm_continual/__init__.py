@@ -13,6 +13,7 @@ from .data import (
     demo_split,
     load_mnist_test_idx,
     read_idx,
+    shared_mnist_dir,
     split_tasks,
     torchvision_mnist,
 )
@@ -32,7 +33,7 @@ from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 
 __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
-    "torchvision_mnist",
+    "torchvision_mnist", "shared_mnist_dir",
     "ContinualLearner", "ProtocolResult", "run_protocol", "energy_matrix", "lowest_energy_class",
     "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "make_energy", "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",

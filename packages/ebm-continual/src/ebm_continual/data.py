@@ -6,6 +6,7 @@ Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits.
 from __future__ import annotations
 
 import gzip
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +139,13 @@ def split_tasks(data: MNISTSplit, tasks: tuple[tuple[int, ...], ...] = SPLIT_MNI
         tr, ev = torch.isin(data.y_train, cls), torch.isin(data.y_eval, cls)
         out.append(Task(tuple(classes), data.x_train[tr], data.y_train[tr], data.x_eval[ev], data.y_eval[ev]))
     return out
+
+
+def shared_mnist_dir() -> Path:
+    """The real MNIST test set (t10k idx .gz files) used by the CPU demos and tests: the folder
+    ``$EBM_MNIST_DIR``, else ``shared/data/mnist`` beside the repository checkout, else
+    ``/work/shared/data/mnist``; the first that exists (the second when none does)."""
+    candidates = [Path(os.environ["EBM_MNIST_DIR"])] if os.environ.get("EBM_MNIST_DIR") else []
+    beside_repo = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
+    candidates += [beside_repo, Path("/work/shared/data/mnist")]
+    return next((c for c in candidates if c.is_dir()), beside_repo)

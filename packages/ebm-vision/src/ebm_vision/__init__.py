@@ -11,6 +11,7 @@ from .data import (
     load_mnist,
     num_classes,
     quantize,
+    shared_mnist_dir,
 )
 from .likelihood import LikelihoodConfig, likelihood_bounds
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
@@ -43,7 +44,7 @@ from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy,
 __all__ = [
     "ResNetEnergy", "ResNet32", "ResNet32Large", "ResNet32Wider", "ResNet128", "MNISTEnergy",
     "DATASETS", "DequantizedImages", "dequantize", "quantize", "holdout_split", "image_shape",
-    "load_dataset", "load_images", "load_mnist", "num_classes",
+    "load_dataset", "load_images", "load_mnist", "num_classes", "shared_mnist_dir",
     "ImageEnergyConfig", "build_energy", "load_image_energy", "save_image_energy",
     "ImageTrainingConfig", "TRAINING_PRESETS", "train_image_energy", "with_overrides",
     "TestTimeSampling", "sample_from_noise", "sample_test_time", "chain_from_noise",

@@ -15,6 +15,7 @@ raise a ``FileNotFoundError`` that names them and the ``--data-dir`` they are lo
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -296,3 +297,13 @@ def load_dataset(
         return _ImageFolder128(roots[0], 128, conditional)
     images, labels = load_images(name, split, data_dir, limit)
     return DequantizedImages(images, labels if conditional else None)
+
+
+def shared_mnist_dir() -> Path:
+    """The real MNIST test set (t10k idx .gz files) used by the CPU demos and tests: the folder
+    ``$EBM_MNIST_DIR``, else ``shared/data/mnist`` beside the repository checkout, else
+    ``/work/shared/data/mnist``; the first that exists (the second when none does)."""
+    candidates = [Path(os.environ["EBM_MNIST_DIR"])] if os.environ.get("EBM_MNIST_DIR") else []
+    beside_repo = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
+    candidates += [beside_repo, Path("/work/shared/data/mnist")]
+    return next((c for c in candidates if c.is_dir()), beside_repo)

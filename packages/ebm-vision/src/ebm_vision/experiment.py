@@ -15,7 +15,7 @@ import torch
 from ebm_core import atomic_torch_save, package_versions, seed_everything, write_json_atomic
 
 from . import plots
-from .data import holdout_split, image_shape, load_dataset, load_images
+from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
 from .models import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
@@ -24,14 +24,14 @@ from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_sc
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
-SHARED_MNIST = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
 MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNet: 10 spread over the 1000)
 
 
 def default_data_dir(preset: str) -> Path:
     """The apps' ``--data-dir`` default: the shared MNIST folder (``../shared/data/mnist`` beside the
     repository) for the MNIST presets ``mnist`` and ``tiny`` when it exists, else ``data``."""
-    return SHARED_MNIST if preset in ("mnist", "tiny") and SHARED_MNIST.is_dir() else Path("data")
+    shared = shared_mnist_dir()
+    return shared if preset in ("mnist", "tiny") and shared.is_dir() else Path("data")
 
 
 @dataclass(frozen=True)
