@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from ebm_core import ConditionVector, ResBlock, activation, sn_conv2d, sn_linear
+from ebm_core import ResBlock, StridedConvEnergy, activation, sn_conv2d
 from torch import nn
 
 
@@ -14,38 +14,16 @@ def _check_image(x: torch.Tensor, channels: int, size: int) -> None:
         raise ValueError(f"expected images of shape (B, {channels}, {size}, {size}), got {tuple(x.shape)}")
 
 
-class DSpritesEnergy(nn.Module):
+class DSpritesEnergy(StridedConvEnergy):
     """The reference dSprites net: 4x4 stride-2 convs with 32, 64, 128, 128, 128 channels, a dense
-    layer of 128, then linear -> 1; swish. Every conv sees
-    ``act(g * conv(h + b))`` with a conditional input bias ``b`` and gain ``g`` computed from the
-    continuous label (``cond_dim`` > 0) or learned plain vectors (unconditional)."""
+    layer of 128, then linear -> 1; swish. Each conv is conditioned on the continuous label
+    (``cond_dim`` > 0) by an input bias and output gain (ebm-core's :class:`StridedConvEnergy`)."""
 
     def __init__(
         self, cond_dim: int = 0, image_size: int = 64, in_channels: int = 1,
         channels: Sequence[int] = (32, 64, 128, 128, 128), hidden: int = 128, act: str = "swish",
     ):
-        super().__init__()
-        self.cond_dim, self.image_size, self.in_channels = cond_dim, image_size, in_channels
-        convs, biases, gains = [], [], []
-        width, size = in_channels, image_size
-        for c in channels:
-            convs.append(sn_conv2d(width, c, kernel_size=4, stride=2, padding=1))
-            biases.append(ConditionVector(width, cond_dim=cond_dim))
-            gains.append(ConditionVector(c, cond_dim=cond_dim, init=1.0))
-            width, size = c, size // 2
-        if size < 1:
-            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 convs")
-        self.convs, self.biases, self.gains = nn.ModuleList(convs), nn.ModuleList(biases), nn.ModuleList(gains)
-        self.act = activation(act)
-        self.dense = sn_linear(width * size * size, hidden)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        _check_image(x, self.in_channels, self.image_size)
-        b, h = x.shape[0], x
-        for conv, bias, gain in zip(self.convs, self.biases, self.gains):
-            h = self.act(gain(y, b)[:, :, None, None] * conv(h + bias(y, b)[:, :, None, None]))
-        return self.out(self.act(self.dense(h.flatten(1)))).squeeze(1)
+        super().__init__(in_channels, image_size, channels, hidden, 0, cond_dim, act)
 
 
 class ColumnCondition(nn.Module):

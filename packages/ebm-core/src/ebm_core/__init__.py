@@ -10,6 +10,7 @@ from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, seed_everything
 from .composition import SumEnergy
 from .conditioning import ConditionVector
+from .conv_energy import StridedConvEnergy
 from .distributed import average_gradients, broadcast_module, is_distributed, setup_distributed
 from .hmc import HMCOutput, HMCSampler
 from .langevin import LangevinSampler, SampleOutput
@@ -25,7 +26,7 @@ from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
-    "ResBlock", "ConditionVector", "MLPEnergy", "SumEnergy",
+    "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "SumEnergy",
     "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
     "LangevinSampler", "SampleOutput", "HMCSampler", "HMCOutput",
     "chain_context", "frozen_parameters",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from ebm_core import ConditionVector, ResBlock, activation, sn_conv2d, sn_linear
+from ebm_core import ResBlock, StridedConvEnergy, activation, sn_conv2d
 from torch import nn
 
 Block = tuple[int, bool]  # (output channels, downsample by 2x2 average pooling)
@@ -100,35 +100,13 @@ class ResNet128(ResNetEnergy):
         super().__init__(blocks, 64, in_channels, num_classes, cond_dim, act)
 
 
-class MNISTEnergy(nn.Module):
+class MNISTEnergy(StridedConvEnergy):
     """MNIST net (reference settings): 4x4 stride-2 convs with 64, 64, 128, 256 channels, a dense
-    layer of 128, then linear -> 1. Each conv sees ``act(g * conv(h + b))`` with a conditional
-    input bias ``b`` and gain ``g`` (learned plain vectors when unconditional)."""
+    layer of 128, then linear -> 1, each conv conditioned by an input bias and output gain
+    (ebm-core's :class:`StridedConvEnergy`)."""
 
     def __init__(
         self, num_classes: int = 0, act: str = "leaky_relu", in_channels: int = 1, image_size: int = 28,
         cond_dim: int = 0, channels: Sequence[int] = (64, 64, 128, 256), hidden: int = 128,
     ):
-        super().__init__()
-        self.in_channels, self.image_size = in_channels, image_size
-        self.num_classes, self.cond_dim = num_classes, cond_dim
-        convs, biases, gains = [], [], []
-        width, size = in_channels, image_size
-        for c in channels:
-            convs.append(sn_conv2d(width, c, kernel_size=4, stride=2, padding=1))
-            biases.append(ConditionVector(width, num_classes, cond_dim))
-            gains.append(ConditionVector(c, num_classes, cond_dim, init=1.0))
-            width, size = c, (size + 2 - 4) // 2 + 1
-        if size < 1:
-            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 convs")
-        self.convs, self.biases, self.gains = nn.ModuleList(convs), nn.ModuleList(biases), nn.ModuleList(gains)
-        self.act = activation(act)
-        self.dense = sn_linear(width * size * size, hidden)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        _check_image(x, self.in_channels, self.image_size)
-        b, h = x.shape[0], x
-        for conv, bias, gain in zip(self.convs, self.biases, self.gains):
-            h = self.act(gain(y, b)[:, :, None, None] * conv(h + bias(y, b)[:, :, None, None]))
-        return self.out(self.act(self.dense(h.flatten(1)))).squeeze(1)
+        super().__init__(in_channels, image_size, channels, hidden, num_classes, cond_dim, act)
