@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 import torch
-from ebm_core import LangevinSampler, MLPEnergy, SumEnergy
+from ebm_core import LangevinSampler, MLPEnergy, SumEnergy, sample_in_turn
 from toy_energies import BoxGaussianEnergy, GaussianMixtureEnergy
 
 
@@ -136,15 +136,26 @@ def test_compiled_chain_gives_the_eager_samples():
     x0, y = torch.rand(16, 10), torch.randint(0, 3, (16,))
     mask = torch.zeros(16, 10, dtype=torch.bool)
     mask[:, 4:] = True
-    for m in (None, mask):
+    box = (x0 - 0.5).clamp(0, 1), (x0 + 0.5).clamp(0, 1)  # per-element bounds (run's low, high)
+    for m, (low, high) in ((None, (None, None)), (mask, (None, None)), (mask, box)):
         torch.manual_seed(1)
-        eager = LangevinSampler(steps=30).run(energy, x0, y, m).x
+        eager = LangevinSampler(steps=30).run(energy, x0, y, m, low, high).x
         torch.manual_seed(1)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            compiled = LangevinSampler(steps=30, compile=True).run(energy, x0, y, m).x
+            compiled = LangevinSampler(steps=30, compile=True).run(energy, x0, y, m, low, high).x
         assert torch.allclose(compiled, eager, atol=1e-4), (compiled - eager).abs().max()
     assert torch.equal(compiled[:, :4], x0[:, :4])
+    assert ((compiled >= box[0]) & (compiled <= box[1])).all()
+    other = MLPEnergy(10, hidden=(16,), cond_dim=2).eval()  # in turn: one compiled step function per energy
+    y_other, chains = torch.randn(16, 2), []
+    for flag in (False, True):
+        torch.manual_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sampler = LangevinSampler(steps=20, compile=flag)
+            chains.append(sample_in_turn(sampler, [energy, other], x0, [y, y_other], mask, *box).x)
+    assert torch.allclose(chains[1], chains[0], atol=1e-4), (chains[1] - chains[0]).abs().max()
 
 
 @pytest.mark.parametrize("act", ["swish", "leaky_relu", "relu"])

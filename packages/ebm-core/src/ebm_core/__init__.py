@@ -8,7 +8,7 @@ from .ais import AISConfig, AISResult, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, seed_everything
-from .composition import SumEnergy
+from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import StridedConvEnergy
 from .distributed import average_gradients, broadcast_module, is_distributed, setup_distributed
@@ -26,7 +26,7 @@ from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
-    "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "SumEnergy",
+    "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "SumEnergy", "sample_in_turn",
     "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
     "LangevinSampler", "SampleOutput", "HMCSampler", "HMCOutput",
     "chain_context", "frozen_parameters",

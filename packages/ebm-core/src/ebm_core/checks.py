@@ -42,3 +42,32 @@ def check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | Non
     except RuntimeError as err:
         raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x {tuple(x.shape)}") from err
     return mask.bool()
+
+
+def check_bounds(
+    low: torch.Tensor | None, high: torch.Tensor | None, x: torch.Tensor,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per-element bounds ``low <= x <= high``: tensors on x's device that broadcast to x (infinite
+    values leave a side open), with ``low <= high`` everywhere. Returned detached, in x's dtype."""
+    out = []
+    for name, bound in (("low", low), ("high", high)):
+        if bound is None:
+            out.append(None)
+            continue
+        if not isinstance(bound, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor or None, got {type(bound).__name__}")
+        if bound.device != x.device:
+            raise ValueError(f"{name} is on {bound.device} but x is on {x.device}")
+        try:
+            fits = torch.broadcast_shapes(bound.shape, x.shape) == x.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{name} of shape {tuple(bound.shape)} does not broadcast to x {tuple(x.shape)}")
+        bound = bound.detach().to(x.dtype)
+        if torch.isnan(bound).any():
+            raise ValueError(f"{name} contains NaN values")
+        out.append(bound)
+    if out[0] is not None and out[1] is not None and (out[0] > out[1]).any():
+        raise ValueError("low must be <= high everywhere")
+    return out[0], out[1]

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .langevin import LangevinSampler, SampleOutput
+
 
 class SumEnergy(nn.Module):
     """E(x) = sum_i w_i * E_i(x, y_i): itself an energy, so every sampler can sample it.
@@ -48,3 +50,32 @@ class SumEnergy(nn.Module):
                 c = y
             total = total + w * energy(x, c)
         return total
+
+
+def sample_in_turn(
+    sampler: LangevinSampler, energies: Sequence[nn.Module], x0: torch.Tensor,
+    y: torch.Tensor | None | Sequence[torch.Tensor | None] = None, mask: torch.Tensor | None = None,
+    low: torch.Tensor | None = None, high: torch.Tensor | None = None,
+) -> SampleOutput:
+    """Sample a composition by one Langevin step per energy in turn, ``sampler.steps`` rounds.
+
+    This is how the reference code composes concepts (its ``ebm_combine``): each round takes a
+    step on the first energy, then on the second from where the first left the chain, and so on,
+    instead of one step on the summed gradient (sampling :class:`SumEnergy`). Every step is the
+    sampler's own (noise, clipped gradient step, clamp, ``low`` / ``high`` bounds, ``mask``), so
+    with one energy this is ``sampler.run``. ``y`` is one condition for every energy or a sequence
+    of one per energy. With ``record_energies`` the energies has one row per step, in turn
+    (``steps * len(energies)`` rows); ``record_every`` counts rounds.
+    """
+    if not isinstance(sampler, LangevinSampler):
+        raise TypeError(f"sample_in_turn needs a LangevinSampler, got {type(sampler).__name__}")
+    energies = list(energies)
+    if not energies:
+        raise ValueError("sample_in_turn needs at least one energy")
+    if y is None or isinstance(y, torch.Tensor):
+        ys = [y] * len(energies)
+    else:
+        ys = list(y)
+        if len(ys) != len(energies):
+            raise ValueError(f"got {len(ys)} conditions for {len(energies)} energies")
+    return sampler._chain(list(zip(energies, ys)), x0, mask, low, high)

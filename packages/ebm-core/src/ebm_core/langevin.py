@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .checks import check_condition, check_mask, check_state
+from .checks import check_bounds, check_condition, check_mask, check_state
 from .sampling_context import chain_context, materialized_weights
 
 
@@ -29,8 +29,9 @@ class LangevinSampler:
 
     Defaults are the paper's CIFAR-10 settings (A.11): 60 steps, step size 10, noise 0.005,
     element-wise gradient clip 0.01, states in [0, 1]. ``clamp=None`` leaves states unbounded;
-    ``grad_clip=None`` disables the clip. With a ``mask`` only entries where the mask is true
-    move; the others stay bit-identical (inpainting). ``create_graph=True`` keeps the graph
+    ``grad_clip=None`` disables the clip. Per-element bounds ``low`` / ``high`` passed to ``run``
+    (e.g. a box around each input) apply after the clamp. With a ``mask`` only entries where the
+    mask is true move; the others stay bit-identical (inpainting). ``create_graph=True`` keeps the graph
     through the chain, with respect to the parameters too (the KL term, A.8).
 
     Without ``create_graph`` the chain updates one state tensor in place. ``compile=True``
@@ -63,63 +64,94 @@ class LangevinSampler:
 
     def __call__(
         self, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None, low: torch.Tensor | None = None, high: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final states of the chain started at ``x0`` (detached unless ``create_graph``)."""
-        return self.run(energy, x0, y, mask).x
+        return self.run(energy, x0, y, mask, low, high).x
 
     def run(
         self, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None, low: torch.Tensor | None = None, high: torch.Tensor | None = None,
     ) -> SampleOutput:
-        """Run the chain and return the final states with the recorded diagnostics."""
+        """Run the chain and return the final states with the recorded diagnostics.
+
+        ``low`` / ``high`` are optional per-element bounds (tensors that broadcast to ``x0``, e.g. a
+        box around each input): after the clamp of every step, ``x = min(max(x, low), high)``; masked
+        entries still keep their ``x0`` values."""
+        return self._chain([(energy, y)], x0, mask, low, high)
+
+    def _chain(
+        self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], x0: torch.Tensor,
+        mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
+    ) -> SampleOutput:
+        """``steps`` rounds; in each round one Langevin step per ``(energy, y)`` term, in turn (a single
+        term is the plain chain; several are :func:`ebm_core.sample_in_turn`)."""
         check_state(x0, "x0")
-        check_condition(y, x0)
+        for _, y in terms:
+            check_condition(y, x0)
         mask = check_mask(mask, x0)
+        low, high = check_bounds(low, high, x0)
         if self.create_graph:
-            return self._run_with_graph(energy, x0.detach(), y, mask)
-        return self._run_in_place(energy, x0.detach(), y, mask)
+            return self._run_with_graph(terms, x0.detach(), mask, low, high)
+        return self._run_in_place(terms, x0.detach(), mask, low, high)
+
+    def _step_functions(self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], x: torch.Tensor) -> list[Step]:
+        """One gradient function per term: compiled where asked and available, else eager (x then
+        becomes a leaf that requires grad, created once; autograd.grad frees each step's graph)."""
+        if self.compile and self.steps:
+            compiled = []
+            for energy, y in terms:
+                step = _compiled_step(energy, y, self.temperature)
+                if step is None:
+                    break
+                compiled.append(step)
+            else:
+                return compiled
+        x.requires_grad_(True)
+        return [_eager_step(energy, y, self.temperature) for energy, y in terms]
 
     def _run_in_place(
-        self, energy: nn.Module, anchor: torch.Tensor, y: torch.Tensor | None, mask: torch.Tensor | None,
+        self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], anchor: torch.Tensor,
+        mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
     ) -> SampleOutput:
         """No graph through the chain: one state tensor, updated in place at every step."""
         energies, chain = [], [anchor.clone()] if self.record_every else []
         grad_abs = float("nan")
         x = anchor.clone()
         g_clip = torch.empty_like(x) if self.grad_clip is not None else None
-        with torch.enable_grad(), chain_context(energy):
-            step = _compiled_step(energy, y, self.temperature) if self.compile and self.steps else None
-            if step is None:
-                x.requires_grad_(True)  # a leaf, created once; autograd.grad frees each step's graph
-                step = _eager_step(energy, y, self.temperature)
+        bounded = low is not None or high is not None
+        with torch.enable_grad(), chain_context(_modules(terms)):
+            steps = self._step_functions(terms, x)
             for k in range(self.steps):
-                with torch.no_grad():
-                    if self.noise_std > 0:
-                        noise = torch.randn_like(x)
-                        x.add_(noise if mask is None else noise * mask, alpha=self.noise_std)
-                try:
-                    e, g = step(x)
-                except _CompileFailed as failed:
-                    x.requires_grad_(True)
-                    step = _eager_step(energy, y, self.temperature)
-                    e, g = step(x)  # raises if the energy itself is at fault
-                    _compile_failed(str(failed))
-                _check_energy(e, x)
-                with torch.no_grad():
-                    if self.record_energies:
-                        energies.append(e.detach().clone())
-                    if k == self.steps - 1:
-                        grad_abs = g.abs().mean().item()
-                    if g_clip is not None:
-                        g = torch.clamp(g, -self.grad_clip, self.grad_clip, out=g_clip)
-                    x.sub_(g, alpha=self.step_size)
-                    if self.clamp is not None:
-                        x.clamp_(self.clamp[0], self.clamp[1])
-                    if mask is not None:
-                        x.copy_(torch.where(mask, x, anchor))
-                    if self.record_every and (k + 1) % self.record_every == 0:
-                        chain.append(x.detach().clone())
+                for j in range(len(terms)):
+                    with torch.no_grad():
+                        if self.noise_std > 0:
+                            noise = torch.randn_like(x)
+                            x.add_(noise if mask is None else noise * mask, alpha=self.noise_std)
+                    try:
+                        e, g = steps[j](x)
+                    except _CompileFailed as failed:
+                        x.requires_grad_(True)
+                        steps = [_eager_step(energy, y, self.temperature) for energy, y in terms]
+                        e, g = steps[j](x)  # raises if the energy itself is at fault
+                        _compile_failed(str(failed))
+                    _check_energy(e, x)
+                    with torch.no_grad():
+                        if self.record_energies:
+                            energies.append(e.detach().clone())
+                        if k == self.steps - 1 and j == len(terms) - 1:
+                            grad_abs = g.abs().mean().item()
+                        if g_clip is not None:
+                            g = torch.clamp(g, -self.grad_clip, self.grad_clip, out=g_clip)
+                        x.sub_(g, alpha=self.step_size)
+                        if self.clamp is not None:
+                            x.clamp_(self.clamp[0], self.clamp[1])
+                        if bounded:
+                            x.clamp_(min=low, max=high)
+                        if mask is not None:
+                            x.copy_(torch.where(mask, x, anchor))
+                if self.record_every and (k + 1) % self.record_every == 0:
+                    chain.append(x.detach().clone())
         return SampleOutput(
             x=x.detach(),
             energies=torch.stack(energies) if energies else None,
@@ -128,36 +160,41 @@ class LangevinSampler:
         )
 
     def _run_with_graph(
-        self, energy: nn.Module, anchor: torch.Tensor, y: torch.Tensor | None, mask: torch.Tensor | None,
+        self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], anchor: torch.Tensor,
+        mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
     ) -> SampleOutput:
         """``create_graph``: out-of-place updates, the graph kept through every step (never compiled)."""
         x = anchor.clone()
         energies, chain = [], [anchor.clone()] if self.record_every else []
         grad_abs = float("nan")
         scale: torch.Tensor | None = None
-        with torch.enable_grad(), chain_context(energy, keep_parameter_graph=True):
+        bounded = low is not None or high is not None
+        with torch.enable_grad(), chain_context(_modules(terms), keep_parameter_graph=True):
             for k in range(self.steps):
-                if self.noise_std > 0:
-                    noise = self.noise_std * torch.randn_like(x)
-                    x = x + (noise if mask is None else noise * mask)
-                if not x.requires_grad:
-                    x.requires_grad_(True)
-                e = energy(x, y)
-                _check_energy(e, x)
-                if scale is None:
-                    scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
-                (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=True)
-                if self.record_energies:
-                    energies.append(e.detach())
-                if k == self.steps - 1:
-                    grad_abs = g.detach().abs().mean().item()
-                if self.grad_clip is not None:
-                    g = g.clamp(-self.grad_clip, self.grad_clip)
-                x = x - self.step_size * g
-                if self.clamp is not None:
-                    x = x.clamp(self.clamp[0], self.clamp[1])
-                if mask is not None:
-                    x = torch.where(mask, x, anchor)
+                for j, (energy, y) in enumerate(terms):
+                    if self.noise_std > 0:
+                        noise = self.noise_std * torch.randn_like(x)
+                        x = x + (noise if mask is None else noise * mask)
+                    if not x.requires_grad:
+                        x.requires_grad_(True)
+                    e = energy(x, y)
+                    _check_energy(e, x)
+                    if scale is None:
+                        scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
+                    (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=True)
+                    if self.record_energies:
+                        energies.append(e.detach())
+                    if k == self.steps - 1 and j == len(terms) - 1:
+                        grad_abs = g.detach().abs().mean().item()
+                    if self.grad_clip is not None:
+                        g = g.clamp(-self.grad_clip, self.grad_clip)
+                    x = x - self.step_size * g
+                    if self.clamp is not None:
+                        x = x.clamp(self.clamp[0], self.clamp[1])
+                    if bounded:
+                        x = x.clamp(min=low, max=high)
+                    if mask is not None:
+                        x = torch.where(mask, x, anchor)
                 if self.record_every and (k + 1) % self.record_every == 0:
                     chain.append(x.detach().clone())
         return SampleOutput(
@@ -166,6 +203,11 @@ class LangevinSampler:
             chain=torch.stack(chain) if chain else None,
             grad_abs_mean=grad_abs,
         )
+
+
+def _modules(terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> nn.Module:
+    """The energy of a single term, or all of them as one module (for ``chain_context``)."""
+    return terms[0][0] if len(terms) == 1 else nn.ModuleList(energy for energy, _ in terms)
 
 
 def _check_energy(e: torch.Tensor, x: torch.Tensor) -> None:
@@ -232,7 +274,7 @@ def _compiled_step(energy: nn.Module, y: torch.Tensor | None, temperature: float
     if _compile_error is None and not hasattr(torch, "compile"):
         _compile_error = "this torch has no torch.compile"
     if _compile_error is not None:
-        warnings.warn(f"LangevinSampler(compile=True): {_compile_error}; sampling eagerly", stacklevel=4)
+        warnings.warn(f"LangevinSampler(compile=True): {_compile_error}; sampling eagerly", stacklevel=6)
         return None
     if _compiled is None:
         _compiled = torch.compile(_energy_and_input_grad, dynamic=False)
