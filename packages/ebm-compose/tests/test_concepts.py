@@ -13,7 +13,6 @@ from ebm_compose import (
     finetune_sum,
     init_chains,
     sample,
-    sample_in_turn,
     train_energy,
 )
 from ebm_core import HMCSampler, LangevinSampler, MLPEnergy, SumEnergy
@@ -58,13 +57,22 @@ def test_sum_of_energies_is_an_energy_every_sampler_accepts():
 
 
 def test_in_turn_sampling_is_ebm_core_langevin_step_by_step():
-    a, _ = _pair()
+    a, b = _pair()
     x0, y = init_chains(5, (1, 8, 8), torch.Generator().manual_seed(0)), torch.rand(5, 8)
     sampler = LangevinSampler(steps=4, step_size=500.0)
     torch.manual_seed(1)
     ref = sampler(a, x0, y)
     torch.manual_seed(1)
-    assert torch.equal(sample_in_turn([a], x0, y, sampler), ref)
+    assert torch.equal(sample([a], x0, y, sampler, mode="in_turn"), ref)
+    one = dataclasses.replace(sampler, steps=1)  # two concepts: a's step, then b's, each round; in batches of 3
+    torch.manual_seed(1)
+    parts = []
+    for xb, yb in ((x0[:3], y[:3]), (x0[3:], y[3:])):
+        for _ in range(sampler.steps):
+            xb = one(b, one(a, xb, yb), yb)
+        parts.append(xb)
+    torch.manual_seed(1)
+    assert torch.equal(sample([a, b], x0, y, sampler, mode="in_turn", batch=3), torch.cat(parts))
     assert sample([a, a], x0, y, sampler, mode="sum").shape == x0.shape
     with pytest.raises(ValueError, match="mode"):
         sample([a], x0, y, sampler, mode="random")

@@ -20,7 +20,6 @@ from .concepts import (
     finetune_sum,
     init_chains,
     sample,
-    sample_in_turn,
     train_energy,
 )
 from .dsprites import (
@@ -55,7 +54,7 @@ __all__ = [
     "CELEBA_ATTRIBUTES", "CELEBA_FILES", "AttributeData", "load_celeba", "synthetic_attributes",
     "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose",
     "ConceptTrainingConfig", "compose", "concept_energy", "finetune_sum", "init_chains", "sample",
-    "sample_in_turn", "train_energy",
+    "train_energy",
     "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME", "ORIENTATIONS",
     "POSITIONS", "SCALES", "SHAPES", "DSprites", "concept_columns", "cross_product_split", "encode_labels",
     "grid_size", "index_to_latents", "latents_to_index", "load_dsprites", "render", "sample_latents", "to_tensor",

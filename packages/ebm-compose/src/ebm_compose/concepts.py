@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from ebm_core import LangevinSampler, ObjectiveConfig, SumEnergy, Trainer, TrainerConfig
+from ebm_core import LangevinSampler, ObjectiveConfig, SumEnergy, Trainer, TrainerConfig, sample_in_turn
 from torch import nn
 
 from .dsprites import concept_columns
@@ -97,37 +97,20 @@ def init_chains(n: int, image_shape: tuple[int, ...], generator: torch.Generator
     return (0.5 + 0.5 * torch.randn((n, *image_shape), generator=generator)).clamp(0.0, 1.0)
 
 
-def sample_in_turn(
-    energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, sampler: LangevinSampler,
-) -> torch.Tensor:
-    """Sample the sum of energies by one Langevin step per concept in turn, ``sampler.steps`` rounds.
-
-    This is how the reference code composes (its ``ebm_combine``): each round takes a gradient step
-    on the first concept's energy, then on the second's from where the first left the chain, and so
-    on, rather than one step on the summed gradient (that is ``sample(..., mode="sum")``). The loop
-    over one-step calls is deliberate: each step *is* ebm-core's :class:`~ebm_core.LangevinSampler`
-    (``steps=1``, same step size, noise, gradient clip and clamp), so there is still one Langevin
-    implementation; only the order in which the concepts take their steps lives here."""
-    one = dataclasses.replace(sampler, steps=1)
-    x = x0
-    for _ in range(sampler.steps):
-        for energy in energies:
-            x = one(energy, x, y)
-    return x
-
-
 def sample(
     energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, sampler: LangevinSampler,
     mode: str = "in_turn", batch: int = 256,
 ) -> torch.Tensor:
-    """Samples of the composition: ``"in_turn"`` (per-concept steps) or ``"sum"`` (summed gradient)."""
+    """Samples of the composition, in batches: ``"in_turn"`` takes one Langevin step per concept in turn
+    (ebm-core's :func:`~ebm_core.sample_in_turn`, the reference code's ``ebm_combine``), ``"sum"`` steps
+    on the summed gradient (the sampler on :func:`compose`)."""
     if mode not in ("in_turn", "sum"):
         raise ValueError(f"mode must be 'in_turn' or 'sum', got {mode!r}")
     out = []
     for i in range(0, x0.shape[0], batch):
         xb, yb = x0[i : i + batch], y[i : i + batch]
         if mode == "in_turn":
-            out.append(sample_in_turn(energies, xb, yb, sampler))
+            out.append(sample_in_turn(sampler, energies, xb, yb).x)
         else:
             out.append(sampler(compose(energies), xb, yb))
     return torch.cat(out)
