@@ -12,7 +12,6 @@ noise draws (EOT).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -149,18 +148,14 @@ def refine(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineC
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run each class's chain from ``x``: refined states ``(B, K, ...)`` and their energies ``(B, K)``.
 
-    Each step is one step of ebm-core's ``LangevinSampler``, followed by the projection onto the box
-    of ``radius`` around ``x`` (the sampler's own clamp keeps [0, 1]). The loop of 1-step sampler
-    calls is deliberate: the box is per image and per pixel (``[x - radius, x + radius]`` around each
-    attacked input), which the sampler's scalar ``clamp=(low, high)`` cannot express, so the
-    projection has to run between steps; the Langevin update itself stays ebm-core's."""
+    One chain of ebm-core's ``LangevinSampler`` per class, with per-element bounds: after every
+    step each pixel is kept in the box of ``radius`` around its attacked input, intersected with
+    [0, 1] (the same as projecting with :func:`project_linf` after every step)."""
     x = x.detach()
     b, k = x.shape[0], num_classes
     xs, ys = _class_batch(x, k)
-    anchor = xs.clone()
-    one_step = dataclasses.replace(config.sampler, steps=1, record_every=0, record_energies=False)
-    for _ in range(config.sampler.steps):
-        xs = project_linf(one_step(energy, xs, ys), anchor, config.radius)
+    low, high = (xs - config.radius).clamp(0.0, 1.0), (xs + config.radius).clamp(0.0, 1.0)
+    xs = config.sampler(energy, xs, ys, low=low, high=high)
     with torch.no_grad():
         e = energy(xs, ys).view(b, k)
     return xs.view(b, k, *x.shape[1:]), e
