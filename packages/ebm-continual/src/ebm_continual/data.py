@@ -1,19 +1,23 @@
-"""MNIST for the Split-MNIST protocol: torchvision's loader for users, an idx reader for the demo.
+"""MNIST for the Split-MNIST protocol: torchvision's loader for users, the real test set for the demo.
 
-Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits.
+Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits. The idx files are
+read by ebm-vision (``load_mnist``, ``read_idx``), which also says where the demo data lives
+(``shared_mnist_dir``).
 """
 
 from __future__ import annotations
 
-import gzip
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from ebm_vision.data import load_mnist, read_idx, shared_mnist_dir
 
-IDX_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+__all__ = [
+    "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",
+    "split_tasks", "torchvision_mnist",
+]
 
 
 @dataclass(frozen=True)
@@ -29,39 +33,16 @@ class MNISTSplit:
     eval_index: torch.Tensor | None = None
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one (optionally gzipped) idx file: the MNIST distribution format."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"missing MNIST file {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte idx file (bad magic number)")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape}, file holds {data.size} values")
-    return data.reshape(shape)
-
-
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
 def load_mnist_test_idx(data_dir: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 10,000 MNIST test images from ``t10k-*-idx*-ubyte.gz`` in ``data_dir``."""
-    data_dir = Path(data_dir)
-    missing = [n for n in IDX_FILES if not (data_dir / n).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"MNIST test files not found in {data_dir}: missing {', '.join(missing)}; put "
-            f"{' and '.join(IDX_FILES)} there (from the MNIST distribution) or pass --data-dir"
-        )
-    return _to_tensors(read_idx(data_dir / IDX_FILES[0]), read_idx(data_dir / IDX_FILES[1]))
+    """The 10,000 MNIST test images (``t10k-*-idx*-ubyte[.gz]`` in ``data_dir``, ``data_dir/mnist`` or
+    ``data_dir/MNIST/raw``), flattened; a FileNotFoundError names the missing files and ``--data-dir``."""
+    images, labels = load_mnist(data_dir, "test")
+    return _to_tensors(images.numpy(), labels.numpy())
 
 
 def demo_split(
@@ -139,13 +120,3 @@ def split_tasks(data: MNISTSplit, tasks: tuple[tuple[int, ...], ...] = SPLIT_MNI
         tr, ev = torch.isin(data.y_train, cls), torch.isin(data.y_eval, cls)
         out.append(Task(tuple(classes), data.x_train[tr], data.y_train[tr], data.x_eval[ev], data.y_eval[ev]))
     return out
-
-
-def shared_mnist_dir() -> Path:
-    """The real MNIST test set (t10k idx .gz files) used by the CPU demos and tests: the folder
-    ``$EBM_MNIST_DIR``, else ``shared/data/mnist`` beside the repository checkout, else
-    ``/work/shared/data/mnist``; the first that exists (the second when none does)."""
-    candidates = [Path(os.environ["EBM_MNIST_DIR"])] if os.environ.get("EBM_MNIST_DIR") else []
-    beside_repo = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
-    candidates += [beside_repo, Path("/work/shared/data/mnist")]
-    return next((c for c in candidates if c.is_dir()), beside_repo)
