@@ -8,6 +8,7 @@ from .ais import AISConfig, AISResult, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, seed_everything
+from .cli import add_run_args, default_out_dir, resolve_out_dir
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import StridedConvEnergy
@@ -36,5 +37,6 @@ __all__ = [
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions", "atomic_path",
+    "add_run_args", "default_out_dir", "resolve_out_dir",
 ]
 __version__ = "0.1.0"
