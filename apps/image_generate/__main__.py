@@ -10,19 +10,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
+from ebm_core import add_run_args, resolve_out_dir
 from ebm_vision.experiment import PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="image_generate", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), default="mnist")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/image_generate/<time>)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)")
+    add_run_args(p, PRESETS, "mnist", device_help="cpu, cuda (torchrun: one GPU per process)",
+                 data_dir_help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)",
+                 resume_help="continue training from the checkpoint in --out")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="torch-fidelity Inception file (pt_inception-2015-12-05-6726825d.pth) for IS/FID")
@@ -31,10 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--langevin-steps", type=int, default=None, help="override the Langevin steps per chain")
     p.add_argument("--samples", type=int, default=None, help="number of generated images to score")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--device", default=None, help="cpu, cuda (torchrun: one GPU per process)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue training from the checkpoint in --out")
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
     config = PRESETS[args.preset]
@@ -45,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, num_samples=args.samples)
     if args.train_limit is not None:
         config = dataclasses.replace(config, train_limit=args.train_limit)
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR (the run to continue)")
+    out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
-    out = args.out or Path("runs/image_generate") / time.strftime("%Y%m%d-%H%M%S")
     results = run_image_generate(config, out, data_dir, checkpoint=args.checkpoint, resume=args.resume,
                                  inception_weights=args.inception_weights, quiet=args.quiet)
     if not results:  # a non-zero torchrun rank: rank 0 evaluates and writes

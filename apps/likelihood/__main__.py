@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
+from ebm_core import add_run_args, resolve_out_dir
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
 from ebm_vision.experiment import default_data_dir
 from ebm_vision.training import with_overrides
@@ -21,10 +21,8 @@ from ebm_vision.training import with_overrides
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="likelihood", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(LIKELIHOOD_PRESETS), default="mnist")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/likelihood/<time>)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="MNIST idx files (default ../shared/data/mnist if present, else data)")
+    add_run_args(p, LIKELIHOOD_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
+                 data_dir_help="MNIST idx files (default ../shared/data/mnist if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None, help="bound this unconditional model.pt only")
     p.add_argument("--no-sweep", action="store_true", help="skip the L2-coefficient / step-size sweep")
     p.add_argument("--no-pcd", action="store_true", help="skip the PCD ablation")
@@ -34,10 +32,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="evaluate E/T at these T and report the best (the paper picks the best T)")
     p.add_argument("--test-images", type=int, default=None, help="held-out images whose log likelihood is bounded")
     p.add_argument("--steps", type=int, default=None, help="override the training steps per model")
-    p.add_argument("--device", default=None, help="cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="reuse / continue the models in --out")
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
     c = LIKELIHOOD_PRESETS[args.preset]
@@ -54,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(c, seed=args.seed, likelihood=lk, sweep=c.sweep and not args.no_sweep,
                                  pcd=c.pcd and not args.no_pcd,
                                  training=with_overrides(c.training, steps=args.steps, device=args.device))
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR (the run to continue)")
-    out = args.out or Path("runs/likelihood") / time.strftime("%Y%m%d-%H%M%S")
+    out = resolve_out_dir(p, args)
     r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
+from ebm_core import add_run_args, resolve_out_dir
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
 from ebm_vision.experiment import default_data_dir
 from ebm_vision.ood import REAL_SETS
@@ -22,20 +22,15 @@ from ebm_vision.training import with_overrides
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ood_eval", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(OOD_PRESETS), default="mnist")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/ood_eval/<time>)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="in-distribution dataset (default: ../shared/data/mnist for mnist/tiny if present, else data)")
+    add_run_args(p, OOD_PRESETS, "mnist", resume_help="continue training from the checkpoint in --out",
+                 data_dir_help="in-distribution dataset "
+                               "(default: ../shared/data/mnist for mnist/tiny if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt (from apps/image_generate)")
     p.add_argument("--ood-sets", nargs="*", choices=REAL_SETS, default=None,
                    help="real OOD sets to add to the synthetic ones (default: the preset's)")
     p.add_argument("--ood-data-dir", type=Path, default=None, help="folder of the real OOD sets (default --data-dir)")
     p.add_argument("--images", type=int, default=None, help="images per OOD set")
     p.add_argument("--steps", type=int, default=None, help="override the training steps (no --checkpoint)")
-    p.add_argument("--device", default=None, help="cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue training from the checkpoint in --out")
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
     config = OOD_PRESETS[args.preset]
@@ -45,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, real_sets=tuple(args.ood_sets))
     if args.images is not None:
         config = dataclasses.replace(config, ood_images=args.images)
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR (the run to continue)")
-    out = args.out or Path("runs/ood_eval") / time.strftime("%Y%m%d-%H%M%S")
+    out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
     r = run_ood_eval(config, out, data_dir, checkpoint=args.checkpoint, ood_data_dir=args.ood_data_dir,
                      resume=args.resume, quiet=args.quiet)

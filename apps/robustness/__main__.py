@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
+from ebm_core import add_run_args, resolve_out_dir
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
 from ebm_vision.experiment import default_data_dir
 from ebm_vision.training import with_overrides
@@ -20,10 +20,8 @@ from ebm_vision.training import with_overrides
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="robustness", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(ROBUSTNESS_PRESETS), default="mnist")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/robustness/<time>)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)")
+    add_run_args(p, ROBUSTNESS_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
+                 data_dir_help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="attack this conditional model.pt (from apps/image_generate) instead of training one")
     p.add_argument("--images", type=int, default=None, help="number of held-out test images attacked")
@@ -33,10 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eot", type=int, default=None, help="EOT draws per BPDA gradient")
     p.add_argument("--steps", type=int, default=None, help="override the EBM training steps (no --checkpoint)")
     p.add_argument("--classifier-steps", type=int, default=None, help="cross-entropy baseline training steps")
-    p.add_argument("--device", default=None, help="cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="reuse / continue the models in --out")
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
     c = ROBUSTNESS_PRESETS[args.preset]
@@ -51,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                                  steps=args.classifier_steps)
     config = dataclasses.replace(c, seed=args.seed, curves=curves, classifier=clf,
                                  training=with_overrides(c.training, steps=args.steps, device=args.device))
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR (the run to continue)")
-    out = args.out or Path("runs/robustness") / time.strftime("%Y%m%d-%H%M%S")
+    out = resolve_out_dir(p, args)
     r = run_robustness(config, out, args.data_dir or default_data_dir(args.preset), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])

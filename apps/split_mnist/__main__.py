@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from ebm_continual import (
@@ -23,29 +22,25 @@ from ebm_continual import (
     torchvision_mnist,
     with_device,
 )
+from ebm_core import add_run_args, resolve_out_dir
 
 DEMO_DATA = shared_mnist_dir()
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="split_mnist", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/split_mnist/<time>)")
+    add_run_args(p, PRESETS, "default", device_default="cpu", device_help=None, seed_help="first seed",
+                 data_dir_help=f"MNIST location (demo: the t10k idx .gz files, default {DEMO_DATA}; "
+                               "torchvision: its root)",
+                 resume_help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
     p.add_argument("--data", choices=("demo", "torchvision"), default=None,
                    help="demo: MNIST test-set idx files split 8,000/2,000; torchvision: full MNIST (preset decides)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help=f"MNIST location (demo: the t10k idx .gz files, default {DEMO_DATA}; torchvision: its root)")
     p.add_argument("--eval-per-class", type=int, default=200, help="demo data: eval images per digit")
     p.add_argument("--train-per-class", type=int, default=None, help="demo data: train images per digit (default all)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST (needs internet)")
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--ebm-steps", type=int, default=None, help="override the EBM's training steps per task")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true",
-                   help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
@@ -62,14 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ebm_steps is not None:
         config = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=args.ebm_steps))
     config = with_device(config, args.device)
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR (the run to continue)")
+    out = resolve_out_dir(p, args)
 
     if config.data == "demo":
         data = demo_split(args.data_dir or DEMO_DATA, args.eval_per_class, train_per_class=args.train_per_class)
     else:
         data = torchvision_mnist(args.data_dir or Path("data"), download=args.download)
-    out = args.out or Path("runs/split_mnist") / time.strftime("%Y%m%d-%H%M%S")
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     results = run_split_mnist(config, data, out, resume=args.resume, quiet=args.quiet, log=log)
     print(summary_table(results))
