@@ -11,6 +11,8 @@ from ebm_robotics import (
     ZeroEnergy,
     ebm_step,
     frechet_per_step,
+    no_change_step,
+    one_step_mse,
     rollout_states,
     train_ebm,
 )
@@ -63,6 +65,25 @@ def test_rollouts_stay_in_the_training_box_and_zero_energy_is_pure_noise():
     x = sampler(ZeroEnergy(31), torch.zeros(20_000, 31))
     expected = sampler.noise_std * math.sqrt(sampler.steps)  # no drift: only the per-step noise adds up
     assert x.mean().abs() < 0.01 and x.std().item() == pytest.approx(expected, rel=0.02)
+
+
+def test_one_step_error_is_zero_for_the_true_step_and_the_mean_square_for_no_change():
+    rng = np.random.default_rng(0)
+    traj = np.cumsum(rng.normal(scale=0.1, size=(30, 8, 31)), axis=1).astype(np.float32)
+    actions = torch.from_numpy(rng.normal(size=(30, 7, 20)).astype(np.float32))
+    sc = TransitionScaler.fit(traj)
+    s = torch.from_numpy(traj)
+    true_steps = sc.delta(s[:, :-1], s[:, 1:]).reshape(-1, 31)
+    seen = []
+
+    def oracle(y):  # the conditions arrive in order: standardized s_t, then a_t
+        seen.append(y)
+        return true_steps
+
+    assert one_step_mse(oracle, sc, s, actions) == pytest.approx(0.0, abs=1e-10)
+    assert torch.allclose(seen[0][:, :31], sc.state(s[:, :-1]).reshape(-1, 31))
+    assert torch.equal(seen[0][:, 31:], actions.reshape(-1, 20))
+    assert one_step_mse(no_change_step, sc, s) == pytest.approx(float((true_steps**2).mean()), rel=1e-6)
 
 
 def test_models_shapes_and_conditioning():

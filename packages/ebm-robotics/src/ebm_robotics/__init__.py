@@ -36,7 +36,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "scaling": ("TransitionScaler",),
     "models": ("FCDynamics", "TransitionEnergy", "condition"),
     "training": ("DynamicsTrainingConfig", "train_ebm", "train_fc"),
-    "rollouts": ("ZeroEnergy", "ebm_step", "fc_step", "frechet_per_step", "rollout_states"),
+    "rollouts": ("ZeroEnergy", "ebm_step", "fc_step", "frechet_per_step", "no_change_step", "one_step_mse",
+                 "rollout_states"),
     "experiment": ("HandRolloutConfig", "PRESETS", "run_hand_rollout", "summary_table"),
     "render": (
         "CameraConfig", "HandRenderer", "RenderingUnavailableError", "render_states",

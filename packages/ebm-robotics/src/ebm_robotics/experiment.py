@@ -16,7 +16,15 @@ from ebm_core import atomic_path, package_versions, seed_everything, write_json_
 
 from .dataset import TrajectoryData, load_trajectories, make_transitions
 from .generate import GenerationConfig, generate_trajectories
-from .rollouts import ZeroEnergy, ebm_step, fc_step, frechet_per_step, rollout_states
+from .rollouts import (
+    ZeroEnergy,
+    ebm_step,
+    fc_step,
+    frechet_per_step,
+    no_change_step,
+    one_step_mse,
+    rollout_states,
+)
 from .scaling import TransitionScaler
 from .training import DynamicsTrainingConfig, train_ebm, train_fc
 
@@ -139,6 +147,7 @@ def run_hand_rollout(
     tcfg = dataclasses.replace(config.training, seed=config.seed)
 
     rollouts: dict[str, torch.Tensor] = {}
+    one_step: dict[str, float] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     for name in MODELS:
         conditional = name.endswith("_cond")
@@ -154,6 +163,8 @@ def run_hand_rollout(
                 transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
             )
             step = fc_step(model)
+        torch.manual_seed(config.seed)
+        one_step[name] = one_step_mse(step, scaler, s_test, actions)
         torch.manual_seed(config.seed)
         rollouts[name] = rollout_states(step, scaler, s_test[:, 0], horizon, actions)
 
@@ -183,6 +194,8 @@ def run_hand_rollout(
         "frechet_per_step": per_step,
         "paper_frechet_mean": PAPER_FRECHET_MEAN,
         "frechet_mean_controls": control_means,
+        "one_step_mse": one_step,
+        "one_step_mse_no_change": one_step_mse(no_change_step, scaler, s_test),
         "controls": CONTROLS,
         "frechet_space": "per-dimension standardized states (training mean/std)",
         "config": dataclasses.asdict(config),
@@ -201,9 +214,12 @@ def run_hand_rollout(
 
 def summary_table(results: dict[str, Any]) -> str:
     """A printed table of mean Frechet distances beside the paper's."""
-    lines = ["model        mean FD (ours)   paper", "-----------  --------------  ------"]
+    lines = ["model        mean FD (ours)   paper   one-step MSE",
+             "-----------  --------------  ------  ------------"]
+    one_step = results.get("one_step_mse", {})
     for name in MODELS:
-        lines.append(f"{name:<11}  {results['frechet_mean'][name]:>14.2f}  {PAPER_FRECHET_MEAN[name]:>6.2f}")
+        mse = f"{one_step[name]:>12.3f}" if name in one_step else ""
+        lines.append(f"{name:<11}  {results['frechet_mean'][name]:>14.2f}  {PAPER_FRECHET_MEAN[name]:>6.2f}  {mse}")
     for name, value in results.get("frechet_mean_controls", {}).items():
         lines.append(f"{name:<16}  {value:>9.2f}       -   (control)")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from torch import nn
 
 from .models import condition
 from .scaling import TransitionScaler
+from .shards import STATE_DIM
 
 StepFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -30,6 +31,21 @@ def rollout_states(
         y = condition(scaler.state(states[-1]), actions[:, t] if actions is not None else None)
         states.append(scaler.bound(scaler.step(states[-1], predict_step(y))))
     return torch.stack(states, dim=1)
+
+
+def one_step_mse(
+    predict_step: StepFn, scaler: TransitionScaler, states: torch.Tensor, actions: torch.Tensor | None = None,
+) -> float:
+    """Mean squared error of one predicted step from every true state of ``states`` (N, T+1, D), in
+    the normalized step units of ``scaler`` (predicting no change scores the steps' mean square,
+    about 1). A diagnostic beside the rollouts: a regression (FC) aims at the conditional mean, and
+    a perfect sampler of a noisy transition scores twice the conditional variance."""
+    s = states[:, :-1].reshape(-1, states.shape[-1])
+    s_next = states[:, 1:].reshape(-1, states.shape[-1])
+    a = actions.reshape(-1, actions.shape[-1]) if actions is not None else None
+    with torch.no_grad():
+        target = scaler.delta(s, s_next)
+    return float(((predict_step(condition(scaler.state(s), a)) - target) ** 2).mean())
 
 
 def ebm_step(energy: nn.Module, sampler: LangevinSampler, init_std: float = 0.0) -> StepFn:
@@ -53,6 +69,11 @@ class ZeroEnergy(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return x.sum(dim=-1) * 0.0
+
+
+def no_change_step(y: torch.Tensor) -> torch.Tensor:
+    """The step of a model that predicts no change (s_t+1 = s_t): the reference of ``one_step_mse``."""
+    return torch.zeros(y.shape[0], STATE_DIM, device=y.device)
 
 
 def fc_step(model: nn.Module) -> StepFn:
