@@ -18,6 +18,7 @@ from .langevin import LangevinSampler, SampleOutput
 from .layers import ShrinkOnlySpectralNorm, activation, shrink_sn_conv2d, sn_conv2d, sn_linear
 from .metrics import auroc, frechet_distance, frechet_distance_samples, gaussian_fit
 from .mlp import MLPEnergy
+from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
@@ -38,5 +39,6 @@ __all__ = [
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions", "atomic_path",
     "add_run_args", "default_out_dir", "resolve_out_dir",
+    "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
 ]
 __version__ = "0.1.0"
