@@ -1,8 +1,8 @@
 """MNIST for the Split-MNIST protocol: torchvision's loader for users, the real test set for the demo.
 
 Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits. The idx files are
-read by ebm-vision (``load_mnist``, ``read_idx``), which also says where the demo data lives
-(``shared_mnist_dir``).
+read by ebm-core (``ebm_core.read_mnist_idx``, ``read_idx``), which also says where the demo data
+lives (``shared_mnist_dir``); ``read_idx`` and ``shared_mnist_dir`` are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_vision.data import load_mnist, read_idx, shared_mnist_dir
+from ebm_core import read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [
     "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",
@@ -41,8 +41,7 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
 def load_mnist_test_idx(data_dir: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """The 10,000 MNIST test images (``t10k-*-idx*-ubyte[.gz]`` in ``data_dir``, ``data_dir/mnist`` or
     ``data_dir/MNIST/raw``), flattened; a FileNotFoundError names the missing files and ``--data-dir``."""
-    images, labels = load_mnist(data_dir, "test")
-    return _to_tensors(images.numpy(), labels.numpy())
+    return _to_tensors(*read_mnist_idx(data_dir, "test"))
 
 
 def demo_split(

@@ -14,14 +14,15 @@ raise a ``FileNotFoundError`` that names them and the ``--data-dir`` they are lo
 
 from __future__ import annotations
 
-import gzip
-import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from ebm_core import find_mnist_files, read_mnist_idx
+from ebm_core import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
+from ebm_core import shared_mnist_dir as shared_mnist_dir  # re-exported
 from torch.utils.data import Dataset
 
 DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
@@ -80,48 +81,29 @@ def _missing(name: str, data_dir: Path, files: Sequence[str], hint: str = "") ->
 
 
 # --------------------------------------------------------------------------------------- MNIST
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an idx file (MNIST format, optionally gzip-compressed) into a numpy array."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte idx file (bad magic number)")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} bytes")
-    return data.reshape(dims)
-
-
-def _find_idx(data_dir: Path, stem: str) -> Path | None:
-    for folder in (data_dir, data_dir / "mnist", data_dir / "MNIST" / "raw"):
-        for name in (stem, stem + ".gz"):
-            if (folder / name).exists():
-                return folder / name
-    return None
-
-
+# The idx reader, the file locations and the shared demo folder are ebm-core's (``ebm_core.mnist_files``);
+# ``read_idx`` and ``shared_mnist_dir`` stay importable from here.
 def load_mnist(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST from its idx files (``train-*`` / ``t10k-*``, plain or .gz) in ``data_dir``,
     ``data_dir/mnist`` or ``data_dir/MNIST/raw``: uint8 images (N, 1, 28, 28) and labels (N,)."""
     _check_split(split)
-    data_dir = Path(data_dir)
-    prefix = "train" if split == "train" else "t10k"
-    stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
-    paths = [_find_idx(data_dir, s) for s in stems]
-    if any(p is None for p in paths):
-        hint = ""
-        if split == "train" and _find_idx(data_dir, "t10k-images-idx3-ubyte") is not None:
-            hint = " (only the test split is there: holdout_split() can carve a training part out of it)"
-        raise _missing("MNIST", data_dir, [s + ".gz" for s in stems], hint)
-    images = torch.from_numpy(read_idx(paths[0]).copy()).unsqueeze(1)
-    labels = torch.from_numpy(read_idx(paths[1]).astype(np.int64))
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
-    return images, labels
+    try:
+        images, labels = read_mnist_idx(data_dir, split)
+    except FileNotFoundError as err:
+        if split == "train" and _has_mnist_test(Path(data_dir)):
+            raise FileNotFoundError(
+                f"{err} (only the test split is there: holdout_split() can carve a training part out of it)"
+            ) from None
+        raise
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
+
+
+def _has_mnist_test(data_dir: Path) -> bool:
+    try:
+        find_mnist_files(data_dir, "test")
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------- torchvision-backed sets
@@ -297,13 +279,3 @@ def load_dataset(
         return _ImageFolder128(roots[0], 128, conditional)
     images, labels = load_images(name, split, data_dir, limit)
     return DequantizedImages(images, labels if conditional else None)
-
-
-def shared_mnist_dir() -> Path:
-    """The real MNIST test set (t10k idx .gz files) used by the CPU demos and tests: the folder
-    ``$EBM_MNIST_DIR``, else ``shared/data/mnist`` beside the repository checkout, else
-    ``/work/shared/data/mnist``; the first that exists (the second when none does)."""
-    candidates = [Path(os.environ["EBM_MNIST_DIR"])] if os.environ.get("EBM_MNIST_DIR") else []
-    beside_repo = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "mnist"
-    candidates += [beside_repo, Path("/work/shared/data/mnist")]
-    return next((c for c in candidates if c.is_dir()), beside_repo)
