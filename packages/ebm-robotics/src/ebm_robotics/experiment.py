@@ -157,12 +157,14 @@ def run_hand_rollout(
             energy, histories[name] = train_ebm(
                 transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
             )
-            step = ebm_step(energy, tcfg.rollout_sampler, tcfg.rollout_init_std)
+            step = ebm_step(energy.eval(), tcfg.rollout_sampler, tcfg.rollout_init_std)
         else:
             model, histories[name] = train_fc(
                 transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
             )
-            step = fc_step(model)
+            step = fc_step(model.eval())
+        # evaluation mode: spectral norm stops updating its power iteration, so evaluating the
+        # one-step error first leaves the rollouts as they would be without it
         torch.manual_seed(config.seed)
         one_step[name] = one_step_mse(step, scaler, s_test, actions)
         torch.manual_seed(config.seed)
