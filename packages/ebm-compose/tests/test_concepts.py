@@ -101,6 +101,26 @@ def test_dsprites_energy_checks_its_input():
     with pytest.raises(ValueError, match="exactly one column"):
         ColumnCondition(e, [0, 1], as_index=True)
     assert dataclasses.replace(CFG, steps=5).sampler.steps == CFG.langevin_steps
+    with pytest.raises(ValueError, match="label_frequencies"):
+        DSpritesEnergy(cond_dim=2, image_size=16, channels=(4, 4), label_frequencies=-1)
+
+
+def test_label_frequencies_condition_on_sin_cos_features_of_the_label():
+    """K frequencies: the conditioning reads [y, sin(2^k pi y), cos(2^k pi y)], 2 + 2 * 2 * 3 values for
+    a 2-dim label; a label and its shift by 2 (same sin / cos) differ only through the raw y."""
+    torch.manual_seed(0)
+    e = DSpritesEnergy(cond_dim=2, image_size=16, channels=(4, 4), label_frequencies=3).eval()
+    assert e.cond_dim == 14 and e.biases[0].proj.in_features == 14
+    for name, p in e.named_parameters():
+        if name.endswith("proj.weight"):
+            torch.nn.init.normal_(p, std=0.5)
+    x, y = torch.rand(3, 1, 16, 16), torch.rand(3, 2)
+    assert e(x, y).shape == (3,) and not torch.allclose(e(x, y), e(x, y + 0.25))
+    for m in (*e.biases, *e.gains):
+        m.proj.weight.data[:, :2] = 0  # drop the raw-label columns: only the periodic features remain
+    assert torch.allclose(e(x, y), e(x, y + 2.0), atol=1e-5)
+    cfg = dataclasses.replace(CFG, label_frequencies=2)
+    assert concept_energy(("position",), 8, cfg).energy.cond_dim == 2 * (1 + 2 * 2)
 
 
 def test_composed_sample_satisfies_both_concepts_better_than_either_alone():

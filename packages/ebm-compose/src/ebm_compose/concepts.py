@@ -32,6 +32,7 @@ class ConceptTrainingConfig:
     buffer_size: int = 10_000
     channels: tuple[int, ...] = (32, 64, 128, 128, 128)
     hidden: int = 128
+    label_frequencies: int = 0  # > 0: sin/cos features of the label (not in the reference; see DSpritesEnergy)
     checkpoint_every: int = 1000
     device: str = "cpu"
 
@@ -48,7 +49,8 @@ def concept_energy(
 ) -> ColumnCondition:
     """E(x | the given concepts' labels), reading its columns from the full 8-dim label vector."""
     cols = concept_columns(concepts)
-    net = DSpritesEnergy(cond_dim=len(cols), image_size=image_size, channels=config.channels, hidden=config.hidden)
+    net = DSpritesEnergy(cond_dim=len(cols), image_size=image_size, channels=config.channels, hidden=config.hidden,
+                         label_frequencies=config.label_frequencies)
     return ColumnCondition(net, cols)
 
 

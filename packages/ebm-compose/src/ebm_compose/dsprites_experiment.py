@@ -43,20 +43,22 @@ class DSpritesComposeConfig:
 
 PRESETS: dict[str, DSpritesComposeConfig] = {
     "paper": DSpritesComposeConfig(),
+    # CPU default: 32x32, the two concepts whose composition the latent predictor scores reliably,
+    # sin/cos label features (raw labels are ignored by models trained this briefly), small nets.
     "default": DSpritesComposeConfig(
-        image_size=32, train_images=20_000,
+        image_size=32, train_images=20_000, concepts=("scale", "position"),
         training=ConceptTrainingConfig(
             steps=300, batch_size=32, lr=2e-3, langevin_steps=10, buffer_size=2000,
-            channels=(16, 32, 64, 64), hidden=64, checkpoint_every=100,
+            channels=(16, 32, 64, 64), hidden=64, label_frequencies=4, checkpoint_every=100,
         ),
-        finetune_steps=40, eval_samples=64, position_stride=2,
-        predictor=PredictorConfig(train_images=10_000, steps=600, batch_size=64),
+        finetune_steps=40, sample_steps=60, eval_samples=128, position_stride=2,
+        predictor=PredictorConfig(train_images=20_000, steps=1500, batch_size=128),
     ),
     "tiny": DSpritesComposeConfig(
         image_size=16, train_images=300, concepts=("scale", "position"),
         training=ConceptTrainingConfig(
             steps=4, batch_size=8, lr=1e-3, langevin_steps=2, buffer_size=64,
-            channels=(8, 8, 8), hidden=8, checkpoint_every=2,
+            channels=(8, 8, 8), hidden=8, label_frequencies=2, checkpoint_every=2,
         ),
         finetune_steps=2, sample_steps=2, eval_samples=6, position_stride=8,
         predictor=PredictorConfig(train_images=200, steps=5, batch_size=16),
@@ -84,6 +86,7 @@ class _Run:
               steps: int | None = None) -> nn.Module:
         cfg = self.config.training
         x, y = _repeat_to(x, y, max(x.shape[0], cfg.batch_size))
+        seed_everything(seed)  # initial weights from the model's own seed, whatever ran before
         energy = concept_energy(concepts, self.config.image_size, cfg)
         energy, hist = train_energy(
             energy, x, y, cfg, seed=seed, out_dir=self.out / "checkpoints" / name, resume=self.resume,

@@ -30,18 +30,18 @@ class PredictorConfig:
     train_images: int = 20_000
     steps: int = 1500
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
 
 
 class LatentPredictor(nn.Module):
-    """CNN -> scale (1), shape logits (3), position (2), (cos 4 theta, sin 4 theta) (2).
+    """CNN (batch-normalized) -> scale (1), shape logits (3), position (2), (cos 4 theta, sin 4 theta) (2).
 
     Rotation is predicted as 4 theta, which is well defined for the square's 90-degree symmetry;
     rotation errors are therefore measured modulo 90 degrees for every shape."""
 
     def __init__(self, image_size: int):
         super().__init__()
-        self.net = PlainCNN(1, image_size, 8)
+        self.net = PlainCNN(1, image_size, 8, batch_norm=True)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.net(x)
@@ -75,7 +75,7 @@ def train_latent_predictor(
         idx = torch.randint(0, x.shape[0], (config.batch_size,), generator=gen)
         p = model(x[idx])
         loss = (
-            10 * nn.functional.mse_loss(p["scale"], t["scale"][idx])
+            30 * nn.functional.mse_loss(p["scale"], t["scale"][idx])
             + nn.functional.cross_entropy(p["shape"], t["shape"][idx])
             + 10 * nn.functional.mse_loss(p["position"], t["position"][idx])
             + nn.functional.mse_loss(p["rot4"], t["rot4"][idx])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -17,13 +18,29 @@ def _check_image(x: torch.Tensor, channels: int, size: int) -> None:
 class DSpritesEnergy(StridedConvEnergy):
     """The reference dSprites net: 4x4 stride-2 convs with 32, 64, 128, 128, 128 channels, a dense
     layer of 128, then linear -> 1; swish. Each conv is conditioned on the continuous label
-    (``cond_dim`` > 0) by an input bias and output gain (ebm-core's :class:`StridedConvEnergy`)."""
+    (``cond_dim`` > 0) by an input bias and output gain (ebm-core's :class:`StridedConvEnergy`).
+
+    ``label_frequencies`` = K > 0 (not in the reference code, which uses K = 0) conditions on
+    ``[y, sin(2^k pi y), cos(2^k pi y)]`` for k < K instead of ``y``: with the raw label the gains and
+    biases are linear in, e.g., the position, and a briefly trained model ignores it (the CPU preset)."""
 
     def __init__(
         self, cond_dim: int = 0, image_size: int = 64, in_channels: int = 1,
         channels: Sequence[int] = (32, 64, 128, 128, 128), hidden: int = 128, act: str = "swish",
+        label_frequencies: int = 0,
     ):
-        super().__init__(in_channels, image_size, channels, hidden, 0, cond_dim, act)
+        if label_frequencies < 0:
+            raise ValueError(f"label_frequencies must be >= 0, got {label_frequencies}")
+        super().__init__(in_channels, image_size, channels, hidden, 0, cond_dim * (1 + 2 * label_frequencies), act)
+        self.label_frequencies = label_frequencies
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_frequencies and y is not None:
+            feats = [y]
+            for k in range(self.label_frequencies):
+                feats += [torch.sin((2**k * math.pi) * y), torch.cos((2**k * math.pi) * y)]
+            y = torch.cat(feats, dim=1)
+        return super().forward(x, y)
 
 
 class ColumnCondition(nn.Module):
@@ -75,14 +92,21 @@ class AttributeEnergy(nn.Module):
 
 
 class PlainCNN(nn.Module):
-    """Small classifier / regressor CNN (no spectral norm): 3x3 convs, stride 2, then linear."""
+    """Small classifier / regressor CNN (no spectral norm): 3x3 convs, stride 2, then linear;
+    ``batch_norm`` adds batch normalization after each conv."""
 
-    def __init__(self, in_channels: int, image_size: int, outputs: int, channels: Sequence[int] = (32, 64, 128)):
+    def __init__(
+        self, in_channels: int, image_size: int, outputs: int, channels: Sequence[int] = (32, 64, 128),
+        batch_norm: bool = False,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width, size = in_channels, image_size
         for c in channels:
-            layers += [nn.Conv2d(width, c, 3, stride=2, padding=1), nn.SiLU()]
+            layers.append(nn.Conv2d(width, c, 3, stride=2, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c))
+            layers.append(nn.SiLU())
             width, size = c, (size - 1) // 2 + 1
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(nn.Linear(width * size * size, 256), nn.SiLU(), nn.Linear(256, outputs))
