@@ -18,7 +18,7 @@ def run_app(*args: str) -> subprocess.CompletedProcess:
 
 def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet")
+    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--model-temperatures", "1", "0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((out / "results.json").read_text())
     assert set(r["bounds_nats"]) == {"replay_buffer", "pcd", "l2_0.1"}  # l2 1.0 / step 10 are the base model
@@ -30,10 +30,15 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     assert all(m["training"]["steps"] == 6 for m in r["models"])
     assert (out / "likelihood_bounds.png").stat().st_size > 10_000
     assert "pcd" in proc.stdout
+    # replay buffer and PCD are bounded at both temperatures; the sweep's model at the replay model's choice
+    rows = {m["name"]: m for m in r["models"]}
+    assert [t["temperature"] for t in rows["pcd"]["per_temperature"]] == [1.0, 0.5]
+    assert [t["temperature"] for t in rows["l2_0.1"]["per_temperature"]] == [rows["replay_buffer"]["temperature"]]
     model = out / "models" / "replay_buffer" / "model.pt"
 
     # one model file: the same AIS run (same seed) gives the same bounds
-    again = run_app("--preset", "tiny", "--checkpoint", str(model), "--out", str(tmp_path / "ckpt"), "--quiet")
+    again = run_app("--preset", "tiny", "--checkpoint", str(model), "--out", str(tmp_path / "ckpt"), "--quiet",
+                    "--model-temperatures", "1", "0.5")
     assert again.returncode == 0, again.stderr[-3000:]
     r2 = json.loads((tmp_path / "ckpt" / "results.json").read_text())
     assert r2["bounds_nats"] == {"checkpoint": r["bounds_nats"]["replay_buffer"]}

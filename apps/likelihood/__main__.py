@@ -52,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])
-    print(f"{'model':<16}{'lower':>10}{'upper':>10}{'T':>6}   paper (lower / upper)")
+    print(f"{'model':<16}{'lower':>10}{'upper':>10}{'T':>8}   paper (lower / upper)")
     for m in r["models"]:
         ref = m["paper"]
         ref_s = f"{ref[0]:.0f} / {ref[1]:.0f}" if ref else ""
-        print(f"{m['name']:<16}{m['lower_nats']:>10.1f}{m['upper_nats']:>10.1f}{m['temperature']:>6g}   {ref_s}")
+        warn = "" if m["trusted"] else "   (no temperature trusted: AIS not converged)"
+        print(f"{m['name']:<16}{m['lower_nats']:>10.1f}{m['upper_nats']:>10.1f}{m['temperature']:>8g}   {ref_s}{warn}")
     print(f"nats per test image ({r['num_test']} images); wall={r['wall_seconds']:.0f}s")
     print(f"results: {out / 'results.json'}")
     return 0

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 from ebm_core import AISConfig, HMCSampler
-from ebm_vision.likelihood import LikelihoodConfig, likelihood_bounds, tempered
+from ebm_vision.likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds, tempered
 from torch import nn
 
 
@@ -41,6 +41,34 @@ def test_bounds_bracket_the_exact_log_likelihood_at_each_temperature():
         assert row["upper_nats"] - row["lower_nats"] < 1.0
     # the data follow the T = 1 density, so T = 1 has the higher likelihood and is reported
     assert res["temperature"] == 1.0 and res["lower_nats"] == res["per_temperature"][0]["lower_nats"]
+
+
+def test_a_bound_above_the_entropy_ceiling_is_not_reported():
+    # 16 dims of 2 levels: no density beats 16 log 2 = 11.1 nats on such data. A Gaussian of width 0.05
+    # gives ~25 at T = 1 (possible only for truly continuous data), ~7.9 at T = 25 and ~2.4 at T = 100,
+    # so T = 25 is the one reported
+    torch.manual_seed(0)
+    energy = BoxGaussian(0.05)
+    x = (0.5 + 0.05 * torch.randn(200, 1, 4, 4)).clamp(0, 1)
+    cfg = LikelihoodConfig(
+        ais=AISConfig(num_chains=200, num_temperatures=100, hmc=HMCSampler(leapfrog_steps=10, step_size=0.01)),
+        temperatures=(1.0, 25.0, 100.0), num_test=200, levels=2,
+    )
+    res = likelihood_bounds(energy, x, cfg)
+    ceiling = entropy_ceiling((1, 4, 4), 2)
+    assert ceiling == pytest.approx(16 * math.log(2)) and res["entropy_ceiling_nats"] == ceiling
+    at_1, at_25, at_100 = res["per_temperature"]
+    assert at_1["lower_nats"] > ceiling and "ceiling" in at_1["distrust"]
+    assert at_25["distrust"] is None and at_100["distrust"] is None
+    assert at_1["lower_nats"] > at_25["lower_nats"] > at_100["lower_nats"]
+    assert res["trusted"] and res["temperature"] == 25.0 and res["lower_nats"] == at_25["lower_nats"]
+
+
+def test_distrust_of_wide_brackets():
+    row = {"lower_nats": 1000.0, "upper_nats": 1150.0}
+    assert distrust(row, None, 0.2) is None
+    assert "wider" in distrust({"lower_nats": 1000.0, "upper_nats": 1300.0}, None, 0.2)
+    assert "ceiling" in distrust(row, 900.0, 0.2)
 
 
 def test_tempered_energy_and_input_checks():
