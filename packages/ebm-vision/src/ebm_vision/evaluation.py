@@ -103,7 +103,7 @@ def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
 class OODEvalConfig:
     """``real_sets``: names from ``ebm_vision.ood.REAL_SETS`` loaded from ``--data-dir``."""
 
-    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"])
+    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
     eval_images: int = 2000
     ood_images: int = 1000
     real_sets: tuple[str, ...] = ()
@@ -162,7 +162,7 @@ def run_ood_eval(
 class RobustnessExperimentConfig:
     """A conditional EBM and a cross-entropy classifier of the same network, attacked alike."""
 
-    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"])
+    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(steps=300, batch_size=64))
     curves: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(
         linf_eps=(0.0, 0.1, 0.2, 0.3), l2_eps=(0.0, 1.5, 3.0), num_images=200, bpda_images=50))

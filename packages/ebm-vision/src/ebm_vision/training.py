@@ -51,6 +51,14 @@ TRAINING_PRESETS: dict[str, ImageTrainingConfig] = {
         batch_size=64, lr=1e-3, buffer_labels=True, checkpoint_every=100, ensemble_size=5, ensemble_every=40,
         log_every=10,
     ),
+    # CPU default of the OOD and robustness apps (sections 4.3, 4.4): the same network and sampler,
+    # 300 steps at learning rate 3e-4 without labels in the buffer. As a classifier (lowest energy over
+    # classes) it scored 0.80 on held-out digits where the "mnist" model, tuned for samples, scored 0.24.
+    "mnist_eval": _preset(
+        "mnist", ImageEnergyConfig("mnist", 10, 1, 28, mnist_channels=(32, 32, 64, 128)), 300,
+        LangevinSampler(steps=20, step_size=10.0, noise_std=0.005, grad_clip=0.01),
+        batch_size=64, lr=3e-4, checkpoint_every=100, ensemble_size=0, log_every=10,
+    ),
     # Seconds-long smoke test of the whole pipeline (app tests): a very small MNIST net.
     "tiny": _preset(
         "mnist", ImageEnergyConfig("mnist", 10, 1, 28, mnist_channels=(8, 16, 16, 16), mnist_hidden=32), 6,
