@@ -21,7 +21,8 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     joint = results["joint"]["metrics"]
-    methods = {"ground_truth", "sum_in_turn", "sum_gradient", "joint_baseline", "scale_only", "position_only"}
+    methods = {"ground_truth", "sum_in_turn", "sum_gradient", "sum_gradient_equal_weights", "joint_baseline",
+               "scale_only", "position_only"}
     assert methods == set(joint)
     for m in joint.values():
         assert {"position_error", "scale_error", "rotation_error_deg", "shape_accuracy", "pixel_mse",

@@ -101,18 +101,22 @@ def init_chains(n: int, image_shape: tuple[int, ...], generator: torch.Generator
 
 def sample(
     energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, sampler: LangevinSampler,
-    mode: str = "in_turn", batch: int = 256,
+    mode: str = "in_turn", batch: int = 256, weights: list[float] | None = None,
 ) -> torch.Tensor:
     """Samples of the composition, in batches: ``"in_turn"`` takes one Langevin step per concept in turn
     (ebm-core's :func:`~ebm_core.sample_in_turn`, the reference code's ``ebm_combine``), ``"sum"`` steps
-    on the summed gradient (the sampler on :func:`compose`)."""
+    on the summed gradient (the sampler on :func:`compose`). ``weights`` scale each concept's energy
+    (None: all 1, the reference); in turn, each concept's step then follows its weighted gradient."""
     if mode not in ("in_turn", "sum"):
         raise ValueError(f"mode must be 'in_turn' or 'sum', got {mode!r}")
+    if weights is not None and len(weights) != len(energies):
+        raise ValueError(f"got {len(weights)} weights for {len(energies)} energies")
     out = []
     for i in range(0, x0.shape[0], batch):
         xb, yb = x0[i : i + batch], y[i : i + batch]
         if mode == "in_turn":
-            out.append(sample_in_turn(sampler, energies, xb, yb).x)
+            terms = energies if weights is None else [compose([e], [w]) for e, w in zip(energies, weights)]
+            out.append(sample_in_turn(sampler, terms, xb, yb).x)
         else:
-            out.append(sampler(compose(energies), xb, yb))
+            out.append(sampler(compose(energies, weights), xb, yb))
     return torch.cat(out)
