@@ -17,7 +17,15 @@ from .data import (
     split_tasks,
     torchvision_mnist,
 )
-from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig, make_energy, with_sampler
+from .ebm import (
+    ContinualEBM,
+    ContinualEBMConfig,
+    ContrastiveEBM,
+    ContrastiveEBMConfig,
+    LabelScaledEnergy,
+    make_energy,
+    with_sampler,
+)
 from .experiment import (
     METHODS,
     PAPER_ACCURACY,
@@ -35,7 +43,8 @@ __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
     "torchvision_mnist", "shared_mnist_dir",
     "ContinualLearner", "ProtocolResult", "run_protocol", "energy_matrix", "lowest_energy_class",
-    "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "make_energy", "with_sampler",
+    "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
+    "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",
     "ConditionalVAE", "VAEClassifier", "VAEConfig",
     "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_settings", "run_split_mnist", "summary_table",

@@ -28,11 +28,17 @@ from .protocol import lowest_energy_class
 @dataclass(frozen=True)
 class ContinualEBMConfig:
     """Settings of the continual EBM. Network: 2 hidden layers of 400 units (section 6); sampler,
-    objective, optimizer and buffer: the paper's A.11 settings unless overridden."""
+    objective, optimizer and buffer: the paper's A.11 settings unless overridden.
+
+    ``label_scale``: the label enters the network as ``label_scale * one_hot(y)`` concatenated to
+    the image (how E(x, y) takes y is not stated in the paper; this is our choice). With spectral
+    norm the first layer's label columns have norm at most 1 while an MNIST digit has norm about 9,
+    so at 1 the label moves the hidden units little; 10 gives it the image's weight."""
 
     hidden: tuple[int, ...] = (400, 400)
     act: str = "swish"
     spectral_norm: bool = True
+    label_scale: float = 1.0
     steps_per_task: int = 1000
     batch_size: int = 128
     lr: float = 1e-4
@@ -44,12 +50,35 @@ class ContinualEBMConfig:
     device: str = "cpu"
 
 
-def make_energy(config: ContinualEBMConfig, in_dim: int = 784) -> MLPEnergy:
-    """E(x, y): an MLP on the image concatenated with the one-hot label."""
-    return MLPEnergy(
+def make_energy(config: ContinualEBMConfig, in_dim: int = 784) -> nn.Module:
+    """E(x, y): an MLP on the image concatenated with the one-hot label (scaled by
+    ``config.label_scale`` when that is not 1)."""
+    mlp = MLPEnergy(
         in_dim, hidden=config.hidden, num_classes=config.num_classes, act=config.act,
         spectral_norm=config.spectral_norm,
     )
+    return mlp if config.label_scale == 1.0 else LabelScaledEnergy(mlp, config.label_scale)
+
+
+class LabelScaledEnergy(nn.Module):
+    """``E(x, y) = mlp(x, scale * one_hot(y))``: a class-conditional :class:`~ebm_core.MLPEnergy` whose
+    label input is ``scale`` times the one-hot instead of the one-hot."""
+
+    def __init__(self, mlp: MLPEnergy, scale: float):
+        super().__init__()
+        if not mlp.num_classes:
+            raise ValueError("LabelScaledEnergy needs a class-conditional MLPEnergy (num_classes > 0)")
+        self.mlp, self.scale = mlp, float(scale)
+
+    def _label(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.scale * nn.functional.one_hot(y.long(), self.mlp.num_classes).to(dtype)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x, self._label(y, x.dtype))
+
+    def energy_and_input_grad(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The MLP's hand-written (E, dE/dx): the Langevin sampler's fast path."""
+        return self.mlp.energy_and_input_grad(x, self._label(y, x.dtype))
 
 
 class ContinualEBM:

@@ -42,7 +42,7 @@ class SplitMNISTConfig:
     seed: int = 0
     data: str = "demo"
     ebm: ContinualEBMConfig = field(default_factory=lambda: ContinualEBMConfig(
-        steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20),
+        steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20), label_scale=10.0,
     ))
     contrastive: ContrastiveEBMConfig = field(default_factory=lambda: ContrastiveEBMConfig(epochs_per_task=20))
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(epochs_per_task=20))
