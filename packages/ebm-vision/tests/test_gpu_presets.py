@@ -1,0 +1,66 @@
+"""Every GPU preset trains on data in its dataset's real file format, with the preset's own network and
+sampler (steps, batch and image counts cut down; ImageNet 32's wide net narrowed): the code path a GPU
+run takes, minus the scale."""
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from ebm_vision.experiment import PRESETS, load_splits
+from ebm_vision.models import build_energy
+from ebm_vision.training import train_image_energy, with_overrides
+from PIL import Image
+
+
+def fake_files(root, rng) -> None:
+    """CIFAR-10 python pickles, downsampled-ImageNet pickles, an ImageFolder of 128-px-plus images."""
+    c = root / "cifar-10-batches-py"
+    c.mkdir(parents=True)
+    for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), "labels": list(rng.integers(0, 10, 6))}
+        (c / n).write_bytes(pickle.dumps(batch))
+    (c / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    for n in [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]:
+        batch = {"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), "labels": list(rng.integers(1, 1001, 2))}
+        (root / n).write_bytes(pickle.dumps(batch))
+    for split in ("train", "val"):
+        for wnid in ("n01440764", "n01443537"):
+            (root / split / wnid).mkdir(parents=True)
+            for i in range(2):
+                img = rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)
+                Image.fromarray(img).save(root / split / wnid / f"{i}.png")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gpu_data")
+    fake_files(root, np.random.default_rng(0))
+    return root
+
+
+@pytest.mark.parametrize("preset", ["cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond"])
+def test_gpu_preset_trains_on_its_file_format(preset, data_dir, tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)  # fake files, other md5 sums
+    config = PRESETS[preset]
+    training = with_overrides(config.training, steps=1, batch_size=2, langevin_steps=1, quiet=True)
+    if training.energy.arch == "resnet32_wider":  # 60M weights at width 256: ~1 min a step here; same net at 32
+        training = dataclasses.replace(training, energy=dataclasses.replace(training.energy, width=32))
+    config = dataclasses.replace(config, training=training, train_limit=8, eval_images=2)
+    train, eval_x, eval_y, _ = load_splits(config, data_dir)
+    c, s = training.energy.in_channels, training.energy.image_size
+    assert eval_x.shape == (2, c, s, s) and 0 <= eval_x.min() and eval_x.max() <= 1
+    assert int(eval_y.max()) < max(training.energy.num_classes, 10)
+
+    torch.manual_seed(training.trainer.seed)  # train_image_energy seeds the initial weights the same way
+    initial = [p.detach().clone() for p in build_energy(training.energy).parameters()]
+    energy, trainer = train_image_energy(training, train)  # no out_dir: the big checkpoints are not the point
+    assert trainer.step == 1 and all(np.isfinite(h["loss"]) for h in trainer.history)
+    assert any(not torch.equal(a, b) for a, b in zip(initial, energy.parameters()))
+    y = eval_y if training.energy.num_classes else None
+    with torch.no_grad():
+        e = energy(eval_x, y)
+    assert e.shape == (2,) and torch.isfinite(e).all()
