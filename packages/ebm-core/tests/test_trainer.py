@@ -177,17 +177,23 @@ import sys, torch, torch.distributed as dist
 sys.path.insert(0, {tests!r})
 from test_trainer import ring, SAMPLER
 import dataclasses
-from ebm_core import MLPEnergy, Trainer, TrainerConfig
+from ebm_core import MLPEnergy, Trainer, TrainerConfig, average_gradients
 torch.manual_seed(int(__import__('os').environ['RANK']))  # different inits: broadcast must align them
 energy = MLPEnergy(2, hidden=(16, 16))
-cfg = TrainerConfig(steps=5, batch_size=16, quiet=True, buffer_size=64, lr=1e-3)
-t = Trainer(energy, dataclasses.replace(SAMPLER, steps=3), (ring(256), None), cfg)
+init = torch.cat([p.detach().flatten() for p in energy.parameters()])
+cfg = TrainerConfig(steps=5, batch_size=16, quiet=True, buffer_size=64, lr=1e-3, log_every=1, checkpoint_every=5)
+t = Trainer(energy, dataclasses.replace(SAMPLER, steps=3), (ring(256), None), cfg, out_dir={out!r})
 t.train()
 flat = torch.cat([p.detach().flatten() for p in energy.parameters()])
 out = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(out, flat)
+p = torch.nn.Parameter(torch.zeros(3))
+p.grad = torch.full((3,), float(dist.get_rank() + 1))  # rank r holds gradient r + 1
+average_gradients([p])
+grads = [torch.zeros(3) for _ in range(dist.get_world_size())]
+dist.all_gather(grads, p.grad)
 if dist.get_rank() == 0:
-    torch.save({{'params': out, 'buffer_sizes': len(t.buffer)}}, {result!r})
+    torch.save({{'params': out, 'init0': init, 'buffer_sizes': len(t.buffer), 'grads': grads}}, {result!r})
 dist.destroy_process_group()
 """
 
@@ -195,7 +201,8 @@ dist.destroy_process_group()
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):
     script = tmp_path / "ddp_train.py"
     result = tmp_path / "result.pt"
-    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), result=str(result)))
+    run = tmp_path / "run"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), result=str(result), out=str(run)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script)],
@@ -205,4 +212,9 @@ def test_ddp_two_processes_keep_identical_parameters(tmp_path):
     res = torch.load(result)
     a, b = res["params"]
     assert torch.equal(a, b)
+    assert not torch.allclose(a, res["init0"])  # and training moved them
+    assert all(g.tolist() == [1.5] * 3 for g in res["grads"])  # the mean of the ranks' gradients, not their sum
+    # each rank checkpoints its own replay buffer; only rank 0 logs metrics
+    assert (run / "checkpoint.pt").exists() and (run / "checkpoint.rank1.pt").exists()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 5
     assert res["buffer_sizes"] == 64  # capacity 64 < 5 steps x 16 negatives: full
