@@ -33,7 +33,10 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     # replay buffer and PCD are bounded at both temperatures; the sweep's model at the replay model's choice
     rows = {m["name"]: m for m in r["models"]}
     assert [t["temperature"] for t in rows["pcd"]["per_temperature"]] == [1.0, 0.5]
-    assert [t["temperature"] for t in rows["l2_0.1"]["per_temperature"]] == [rows["replay_buffer"]["temperature"]]
+    base = rows["replay_buffer"]
+    want = [base["temperature"]] if base["trusted"] else [1.0, 0.5]  # all of them if the base T is not trusted
+    assert [t["temperature"] for t in rows["l2_0.1"]["per_temperature"]] == want
+    assert r["trusted"] == {n: m["trusted"] for n, m in rows.items()}
     model = out / "models" / "replay_buffer" / "model.pt"
 
     # one model file: the same AIS run (same seed) gives the same bounds

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(p, PRESETS, "default", device_help="torch device, e.g. cuda",
                  data_dir_help="folder holding dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz "
                                "(default: built-in renderer)")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps per model")
+    p.add_argument("--steps", type=int, default=None,
+                   help="override the training steps of every model (the preset's per-concept joint_steps too)")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     training = config.training
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps)
+        config = dataclasses.replace(config, joint_steps=tuple((c, args.steps) for c, _ in config.joint_steps))
     if args.device is not None:
         training = dataclasses.replace(training, device=args.device)
     config = dataclasses.replace(config, training=training)

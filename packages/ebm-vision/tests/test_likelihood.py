@@ -44,9 +44,9 @@ def test_bounds_bracket_the_exact_log_likelihood_at_each_temperature():
 
 
 def test_a_bound_above_the_entropy_ceiling_is_not_reported():
-    # 16 dims of 2 levels: no density beats 16 log 2 = 11.1 nats on such data. A Gaussian of width 0.05
-    # gives ~25 at T = 1 (possible only for truly continuous data), ~7.9 at T = 25 and ~2.4 at T = 100,
-    # so T = 25 is the one reported
+    # levels=2 sets the ceiling 16 log 2 = 11.1 nats (what no density can beat on 2-level data dequantized
+    # by uniform noise). These test data are continuous, so a Gaussian of width 0.05 reaches ~25 at T = 1:
+    # above the ceiling, hence distrusted; T = 25 (~7.9) beats T = 100 (~2.4) and is the one reported
     torch.manual_seed(0)
     energy = BoxGaussian(0.05)
     x = (0.5 + 0.05 * torch.randn(200, 1, 4, 4)).clamp(0, 1)
@@ -68,6 +68,8 @@ def test_distrust_of_wide_brackets():
     row = {"lower_nats": 1000.0, "upper_nats": 1150.0}
     assert distrust(row, None, 0.2) is None
     assert "wider" in distrust({"lower_nats": 1000.0, "upper_nats": 1300.0}, None, 0.2)
+    assert "inverted" in distrust({"lower_nats": 1000.0, "upper_nats": 700.0}, None, 0.2)
+    assert distrust({"lower_nats": 1000.0, "upper_nats": 990.0}, None, 0.2) is None  # AIS noise
     assert "ceiling" in distrust(row, 900.0, 0.2)
 
 

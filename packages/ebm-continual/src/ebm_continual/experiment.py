@@ -62,7 +62,7 @@ PRESETS: dict[str, SplitMNISTConfig] = {
     ),
     "tiny": SplitMNISTConfig(
         methods=("ebm", "finetune", "vae", "joint"), seeds=2,
-        ebm=ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512,
+        ebm=ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512, label_scale=10.0,
                                sampler=LangevinSampler(steps=5)),
         contrastive=ContrastiveEBMConfig(epochs_per_task=1),
         classifier=ClassifierConfig(epochs_per_task=1),

@@ -13,7 +13,7 @@ from .data import (
     quantize,
     shared_mnist_dir,
 )
-from .likelihood import LikelihoodConfig, entropy_ceiling, likelihood_bounds
+from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128, ResNetEnergy
@@ -53,5 +53,5 @@ __all__ = [
     "cross_class", "energies", "energy_gap", "nearest_neighbours",
     "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",
     "class_energies", "energy_logits", "PGDConfig", "pgd_attack", "project_linf", "project_l2", "RefineConfig",
-    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling",
+    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling", "distrust",
 ]

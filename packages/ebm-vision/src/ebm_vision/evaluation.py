@@ -313,6 +313,11 @@ def variants(config: LikelihoodExperimentConfig) -> dict[str, ImageTrainingConfi
     return out
 
 
+def sweep_names(config: LikelihoodExperimentConfig) -> set[str]:
+    """The names of the sensitivity sweep's models among ``variants(config)`` (Figure 25)."""
+    return set(variants(config)) - set(variants(dataclasses.replace(config, sweep=False)))
+
+
 def paper_bounds(name: str) -> list[float] | None:
     """The paper's (lower, upper) bounds in nats for a variant of ``variants`` (Figure 23 for
     ``replay_buffer`` / ``pcd``, Figure 25 for ``l2_<a>`` / ``step_<s>``), None where it has none."""
@@ -385,19 +390,22 @@ def run_likelihood(
             tc = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, seed=config.seed, quiet=quiet))
             seed_everything(config.seed)
             models[name] = _train_variant(name, tc, train, out, resume)
+    sweep = sweep_names(config) if checkpoint is None else set()
     rows = []
     for name, (energy, info) in models.items():
         seed_everything(config.seed)
         t1 = time.perf_counter()
         lk = config.likelihood
-        if name not in ("replay_buffer", "pcd", "checkpoint") and rows:  # the sweep: at the base model's T
-            lk = dataclasses.replace(lk, temperatures=(rows[0]["temperature"],))
+        base = next((r for r in rows if r["name"] == "replay_buffer"), None)
+        if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
+            lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
         b = likelihood_bounds(energy, eval_x, lk, device=device)
         rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
                      "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")
     results = {
         "bounds_nats": {r["name"]: [r["lower_nats"], r["upper_nats"]] for r in rows},
+        "trusted": {r["name"]: r["trusted"] for r in rows},
         "models": rows, "paper_figure23": PAPER_LIKELIHOOD,
         "paper_figure25": {k: {str(a): v for a, v in d.items()} for k, d in PAPER_SENSITIVITY.items()},
         "data": note + " (continuous: (q + U(0, 1)) / 256)", "num_test": rows[0]["num_test"] if rows else 0,

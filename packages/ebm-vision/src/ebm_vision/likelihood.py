@@ -54,12 +54,16 @@ def entropy_ceiling(shape: Sequence[int], levels: int = 256) -> float:
 
 
 def distrust(row: dict[str, Any], ceiling: float | None, max_relative_gap: float) -> str | None:
-    """Why a temperature's AIS bounds are not trusted, or None when they are."""
+    """Why a temperature's AIS bounds are not trusted, or None when they are: a lower bound above
+    the entropy ceiling, or a bracket (either way round: an inverted one means the reverse chains
+    were far from model samples) wider than ``max_relative_gap`` of the lower bound. The gap rule is
+    relative, so it tolerates more nats where the bound is large."""
     lower, upper = row["lower_nats"], row["upper_nats"]
     if ceiling is not None and lower > ceiling:
         return f"lower bound {lower:.0f} above the entropy ceiling {ceiling:.0f}: AIS has not converged"
-    if upper - lower > max_relative_gap * max(abs(lower), 1.0):
-        return f"bracket {lower:.0f} .. {upper:.0f} wider than {max_relative_gap:.0%} of the bound"
+    if abs(upper - lower) > max_relative_gap * max(abs(lower), 1.0):
+        kind = "inverted bracket" if upper < lower else "bracket"
+        return f"{kind} {lower:.0f} .. {upper:.0f} wider than {max_relative_gap:.0%} of the bound"
     return None
 
 
@@ -105,7 +109,8 @@ def likelihood_bounds(
 
 
 def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") -> None:
-    """Bounds (lower to upper) per model variant, as error bars."""
+    """Bounds (lower to upper) per model variant, as error bars; grey where no temperature was
+    trusted, with the entropy ceiling as a dashed line when the rows carry one."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -114,8 +119,13 @@ def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") 
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2), 3.8))
     for i, r in enumerate(rows):
         lo, hi = r["lower_nats"], r["upper_nats"]
-        ax.plot([i, i], [lo, hi], "-", lw=6, alpha=0.6, color="C0")
-        ax.plot([i, i], [lo, hi], "_", ms=18, color="C0")
+        color = "C0" if r.get("trusted", True) else "0.6"
+        ax.plot([i, i], [lo, hi], "-", lw=6, alpha=0.6, color=color)
+        ax.plot([i, i], [lo, hi], "_", ms=18, color=color)
+    ceiling = next((r["entropy_ceiling_nats"] for r in rows if r.get("entropy_ceiling_nats")), None)
+    if ceiling is not None:
+        ax.axhline(ceiling, ls="--", color="C3", lw=1, label=f"entropy ceiling {ceiling:.0f}")
+        ax.legend(fontsize=8)
     ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=20, fontsize=8)
     ax.set_ylabel("test log likelihood (nats), AIS lower..upper")
     if title:
