@@ -24,15 +24,20 @@ class BoxGaussian(nn.Module):
         return dim * math.log(s * math.sqrt(2 * math.pi) * math.erf(0.5 / s / math.sqrt(2)))
 
 
-def test_bounds_bracket_the_exact_log_likelihood_at_each_temperature():
+def bounds_on_gaussian_data(s: float, step_size: float, temperatures: tuple[float, ...], **config):
+    """AIS bounds of ``BoxGaussian(s)`` on 200 samples of its own (clamped) density, 16 dimensions."""
     torch.manual_seed(0)
-    energy = BoxGaussian(0.15)
-    x = (0.5 + 0.15 * torch.randn(200, 1, 4, 4)).clamp(0, 1)
+    energy = BoxGaussian(s)
+    x = (0.5 + s * torch.randn(200, 1, 4, 4)).clamp(0, 1)
     cfg = LikelihoodConfig(
-        ais=AISConfig(num_chains=200, num_temperatures=100, hmc=HMCSampler(leapfrog_steps=10, step_size=0.02)),
-        temperatures=(1.0, 2.0), num_test=200,
+        ais=AISConfig(num_chains=200, num_temperatures=100, hmc=HMCSampler(leapfrog_steps=10, step_size=step_size)),
+        temperatures=temperatures, num_test=200, **config,
     )
-    res = likelihood_bounds(energy, x, cfg)
+    return energy, x, likelihood_bounds(energy, x, cfg)
+
+
+def test_bounds_bracket_the_exact_log_likelihood_at_each_temperature():
+    energy, x, res = bounds_on_gaussian_data(0.15, 0.02, (1.0, 2.0))
     assert [r["temperature"] for r in res["per_temperature"]] == [1.0, 2.0]
     for row in res["per_temperature"]:
         t = row["temperature"]
@@ -47,14 +52,7 @@ def test_a_bound_above_the_entropy_ceiling_is_not_reported():
     # levels=2 sets the ceiling 16 log 2 = 11.1 nats (what no density can beat on 2-level data dequantized
     # by uniform noise). These test data are continuous, so a Gaussian of width 0.05 reaches ~25 at T = 1:
     # above the ceiling, hence distrusted; T = 25 (~7.9) beats T = 100 (~2.4) and is the one reported
-    torch.manual_seed(0)
-    energy = BoxGaussian(0.05)
-    x = (0.5 + 0.05 * torch.randn(200, 1, 4, 4)).clamp(0, 1)
-    cfg = LikelihoodConfig(
-        ais=AISConfig(num_chains=200, num_temperatures=100, hmc=HMCSampler(leapfrog_steps=10, step_size=0.01)),
-        temperatures=(1.0, 25.0, 100.0), num_test=200, levels=2,
-    )
-    res = likelihood_bounds(energy, x, cfg)
+    _, _, res = bounds_on_gaussian_data(0.05, 0.01, (1.0, 25.0, 100.0), levels=2)
     ceiling = entropy_ceiling((1, 4, 4), 2)
     assert ceiling == pytest.approx(16 * math.log(2)) and res["entropy_ceiling_nats"] == ceiling
     at_1, at_25, at_100 = res["per_temperature"]
