@@ -33,6 +33,10 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
         assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
         # after task i nothing predicts an unseen pair of digits well: no leakage of future tasks
         assert all(matrix[i][j] < 60 for i in range(5) for j in range(i + 1, 5))
+        # the confusion matrix holds every eval image of both seeds, its diagonal the accuracy
+        conf = results["confusion"][method]
+        assert [sum(row) for row in conf] == [2 * 20] * 10
+        assert abs(100 * sum(conf[c][c] for c in range(10)) / 400 - acc["mean"]) < 1e-6
     assert results["seeds"] == [0, 1]
     assert results["data"]["n_train"] == 700 and results["data"]["n_eval"] == 200
     assert "held out for evaluation" in results["data"]["description"]
@@ -41,6 +45,7 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert results["paper_accuracy"] == {m: PAPER_ACCURACY[m] for m in ("ebm", "vae")}  # no figure for finetune
     assert "EBM (ours" in (out / "table.md").read_text() and "EBM (ours" in proc.stdout
     assert (out / "accuracy_over_tasks.png").stat().st_size > 10_000
+    assert (out / "confusion.png").stat().st_size > 10_000
     assert (out / "checkpoints" / "ebm" / "seed1" / "task4" / "checkpoint.pt").exists()
 
     again = run_app(*args, "--resume")  # finished runs are reused: the same numbers

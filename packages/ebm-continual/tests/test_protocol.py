@@ -46,3 +46,8 @@ def test_run_protocol_fills_the_matrix_after_each_task():
     assert seen == [0, 1, 2]
     assert res.matrix == [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.5]]
     assert abs(res.final_accuracy - 0.5 / 3) < 1e-6
+    # after the last task every eval image is predicted 4, the first class of that task
+    expected = [[0] * 6 for _ in range(6)]
+    for c in range(6):
+        expected[c][4] = 2
+    assert res.confusion == expected

@@ -36,13 +36,20 @@ from .experiment import (
     summary_table,
     with_device,
 )
-from .protocol import ContinualLearner, ProtocolResult, energy_matrix, lowest_energy_class, run_protocol
+from .protocol import (
+    ContinualLearner,
+    ProtocolResult,
+    confusion_matrix,
+    energy_matrix,
+    lowest_energy_class,
+    run_protocol,
+)
 from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 
 __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
     "torchvision_mnist", "shared_mnist_dir",
-    "ContinualLearner", "ProtocolResult", "run_protocol", "energy_matrix", "lowest_energy_class",
+    "ContinualLearner", "ProtocolResult", "run_protocol", "confusion_matrix", "energy_matrix", "lowest_energy_class",
     "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
     "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",

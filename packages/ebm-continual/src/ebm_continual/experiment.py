@@ -126,7 +126,7 @@ def run_split_mnist(
             settings = run_settings(method, config, data)
             if resume and path.exists():
                 rec = json.loads(path.read_text())
-                if rec.get("settings") == settings:
+                if rec.get("settings") == settings and "confusion" in rec:  # older run files lack it
                     runs[method].append(rec)
                     continue
                 say(f"{method} seed {seed}: settings differ from the stored run {path}; running it again")
@@ -140,8 +140,8 @@ def run_split_mnist(
                 write_json_atomic(stored, settings)
             learner = make_learner(method, config, seed, quiet=quiet, checkpoint_dir=ckpt)
             res = run_protocol(learner, tasks)
-            rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "seconds": res.seconds,
-                   "settings": settings}
+            rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "confusion": res.confusion,
+                   "seconds": res.seconds, "settings": settings}
             write_json_atomic(path, rec)
             runs[method].append(rec)
             say(f"{method} seed {seed}: {100 * res.final_accuracy:.2f}% ({res.seconds:.0f} s)")
@@ -151,12 +151,13 @@ def run_split_mnist(
     with atomic_path(out / "table.md") as tmp:
         tmp.write_text(summary_table(results) + "\n")
     plot_accuracy_over_tasks(results, out / "accuracy_over_tasks.png")
+    plot_confusion(results, out / "confusion.png")
     return results
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, data: MNISTSplit,
               tasks: list) -> dict[str, Any]:
-    accuracy, per_task, over_tasks = {}, {}, {}
+    accuracy, per_task, over_tasks, confusion = {}, {}, {}, {}
     for method, recs in runs.items():
         acc = np.array([100 * r["accuracy"] for r in recs])
         accuracy[method] = {"mean": float(acc.mean()), "std": float(acc.std()), "per_seed": acc.tolist()}
@@ -165,10 +166,12 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
         # accuracy over the tasks seen so far after each task (equal weight per task)
         seen = [mats[:, i, : i + 1].mean(1) for i in range(mats.shape[1])]
         over_tasks[method] = [float(s.mean()) for s in seen]
+        confusion[method] = np.sum([r["confusion"] for r in recs], axis=0).tolist()
     return {
         "accuracy": accuracy,
         "per_task_accuracy": per_task,
         "accuracy_seen_tasks": over_tasks,
+        "confusion": confusion,
         "paper_accuracy": {m: PAPER_ACCURACY[m] for m in runs if m in PAPER_ACCURACY},
         "tasks": [list(t.classes) for t in tasks],
         "data": {
@@ -177,6 +180,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
         },
         "metric": "accuracy (%) over the eval images of all 10 digits after the last task, 10-way prediction, "
                   "no task identity; std over seeds (population)",
+        "confusion_note": "confusion[method][true][predicted]: eval images after the last task, summed over seeds",
         "config": dataclasses.asdict(config),
         "seeds": [r["seed"] for r in next(iter(runs.values()))] if runs else [],
         "versions": package_versions(*RECORDED_PACKAGES),
@@ -192,6 +196,39 @@ def summary_table(results: dict[str, Any]) -> str:
         lines.append(f"| {LABELS.get(method, method)} | {a['mean']:.2f} ({a['std']:.2f}) | "
                      f"{'-' if paper is None else f'{paper:.2f}'} |")
     return "\n".join(lines)
+
+
+def plot_confusion(results: dict[str, Any], path: Path) -> None:
+    """One heat map per method: share (%) of each true digit's eval images predicted as each digit,
+    after the last task, over all seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(results["confusion"])
+    cols = min(len(methods), 4)
+    rows = -(-len(methods) // cols) if methods else 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.2 * rows), dpi=110, squeeze=False)
+    for ax in axes.flat[len(methods):]:
+        ax.axis("off")
+    for ax, method in zip(axes.flat, methods):
+        counts = np.array(results["confusion"][method], dtype=float)
+        share = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        ax.imshow(share, vmin=0, vmax=100, cmap="viridis")
+        ax.set_title(f"{method}: {results['accuracy'][method]['mean']:.1f}%", fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("true digit", fontsize=7)
+        ax.set_xticks(range(len(share)))
+        ax.set_yticks(range(len(share)))
+        ax.tick_params(labelsize=6)
+    fig.suptitle("Split MNIST after the last task: where each digit's eval images go", fontsize=9)
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
 
 
 def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:

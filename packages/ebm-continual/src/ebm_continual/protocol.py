@@ -47,15 +47,24 @@ def lowest_energy_class(
 @dataclass(frozen=True)
 class ProtocolResult:
     """``matrix[i][j]``: accuracy on task j's eval images after learning task i (all-class prediction);
-    ``final_accuracy``: accuracy over the eval images of all tasks after the last task."""
+    ``final_accuracy``: accuracy over the eval images of all tasks after the last task;
+    ``confusion[a][b]``: how many of those eval images of class ``a`` were predicted ``b`` then
+    (classes ``0 .. max label``; shows where forgotten classes go)."""
 
     matrix: list[list[float]]
     final_accuracy: float
     seconds: float
+    confusion: list[list[int]]
 
 
 def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred.cpu() == y.cpu()).float().mean()) if len(y) else float("nan")
+
+
+def confusion_matrix(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> list[list[int]]:
+    """Counts ``[true][predicted]`` over ``num_classes`` classes."""
+    flat = y.cpu().long() * num_classes + pred.cpu().long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes).tolist()
 
 
 def run_protocol(
@@ -74,5 +83,7 @@ def run_protocol(
             on_task_end(i, row)
     x_all = torch.cat([t.x_eval for t in tasks])
     y_all = torch.cat([t.y_eval for t in tasks])
-    final = accuracy(learner.predict(x_all), y_all)
-    return ProtocolResult(matrix, final, time.perf_counter() - t0)
+    pred = learner.predict(x_all)
+    num_classes = 1 + max(max(t.classes) for t in tasks)
+    return ProtocolResult(matrix, accuracy(pred, y_all), time.perf_counter() - t0,
+                          confusion_matrix(pred, y_all, num_classes))
