@@ -20,12 +20,12 @@ def run_app(*args: str) -> subprocess.CompletedProcess:
 
 def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,finetune,vae", "--train-per-class", "70",
+    args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,finetune,vae,ebm_joint", "--train-per-class", "70",
             "--eval-per-class", "20", "--out", str(out), "--quiet")
     proc = run_app(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert set(results["accuracy"]) == {"ebm", "finetune", "vae"}
+    assert set(results["accuracy"]) == {"ebm", "finetune", "vae", "ebm_joint"}
     for method, acc in results["accuracy"].items():
         assert len(acc["per_seed"]) == 2 and all(0 <= a <= 100 for a in acc["per_seed"])
         assert abs(acc["mean"] - sum(acc["per_seed"]) / 2) < 1e-9
@@ -47,6 +47,7 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "accuracy_over_tasks.png").stat().st_size > 10_000
     assert (out / "confusion.png").stat().st_size > 10_000
     assert (out / "checkpoints" / "ebm" / "seed1" / "task4" / "checkpoint.pt").exists()
+    assert (out / "checkpoints" / "ebm_joint" / "seed1" / "task4" / "checkpoint.pt").exists()
 
     again = run_app(*args, "--resume")  # finished runs are reused: the same numbers
     assert again.returncode == 0, again.stderr[-3000:]

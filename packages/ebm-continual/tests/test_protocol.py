@@ -1,7 +1,7 @@
 """Lowest-energy prediction and the accuracy matrix of the protocol."""
 
 import torch
-from ebm_continual import Task, energy_matrix, lowest_energy_class, run_protocol
+from ebm_continual import Cumulative, Task, energy_matrix, lowest_energy_class, merge_tasks, run_protocol
 from torch import nn
 
 
@@ -51,3 +51,30 @@ def test_run_protocol_fills_the_matrix_after_each_task():
     for c in range(6):
         expected[c][4] = 2
     assert res.confusion == expected
+
+
+class MajorityLabel:
+    """Predicts the most frequent training label of the last task it was given; records what it saw."""
+
+    def __init__(self):
+        self.seen = []
+
+    def learn_task(self, task, task_index):
+        self.seen.append((task.classes, len(task.y_train)))
+        self.label = int(task.y_train.mode().values)
+
+    def predict(self, x):
+        return torch.full((len(x),), self.label)
+
+
+def test_cumulative_trains_on_every_task_seen_so_far():
+    sizes = (3, 5, 7)
+    tasks = [Task((2 * k, 2 * k + 1), torch.zeros(n, 3), torch.full((n,), 2 * k), torch.zeros(2, 3),
+                  torch.tensor([2 * k, 2 * k + 1])) for k, n in enumerate(sizes)]
+    merged = merge_tasks(tasks[:2])
+    assert merged.classes == (0, 1, 2, 3) and torch.equal(merged.y_train, torch.tensor([0] * 3 + [2] * 5))
+    inner = MajorityLabel()
+    res = run_protocol(Cumulative(inner), tasks)
+    assert inner.seen == [((0, 1), 3), ((0, 1, 2, 3), 8), ((0, 1, 2, 3, 4, 5), 15)]
+    # the inner learner's majority over the union is digit 4 at the end (7 of 15), 2 after task 1 (5 of 8)
+    assert res.matrix[1] == [0.0, 0.5, 0.0] and res.matrix[2] == [0.0, 0.0, 0.5]

@@ -5,7 +5,14 @@ around your own energy ``E(x, y)``; baselines (fine-tuning, EWC, SI, LwF via Ava
 class-conditional VAE; joint training) share the same tasks and network size.
 """
 
-from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner, mlp_classifier
+from .baselines import (
+    AVALANCHE_STRATEGIES,
+    AvalancheLearner,
+    ClassifierConfig,
+    JointLearner,
+    SupervisedMLP,
+    mlp_classifier,
+)
 from .data import (
     SPLIT_MNIST_TASKS,
     MNISTSplit,
@@ -27,6 +34,7 @@ from .ebm import (
     with_sampler,
 )
 from .experiment import (
+    DEFAULT_METHODS,
     METHODS,
     PAPER_ACCURACY,
     PRESETS,
@@ -38,10 +46,12 @@ from .experiment import (
 )
 from .protocol import (
     ContinualLearner,
+    Cumulative,
     ProtocolResult,
     confusion_matrix,
     energy_matrix,
     lowest_energy_class,
+    merge_tasks,
     run_protocol,
 )
 from .vae import ConditionalVAE, VAEClassifier, VAEConfig
@@ -49,12 +59,14 @@ from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
     "torchvision_mnist", "shared_mnist_dir",
-    "ContinualLearner", "ProtocolResult", "run_protocol", "confusion_matrix", "energy_matrix", "lowest_energy_class",
+    "ContinualLearner", "Cumulative", "ProtocolResult", "merge_tasks", "run_protocol", "confusion_matrix",
+    "energy_matrix", "lowest_energy_class",
     "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
     "with_sampler",
-    "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "mlp_classifier",
+    "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "SupervisedMLP", "mlp_classifier",
     "ConditionalVAE", "VAEClassifier", "VAEConfig",
-    "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_settings", "run_split_mnist", "summary_table",
+    "DEFAULT_METHODS", "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_settings", "run_split_mnist",
+    "summary_table",
     "with_device",
 ]
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .data import Task
+from .protocol import Cumulative
 
 AVALANCHE_STRATEGIES = ("finetune", "ewc", "si", "lwf")
 
@@ -106,22 +107,19 @@ class AvalancheLearner:
         return predict_logits(self.strategy.model, x, self.config.device)
 
 
-class JointLearner:
-    """Upper bound (cumulative training): at each task, the MLP trains on all tasks seen so far."""
+class SupervisedMLP:
+    """The MLP trained by plain cross-entropy on the task it is given (what :class:`JointLearner`
+    runs on the union of the tasks seen so far)."""
 
     def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
         self.config, self.seed = config, seed
-        self.xs: list[torch.Tensor] = []
-        self.ys: list[torch.Tensor] = []
         torch.manual_seed(seed)
         self.model = mlp_classifier(config, in_dim).to(config.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
 
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
-        self.xs.append(task.x_train)
-        self.ys.append(task.y_train)
-        x, y = torch.cat(self.xs), torch.cat(self.ys)
+        x, y = task.x_train, task.y_train
         gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
         self.model.train()
         for _ in range(c.epochs_per_task):
@@ -133,3 +131,10 @@ class JointLearner:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return predict_logits(self.model, x, self.config.device)
+
+
+class JointLearner(Cumulative):
+    """Upper bound (cumulative training): at each task, the MLP trains on all tasks seen so far."""
+
+    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
+        super().__init__(SupervisedMLP(config, in_dim, seed))

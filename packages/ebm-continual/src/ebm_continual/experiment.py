@@ -17,14 +17,18 @@ from ebm_core import LangevinSampler, atomic_path, package_versions, seed_everyt
 from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
 from .data import MNISTSplit, split_tasks
 from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig
-from .protocol import ContinualLearner, run_protocol
+from .protocol import ContinualLearner, Cumulative, run_protocol
 from .vae import VAEClassifier, VAEConfig
 
 RECORDED_PACKAGES = ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continual")  # versions written to results.json
 
-METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
+METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint", "ebm_joint")
+# What the default run compares: every method but ``ebm_joint`` (the EBM's own upper-bound control,
+# as long as the EBM again; ask for it with ``--methods``).
+DEFAULT_METHODS = METHODS[:-1]
 LABELS = {
-    "ebm": "EBM (ours, Langevin negatives)", "ebm_contrastive": "EBM, contrastive (Li et al. 2021)",
+    "ebm": "EBM (ours, Langevin negatives)", "ebm_joint": "EBM, joint training (the EBM's upper bound)",
+    "ebm_contrastive": "EBM, contrastive (Li et al. 2021)",
     "finetune": "Fine-tuning", "ewc": "EWC", "si": "SI", "lwf": "LwF", "vae": "VAE (generative classifier)",
     "joint": "Joint training (upper bound)",
 }
@@ -37,7 +41,7 @@ PAPER_ACCURACY = {"ebm": 64.99, "ebm_contrastive": 53.12, "ewc": 19.80, "si": 19
 class SplitMNISTConfig:
     """What to run. ``data``: "demo" (the MNIST test set split 8,000 / 2,000) or "torchvision"."""
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     seeds: int = 3
     seed: int = 0
     data: str = "demo"
@@ -82,6 +86,8 @@ def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool =
                  checkpoint_dir: Path | None = None) -> ContinualLearner:
     if method == "ebm":
         return ContinualEBM(config.ebm, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir)
+    if method == "ebm_joint":
+        return Cumulative(ContinualEBM(config.ebm, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir))
     if method == "ebm_contrastive":
         return ContrastiveEBM(config.contrastive, seed=seed)
     if method in AVALANCHE_STRATEGIES:
@@ -97,7 +103,8 @@ def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dic
     """What decides one (method, seed) run's result, as JSON values: the method's own config (without
     the device) and the data. Stored with each finished run; ``--resume`` reuses a run only when its
     stored settings equal the current ones."""
-    sub = {"ebm": config.ebm, "ebm_contrastive": config.contrastive, "vae": config.vae}.get(method, config.classifier)
+    sub = {"ebm": config.ebm, "ebm_joint": config.ebm, "ebm_contrastive": config.contrastive,
+           "vae": config.vae}.get(method, config.classifier)
     cfg = {k: v for k, v in dataclasses.asdict(sub).items() if k != "device"}
     settings = {"method": method, "config": cfg, "data": data.description,
                 "n_train": len(data.y_train), "n_eval": len(data.y_eval)}
@@ -131,7 +138,7 @@ def run_split_mnist(
                     continue
                 say(f"{method} seed {seed}: settings differ from the stored run {path}; running it again")
             seed_everything(seed)
-            ckpt = out / "checkpoints" / method / f"seed{seed}" if method == "ebm" else None
+            ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None
             if ckpt is not None:
                 stored = ckpt / "settings.json"
                 if ckpt.exists() and (not resume or not stored.exists()

@@ -20,6 +20,29 @@ class ContinualLearner(Protocol):
     def predict(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+def merge_tasks(tasks: list[Task]) -> Task:
+    """One task holding every class and example of ``tasks``, in their order."""
+    cat = lambda name: torch.cat([getattr(t, name) for t in tasks])  # noqa: E731
+    classes = tuple(c for t in tasks for c in t.classes)
+    return Task(classes, cat("x_train"), cat("y_train"), cat("x_eval"), cat("y_eval"))
+
+
+class Cumulative:
+    """Upper-bound control for any learner: at each task it trains on all tasks seen so far
+    (cumulative, "joint" training), so nothing can be forgotten for lack of data."""
+
+    def __init__(self, learner: ContinualLearner):
+        self.learner = learner
+        self.seen: list[Task] = []
+
+    def learn_task(self, task: Task, task_index: int) -> None:
+        self.seen.append(task)
+        self.learner.learn_task(merge_tasks(self.seen), task_index)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.learner.predict(x)
+
+
 @torch.no_grad()
 def energy_matrix(energy: nn.Module, x: torch.Tensor, num_classes: int = 10, batch_size: int = 1000) -> torch.Tensor:
     """``E(x, c)`` for every row of ``x`` and every class ``c``: shape (N, num_classes)."""
