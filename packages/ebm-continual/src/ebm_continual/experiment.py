@@ -216,13 +216,14 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
     methods = list(results["confusion"])
     cols = min(len(methods), 4)
     rows = -(-len(methods) // cols) if methods else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.2 * rows), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols + 0.8, 3.2 * rows), dpi=110, squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[len(methods):]:
         ax.axis("off")
     for ax, method in zip(axes.flat, methods):
         counts = np.array(results["confusion"][method], dtype=float)
         share = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        ax.imshow(share, vmin=0, vmax=100, cmap="viridis")
+        image = ax.imshow(share, vmin=0, vmax=100, cmap="viridis")
         ax.set_title(f"{method}: {results['accuracy'][method]['mean']:.1f}%", fontsize=8)
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("true digit", fontsize=7)
@@ -230,7 +231,8 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
         ax.set_yticks(range(len(share)))
         ax.tick_params(labelsize=6)
     fig.suptitle("Split MNIST after the last task: where each digit's eval images go", fontsize=9)
-    fig.tight_layout()
+    if methods:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8).set_label("% of the digit's eval images", fontsize=7)
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp)
