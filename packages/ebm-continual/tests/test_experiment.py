@@ -4,7 +4,15 @@ import dataclasses
 import json
 
 import torch
-from ebm_continual import ClassifierConfig, ContinualEBMConfig, MNISTSplit, SplitMNISTConfig, run_split_mnist
+from ebm_continual import (
+    ClassifierConfig,
+    ContinualEBMConfig,
+    MNISTSplit,
+    SplitMNISTConfig,
+    run_split_mnist,
+    split_tasks,
+)
+from ebm_continual.experiment import summarize
 from ebm_core import LangevinSampler
 
 
@@ -43,3 +51,12 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     assert results["accuracy"]["joint"]["per_seed"] == [100 * joint_run["accuracy"]]
     assert (tmp_path / "table.md").exists() and (tmp_path / "accuracy_over_tasks.png").exists()
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_confusion_sums_seeds_even_when_they_predicted_different_classes():
+    data = MNISTSplit(*synthetic_digits(2, 1), *synthetic_digits(1, 2), "synthetic digits")
+    def rec(confusion):
+        return {"seed": 0, "accuracy": 0.5, "matrix": [[0.5] * 5] * 5, "confusion": confusion}
+    runs = {"ebm": [rec([[1, 2], [3, 4]]), rec([[1, 0, 0], [0, 1, 0], [0, 0, 5]])]}
+    results = summarize(runs, SplitMNISTConfig(methods=("ebm",)), data, split_tasks(data))
+    assert results["confusion"]["ebm"] == [[2, 2, 0], [3, 5, 0], [0, 0, 5]]

@@ -173,7 +173,12 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
         # accuracy over the tasks seen so far after each task (equal weight per task)
         seen = [mats[:, i, : i + 1].mean(1) for i in range(mats.shape[1])]
         over_tasks[method] = [float(s.mean()) for s in seen]
-        confusion[method] = np.sum([r["confusion"] for r in recs], axis=0).tolist()
+        size = max(len(r["confusion"]) for r in recs)  # seeds may differ in the classes they predicted
+        total = np.zeros((size, size), dtype=np.int64)
+        for r in recs:
+            c = np.asarray(r["confusion"], dtype=np.int64)
+            total[: len(c), : len(c)] += c
+        confusion[method] = total.tolist()
     return {
         "accuracy": accuracy,
         "per_task_accuracy": per_task,

@@ -72,7 +72,7 @@ class ProtocolResult:
     """``matrix[i][j]``: accuracy on task j's eval images after learning task i (all-class prediction);
     ``final_accuracy``: accuracy over the eval images of all tasks after the last task;
     ``confusion[a][b]``: how many of those eval images of class ``a`` were predicted ``b`` then
-    (classes ``0 .. max label``; shows where forgotten classes go)."""
+    (classes ``0 ..`` the largest label or prediction; shows where forgotten classes go)."""
 
     matrix: list[list[float]]
     final_accuracy: float
@@ -107,6 +107,7 @@ def run_protocol(
     x_all = torch.cat([t.x_eval for t in tasks])
     y_all = torch.cat([t.y_eval for t in tasks])
     pred = learner.predict(x_all)
-    num_classes = 1 + max(max(t.classes) for t in tasks)
+    # a learner may predict classes no task holds (e.g. all 10 digits on a 2-task run): count those too
+    num_classes = 1 + max(max(c for t in tasks for c in t.classes), int(pred.max()) if len(pred) else 0)
     return ProtocolResult(matrix, accuracy(pred, y_all), time.perf_counter() - t0,
                           confusion_matrix(pred, y_all, num_classes))
