@@ -38,6 +38,19 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     run_split_mnist(config, data, tmp_path, resume=True, quiet=True)  # same settings: nothing runs again
     assert json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text()) == ebm_run
 
+    # a run file of an older format (no confusion matrix) runs again; the EBM resumes its finished
+    # checkpoints, so the numbers are the same
+    old_format = {k: v for k, v in ebm_run.items() if k != "confusion"}
+    (tmp_path / "runs" / "ebm_seed0.json").write_text(json.dumps(old_format))
+    said = []
+    last = tmp_path / "checkpoints/ebm/seed0/task4/checkpoint.pt"
+    written = last.stat().st_mtime_ns
+    run_split_mnist(config, data, tmp_path, resume=True, quiet=True, log=said.append)
+    assert any("no confusion matrix in" in s for s in said)
+    assert last.stat().st_mtime_ns == written  # resumed as finished, not trained again
+    rerun = json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text())
+    assert rerun["confusion"] == ebm_run["confusion"] and rerun["matrix"] == ebm_run["matrix"]
+
     changed = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=1))
     said = []
     results = run_split_mnist(changed, data, tmp_path, resume=True, quiet=True, log=said.append)

@@ -133,10 +133,11 @@ def run_split_mnist(
             settings = run_settings(method, config, data)
             if resume and path.exists():
                 rec = json.loads(path.read_text())
-                if rec.get("settings") == settings and "confusion" in rec:  # older run files lack it
+                if rec.get("settings") == settings and "confusion" in rec:
                     runs[method].append(rec)
                     continue
-                say(f"{method} seed {seed}: settings differ from the stored run {path}; running it again")
+                why = "settings differ from" if rec.get("settings") != settings else "no confusion matrix in"
+                say(f"{method} seed {seed}: {why} the stored run {path}; running it again")
             seed_everything(seed)
             ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None
             if ckpt is not None:
