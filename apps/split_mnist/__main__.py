@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-per-class", type=int, default=200, help="demo data: eval images per digit")
     p.add_argument("--train-per-class", type=int, default=None, help="demo data: train images per digit (default all)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST (needs internet)")
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)} "
+                                                   f"(default: all but ebm_joint)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     p.add_argument("--ebm-steps", type=int, default=None, help="override the EBM's training steps per task")
     args = p.parse_args(argv)
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, data=args.data)
     if args.methods is not None:
         methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        if not methods:
+            p.error("--methods names no method")
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             p.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")

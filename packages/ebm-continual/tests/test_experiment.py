@@ -6,13 +6,14 @@ import json
 import torch
 from ebm_continual import (
     ClassifierConfig,
+    ContinualEBM,
     ContinualEBMConfig,
     MNISTSplit,
     SplitMNISTConfig,
     run_split_mnist,
     split_tasks,
 )
-from ebm_continual.experiment import summarize
+from ebm_continual.experiment import make_learner, summarize
 from ebm_core import LangevinSampler
 
 
@@ -73,3 +74,17 @@ def test_confusion_sums_seeds_even_when_they_predicted_different_classes():
     runs = {"ebm": [rec([[1, 2], [3, 4]]), rec([[1, 0, 0], [0, 1, 0], [0, 0, 5]])]}
     results = summarize(runs, SplitMNISTConfig(methods=("ebm",)), data, split_tasks(data))
     assert results["confusion"]["ebm"] == [[2, 2, 0], [3, 5, 0], [0, 0, 5]]
+
+
+def test_ebm_joint_trains_the_ebm_on_every_task_seen_so_far():
+    data = MNISTSplit(*synthetic_digits(4, 1), *synthetic_digits(2, 2), "synthetic digits")
+    tasks = split_tasks(data)
+    learner = make_learner("ebm_joint", SplitMNISTConfig(), seed=0)
+    inner = learner.learner
+    assert isinstance(inner, ContinualEBM)
+    sizes = []
+    inner.learn_task = lambda task, i: sizes.append((task.classes, len(task.y_train)))  # record, do not train
+    for i, task in enumerate(tasks[:3]):
+        learner.learn_task(task, i)
+    assert sizes == [((0, 1), 8), ((0, 1, 2, 3), 16), ((0, 1, 2, 3, 4, 5), 24)]
+    assert "ebm_joint" not in SplitMNISTConfig().methods  # optional: not in the default run

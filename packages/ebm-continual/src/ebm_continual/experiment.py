@@ -25,7 +25,7 @@ RECORDED_PACKAGES = ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continu
 METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint", "ebm_joint")
 # What the default run compares: every method but ``ebm_joint`` (the EBM's own upper-bound control,
 # as long as the EBM again; ask for it with ``--methods``).
-DEFAULT_METHODS = METHODS[:-1]
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "ebm_joint")
 LABELS = {
     "ebm": "EBM (ours, Langevin negatives)", "ebm_joint": "EBM, joint training (the EBM's upper bound)",
     "ebm_contrastive": "EBM, contrastive (Li et al. 2021)",
@@ -220,7 +220,7 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     methods = list(results["confusion"])
-    cols = min(len(methods), 4)
+    cols = max(1, min(len(methods), 4))
     rows = -(-len(methods) // cols) if methods else 1
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols + 0.8, 3.2 * rows), dpi=110, squeeze=False,
                              layout="constrained")
@@ -230,7 +230,7 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
         counts = np.array(results["confusion"][method], dtype=float)
         share = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
         image = ax.imshow(share, vmin=0, vmax=100, cmap="viridis")
-        ax.set_title(f"{method}: {results['accuracy'][method]['mean']:.1f}%", fontsize=8)
+        ax.set_title(f"{method}: {results['accuracy'][method]['mean']:.1f}%", fontsize=8)  # the --methods name
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("true digit", fontsize=7)
         ax.set_xticks(range(len(share)))

@@ -22,9 +22,11 @@ class ContinualLearner(Protocol):
 
 def merge_tasks(tasks: list[Task]) -> Task:
     """One task holding every class and example of ``tasks``, in their order."""
-    cat = lambda name: torch.cat([getattr(t, name) for t in tasks])  # noqa: E731
+    if not tasks:
+        raise ValueError("merge_tasks needs at least one task")
+    fields = ("x_train", "y_train", "x_eval", "y_eval")
     classes = tuple(c for t in tasks for c in t.classes)
-    return Task(classes, cat("x_train"), cat("y_train"), cat("x_eval"), cat("y_eval"))
+    return Task(classes, *(torch.cat([getattr(t, name) for t in tasks]) for name in fields))
 
 
 class Cumulative:
@@ -36,10 +38,12 @@ class Cumulative:
         self.seen: list[Task] = []
 
     def learn_task(self, task: Task, task_index: int) -> None:
+        """Train the wrapped learner on ``task`` merged with every earlier task."""
         self.seen.append(task)
         self.learner.learn_task(merge_tasks(self.seen), task_index)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped learner's prediction."""
         return self.learner.predict(x)
 
 
@@ -104,8 +108,8 @@ def run_protocol(
         matrix.append(row)
         if on_task_end is not None:
             on_task_end(i, row)
-    x_all = torch.cat([t.x_eval for t in tasks])
-    y_all = torch.cat([t.y_eval for t in tasks])
+    every = merge_tasks(tasks)
+    x_all, y_all = every.x_eval, every.y_eval
     pred = learner.predict(x_all)
     # a learner may predict classes no task holds (e.g. all 10 digits on a 2-task run): count those too
     num_classes = 1 + max(max(c for t in tasks for c in t.classes), int(pred.max()) if len(pred) else 0)
