@@ -108,8 +108,8 @@ def run_protocol(
         matrix.append(row)
         if on_task_end is not None:
             on_task_end(i, row)
-    every = merge_tasks(tasks)
-    x_all, y_all = every.x_eval, every.y_eval
+    x_all = torch.cat([t.x_eval for t in tasks])  # eval images only: merge_tasks would copy the training sets too
+    y_all = torch.cat([t.y_eval for t in tasks])
     pred = learner.predict(x_all)
     # a learner may predict classes no task holds (e.g. all 10 digits on a 2-task run): count those too
     num_classes = 1 + max(max(c for t in tasks for c in t.classes), int(pred.max()) if len(pred) else 0)
