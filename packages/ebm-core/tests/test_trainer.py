@@ -32,6 +32,7 @@ SAMPLER = LangevinSampler(steps=20, step_size=0.1, noise_std=0.01, grad_clip=Non
 
 def test_trained_ebm_covers_all_eight_modes():
     x = ring(2000)
+    torch.manual_seed(0)  # the model's init (torch seeds its default generator at random per process)
     energy = MLPEnergy(2, hidden=(64, 64, 64), spectral_norm=False)
     Trainer(energy, SAMPLER, (x, None), TrainerConfig(steps=300, lr=1e-3, quiet=True)).train()
     torch.manual_seed(1)
@@ -41,7 +42,9 @@ def test_trained_ebm_covers_all_eight_modes():
     dist_after = torch.cdist(samples, x).min(1).values.mean()
     share = torch.bincount(torch.cdist(samples, CENTRES).argmin(1), minlength=8).float() / len(samples)
     assert dist_after < 0.4 * dist_before, (dist_before, dist_after)
-    assert share.min() > 0.06, share
+    # Uniform would be 0.125 per mode; a dropped mode holds ~0. Over model inits 0-7 the smallest
+    # share ranged 0.034-0.087.
+    assert share.min() > 0.03, share
 
 
 def small_trainer(out_dir, steps=12, **kw) -> Trainer:
@@ -103,7 +106,7 @@ def test_divergence_rolls_back_then_stops_with_clear_error():
         assert torch.equal(good[k], v), k
 
 
-def test_single_divergence_recovers_and_finishes():
+def test_single_divergence_recovers_and_finishes(tmp_path):
     torch.manual_seed(0)
     energy = Exploding()
     calls = {"n": 0}
@@ -112,13 +115,35 @@ def test_single_divergence_recovers_and_finishes():
     def flaky(x, y=None):
         calls["n"] += 1
         out = original(x, y)
-        return out * float("nan") if calls["n"] == 20 else out
+        return out * float("nan") if calls["n"] == 20 else out  # 3 calls a step: step 7 diverges
 
     energy.forward = flaky
-    cfg = TrainerConfig(steps=12, batch_size=16, checkpoint_every=4, quiet=True, buffer_size=64)
-    trainer = Trainer(energy, dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg)
-    trainer.train()
+    cfg = TrainerConfig(steps=12, batch_size=16, checkpoint_every=4, log_every=1, quiet=True, buffer_size=64)
+    trainer = Trainer(energy, dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg, out_dir=tmp_path)
+    history = trainer.train()
     assert trainer.step == 12 and trainer.recoveries == 1
+    # Steps 5 and 6 were rolled back to the step-4 checkpoint and trained again: each is in the
+    # history and the metrics log once, from its second training.
+    assert [d["step"] for d in history] == list(range(1, 13))
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in logged] == list(range(1, 13))
+    assert [d["loss"] for d in logged] == pytest.approx([d["loss"] for d in history])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_continues_exactly(tmp_path):
+    """Checkpoints hold CPU RNG states: resume must not map them to the GPU (set_rng_state refuses)."""
+    def trainer(out):
+        torch.manual_seed(123)
+        cfg = TrainerConfig(steps=8, batch_size=32, checkpoint_every=4, quiet=True, buffer_size=100, device="cuda")
+        return Trainer(MLPEnergy(2, hidden=(16, 16)), dataclasses.replace(SAMPLER, steps=5), (ring(256), None),
+                       cfg, out_dir=out)
+
+    straight = [d["loss"] for d in trainer(tmp_path / "a").train()]
+    first = [d["loss"] for d in trainer(tmp_path / "b").train(steps=4)]
+    resumed = trainer(tmp_path / "b")
+    assert resumed.resume() and resumed.step == 4
+    assert first + [d["loss"] for d in resumed.train()] == pytest.approx(straight)
 
 
 def test_kl_term_adds_a_gradient_through_the_chain():

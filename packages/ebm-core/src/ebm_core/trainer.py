@@ -180,7 +180,9 @@ class Trainer:
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None or not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        # On the CPU: RNG states must be CPU tensors (set_rng_state refuses others), and the data
+        # stream's permutation indexes CPU data; the model, optimizer and buffer copy to their device.
+        state = torch.load(path, map_location="cpu", weights_only=False)
         self._load_state(state)
         self._good = state
         self._truncate_metrics()
@@ -244,6 +246,7 @@ class Trainer:
         recoveries = self.recoveries
         self._load_state(self._good)
         self.recoveries = recoveries
+        self._truncate_metrics()  # the rolled-back steps are trained (and logged) again
         seed_everything(self.config.seed + self.rank + 7919 * recoveries)
 
     def train(self, steps: int | None = None) -> list[dict[str, float]]:
@@ -259,6 +262,7 @@ class Trainer:
             if diag.get("diverged"):
                 before = self.step
                 self._recover(diag)
+                history = [h for h in history if h["step"] <= self.step]
                 bar.update(self.step - before)
                 continue
             self.step += 1
