@@ -1,5 +1,6 @@
 """Sharded generation: determinism, resume, corruption detection, split, loader helpers."""
 
+import dataclasses
 import json
 import shutil
 
@@ -178,3 +179,30 @@ def test_transitions_and_normalizer(reference):
     np.testing.assert_array_equal(tr.actions[7], data.actions_train[1, 1])
     with pytest.raises(ValueError, match="expected states"):
         make_transitions(data.states_train[:, :-1], data.actions_train)
+
+
+def test_experiment_finishes_an_interrupted_generation_and_refuses_other_settings(tmp_path, monkeypatch):
+    """`hand_rollout --data DIR`: a crash mid-generation is finished on the next run (not loaded as
+    incomplete forever), and data of another seed is an error, never reused."""
+    from ebm_robotics.experiment import PRESETS, prepare_data
+
+    config = PRESETS["tiny"]  # 20 trajectories in 2 shards of 10
+    real = gen.generate_shard
+
+    def crash_on_second(c, index, out_dir):
+        if index == 1:
+            raise KeyboardInterrupt("simulated crash")
+        return real(c, index, out_dir)
+
+    monkeypatch.setattr(gen, "generate_shard", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data(config, tmp_path / "data", quiet=True)
+    monkeypatch.setattr(gen, "generate_shard", real)
+    finished = prepare_data(config, tmp_path / "data", quiet=True)
+    straight = prepare_data(config, tmp_path / "straight", quiet=True)
+    for a, b in zip(all_states(finished), all_states(straight)):
+        np.testing.assert_array_equal(a, b)
+    assert len(finished.states_train) + len(finished.states_test) == 20
+
+    with pytest.raises(ValueError, match="holds trajectories generated with"):
+        prepare_data(dataclasses.replace(config, seed=1), tmp_path / "data", quiet=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from .rollouts import (
     rollout_states,
 )
 from .scaling import TransitionScaler
+from .shards import read_manifest
 from .training import DynamicsTrainingConfig, train_ebm, train_fc
 
 # versions written to results.json
@@ -71,23 +71,32 @@ PRESETS: dict[str, HandRolloutConfig] = {
 
 
 def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
-    """Generate (or finish generating: shards are resumable) and load the trajectories."""
-    if not (data_dir / "manifest.json").exists() or not _complete(data_dir, config):
-        gen = GenerationConfig(
-            num_trajectories=config.num_trajectories, horizon=config.horizon, seed=config.seed,
-            policy=config.policy, shard_size=config.shard_size, workers=config.workers,
-        )
-        generate_trajectories(gen, data_dir, quiet=quiet)
+    """Generate (or finish generating: shards are resumable) and load the trajectories.
+
+    A directory already holding the complete dataset of these settings (``manifest.json``, or the
+    part manifests of several machines) is loaded as it is; one holding trajectories of other
+    settings (another seed, size or policy) is an error, never silently reused."""
+    gen = GenerationConfig(
+        num_trajectories=config.num_trajectories, horizon=config.horizon, seed=config.seed,
+        policy=config.policy, shard_size=config.shard_size, workers=config.workers,
+    )
+    if not _complete(data_dir, gen):
+        generate_trajectories(gen, data_dir, quiet=quiet)  # resumes; refuses data of other settings
     return load_trajectories(data_dir)
 
 
-def _complete(data_dir: Path, config: HandRolloutConfig) -> bool:
+def _complete(data_dir: Path, gen: GenerationConfig) -> bool:
+    """Whether ``data_dir`` holds the whole dataset of ``gen``; raises if it holds another one."""
     try:
-        manifest = json.loads((data_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
+        manifest = read_manifest(data_dir)
+    except FileNotFoundError:
         return False
-    cfg = manifest.get("config", {})
-    return cfg.get("num_trajectories") == config.num_trajectories and cfg.get("horizon") == config.horizon
+    if manifest["config"] != gen.data_fields():
+        raise ValueError(
+            f"{str(data_dir)!r} holds trajectories generated with {manifest['config']}, not "
+            f"{gen.data_fields()}; use another --data directory or the same settings"
+        )
+    return bool(manifest["complete"])
 
 
 def plot_fd_curve(
