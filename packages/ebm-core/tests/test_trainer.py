@@ -50,8 +50,8 @@ def test_trained_ebm_covers_all_eight_modes():
 def small_trainer(out_dir, steps=12, **kw) -> Trainer:
     torch.manual_seed(123)  # model init; the trainer seeds everything else
     energy = MLPEnergy(2, hidden=(16, 16))
-    cfg = TrainerConfig(steps=steps, batch_size=32, lr=1e-3, checkpoint_every=6, log_every=1, quiet=True,
-                        buffer_size=100, **kw)
+    kw = {"lr": 1e-3, **kw}
+    cfg = TrainerConfig(steps=steps, batch_size=32, checkpoint_every=6, log_every=1, quiet=True, buffer_size=100, **kw)
     return Trainer(energy, dataclasses.replace(SAMPLER, steps=5), (ring(256), None), cfg, out_dir=out_dir)
 
 
@@ -69,6 +69,23 @@ def test_resume_continues_exactly(tmp_path):
         assert torch.equal(a, b)
     steps_logged = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps_logged == list(range(1, 13))
+
+
+def test_resume_refuses_other_settings_but_allows_more_steps(tmp_path):
+    small_trainer(tmp_path, steps=6).train()
+    longer = small_trainer(tmp_path, steps=9)  # more steps (or another device, cadence): fine
+    assert longer.resume() and longer.step == 6
+    assert longer.train()[-1]["step"] == 9
+    with pytest.raises(ValueError, match=r"other settings \(config.lr: 0.001 -> 0.0003\)"):
+        small_trainer(tmp_path, steps=9, lr=3e-4).resume()
+    other_sampler = small_trainer(tmp_path, steps=9)
+    other_sampler.sampler = dataclasses.replace(other_sampler.sampler, steps=7)
+    with pytest.raises(ValueError, match="sampler.steps: 5 -> 7"):
+        other_sampler.resume()
+    wider = small_trainer(tmp_path, steps=9)
+    wider.energy = MLPEnergy(2, hidden=(32, 16))
+    with pytest.raises(ValueError, match="does not fit this energy"):
+        wider.resume()
 
 
 def test_checkpoint_is_written_atomically(tmp_path):

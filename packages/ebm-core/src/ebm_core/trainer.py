@@ -64,6 +64,21 @@ class TrainerConfig:
     device: str = "cpu"
 
 
+# TrainerConfig fields a resumed run may change (everything else must equal the checkpoint's).
+RESUMABLE_CONFIG_CHANGES = frozenset(
+    {"steps", "quiet", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
+)
+# Sampler fields that change how, not what, it samples.
+_SAMPLER_RUNTIME_FIELDS = frozenset({"create_graph", "record_every", "record_energies", "compile"})
+
+
+def _sampler_settings(sampler: Any) -> dict[str, Any] | None:
+    """The sampler's settings that define its chains (None for a sampler that is not a dataclass)."""
+    if not dataclasses.is_dataclass(sampler):
+        return None
+    return {k: v for k, v in dataclasses.asdict(sampler).items() if k not in _SAMPLER_RUNTIME_FIELDS}
+
+
 def uniform_init(low: float = 0.0, high: float = 1.0) -> InitFn:
     """Fresh chains start from U(low, high) of the data's shape (the paper's initialization)."""
 
@@ -152,6 +167,7 @@ class Trainer:
             "snapshots": list(self.snapshots),
             "recoveries": self.recoveries,
             "config": dataclasses.asdict(self.config),
+            "sampler": _sampler_settings(self.sampler),
         })
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -183,10 +199,32 @@ class Trainer:
         # On the CPU: RNG states must be CPU tensors (set_rng_state refuses others), and the data
         # stream's permutation indexes CPU data; the model, optimizer and buffer copy to their device.
         state = torch.load(path, map_location="cpu", weights_only=False)
-        self._load_state(state)
+        self._check_same_settings(state, path)
+        try:
+            self._load_state(state)
+        except RuntimeError as e:  # load_state_dict: missing keys or other shapes
+            raise ValueError(
+                f"checkpoint {str(path)!r} does not fit this energy (written for another architecture or "
+                f"preset?); use a new output folder or the settings it was written with. {e}"
+            ) from e
         self._good = state
         self._truncate_metrics()
         return True
+
+    def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
+        """Refuse to continue a run made with other training or sampler settings (a changed step
+        count, device, logging or checkpoint cadence is fine)."""
+        saved = {f"config.{k}": v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CONFIG_CHANGES}
+        now = {f"config.{k}": v for k, v in dataclasses.asdict(self.config).items()}
+        if state.get("sampler") is not None and _sampler_settings(self.sampler) is not None:
+            saved.update({f"sampler.{k}": v for k, v in state["sampler"].items()})
+            now.update({f"sampler.{k}": v for k, v in _sampler_settings(self.sampler).items()})
+        diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in saved if k in now and saved[k] != now[k]]
+        if diff:
+            raise ValueError(
+                f"checkpoint {str(path)!r} was written with other settings ({'; '.join(diff)}); "
+                "use a new output folder, or the same settings to resume"
+            )
 
     def _truncate_metrics(self) -> None:
         log = self._metrics_path()
