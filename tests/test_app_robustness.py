@@ -28,9 +28,16 @@ def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     assert "ebm_bpda" in proc.stdout
 
     # resume reuses both trained models; with the same seed the attacks give the same numbers
+    clf_file = out / "classifier" / "model.pt"
+    trained = clf_file.stat().st_mtime_ns
     again = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["accuracy"] == r["accuracy"]
+    assert clf_file.stat().st_mtime_ns == trained
+    # ... but not a classifier trained with other settings: it is trained again
+    more = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume", "--classifier-steps", "7")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert clf_file.stat().st_mtime_ns != trained
 
 
 def test_unconditional_checkpoint_is_rejected(tmp_path):

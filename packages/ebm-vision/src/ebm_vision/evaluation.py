@@ -20,7 +20,6 @@ from .models import (
     ImageEnergyConfig,
     build_energy,
     energy_from_payload,
-    load_image_energy,
     payload_config,
     payload_seed,
     read_model_file,
@@ -210,16 +209,20 @@ def run_robustness(
     clf = build_energy(prep.energy_config).to(device)
     clf_path = out / "classifier" / "model.pt"
     t_clf = time.perf_counter()
-    if resume and clf_path.exists():
-        clf, _ = load_image_energy(clf_path, map_location=device)
+    clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet)
+    clf_settings = {"kind": "cross-entropy classifier", "energy": dataclasses.asdict(prep.energy_config),
+                    "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False))}
+    saved = read_model_file(clf_path, map_location=device) if resume and clf_path.exists() else None
+    if saved is not None and saved["extra"] == clf_settings:  # reused only under unchanged settings
+        clf, _ = energy_from_payload(saved, device)
     else:
         from .experiment import _train_tensor
 
         # at most the images the classifier can draw (steps x batch), not the whole training set
         tx, ty = _train_tensor(prep.train, config.classifier.steps * config.classifier.batch_size, config.seed)
         seed_everything(config.seed)
-        train_classifier(clf, tx, ty, k, dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet))
-        save_image_energy(clf, prep.energy_config, clf_path, extra={"kind": "cross-entropy classifier"})
+        train_classifier(clf, tx, ty, k, clf_config)
+        save_image_energy(clf, prep.energy_config, clf_path, extra=clf_settings)
     clf_seconds = time.perf_counter() - t_clf
 
     # refinement with the model's own Langevin step settings, 10 steps (4.3)
