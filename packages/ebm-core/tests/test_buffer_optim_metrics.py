@@ -28,6 +28,8 @@ def test_ring_overwrites_oldest_and_keeps_labels():
     assert sorted(buf.samples[:, 0].tolist()) == [2.0, 3.0, 4.0, 5.0]
     x, y, _ = buf.sample(50, torch.zeros(50, 1), torch.zeros(50, 2))
     assert torch.all(y[:, 0] == 10.0 * x[:, 0])  # each replayed sample comes with its own label
+    assert buf.latest(3)[:, 0].tolist() == [3.0, 4.0, 5.0]  # the newest, oldest first, across the wrap
+    assert buf.latest(10)[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
 
 
 def test_uint8_storage_dequantizes_within_one_level():
@@ -38,6 +40,7 @@ def test_uint8_storage_dequantizes_within_one_level():
     assert buf.samples.dtype == torch.uint8
     decoded = buf._decode(buf.samples)
     assert (decoded - data).abs().max() < 1 / 256 + 1e-6
+    assert (buf.latest(50) - data).abs().max() <= 0.5 / 256 + 1e-6  # bin centres, no noise
 
 
 def test_buffer_state_dict_roundtrip_and_shape_errors():

@@ -76,6 +76,14 @@ class ReplayBuffer:
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
+    def latest(self, n: int) -> torch.Tensor:
+        """The ``n`` most recently added samples (fewer if the buffer holds fewer), oldest first, as
+        floats (a uint8 buffer's at the centre of each bin, without the dequantization noise)."""
+        n = min(n, self.size)
+        idx = (self.ptr - n + torch.arange(n, device=self.device)) % self.capacity
+        q = self.samples[idx]
+        return (q.to(self.dtype) + 0.5) / 256 if self.uint8 else q.clone()
+
     def sample(
         self, n: int, fresh: torch.Tensor | Callable[[int], torch.Tensor],
         fresh_labels: torch.Tensor | None = None,

@@ -345,7 +345,7 @@ def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, r
         def persistent(x_pos: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
             buf = holder["trainer"].buffer
             if buf.size == x_pos.shape[0]:
-                return buf.samples[: buf.size].clone()
+                return buf.latest(buf.size)
             low, high = cfg.sampler.clamp or (0.0, 1.0)
             return low + (high - low) * torch.rand_like(x_pos)
 

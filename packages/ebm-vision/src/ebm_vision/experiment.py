@@ -187,9 +187,7 @@ def run_image_generate(
         ensemble = trainer.ensemble_energy().eval()
         results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
                                "last": trainer.history[-1] if trainer.history else None}
-        b = trainer.buffer
-        last = b.samples[: b.size][-max(config.num_samples, 100):]
-        buffer_images = ((last.float() + 0.5) / 256 if b.uint8 else last.float()).cpu()
+        buffer_images = trainer.buffer.latest(max(config.num_samples, 100)).float().cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
     shape, k = ecfg.shape, ecfg.num_classes
