@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -145,3 +146,22 @@ def test_ebm_learns_a_bimodal_transition_that_fc_averages():
     assert moved.abs().mean() > 0.5  # it moves as the data do, not the average (0)
     assert (moved > 0.5).float().mean() > 0.25 and (moved < -0.5).float().mean() > 0.25  # both modes
     assert out[:, 1, 1:].abs().mean() < 0.25  # the other dimensions stay (data: std 0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_models_train_on_cuda_and_come_back_to_the_cpu(tmp_path):
+    """`hand_rollout --device cuda`: both kinds of model train on the GPU (and resume there), and are
+    returned on the CPU, where the rollouts run."""
+    from ebm_robotics import train_fc
+
+    rng = np.random.default_rng(0)
+    traj = np.cumsum(rng.normal(scale=0.1, size=(40, 6, 31)), axis=1).astype(np.float32)
+    sc = TransitionScaler.fit(traj)
+    tr = make_transitions(traj, rng.uniform(-1, 1, size=(40, 5, 20)).astype(np.float32))
+    cfg = DynamicsTrainingConfig(steps=6, batch_size=32, buffer_size=128, checkpoint_every=3, device="cuda")
+    for train in (train_ebm, train_fc):
+        model, history = train(tr, sc, True, cfg, out_dir=tmp_path / train.__name__, quiet=True)
+        assert all(p.device.type == "cpu" for p in model.parameters()) and history
+        longer = dataclasses.replace(cfg, steps=9)
+        model, _ = train(tr, sc, True, longer, out_dir=tmp_path / train.__name__, resume=True, quiet=True)
+        assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -59,6 +59,7 @@ class DynamicsTrainingConfig:
     replay_prob: float = 0.0
     checkpoint_every: int = 500
     seed: int = 0
+    device: str = "cpu"  # where the four models train (the rollouts then run on the CPU)
 
 
 def transition_tensors(
@@ -92,14 +93,14 @@ def train_ebm(
         steps=config.steps, batch_size=config.batch_size, lr=config.lr,
         objective=ObjectiveConfig(l2_coeff=config.l2_coeff), buffer_size=config.buffer_size,
         replay_prob=config.replay_prob, buffer_labels=True, checkpoint_every=config.checkpoint_every,
-        log_every=25, seed=config.seed, quiet=quiet,
+        log_every=25, seed=config.seed, quiet=quiet, device=config.device,
     )
     init = start_near_current_state(config.init_std)
     trainer = Trainer(energy, config.sampler, data, cfg, init_fn=init, out_dir=out_dir)
     if resume:
         trainer.resume()
     history = trainer.train()
-    return energy, history
+    return energy.cpu(), history
 
 
 def train_fc(
@@ -108,21 +109,22 @@ def train_fc(
 ) -> tuple[FCDynamics, list[dict[str, float]]]:
     """Train the FC baseline by MSE on normalized steps (same steps, batch and optimizer)."""
     torch.manual_seed(config.seed)
-    model = FCDynamics(conditional)
-    steps, y = transition_tensors(transitions, scaler, conditional)
+    device = torch.device(config.device)
+    model = FCDynamics(conditional).to(device)
+    steps, y = (t.to(device) for t in transition_tensors(transitions, scaler, conditional))
     opt = ClippedAdam(model.parameters(), lr=config.fc_lr)
     gen = torch.Generator().manual_seed(config.seed)
     start, history = 0, []
     ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)  # the generator state stays on the CPU
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         start, history = state["step"], state["history"]
     bar = progress(config.steps, initial=start, desc="fc", disable=quiet)
     for step in range(start + 1, config.steps + 1):
-        idx = torch.randint(0, steps.shape[0], (config.batch_size,), generator=gen)
+        idx = torch.randint(0, steps.shape[0], (config.batch_size,), generator=gen).to(device)
         loss = nn.functional.mse_loss(model(y[idx]), steps[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -136,4 +138,4 @@ def train_fc(
                  "step": step, "history": history}, ckpt,
             )
     bar.close()
-    return model, history
+    return model.cpu(), history
