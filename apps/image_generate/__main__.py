@@ -2,7 +2,7 @@
 
     uv run apps/image_generate                              # MNIST on a CPU in minutes
     uv run apps/image_generate --preset cifar10_cond --data-dir DATA --device cuda   # = --preset paper
-    torchrun --nproc-per-node 8 apps/image_generate --preset imagenet32_cond --device cuda --data-dir DATA
+    torchrun --nproc-per-node 8 apps/image_generate --preset imagenet32_cond --device cuda --data-dir DATA --out R
 """
 
 from __future__ import annotations

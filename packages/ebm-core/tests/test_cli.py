@@ -43,3 +43,13 @@ def test_resume_without_out_is_a_usage_error(capsys):
         resolve_out_dir(p, p.parse_args(["--resume"]))
     assert exit_info.value.code == 2
     assert "--resume needs --out DIR" in capsys.readouterr().err
+
+
+def test_torchrun_without_out_is_a_usage_error(monkeypatch, capsys):
+    p = _parser()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert resolve_out_dir(p, p.parse_args(["--out", "o"])) == Path("o")
+    with pytest.raises(SystemExit) as exc:
+        resolve_out_dir(p, p.parse_args([]))
+    assert exc.value.code == 2
+    assert "under torchrun give --out DIR" in capsys.readouterr().err

@@ -4,6 +4,7 @@ and where an app has them ``--data-dir`` and ``--device`` (the repository's app 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,7 +43,10 @@ def add_run_args(
 
 def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
     """``--out``, else :func:`default_out_dir` of the app; ``--resume`` without ``--out`` is a usage
-    error (exit status 2), since there is no run to continue."""
+    error (exit status 2), since there is no run to continue; so is a missing ``--out`` under
+    ``torchrun`` (each process would name its folder by its own clock)."""
     if args.resume and args.out is None:
         parser.error("--resume needs --out DIR (the run to continue)")
+    if args.out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("under torchrun give --out DIR: every process must write to the same folder")
     return args.out if args.out is not None else default_out_dir(parser.prog)
