@@ -148,8 +148,10 @@ def generate_shard(config: GenerationConfig, index: int, out_dir: str | Path) ->
     }
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that determine the simulated data."""
+def simulator_versions() -> dict[str, str]:
+    """Installed versions of the packages that determine the simulated data (the manifest's
+    ``versions``: no Python or platform, unlike ebm-core's ``package_versions``, so that data made
+    on different machines compare equal; and no torch import in the generation workers)."""
     return {name: importlib.metadata.version(name) for name in VERSIONED_PACKAGES}
 
 
@@ -160,7 +162,7 @@ def _new_manifest(
         "format": MANIFEST_FORMAT,
         "env_id": ENV_ID,
         "config": config.data_fields(),
-        "versions": package_versions(),
+        "versions": simulator_versions(),
         "state_layout": {
             "hand_joints": list(HAND_JOINT_NAMES),
             "cube_pos": [24, 27],

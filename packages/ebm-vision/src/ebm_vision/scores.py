@@ -41,7 +41,7 @@ def train_cross_entropy(
     y: torch.Tensor, steps: int, batch_size: int, lr: float = 1e-3, seed: int = 0, quiet: bool = True,
     device: str | torch.device = "cpu",
 ) -> list[float]:
-    """The project's one cross-entropy training loop: ``steps`` Adam steps on random batches of
+    """A cross-entropy training loop: ``steps`` Adam steps on random batches of
     ``(x, y)`` (indices drawn from a generator seeded with ``seed``); returns the loss per step.
     Used by the domain classifier here and by the robustness baseline."""
     if y.shape != (x.shape[0],):
