@@ -72,7 +72,7 @@ def test_conditional_needs_y_and_bad_shapes():
         net(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         net(torch.rand(2, 32, 32), torch.zeros(2, dtype=torch.long))
-    with pytest.raises(ValueError, match="28x28"):
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
         MNISTEnergy()(torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match="activation"):
         ResNet32(act="tanh")

@@ -6,13 +6,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from ebm_core import ResBlock, StridedConvEnergy, activation, sn_conv2d
+from ebm_core import ResNetEnergy, StridedConvEnergy, check_image
 from torch import nn
-
-
-def _check_image(x: torch.Tensor, channels: int, size: int) -> None:
-    if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != size or x.shape[3] != size:
-        raise ValueError(f"expected images of shape (B, {channels}, {size}, {size}), got {tuple(x.shape)}")
 
 
 class DSpritesEnergy(StridedConvEnergy):
@@ -67,28 +62,14 @@ class ColumnCondition(nn.Module):
         return self.energy(x, picked[:, 0] if self.as_index else picked)
 
 
-class AttributeEnergy(nn.Module):
-    """Attribute-conditional image energy for CelebA (A.9): residual blocks of ebm-core with
-    per-class bias and gain (2 classes: attribute absent / present), global sum pool, linear."""
+class AttributeEnergy(ResNetEnergy):
+    """Attribute-conditional image energy for CelebA (A.9): ebm-core's residual energy with one
+    downsampling block per entry of ``channels``, per-class bias and gain (2 classes: attribute
+    absent / present), global sum pool, linear."""
 
     def __init__(self, image_size: int = 32, channels: Sequence[int] = (32, 64, 64), act: str = "leaky_relu"):
-        super().__init__()
-        self.image_size = image_size
-        self.stem = sn_conv2d(3, channels[0])
-        blocks, width = [], channels[0]
-        for c in channels:
-            blocks.append(ResBlock(width, c, downsample=True, act=act, num_classes=2))
-            width = c
-        self.blocks = nn.ModuleList(blocks)
-        self.act = activation(act)
-        self.out = nn.Linear(width, 1)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        _check_image(x, 3, self.image_size)
-        h = self.stem(x)
-        for block in self.blocks:
-            h = block(h, y)
-        return self.out(self.act(h).sum(dim=(2, 3))).squeeze(1)
+        super().__init__([(c, True) for c in channels], channels[0], in_channels=3, num_classes=2, act=act,
+                         image_size=image_size)
 
 
 class PlainCNN(nn.Module):
@@ -113,5 +94,5 @@ class PlainCNN(nn.Module):
         self.in_channels, self.image_size = in_channels, image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_image(x, self.in_channels, self.image_size)
+        check_image(x, self.in_channels, self.image_size)
         return self.head(self.features(x))

@@ -11,11 +11,11 @@ from .checkpoint import atomic_torch_save, seed_everything
 from .cli import add_run_args, default_out_dir, resolve_out_dir
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
-from .conv_energy import StridedConvEnergy
+from .conv_energy import ResNetEnergy, StridedConvEnergy
 from .distributed import average_gradients, broadcast_module, is_distributed, setup_distributed
 from .hmc import HMCOutput, HMCSampler
 from .langevin import LangevinSampler, SampleOutput
-from .layers import ShrinkOnlySpectralNorm, activation, shrink_sn_conv2d, sn_conv2d, sn_linear
+from .layers import ShrinkOnlySpectralNorm, activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
 from .metrics import auroc, frechet_distance, frechet_distance_samples, gaussian_fit
 from .mlp import MLPEnergy
 from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
@@ -28,8 +28,8 @@ from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
-    "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "SumEnergy", "sample_in_turn",
-    "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
+    "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "ResNetEnergy", "SumEnergy", "sample_in_turn",
+    "activation", "check_image", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
     "LangevinSampler", "SampleOutput", "HMCSampler", "HMCOutput",
     "chain_context", "frozen_parameters",
     "ReplayBuffer",

@@ -1,4 +1,5 @@
-"""Strided conv energy of the reference MNIST and dSprites nets (A.10, reference settings)."""
+"""Image energies built from ebm-core's layers: the strided conv energy of the reference MNIST and
+dSprites nets, and the residual energy of the reference CIFAR / ImageNet nets (A.10, Figure 28)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .blocks import ResBlock
 from .conditioning import ConditionVector
-from .layers import activation, sn_conv2d, sn_linear
+from .layers import activation, check_image, sn_conv2d, sn_linear
 
 
 class StridedConvEnergy(nn.Module):
@@ -38,11 +40,44 @@ class StridedConvEnergy(nn.Module):
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[1:]) != (self.in_channels, self.image_size, self.image_size):
-            s = self.image_size
-            raise ValueError(f"expected images of shape (B, {self.in_channels}, {s}, {s}) ({s}x{s} images), "
-                             f"got {tuple(x.shape)}")
+        check_image(x, self.in_channels, self.image_size)
         b, h = x.shape[0], x
         for conv, bias, gain in zip(self.convs, self.biases, self.gains):
             h = self.act(gain(y, b)[:, :, None, None] * conv(h + bias(y, b)[:, :, None, None]))
         return self.out(self.act(self.dense(h.flatten(1)))).squeeze(1)
+
+
+class ResNetEnergy(nn.Module):
+    """Input conv, a stack of conditional residual blocks (:class:`ResBlock`), then the reference
+    head: activation, global SUM pooling over space, linear C -> 1 (no spectral norm).
+
+    ``blocks`` lists ``(channels, downsample)`` per residual block; ``dropout`` is applied inside
+    every block (active in training mode only); ``image_size``, if given, is checked on input.
+    """
+
+    def __init__(
+        self, blocks: Sequence[tuple[int, bool]], stem_channels: int, in_channels: int = 3,
+        num_classes: int = 0, cond_dim: int = 0, act: str = "leaky_relu", dropout: float = 0.0,
+        image_size: int | None = None,
+    ):
+        super().__init__()
+        if not blocks:
+            raise ValueError("a ResNetEnergy needs at least one residual block")
+        self.in_channels, self.num_classes, self.cond_dim = in_channels, num_classes, cond_dim
+        self.image_size = image_size
+        self.stem = sn_conv2d(in_channels, stem_channels)
+        layers, width = [], stem_channels
+        for channels, down in blocks:
+            layers.append(ResBlock(width, channels, downsample=down, act=act, num_classes=num_classes,
+                                   cond_dim=cond_dim, dropout=dropout))
+            width = channels
+        self.blocks = nn.ModuleList(layers)
+        self.head_act = activation(act)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_image(x, self.in_channels, self.image_size)
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block(h, y)
+        return self.head(self.head_act(h).sum(dim=(2, 3))).squeeze(1)

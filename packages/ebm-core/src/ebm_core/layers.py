@@ -8,6 +8,13 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 
+def check_image(x: torch.Tensor, channels: int, size: int | None = None) -> None:
+    """Raise a ``ValueError`` unless ``x`` is a ``(B, channels, size, size)`` batch (any H, W if no size)."""
+    hw = "H, W" if size is None else f"{size}, {size}"
+    if x.dim() != 4 or x.shape[1] != channels or (size is not None and tuple(x.shape[2:]) != (size, size)):
+        raise ValueError(f"expected images of shape (B, {channels}, {hw}), got {tuple(x.shape)}")
+
+
 def activation(name: str) -> nn.Module:
     """The paper's activations: ``"swish"`` (x * sigmoid(x)), ``"leaky_relu"`` (slope 0.2), ``"relu"``."""
     if name == "swish":

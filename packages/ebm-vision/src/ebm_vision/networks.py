@@ -11,52 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from ebm_core import ResBlock, StridedConvEnergy, activation, sn_conv2d
-from torch import nn
+from ebm_core import ResNetEnergy, StridedConvEnergy
 
 Block = tuple[int, bool]  # (output channels, downsample by 2x2 average pooling)
-
-
-def _check_image(x: torch.Tensor, channels: int, size: int | None = None) -> None:
-    if x.dim() != 4 or x.shape[1] != channels:
-        raise ValueError(f"x must have shape (B, {channels}, H, W), got {tuple(x.shape)}")
-    if size is not None and tuple(x.shape[2:]) != (size, size):
-        raise ValueError(f"x must be {size}x{size} images, got {tuple(x.shape[2:])}")
-
-
-class ResNetEnergy(nn.Module):
-    """Input conv, a stack of conditional residual blocks, then the reference head:
-    activation, global SUM pooling over space, linear C -> 1 (no spectral norm).
-
-    ``blocks`` lists ``(channels, downsample)`` per residual block; ``dropout`` is applied
-    inside every block (active in training mode only).
-    """
-
-    def __init__(
-        self, blocks: Sequence[Block], stem_channels: int, in_channels: int = 3,
-        num_classes: int = 0, cond_dim: int = 0, act: str = "leaky_relu", dropout: float = 0.0,
-    ):
-        super().__init__()
-        if not blocks:
-            raise ValueError("a ResNetEnergy needs at least one residual block")
-        self.in_channels, self.num_classes, self.cond_dim = in_channels, num_classes, cond_dim
-        self.stem = sn_conv2d(in_channels, stem_channels)
-        layers, width = [], stem_channels
-        for channels, down in blocks:
-            layers.append(ResBlock(width, channels, downsample=down, act=act, num_classes=num_classes,
-                                   cond_dim=cond_dim, dropout=dropout))
-            width = channels
-        self.blocks = nn.ModuleList(layers)
-        self.head_act = activation(act)
-        self.head = nn.Linear(width, 1)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        _check_image(x, self.in_channels)
-        h = self.stem(x)
-        for block in self.blocks:
-            h = block(h, y)
-        return self.head(self.head_act(h).sum(dim=(2, 3))).squeeze(1)
+# ResNetEnergy (ebm-core, shared with ebm-compose's CelebA energy) is the base of the residual nets here.
 
 
 class ResNet32(ResNetEnergy):
