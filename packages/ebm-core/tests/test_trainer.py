@@ -60,6 +60,8 @@ def test_resume_continues_exactly(tmp_path):
     losses_straight = [d["loss"] for d in straight.train()]
     interrupted = small_trainer(tmp_path / "b")
     first = [d["loss"] for d in interrupted.train(steps=6)]
+    with (tmp_path / "b" / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 7, "lo')  # torn by a kill mid-write: dropped on resume
     resumed = small_trainer(tmp_path / "b")
     assert resumed.resume()
     assert resumed.step == 6
@@ -82,6 +84,10 @@ def test_resume_refuses_other_settings_but_allows_more_steps(tmp_path):
     other_sampler.sampler = dataclasses.replace(other_sampler.sampler, steps=7)
     with pytest.raises(ValueError, match="sampler.steps: 5 -> 7"):
         other_sampler.resume()
+    fewer_rows = small_trainer(tmp_path, steps=9)
+    fewer_rows.stream = type(fewer_rows.stream)((ring(200), None), 32)
+    with pytest.raises(ValueError, match="training examples: 256 -> 200"):
+        fewer_rows.resume()
     wider = small_trainer(tmp_path, steps=9)
     wider.energy = MLPEnergy(2, hidden=(32, 16))
     with pytest.raises(ValueError, match="does not fit this energy"):
@@ -152,7 +158,8 @@ def test_resume_on_cuda_continues_exactly(tmp_path):
     """Checkpoints hold CPU RNG states: resume must not map them to the GPU (set_rng_state refuses)."""
     def trainer(out):
         torch.manual_seed(123)
-        cfg = TrainerConfig(steps=8, batch_size=32, checkpoint_every=4, quiet=True, buffer_size=100, device="cuda")
+        cfg = TrainerConfig(steps=8, batch_size=32, checkpoint_every=4, log_every=1, quiet=True, buffer_size=100,
+                            device="cuda")
         return Trainer(MLPEnergy(2, hidden=(16, 16)), dataclasses.replace(SAMPLER, steps=5), (ring(256), None),
                        cfg, out_dir=out)
 

@@ -24,6 +24,7 @@ from .langevin import LangevinSampler
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
+from .records import atomic_path
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 Callback = Callable[[int, "Trainer"], None]
@@ -77,6 +78,14 @@ def _sampler_settings(sampler: Any) -> dict[str, Any] | None:
     if not dataclasses.is_dataclass(sampler):
         return None
     return {k: v for k, v in dataclasses.asdict(sampler).items() if k not in _SAMPLER_RUNTIME_FIELDS}
+
+
+def _logged_step(line: str) -> float:
+    """The step of one metrics.jsonl line; a blank or torn line (a killed write) counts as after every step."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def uniform_init(low: float = 0.0, high: float = 1.0) -> InitFn:
@@ -220,6 +229,9 @@ class Trainer:
             saved.update({f"sampler.{k}": v for k, v in state["sampler"].items()})
             now.update({f"sampler.{k}": v for k, v in _sampler_settings(self.sampler).items()})
         diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in saved if k in now and saved[k] != now[k]]
+        rows = len(state["stream"]["perm"]) if "stream" in state else self.stream.n
+        if rows != self.stream.n:  # the saved epoch order indexes the data it was made for
+            diff.append(f"training examples: {rows} -> {self.stream.n}")
         if diff:
             raise ValueError(
                 f"checkpoint {str(path)!r} was written with other settings ({'; '.join(diff)}); "
@@ -230,8 +242,9 @@ class Trainer:
         log = self._metrics_path()
         if log is None or not log.exists():
             return
-        keep = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
-        log.write_text("".join(ln + "\n" for ln in keep))
+        keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
+        with atomic_path(log) as tmp:  # a kill during the rewrite leaves the old log
+            tmp.write_text("".join(ln + "\n" for ln in keep))
 
     def _metrics_path(self) -> Path | None:
         return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None

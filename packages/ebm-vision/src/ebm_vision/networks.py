@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from ebm_core import ResNetEnergy, StridedConvEnergy
 
-Block = tuple[int, bool]  # (output channels, downsample by 2x2 average pooling)
 # ResNetEnergy (ebm-core, shared with ebm-compose's CelebA energy) is the base of the residual nets here.
 
 
