@@ -41,3 +41,17 @@ def test_attribute_scores_count_samples_with_every_requested_attribute():
     x = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]).view(4, 2, 1, 1)
     s = attribute_scores(Fixed(), x, {0: 1, 1: 1})
     assert s == {"attr0": 0.5, "attr1": 0.5, "all": 0.25}
+
+
+def test_attribute_energy_loads_weights_saved_under_the_old_head_name():
+    """Before AttributeEnergy became ebm-core's ResNetEnergy its final linear was ``out``: such files still load."""
+    from ebm_compose.networks import AttributeEnergy
+
+    torch.manual_seed(0)
+    saved = AttributeEnergy(image_size=16, channels=(8, 8))
+    old = {k.replace("head.", "out.", 1) if k.startswith("head.") else k: v for k, v in saved.state_dict().items()}
+    assert "out.weight" in old and "head.weight" not in old
+    loaded = AttributeEnergy(image_size=16, channels=(8, 8))
+    loaded.load_state_dict(old)
+    x, y = torch.rand(3, 3, 16, 16), torch.tensor([0, 1, 1])
+    assert torch.allclose(loaded(x, y), saved(x, y))

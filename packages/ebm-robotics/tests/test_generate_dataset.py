@@ -206,3 +206,25 @@ def test_experiment_finishes_an_interrupted_generation_and_refuses_other_setting
 
     with pytest.raises(ValueError, match="holds trajectories generated with"):
         prepare_data(dataclasses.replace(config, seed=1), tmp_path / "data", quiet=True)
+
+
+def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_path, monkeypatch):
+    from ebm_robotics.experiment import PRESETS, prepare_data
+
+    config = PRESETS["tiny"]  # 2 shards: machine 0 makes shard 0, machine 1 shard 1
+    gen_config = GenerationConfig(num_trajectories=20, horizon=10, seed=0, policy=config.policy, shard_size=10)
+    generate_trajectories(gen_config, tmp_path, machine_index=0, num_machines=2, quiet=True)
+    real = gen.generate_shard
+
+    def crash(c, index, out_dir):
+        raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(gen, "generate_shard", crash)
+    with pytest.raises(KeyboardInterrupt):
+        generate_trajectories(gen_config, tmp_path, machine_index=1, num_machines=2, quiet=True)
+    monkeypatch.setattr(gen, "generate_shard", real)
+    with pytest.raises(ValueError, match="not all finished"):
+        prepare_data(config, tmp_path, quiet=True)
+    assert not (tmp_path / "manifest.json").exists()  # nothing regenerated as one machine
+    generate_trajectories(gen_config, tmp_path, machine_index=1, num_machines=2, quiet=True)
+    assert len(prepare_data(config, tmp_path, quiet=True).states_train) == 18

@@ -165,3 +165,20 @@ def test_models_train_on_cuda_and_come_back_to_the_cpu(tmp_path):
         longer = dataclasses.replace(cfg, steps=9)
         model, _ = train(tr, sc, True, longer, out_dir=tmp_path / train.__name__, resume=True, quiet=True)
         assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_fc_resume_continues_only_under_the_same_settings(tmp_path):
+    from ebm_robotics import train_fc
+
+    rng = np.random.default_rng(0)
+    traj = np.cumsum(rng.normal(scale=0.1, size=(40, 6, 31)), axis=1).astype(np.float32)
+    sc = TransitionScaler.fit(traj)
+    tr = make_transitions(traj, rng.uniform(-1, 1, size=(40, 5, 20)).astype(np.float32))
+    cfg = DynamicsTrainingConfig(steps=50, batch_size=32, checkpoint_every=25)
+    straight, _ = train_fc(tr, sc, True, cfg, quiet=True)
+    train_fc(tr, sc, True, dataclasses.replace(cfg, steps=25), out_dir=tmp_path, quiet=True)
+    resumed, history = train_fc(tr, sc, True, cfg, out_dir=tmp_path, resume=True, quiet=True)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.allclose(a, b)  # 25 + 25 steps = 50 straight steps
+    with pytest.raises(ValueError, match="other settings"):
+        train_fc(tr, sc, True, dataclasses.replace(cfg, fc_lr=1e-2), out_dir=tmp_path, resume=True, quiet=True)

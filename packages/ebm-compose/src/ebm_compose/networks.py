@@ -70,6 +70,15 @@ class AttributeEnergy(ResNetEnergy):
     def __init__(self, image_size: int = 32, channels: Sequence[int] = (32, 64, 64), act: str = "leaky_relu"):
         super().__init__([(c, True) for c in channels], channels[0], in_channels=3, num_classes=2, act=act,
                          image_size=image_size)
+        self.register_load_state_dict_pre_hook(_rename_old_head)
+
+
+def _rename_old_head(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    """Files written before AttributeEnergy became a ResNetEnergy name its final linear ``out``."""
+    for name in ("weight", "bias"):
+        old = f"{prefix}out.{name}"
+        if old in state_dict and f"{prefix}head.{name}" not in state_dict:
+            state_dict[f"{prefix}head.{name}"] = state_dict.pop(old)
 
 
 class PlainCNN(nn.Module):

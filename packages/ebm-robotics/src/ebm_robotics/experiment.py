@@ -96,7 +96,12 @@ def _complete(data_dir: Path, gen: GenerationConfig) -> bool:
             f"{str(data_dir)!r} holds trajectories generated with {manifest['config']}, not "
             f"{gen.data_fields()}; use another --data directory or the same settings"
         )
-    return bool(manifest["complete"])
+    if not manifest["complete"] and not (data_dir / "manifest.json").exists():  # merged from part manifests
+        raise ValueError(
+            f"{str(data_dir)!r} holds the part manifests of a generation over several machines, not all "
+            "finished: finish each machine's part (generate_trajectories(..., machine_index=k, num_machines=n))"
+        )
+    return bool(manifest["complete"])  # complete data are used whatever simulator versions made them
 
 
 def plot_fd_curve(

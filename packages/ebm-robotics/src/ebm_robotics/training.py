@@ -116,8 +116,12 @@ def train_fc(
     gen = torch.Generator().manual_seed(config.seed)
     start, history = 0, []
     ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
+    settings = {"fc_lr": config.fc_lr, "batch_size": config.batch_size, "seed": config.seed, "conditional": conditional}
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)  # the generator state stays on the CPU
+        if state.get("settings", settings) != settings:
+            raise ValueError(f"checkpoint {str(ckpt)!r} was written with other settings ({state['settings']}, now "
+                             f"{settings}); use a new output folder, or the same settings to resume")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
@@ -135,7 +139,7 @@ def train_fc(
         if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             atomic_torch_save(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                 "step": step, "history": history}, ckpt,
+                 "step": step, "history": history, "settings": settings}, ckpt,
             )
     bar.close()
     return model.cpu(), history

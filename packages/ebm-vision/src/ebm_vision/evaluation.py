@@ -211,7 +211,10 @@ def run_robustness(
     t_clf = time.perf_counter()
     clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet)
     clf_settings = {"kind": "cross-entropy classifier", "energy": dataclasses.asdict(prep.energy_config),
-                    "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False))}
+                    "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False)),
+                    # what decides its training images: the data, the held-out split and its seed, the limit
+                    "data": [config.training.dataset, prep.note, prep.info.get("split_seed_note")],
+                    "eval_images": config.eval_images, "train_limit": config.train_limit}
     saved = read_model_file(clf_path, map_location=device) if resume and clf_path.exists() else None
     if saved is not None and saved["extra"] == clf_settings:  # reused only under unchanged settings
         clf, _ = energy_from_payload(saved, device)
