@@ -79,16 +79,22 @@ def test_same_data_regardless_of_workers_and_sharding(reference, tmp_path):
     )
 
 
-def test_resume_after_crash(reference, tmp_path, monkeypatch):
-    _, _, data = reference
+def crash_at_shard(monkeypatch, crash_index: int | None):
+    """Make shard ``crash_index`` (None: every shard) raise as a killed run would; returns the real generator."""
     real = gen.generate_shard
 
-    def crash_on_third(config, index, out_dir):
-        if index == 2:
+    def crashing(config, index, out_dir):
+        if crash_index is None or index == crash_index:
             raise KeyboardInterrupt("simulated crash")
         return real(config, index, out_dir)
 
-    monkeypatch.setattr(gen, "generate_shard", crash_on_third)
+    monkeypatch.setattr(gen, "generate_shard", crashing)
+    return real
+
+
+def test_resume_after_crash(reference, tmp_path, monkeypatch):
+    _, _, data = reference
+    real = crash_at_shard(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         generate_trajectories(CONFIG, tmp_path, quiet=True)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -187,14 +193,7 @@ def test_experiment_finishes_an_interrupted_generation_and_refuses_other_setting
     from ebm_robotics.experiment import PRESETS, prepare_data
 
     config = PRESETS["tiny"]  # 20 trajectories in 2 shards of 10
-    real = gen.generate_shard
-
-    def crash_on_second(c, index, out_dir):
-        if index == 1:
-            raise KeyboardInterrupt("simulated crash")
-        return real(c, index, out_dir)
-
-    monkeypatch.setattr(gen, "generate_shard", crash_on_second)
+    real = crash_at_shard(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         prepare_data(config, tmp_path / "data", quiet=True)
     monkeypatch.setattr(gen, "generate_shard", real)
@@ -214,12 +213,7 @@ def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_p
     config = PRESETS["tiny"]  # 2 shards: machine 0 makes shard 0, machine 1 shard 1
     gen_config = GenerationConfig(num_trajectories=20, horizon=10, seed=0, policy=config.policy, shard_size=10)
     generate_trajectories(gen_config, tmp_path, machine_index=0, num_machines=2, quiet=True)
-    real = gen.generate_shard
-
-    def crash(c, index, out_dir):
-        raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(gen, "generate_shard", crash)
+    real = crash_at_shard(monkeypatch, None)
     with pytest.raises(KeyboardInterrupt):
         generate_trajectories(gen_config, tmp_path, machine_index=1, num_machines=2, quiet=True)
     monkeypatch.setattr(gen, "generate_shard", real)
