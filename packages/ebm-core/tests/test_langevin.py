@@ -40,11 +40,29 @@ def test_mask_leaves_unmasked_entries_bit_identical():
     assert not torch.equal(x[:, 3:], x0[:, 3:])
 
 
-def test_sampling_leaves_no_parameter_gradients_and_restores_requires_grad():
+class RecordingEnergy(BoxGaussianEnergy):
+    """Records, at each call, whether its parameter requires grad (on the autograd path)."""
+
+    def __init__(self, dim: int):
+        super().__init__(dim)
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.seen.append(self.dummy.requires_grad)
+        return super().forward(x, y)
+
+
+def test_sampling_freezes_parameters_during_the_chain_and_restores_them():
     energy = MLPEnergy(4, hidden=(16,))
     LangevinSampler(steps=5)(energy, torch.rand(8, 4))
     assert all(p.grad is None for p in energy.parameters())
     assert all(p.requires_grad for p in energy.parameters())
+    recording = RecordingEnergy(4)
+    LangevinSampler(steps=5)(recording, torch.rand(8, 4))
+    assert recording.seen == [False] * 5 and recording.dummy.requires_grad  # no weight paths in the chain
+    recording.seen.clear()
+    LangevinSampler(steps=5, create_graph=True)(recording, torch.rand(8, 4))
+    assert recording.seen == [True] * 5  # the KL term (A.8) needs the path to the weights
 
 
 def test_spectral_norm_weights_computed_once_per_chain():

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import json
 import math
@@ -187,18 +188,26 @@ def test_kl_term_adds_a_gradient_through_the_chain():
 
 
 def test_historical_ensemble_averages_snapshots():
+    """The ensemble keeps copies of the weights at steps 6, 9 and 12 (every 3rd step, last 3), not
+    references to the live weights, and its energy is their average."""
     torch.manual_seed(0)
-    cfg = TrainerConfig(steps=9, batch_size=16, quiet=True, ensemble_size=3, ensemble_every=3, buffer_size=64)
-    t = Trainer(MLPEnergy(2, hidden=(8,)), dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg)
+    cfg = TrainerConfig(steps=12, batch_size=16, quiet=True, ensemble_size=3, ensemble_every=3, buffer_size=64)
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    t = Trainer(MLPEnergy(2, hidden=(8,)), dataclasses.replace(SAMPLER, steps=2), (ring(64), None), cfg,
+                callback=lambda step, tr: seen.update({step: copy.deepcopy(tr.energy.state_dict())}), callback_every=1)
     t.train()
-    ens = t.ensemble_energy()
     assert len(t.snapshots) == 3
+    for snap, step in zip(t.snapshots, (6, 9, 12)):
+        assert all(torch.equal(snap[k], seen[step][k]) for k in snap)
+    assert not torch.equal(t.snapshots[0]["net.2.weight"], t.snapshots[2]["net.2.weight"])
+    ens = t.ensemble_energy()
     x = torch.randn(5, 2)
     members = []
     for sd in t.snapshots:
         m = MLPEnergy(2, hidden=(8,))
         m.load_state_dict(sd)
         members.append(m(x))
+    assert not torch.allclose(members[0], members[2])
     assert torch.allclose(ens(x), torch.stack(members).mean(0), atol=1e-6)
 
 
@@ -211,6 +220,12 @@ def test_conditional_training_with_stored_labels():
                 init_fn=lambda xp, yp: yp[:, :2].clone())
     t.train()
     assert t.buffer.labels is not None and len(t.buffer) == 48
+    # Without Langevin moves each negative is its initial state: a fresh one made from its own
+    # condition, or a replayed one, which must come back with the condition it was stored with.
+    t = Trainer(MLPEnergy(2, hidden=(8,), cond_dim=3), dataclasses.replace(SAMPLER, steps=0), (x, y), cfg,
+                init_fn=lambda xp, yp: yp[:, :2].clone())
+    t.train()
+    assert torch.equal(t.buffer.samples[:48], t.buffer.labels[:48, :2])
 
 
 def test_bad_data_is_explained():
