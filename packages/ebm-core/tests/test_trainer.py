@@ -95,10 +95,22 @@ def test_resume_refuses_other_settings_but_allows_more_steps(tmp_path):
         wider.resume()
 
 
-def test_checkpoint_is_written_atomically(tmp_path):
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    """A save that dies half-way (here: after a few bytes) leaves the previous checkpoint whole."""
     t = small_trainer(tmp_path, steps=6)
     t.train()
-    assert (tmp_path / "checkpoint.pt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    def dies_half_way(obj, f):
+        f.write(b"torn")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("ebm_core.checkpoint.torch.save", dies_half_way)
+    t.step = 7
+    with pytest.raises(OSError, match="disk full"):
+        t.save_checkpoint()
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 6
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
