@@ -119,6 +119,12 @@ def test_bpda_without_refinement_steps_is_the_plain_logits_and_has_gradients():
     # with refinement steps the gradient still reaches the input (straight-through), EOT averages draws
     g, = torch.autograd.grad(bpda_logits(net, 10, RefineConfig(), eot_samples=2)(x)[:, 3].sum(), x)
     assert g.abs().sum() > 0
+    # and the forward value is the refined classifier's, not the plain one: -E(refine_c(x), c)
+    steps = RefineConfig(sampler=LangevinSampler(steps=3, noise_std=0.0), radius=0.03)
+    refined = -refine(net, x, 10, steps)[1]
+    through = bpda_logits(net, 10, steps)(x).detach()
+    assert torch.allclose(through, refined, atol=1e-5)
+    assert (through - b.detach()).abs().max() > 1e-3
 
 
 def test_robustness_curves_shapes(mnist, trained_classifier):
