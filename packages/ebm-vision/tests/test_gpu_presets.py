@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from ebm_vision.data import load_imagenet32
 from ebm_vision.experiment import PRESETS, load_splits
 from ebm_vision.models import build_energy
 from ebm_vision.training import train_image_energy, with_overrides
@@ -23,7 +24,8 @@ def fake_files(root, rng) -> None:
         (c / n).write_bytes(pickle.dumps(batch))
     (c / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
     for n in [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]:
-        batch = {"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), "labels": list(rng.integers(1, 1001, 2))}
+        labels = [1, 1000] if n == "val_data" else list(rng.integers(1, 1001, 2))  # the files count from 1
+        batch = {"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), "labels": labels}
         (root / n).write_bytes(pickle.dumps(batch))
     for split in ("train", "val"):
         for wnid in ("n01440764", "n01443537"):
@@ -38,6 +40,11 @@ def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu_data")
     fake_files(root, np.random.default_rng(0))
     return root
+
+
+def test_imagenet32_labels_count_from_zero(data_dir):
+    images, labels = load_imagenet32(data_dir, "test")  # the val_data file
+    assert images.shape == (2, 3, 32, 32) and labels.tolist() == [0, 999]
 
 
 @pytest.mark.parametrize("preset", ["cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond"])
