@@ -79,4 +79,5 @@ def test_latent_predictor_learns_position_and_shape():
     s = score_samples(model, gt, lat, gt, CONCEPTS)
     # chance: a constant guess is about 0.38 off in position and 1/3 right in shape (here 0.07 and 0.53)
     assert s["position_error"] < 0.15 and s["satisfies_position"] > 0.6
-    assert s["shape_accuracy"] > 0.4
+    majority = np.bincount(lat[:, 0].astype(int)).max() / len(lat)  # the best constant shape guess
+    assert s["shape_accuracy"] > majority + 0.1, (s["shape_accuracy"], majority)
