@@ -189,6 +189,11 @@ def test_mlp_hand_written_input_gradient_equals_autograd(act, conditioning):
     e_fast, g_fast = energy.energy_and_input_grad(x.detach(), y)
     torch.testing.assert_close(e_fast, e.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_fast, g, rtol=1e-5, atol=1e-6)
+    other = "relu" if act != "relu" else "swish"
+    torch.manual_seed(0)  # same weights, another activation: ``act`` reaches both paths
+    changed = MLPEnergy(7, hidden=(16, 8), cond_dim=cond_dim, num_classes=num_classes, act=other).eval()
+    e_other, g_other = changed.energy_and_input_grad(x.detach(), y)
+    assert not torch.allclose(e_other, e_fast) and not torch.allclose(g_other, g_fast)
 
 
 def test_sampler_takes_the_fast_gradient_and_it_gives_the_autograd_samples():

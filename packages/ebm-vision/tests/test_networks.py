@@ -62,6 +62,9 @@ def test_unconditional_swish(make, shape):
     x = torch.rand(shape)
     e = net(x)
     assert e.shape == (shape[0],)
+    torch.manual_seed(0)
+    with torch.no_grad():  # same weights, other activation: the act argument is wired in
+        assert not torch.allclose(make(0, "leaky_relu")(x), e.detach())
     with pytest.raises(ValueError, match="unconditional"):
         net(x, torch.zeros(shape[0], dtype=torch.long))
 
