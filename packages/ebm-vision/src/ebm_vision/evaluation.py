@@ -177,7 +177,7 @@ _CIFAR_CURVES = RobustnessConfig(
 ROBUSTNESS_PRESETS: dict[str, RobustnessExperimentConfig] = {
     "mnist": RobustnessExperimentConfig(),
     "tiny": RobustnessExperimentConfig(
-        TRAINING_PRESETS["tiny"], ClassifierConfig(steps=20, batch_size=32),
+        TRAINING_PRESETS["tiny"], ClassifierConfig(steps=150, batch_size=32),
         RobustnessConfig(linf_eps=(0.0, 0.3), l2_eps=(0.0, 3.0), pgd_steps=3, num_images=8, batch_size=8,
                          refine=RefineConfig(sampler=LangevinSampler(steps=2))),
         eval_images=200, train_limit=1000,
