@@ -12,7 +12,7 @@ import dataclasses
 import sys
 
 from ebm_compose.celeba_experiment import PRESETS, run_celeba_compose, summary_table
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                  device_help="torch device, e.g. cuda")
     p.add_argument("--synthetic", action="store_true",
                    help="use generated face-like images (clearly NOT CelebA) to see the pipeline without the files")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps per attribute model")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per attribute model")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
     if args.data_dir is None and not args.synthetic:
@@ -47,4 +47,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "celeba_compose"))

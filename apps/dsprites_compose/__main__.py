@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from ebm_compose.dsprites_experiment import PRESETS, run_dsprites_compose, summary_table
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(p, PRESETS, "default", device_help="torch device, e.g. cuda",
                  data_dir_help="folder holding dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz "
                                "(default: built-in renderer)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=positive_int, default=None,
                    help="override the training steps of every model (the preset's per-concept joint_steps too)")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
@@ -40,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "dsprites_compose"))

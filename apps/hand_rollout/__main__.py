@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 
 
@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(p, PRESETS, "default", device_default="cpu",
                  device_help="where the four models train, e.g. cuda (generation and rollouts run on the CPU)")
     p.add_argument("--data", type=Path, default=None, help="reuse (or create) the trajectory dataset here")
-    p.add_argument("--trajectories", type=int, default=None, help="override the number of trajectories")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps per model")
-    p.add_argument("--workers", type=int, default=None, help="generation worker processes")
+    p.add_argument("--trajectories", type=positive_int, default=None, help="override the number of trajectories")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")
+    p.add_argument("--workers", type=positive_int, default=None, help="generation worker processes")
     p.add_argument("--no-render", action="store_true", help="skip the MuJoCo frames")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
@@ -44,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "hand_rollout"))

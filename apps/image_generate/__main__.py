@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 from ebm_vision.experiment import PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="torch-fidelity Inception file (pt_inception-2015-12-05-6726825d.pth) for IS/FID")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--langevin-steps", type=int, default=None, help="override the Langevin steps per chain")
-    p.add_argument("--samples", type=int, default=None, help="number of generated images to score")
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--langevin-steps", type=positive_int, default=None, help="override the Langevin steps per chain")
+    p.add_argument("--samples", type=positive_int, default=None, help="number of generated images to score")
+    p.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training images")
     args = p.parse_args(argv)
 
     config = PRESETS[args.preset]
@@ -53,4 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "image_generate"))

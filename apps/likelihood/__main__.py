@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
 from ebm_vision.experiment import default_data_dir
 from ebm_vision.training import with_overrides
@@ -26,13 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, default=None, help="bound this unconditional model.pt only")
     p.add_argument("--no-sweep", action="store_true", help="skip the L2-coefficient / step-size sweep")
     p.add_argument("--no-pcd", action="store_true", help="skip the PCD ablation")
-    p.add_argument("--chains", type=int, default=None, help="AIS chains")
-    p.add_argument("--temperatures", type=int, default=None, help="AIS intermediate distributions")
+    p.add_argument("--chains", type=positive_int, default=None, help="AIS chains")
+    p.add_argument("--temperatures", type=positive_int, default=None, help="AIS intermediate distributions")
     p.add_argument("--model-temperatures", type=float, nargs="+", default=None,
                    help="evaluate E/T at these T and report the best trusted one (the paper picks the best T); "
                         "the sweep's models use the replay-buffer model's T")
-    p.add_argument("--test-images", type=int, default=None, help="held-out images whose log likelihood is bounded")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps per model")
+    p.add_argument("--test-images", type=positive_int, default=None,
+                   help="held-out images whose log likelihood is bounded")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")
     args = p.parse_args(argv)
 
     c = LIKELIHOOD_PRESETS[args.preset]
@@ -65,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "likelihood"))

@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
 from ebm_vision.experiment import default_data_dir
 from ebm_vision.ood import REAL_SETS
@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ood-sets", nargs="*", choices=REAL_SETS, default=None,
                    help="real OOD sets to add to the synthetic ones (default: the preset's)")
     p.add_argument("--ood-data-dir", type=Path, default=None, help="folder of the real OOD sets (default --data-dir)")
-    p.add_argument("--images", type=int, default=None, help="images per OOD set")
-    p.add_argument("--steps", type=int, default=None, help="override the training steps (no --checkpoint)")
+    p.add_argument("--images", type=positive_int, default=None, help="images per OOD set")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps (no --checkpoint)")
     args = p.parse_args(argv)
 
     config = OOD_PRESETS[args.preset]
@@ -56,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "ood_eval"))

@@ -22,7 +22,7 @@ from ebm_continual import (
     torchvision_mnist,
     with_device,
 )
-from ebm_core import add_run_args, resolve_out_dir
+from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 
 DEMO_DATA = shared_mnist_dir()
 
@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
                  resume_help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
     p.add_argument("--data", choices=("demo", "torchvision"), default=None,
                    help="demo: MNIST test-set idx files split 8,000/2,000; torchvision: full MNIST (preset decides)")
-    p.add_argument("--eval-per-class", type=int, default=200, help="demo data: eval images per digit")
-    p.add_argument("--train-per-class", type=int, default=None, help="demo data: train images per digit (default all)")
+    p.add_argument("--eval-per-class", type=positive_int, default=200, help="demo data: eval images per digit")
+    p.add_argument("--train-per-class", type=positive_int, default=None,
+                   help="demo data: train images per digit (default all)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST (needs internet)")
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)} "
                                                    f"(default: all but ebm_joint)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
-    p.add_argument("--ebm-steps", type=int, default=None, help="override the EBM's training steps per task")
+    p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the preset's)")
+    p.add_argument("--ebm-steps", type=positive_int, default=None, help="override the EBM's training steps per task")
     args = p.parse_args(argv)
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
@@ -75,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "split_mnist"))

@@ -1,11 +1,21 @@
-"""The shared app flags: defaults, the optional ones, and --resume without --out as a usage error."""
+"""The shared app flags: defaults, the optional ones, checked counts and devices, --resume without --out as a
+usage error, one-line input errors, unreadable torch files named."""
 
 import argparse
 import re
 from pathlib import Path
 
 import pytest
-from ebm_core import add_run_args, default_out_dir, resolve_out_dir
+import torch
+from ebm_core import (
+    add_run_args,
+    default_out_dir,
+    load_torch_file,
+    nonnegative_int,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+)
 
 
 def _parser(**kwargs) -> argparse.ArgumentParser:
@@ -53,3 +63,67 @@ def test_torchrun_without_out_is_a_usage_error(monkeypatch, capsys):
         resolve_out_dir(p, p.parse_args([]))
     assert exc.value.code == 2
     assert "under torchrun give --out DIR" in capsys.readouterr().err
+
+
+def test_counts_seeds_and_devices_are_checked_when_parsed(capsys):
+    assert positive_int("3") == 3 and nonnegative_int("0") == 0
+    for bad, check in (("0", positive_int), ("-5", positive_int), ("x", positive_int), ("-1", nonnegative_int)):
+        with pytest.raises(argparse.ArgumentTypeError):
+            check(bad)
+    p = _parser(device_default="cpu")
+    p.add_argument("--steps", type=positive_int)
+    for argv, message in ((["--steps", "0"], "must be at least 1, got 0"), (["--seed", "-1"], "must be 0 or more"),
+                          (["--device", "gpu"], "not a torch device: 'gpu'")):
+        with pytest.raises(SystemExit) as exc:
+            p.parse_args(argv)
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert p.parse_args(["--device", "cpu"]).device == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            p.parse_args(["--device", "cuda"])
+        assert "CUDA is not available on this machine" in capsys.readouterr().err
+
+
+def test_resume_into_an_empty_folder_says_it_starts_a_new_run(tmp_path, capsys):
+    p = _parser()
+    assert resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "typo"), "--resume"])) == tmp_path / "typo"
+    assert "holds no earlier run; starting a new one" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"x")
+    resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "run"), "--resume"]))
+    assert capsys.readouterr().err == ""
+
+
+def test_run_cli_reports_input_errors_in_one_line(capsys):
+    def missing() -> int:
+        raise FileNotFoundError("no MNIST files in /nowhere")
+
+    assert run_cli(missing, "demo_app", []) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demo_app: error (FileNotFoundError): no MNIST files in /nowhere")
+    assert "Traceback" not in err and "test_cli.py" in err  # where it was raised, in one line
+    with pytest.raises(FileNotFoundError):
+        run_cli(missing, "demo_app", ["--traceback"])
+
+    def bug() -> int:
+        raise RuntimeError("a bug keeps its traceback")
+
+    with pytest.raises(RuntimeError):
+        run_cli(bug, "demo_app", [])
+    assert run_cli(lambda: 0, "demo_app", []) == 0
+
+
+def test_unreadable_torch_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint .*missing.pt does not exist"):
+        load_torch_file(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="is a folder"):
+        load_torch_file(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint\n" * 20)
+    with pytest.raises(ValueError, match="model file .*notes.txt cannot be read as a torch file"):
+        load_torch_file(text, "model file")
+    good = tmp_path / "good.pt"
+    torch.save({"step": 3}, good)
+    good.write_bytes(good.read_bytes()[:40])  # cut off
+    with pytest.raises(ValueError, match="good.pt cannot be read"):
+        load_torch_file(good)

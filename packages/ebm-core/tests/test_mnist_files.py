@@ -79,6 +79,14 @@ def test_missing_and_bad_files_are_clear_errors(tmp_path):
     short.write_bytes(_idx_bytes(np.zeros((4, 4)))[:-3])
     with pytest.raises(ValueError, match=r"\(4, 4\).*13 values"):
         read_idx(short)
+    cut = tmp_path / "cut.gz"  # a download that stopped half-way, and a file that is not gzip at all
+    noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28))
+    cut.write_bytes(gzip.compress(_idx_bytes(noise))[:1000])
+    with pytest.raises(ValueError, match="cut.gz cannot be read"):
+        read_idx(cut)
+    (tmp_path / "plain.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="plain.gz cannot be read"):
+        read_idx(tmp_path / "plain.gz")
 
 
 def test_shared_mnist_dir_search_order(tmp_path, monkeypatch):

@@ -56,6 +56,16 @@ def small_trainer(out_dir, steps=12, **kw) -> Trainer:
     return Trainer(energy, dataclasses.replace(SAMPLER, steps=5), (ring(256), None), cfg, out_dir=out_dir)
 
 
+def test_resume_restores_the_logged_history(tmp_path):
+    """A resumed Trainer's history is the logged one up to its checkpoint (so history[-1] is the
+    last logged step even when nothing is left to train)."""
+    first = small_trainer(tmp_path, steps=6)
+    logged = first.train()
+    again = small_trainer(tmp_path, steps=6)
+    assert again.resume() and again.train() == []
+    assert again.history == logged and again.history[-1]["step"] == 6
+
+
 def test_resume_continues_exactly(tmp_path):
     straight = small_trainer(tmp_path / "a")
     losses_straight = [d["loss"] for d in straight.train()]

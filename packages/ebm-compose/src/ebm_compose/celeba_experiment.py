@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, atomic_torch_save, package_versions, progress, seed_everything, write_json_atomic
+from ebm_core import (
+    LangevinSampler,
+    atomic_torch_save,
+    load_torch_file,
+    package_versions,
+    progress,
+    seed_everything,
+    write_json_atomic,
+)
 from torch import nn
 
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes
@@ -123,7 +131,7 @@ def run_celeba_compose(
     clf_path = out / "checkpoints" / "attribute_classifier.pt"
     classifier = PlainCNN(3, config.image_size, len(names), channels=(32, 64, 64))
     if resume and clf_path.exists():
-        classifier.load_state_dict(torch.load(clf_path, map_location="cpu"))
+        classifier.load_state_dict(load_torch_file(clf_path, "attribute classifier weights", weights_only=True))
         classifier.eval()
     else:
         classifier = train_classifier(data, config.classifier_steps, config.seed + 5, quiet)

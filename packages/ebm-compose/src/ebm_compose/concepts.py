@@ -71,9 +71,9 @@ def train_energy(
     trainer = Trainer(energy, config.sampler, (x, y), tcfg, out_dir=out_dir)
     if resume:
         trainer.resume()
-    history = trainer.train()
+    trainer.train()
     trainer.energy.eval()
-    return trainer.energy, history
+    return trainer.energy, trainer.history  # the whole run's, also when resumed
 
 
 def compose(energies: list[nn.Module], weights: list[float] | None = None) -> SumEnergy:

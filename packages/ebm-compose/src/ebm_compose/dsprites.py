@@ -7,6 +7,8 @@ images. Latents are integer class indices in the column order ``LATENT_NAMES``.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,9 +130,12 @@ def load_dsprites(data_dir: str | Path | None = None) -> DSprites:
             "https://github.com/deepmind/dsprites-dataset into --data-dir, or omit --data-dir to use "
             "the built-in renderer of the same factor grid."
         )
-    with np.load(path, allow_pickle=True, encoding="latin1") as f:
-        images = f["imgs"]
-        classes = f["latents_classes"]
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as f:
+            images = f["imgs"]
+            classes = f["latents_classes"]
+    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} cannot be read as the dSprites .npz (a damaged or cut-off download?): {e}") from e
     if images.shape != (grid_size(), IMAGE_SIZE, IMAGE_SIZE) or classes.shape != (grid_size(), 6):
         raise ValueError(f"{path}: expected imgs (737280, 64, 64) and latents_classes (737280, 6), "
                          f"got {images.shape} and {classes.shape}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_torch_save, package_versions, seed_everything, write_json_atomic
+from ebm_core import atomic_torch_save, load_torch_file, package_versions, seed_everything, write_json_atomic
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
@@ -105,7 +105,7 @@ class _Run:
         path = self.out / "checkpoints" / "latent_predictor.pt"
         model = LatentPredictor(self.config.image_size)
         if self.resume and path.exists():
-            model.load_state_dict(torch.load(path, map_location="cpu"))
+            model.load_state_dict(load_torch_file(path, "latent predictor weights", weights_only=True))
             return model.eval()
         model = train_latent_predictor(self.data, self.config.image_size, self.config.predictor,
                                        self.config.seed + 101, self.quiet)

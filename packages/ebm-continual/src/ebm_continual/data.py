@@ -53,6 +53,9 @@ def demo_split(
     evaluation and the rest (or the next ``train_per_class``) for training (default: 8,000 train /
     2,000 eval). No image is in both.
     """
+    if eval_per_class < 1 or (train_per_class is not None and train_per_class < 1):
+        raise ValueError(f"eval_per_class and train_per_class must be at least 1, got {eval_per_class} and "
+                         f"{train_per_class}")
     x, y = load_mnist_test_idx(data_dir)
     gen = torch.Generator().manual_seed(seed)
     train_idx, eval_idx = [], []

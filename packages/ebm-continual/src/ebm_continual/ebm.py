@@ -120,7 +120,8 @@ class ContinualEBM:
         )
         if out is not None:
             trainer.resume()
-        self.history.append(trainer.train())
+        trainer.train()
+        self.history.append(trainer.history)  # the task's whole history, also when resumed
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()

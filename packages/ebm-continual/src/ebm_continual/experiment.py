@@ -53,6 +53,10 @@ class SplitMNISTConfig:
     vae: VAEConfig = field(default_factory=lambda: VAEConfig(epochs_per_task=20, importance_samples=4))
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+
 
 PRESETS: dict[str, SplitMNISTConfig] = {
     "default": SplitMNISTConfig(),

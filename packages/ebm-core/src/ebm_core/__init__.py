@@ -7,8 +7,8 @@ An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
 from .ais import AISConfig, AISResult, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
-from .checkpoint import atomic_torch_save, seed_everything
-from .cli import add_run_args, default_out_dir, resolve_out_dir
+from .checkpoint import atomic_torch_save, load_torch_file, seed_everything
+from .cli import add_run_args, default_out_dir, device_name, nonnegative_int, positive_int, resolve_out_dir, run_cli
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
@@ -37,8 +37,9 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
-    "atomic_torch_save", "seed_everything", "progress", "write_json_atomic", "package_versions", "atomic_path",
-    "add_run_args", "default_out_dir", "resolve_out_dir",
+    "atomic_torch_save", "load_torch_file", "seed_everything", "progress", "write_json_atomic", "package_versions",
+    "atomic_path",
+    "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
 ]
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -25,6 +26,21 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu",
+                    weights_only: bool = False) -> Any:
+    """``torch.load`` with errors that name the file: ``FileNotFoundError`` when it is missing,
+    ``ValueError`` when it is a folder, truncated, or not a torch file at all."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give the file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, UnicodeDecodeError, AttributeError) as e:
+        raise ValueError(f"{what} {path} cannot be read as a torch file (truncated, or not one): {e}") from e
 
 
 def rng_state() -> dict[str, Any]:

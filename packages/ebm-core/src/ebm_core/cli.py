@@ -1,13 +1,80 @@
 """The command-line flags every app shares: ``--preset``, ``--out``, ``--seed``, ``--resume``, ``--quiet``,
-and where an app has them ``--data-dir`` and ``--device`` (the repository's app conventions)."""
+``--traceback``, and where an app has them ``--data-dir`` and ``--device`` (the repository's app
+conventions); argparse types for counts and devices; :func:`run_cli`, which turns a mistake in the
+input into one line instead of a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import torch
+
+# What a user's input causes (a missing, unreadable or wrong file, a value out of range): reported in
+# one line by run_cli. Anything else (a bug, CUDA out of memory) keeps its traceback.
+INPUT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a count of steps, images, seeds, workers)."""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0 (a seed)."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def device_name(text: str) -> str:
+    """argparse type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``), checked
+    before any work starts."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text}: CUDA is not available on this machine "
+                                             "(torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available on this machine; use --device cpu")
+    return text
+
+
+def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
+    """Run an app's ``main()``. A mistake in the input (:data:`INPUT_ERRORS`) ends with one line on
+    stderr, ``<prog>: error (<kind>): <message>``, and exit status 2, unless ``--traceback`` is on the
+    command line (``argv``, default ``sys.argv[1:]``), which shows the whole trace."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return main()
+    except INPUT_ERRORS as e:
+        if "--traceback" in argv:
+            raise
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"{prog}: error ({type(e).__name__}): {e}\n  (raised at {Path(where.filename).name}:{where.lineno}; "
+              "--traceback shows the whole trace)", file=sys.stderr)
+        return 2
 
 
 def default_out_dir(app: str) -> Path:
@@ -25,7 +92,7 @@ def add_run_args(
 
     ``--preset`` (choices ``presets``), ``--out`` (default None: see :func:`resolve_out_dir`), ``--data-dir``
     (only with ``data_dir_help``), ``--device`` (unless ``device=False``), ``--seed`` (default 0),
-    ``--resume`` and ``--quiet``. Returns the parser."""
+    ``--resume``, ``--quiet`` and ``--traceback`` (read by :func:`run_cli`). Returns the parser."""
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
@@ -34,19 +101,24 @@ def add_run_args(
     if data_dir_help is not None:
         parser.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)
     if device:
-        parser.add_argument("--device", default=device_default, help=device_help)
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+        parser.add_argument("--device", type=device_name, default=device_default, help=device_help)
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help=seed_help)
     parser.add_argument("--resume", action="store_true", help=resume_help)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--traceback", action="store_true", help="on an error, show the whole Python traceback")
     return parser
 
 
 def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
     """``--out``, else :func:`default_out_dir` of the app; ``--resume`` without ``--out`` is a usage
     error (exit status 2), since there is no run to continue; so is a missing ``--out`` under
-    ``torchrun`` (each process would name its folder by its own clock)."""
+    ``torchrun`` (each process would name its folder by its own clock). ``--resume`` with an ``--out``
+    that holds nothing starts a new run and says so on stderr (a typo would otherwise go unnoticed;
+    it is not an error, so that a job script may always pass ``--resume``)."""
     if args.resume and args.out is None:
         parser.error("--resume needs --out DIR (the run to continue)")
     if args.out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         parser.error("under torchrun give --out DIR: every process must write to the same folder")
+    if args.resume and not (args.out.is_dir() and any(args.out.iterdir())):
+        print(f"{parser.prog}: --resume: {args.out} holds no earlier run; starting a new one", file=sys.stderr)
     return args.out if args.out is not None else default_out_dir(parser.prog)

@@ -28,8 +28,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"idx file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = bytearray(f.read())
+    try:
+        with opener(path, "rb") as f:
+            raw = bytearray(f.read())
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; EOFError: a cut-off .gz
+        raise ValueError(f"{path} cannot be read (a damaged or cut-off download?): {e}") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte idx file (bad magic number)")
     ndim = raw[3]

@@ -17,7 +17,7 @@ from torch import nn
 
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
-from .checkpoint import atomic_torch_save, rng_state, seed_everything, set_rng_state
+from .checkpoint import atomic_torch_save, load_torch_file, rng_state, seed_everything, set_rng_state
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
 from .langevin import LangevinSampler
@@ -207,7 +207,7 @@ class Trainer:
             return False
         # On the CPU: RNG states must be CPU tensors (set_rng_state refuses others), and the data
         # stream's permutation indexes CPU data; the model, optimizer and buffer copy to their device.
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_torch_file(path, "checkpoint")
         self._check_same_settings(state, path)
         try:
             self._load_state(state)
@@ -218,6 +218,8 @@ class Trainer:
             ) from e
         self._good = state
         self._truncate_metrics()
+        if not self.history:  # the logged diagnostics up to the checkpoint, so history[-1] is its last
+            self.history = self._logged_history()
         return True
 
     def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
@@ -245,6 +247,12 @@ class Trainer:
         keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
         with atomic_path(log) as tmp:  # a kill during the rewrite leaves the old log
             tmp.write_text("".join(ln + "\n" for ln in keep))
+
+    def _logged_history(self) -> list[dict[str, float]]:
+        log = self._metrics_path()
+        if log is None or not log.exists():
+            return []
+        return [json.loads(ln) for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
 
     def _metrics_path(self) -> Path | None:
         return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None

@@ -14,6 +14,7 @@ from ebm_core import (
     Trainer,
     TrainerConfig,
     atomic_torch_save,
+    load_torch_file,
     progress,
 )
 from torch import nn
@@ -99,8 +100,8 @@ def train_ebm(
     trainer = Trainer(energy, config.sampler, data, cfg, init_fn=init, out_dir=out_dir)
     if resume:
         trainer.resume()
-    history = trainer.train()
-    return energy.cpu(), history
+    trainer.train()
+    return energy.cpu(), trainer.history  # the whole run's, also when resumed
 
 
 def train_fc(
@@ -118,7 +119,7 @@ def train_fc(
     ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
     settings = {"fc_lr": config.fc_lr, "batch_size": config.batch_size, "seed": config.seed, "conditional": conditional}
     if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)  # the generator state stays on the CPU
+        state = load_torch_file(ckpt, "checkpoint")  # on the CPU: the generator state stays there
         if state.get("settings", settings) != settings:
             raise ValueError(f"checkpoint {str(ckpt)!r} was written with other settings ({state['settings']}, now "
                              f"{settings}); use a new output folder, or the same settings to resume")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import atomic_torch_save, package_versions, seed_everything, write_json_atomic
+from ebm_core import atomic_torch_save, load_torch_file, package_versions, seed_everything, write_json_atomic
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
@@ -147,9 +147,9 @@ def _load_classifier(path: Path, in_channels: int, num_classes: int) -> DigitCla
         return None
     clf = DigitClassifier(in_channels, num_classes)
     try:
-        clf.load_state_dict(torch.load(path, map_location="cpu"))
-    except (RuntimeError, KeyError, TypeError, AttributeError):
-        return None  # another preset's classifier: train a new one
+        clf.load_state_dict(load_torch_file(path, "classifier weights", weights_only=True))
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError):
+        return None  # another preset's classifier, or an unreadable file: train a new one
     return clf.eval()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy, atomic_torch_save
+from ebm_core import SumEnergy, atomic_torch_save, load_torch_file
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
@@ -89,12 +89,12 @@ def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") 
     """The checked contents of a model file (``format``, ``config``, ``state_dict``, ``snapshots``,
     ``extra``): read it once, then build with ``energy_from_payload`` and look into ``extra``."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file {path} does not exist")
-    payload = torch.load(path, map_location=map_location, weights_only=False)
+    payload = load_torch_file(path, "model file", map_location=map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an ebm-vision model file (expected format {FORMAT!r}); "
-                         "write one with save_image_energy")
+        hint = (" (a Trainer's checkpoint: give the model.pt beside it)" if isinstance(payload, dict)
+                and "optimizer" in payload else "")
+        raise ValueError(f"{path} is not an ebm-vision model file (expected format {FORMAT!r}){hint}; "
+                         "the apps write model.pt, or write one with save_image_energy")
     return payload
 
 

@@ -110,7 +110,8 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
     except RuntimeError as err:
         raise FileNotFoundError(
             f"{name} test files not found under {data_dir} (torchvision layout, e.g. {data_dir / folder}); "
-            f"put them there or pass --data-dir DIR. No download is attempted. ({err})"
+            f"put them there or pass --ood-data-dir DIR (else --data-dir is searched). "
+            f"No download is attempted. ({err})"
         ) from None
     q = ds.data.unsqueeze(1)
     return q.transpose(2, 3).contiguous() if name == "emnist_letters" else q  # EMNIST is stored transposed
@@ -127,7 +128,11 @@ def load_ood_images(name: str, data_dir: str | Path, shape: tuple[int, int, int]
     if name in ("fashion_mnist", "kmnist", "emnist_letters"):
         q = _torchvision_set(name, data_dir)
     else:
-        q, _ = load_images("dtd" if name == "textures" else name, "test", data_dir)
+        try:
+            q, _ = load_images("dtd" if name == "textures" else name, "test", data_dir)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"OOD set {name}: {err} (for the OOD sets that folder is --ood-data-dir, "
+                                    "else --data-dir)") from None
     g = torch.Generator().manual_seed(seed)
     if limit is not None and q.shape[0] > limit:
         q = q[torch.randperm(q.shape[0], generator=g)[:limit]]
