@@ -36,4 +36,4 @@ def test_a_text_file_as_checkpoint_is_one_line(tmp_path):
     notes.write_text("my model is in another folder\n")
     proc = run_app("robustness", "--preset", "tiny", "--checkpoint", str(notes), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"robustness: error (ValueError): model file {notes} cannot be read as a torch file" in proc.stderr
+    assert f"robustness: error (ValueError): model file {notes} cannot be loaded" in proc.stderr

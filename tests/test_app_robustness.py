@@ -22,10 +22,10 @@ def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     assert r["eps"] == {"linf": [0.0, 0.3], "l2": [0.0, 3.0]}
     for curves in r["accuracy"].values():
         assert all(0.0 <= a <= 1.0 for a in curves["linf"] + curves["l2"]) and len(curves["linf"]) == 2
-    # the baseline learned something (150 steps: 5 of these 8 digits), the attack at eps 0 is the clean
-    # prediction (computed separately), and PGD at L-inf 0.3 / L2 3.0 takes accuracy away
+    # the baseline learned something (150 steps: 5 of these 8 digits; chance is 1 in 10), the attack at
+    # eps 0 is the clean prediction (computed separately), and PGD at L-inf 0.3 / L2 3.0 takes accuracy away
     clf = r["accuracy"]["classifier"]
-    assert clf["linf"][0] == clf["l2"][0] == r["clean_accuracy"]["classifier"] >= 0.5
+    assert clf["linf"][0] == clf["l2"][0] == r["clean_accuracy"]["classifier"] >= 0.375
     assert clf["linf"][1] < clf["linf"][0] and clf["l2"][1] < clf["l2"][0]
     assert r["attack"]["pgd_steps"] == 3 and r["num_images"] == 8 and "wall_seconds" in r
     assert (out / "robustness.png").stat().st_size > 10_000

@@ -105,11 +105,22 @@ def test_run_cli_reports_input_errors_in_one_line(capsys):
     with pytest.raises(FileNotFoundError):
         run_cli(missing, "demo_app", ["--traceback"])
 
+    def bad_value() -> int:  # a ValueError from the project's own checks: one line
+        load_torch_file(Path(__file__).parent)
+        return 0
+
+    assert run_cli(bad_value, "demo_app", []) == 2
+    assert "demo_app: error (ValueError): checkpoint" in capsys.readouterr().err
+
     def bug() -> int:
         raise RuntimeError("a bug keeps its traceback")
 
-    with pytest.raises(RuntimeError):
-        run_cli(bug, "demo_app", [])
+    def bug_in_a_library() -> int:  # a ValueError from outside the project is a bug too
+        return int("not a number")
+
+    for failing in (bug, bug_in_a_library):
+        with pytest.raises((RuntimeError, ValueError)):
+            run_cli(failing, "demo_app", [])
     assert run_cli(lambda: 0, "demo_app", []) == 0
 
 
@@ -120,10 +131,10 @@ def test_unreadable_torch_files_are_named(tmp_path):
         load_torch_file(tmp_path)
     text = tmp_path / "notes.txt"
     text.write_text("not a checkpoint\n" * 20)
-    with pytest.raises(ValueError, match="model file .*notes.txt cannot be read as a torch file"):
+    with pytest.raises(ValueError, match="model file .*notes.txt cannot be loaded"):
         load_torch_file(text, "model file")
     good = tmp_path / "good.pt"
     torch.save({"step": 3}, good)
     good.write_bytes(good.read_bytes()[:40])  # cut off
-    with pytest.raises(ValueError, match="good.pt cannot be read"):
+    with pytest.raises(ValueError, match="good.pt cannot be loaded"):
         load_torch_file(good)

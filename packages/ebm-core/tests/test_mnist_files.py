@@ -84,6 +84,12 @@ def test_missing_and_bad_files_are_clear_errors(tmp_path):
     cut.write_bytes(gzip.compress(_idx_bytes(noise))[:1000])
     with pytest.raises(ValueError, match="cut.gz cannot be read"):
         read_idx(cut)
+    sparse = np.random.default_rng(0).random((50, 28, 28)) < 0.2  # compressible, like digits
+    packed = bytearray(gzip.compress(_idx_bytes(sparse * 3)))
+    packed[20:60] = b"\xff" * 40  # damaged inside the deflate stream: zlib, not gzip, notices
+    (tmp_path / "damaged.gz").write_bytes(bytes(packed))
+    with pytest.raises(ValueError, match="damaged.gz cannot be read"):
+        read_idx(tmp_path / "damaged.gz")
     (tmp_path / "plain.gz").write_bytes(b"not gzip")
     with pytest.raises(ValueError, match="plain.gz cannot be read"):
         read_idx(tmp_path / "plain.gz")

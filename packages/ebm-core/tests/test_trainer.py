@@ -59,11 +59,13 @@ def small_trainer(out_dir, steps=12, **kw) -> Trainer:
 def test_resume_restores_the_logged_history(tmp_path):
     """A resumed Trainer's history is the logged one up to its checkpoint (so history[-1] is the
     last logged step even when nothing is left to train)."""
-    first = small_trainer(tmp_path, steps=6)
+    small_trainer(tmp_path, steps=6).train()  # an earlier run, started again afresh in the same folder:
+    first = small_trainer(tmp_path, steps=6)  # its log lines stay in metrics.jsonl before this run's
     logged = first.train()
     again = small_trainer(tmp_path, steps=6)
     assert again.resume() and again.train() == []
-    assert again.history == logged and again.history[-1]["step"] == 6
+    assert [h["step"] for h in again.history] == [1, 2, 3, 4, 5, 6]
+    assert again.history == [{**h, "step": int(h["step"])} for h in logged]
 
 
 def test_resume_continues_exactly(tmp_path):

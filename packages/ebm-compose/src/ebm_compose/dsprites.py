@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def load_dsprites(data_dir: str | Path | None = None) -> DSprites:
         with np.load(path, allow_pickle=True, encoding="latin1") as f:
             images = f["imgs"]
             classes = f["latents_classes"]
-    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path} cannot be read as the dSprites .npz (a damaged or cut-off download?): {e}") from e
     if images.shape != (grid_size(), IMAGE_SIZE, IMAGE_SIZE) or classes.shape != (grid_size(), 6):
         raise ValueError(f"{path}: expected imgs (737280, 64, 64) and latents_classes (737280, 6), "

@@ -40,7 +40,9 @@ def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: An
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except (pickle.UnpicklingError, EOFError, RuntimeError, UnicodeDecodeError, AttributeError) as e:
-        raise ValueError(f"{what} {path} cannot be read as a torch file (truncated, or not one): {e}") from e
+        raise ValueError(
+            f"{what} {path} cannot be loaded (cut off, not a torch file, or written by other code): {e}"
+        ) from e
 
 
 def rng_state() -> dict[str, Any]:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-# What a user's input causes (a missing, unreadable or wrong file, a value out of range): reported in
-# one line by run_cli. Anything else (a bug, CUDA out of memory) keeps its traceback.
-INPUT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+# What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
+# checks of files and values): reported in one line by run_cli. Anything else (a bug, a ValueError from
+# inside torch or numpy, CUDA out of memory) keeps its traceback.
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def positive_int(text: str) -> int:
@@ -62,16 +63,18 @@ def device_name(text: str) -> str:
 
 
 def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
-    """Run an app's ``main()``. A mistake in the input (:data:`INPUT_ERRORS`) ends with one line on
-    stderr, ``<prog>: error (<kind>): <message>``, and exit status 2, unless ``--traceback`` is on the
-    command line (``argv``, default ``sys.argv[1:]``), which shows the whole trace."""
+    """Run an app's ``main()``. A mistake in the input (:data:`FILE_ERRORS`, or a ``ValueError`` raised
+    in this project's code) ends with one line on stderr, ``<prog>: error (<kind>): <message>``, and
+    exit status 2, unless ``--traceback`` is on the command line (``argv``, default ``sys.argv[1:]``),
+    which shows the whole trace."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         return main()
-    except INPUT_ERRORS as e:
-        if "--traceback" in argv:
-            raise
+    except (*FILE_ERRORS, ValueError) as e:
         where = traceback.extract_tb(e.__traceback__)[-1]
+        ours = isinstance(e, FILE_ERRORS) or _project_file(where.filename)
+        if "--traceback" in argv or not ours:
+            raise
         print(f"{prog}: error ({type(e).__name__}): {e}\n  (raised at {Path(where.filename).name}:{where.lineno}; "
               "--traceback shows the whole trace)", file=sys.stderr)
         return 2
@@ -80,6 +83,12 @@ def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -
 def default_out_dir(app: str) -> Path:
     """``runs/<app>/<YYYYmmdd-HHMMSS>``: a fresh output folder named by the local time now."""
     return Path("runs") / app / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _project_file(filename: str) -> bool:
+    """Whether a source file belongs to this project: one of its ``ebm_*`` packages or an app."""
+    parts = Path(filename).parts
+    return any(p.startswith("ebm_") for p in parts) or "apps" in parts
 
 
 def add_run_args(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = bytearray(f.read())
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; EOFError: a cut-off .gz
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # not gzip; cut off; corrupted inside
         raise ValueError(f"{path} cannot be read (a damaged or cut-off download?): {e}") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte idx file (bad magic number)")

@@ -218,8 +218,9 @@ class Trainer:
             ) from e
         self._good = state
         self._truncate_metrics()
-        if not self.history:  # the logged diagnostics up to the checkpoint, so history[-1] is its last
-            self.history = self._logged_history()
+        # the diagnostics up to the checkpoint (those kept in memory, else the logged ones), so that
+        # history[-1] is its last step
+        self.history = [h for h in self.history if h["step"] <= self.step] or self._logged_history()
         return True
 
     def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
@@ -249,10 +250,15 @@ class Trainer:
             tmp.write_text("".join(ln + "\n" for ln in keep))
 
     def _logged_history(self) -> list[dict[str, float]]:
+        """metrics.jsonl up to the current step, from the last run written to it (a run started
+        afresh in the same folder appended to the log of an earlier one: its steps start over)."""
         log = self._metrics_path()
         if log is None or not log.exists():
             return []
-        return [json.loads(ln) for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
+        rows = [json.loads(ln) for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
+        starts = [i for i in range(1, len(rows)) if rows[i]["step"] <= rows[i - 1]["step"]]
+        rows = rows[starts[-1]:] if starts else rows
+        return [{**r, "step": int(r["step"])} for r in rows]
 
     def _metrics_path(self) -> Path | None:
         return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None

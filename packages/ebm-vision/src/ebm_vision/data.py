@@ -177,8 +177,11 @@ def load_imagenet32(data_dir: str | Path, split: str = "train") -> tuple[torch.T
         paths.append(found[0])
     images, labels = [], []
     for p in paths:
-        with open(p, "rb") as f:
-            d = pickle.load(f)
+        try:
+            with open(p, "rb") as f:
+                d = pickle.load(f)
+        except (EOFError, pickle.UnpicklingError, ValueError) as e:
+            raise ValueError(f"{p} cannot be read as a downsampled-ImageNet batch (cut off or damaged?): {e}") from e
         images.append(torch.from_numpy(np.asarray(d["data"], dtype=np.uint8)).view(-1, 3, 32, 32))
         labels.append(torch.as_tensor(np.asarray(d["labels"]), dtype=torch.long) - 1)
     return torch.cat(images), torch.cat(labels)
