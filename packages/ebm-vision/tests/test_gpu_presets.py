@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from ebm_vision.data import load_imagenet32
+from ebm_vision.data import load_cifar, load_imagenet32
 from ebm_vision.experiment import PRESETS, load_splits
 from ebm_vision.models import build_energy
 from ebm_vision.training import train_image_energy, with_overrides
@@ -40,6 +40,11 @@ def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu_data")
     fake_files(root, np.random.default_rng(0))
     return root
+
+
+def test_cifar_files_failing_torchvision_checks_are_named(data_dir):
+    with pytest.raises(ValueError, match="CIFAR-10 files under .* are damaged or incomplete"):
+        load_cifar(data_dir, "test")  # the fake batches do not have the real archive's md5 sums
 
 
 def test_imagenet32_labels_count_from_zero(data_dir):

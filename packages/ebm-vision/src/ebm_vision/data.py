@@ -127,7 +127,11 @@ def load_cifar(data_dir: str | Path, split: str = "train", classes: int = 10) ->
         raise ValueError(f"CIFAR has 10 or 100 classes, got {classes}")
     if not all((data_dir / f).exists() for f in files):
         raise _missing(f"CIFAR-{classes}", data_dir, files, " (torchvision's 'python version' archive, extracted)")
-    ds = cls(str(data_dir), train=split == "train", download=False)
+    try:
+        ds = cls(str(data_dir), train=split == "train", download=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:  # torchvision's md5 check; a cut-off pickle
+        raise ValueError(f"CIFAR-{classes} files under {data_dir} are damaged or incomplete (their checksums "
+                         f"or contents do not match torchvision's): {e}") from e
     return _hwc_to_chw(ds.data), torch.as_tensor(ds.targets, dtype=torch.long)
 
 
