@@ -115,10 +115,10 @@ def test_run_cli_reports_input_errors_in_one_line(capsys):
     def bug() -> int:
         raise RuntimeError("a bug keeps its traceback")
 
-    def bug_in_a_library() -> int:  # a ValueError from outside the project is a bug too
+    def bug_outside_the_packages() -> int:  # a ValueError raised outside the ebm_* packages and apps
         return int("not a number")
 
-    for failing in (bug, bug_in_a_library):
+    for failing in (bug, bug_outside_the_packages):
         with pytest.raises((RuntimeError, ValueError)):
             run_cli(failing, "demo_app", [])
     assert run_cli(lambda: 0, "demo_app", []) == 0

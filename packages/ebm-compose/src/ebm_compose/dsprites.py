@@ -135,6 +135,8 @@ def load_dsprites(data_dir: str | Path | None = None) -> DSprites:
         with np.load(path, allow_pickle=True, encoding="latin1") as f:
             images = f["imgs"]
             classes = f["latents_classes"]
+    except PermissionError:
+        raise
     except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path} cannot be read as the dSprites .npz (a damaged or cut-off download?): {e}") from e
     if images.shape != (grid_size(), IMAGE_SIZE, IMAGE_SIZE) or classes.shape != (grid_size(), 6):

@@ -88,6 +88,14 @@ def _logged_step(line: str) -> float:
         return float("inf")
 
 
+def _last_run(lines: list[str]) -> list[dict[str, float]]:
+    """The diagnostics of the last run logged in these metrics.jsonl lines (a run started afresh in
+    the same folder appends to an earlier run's log: its steps start over)."""
+    rows = [json.loads(ln) for ln in lines]
+    starts = [i for i in range(1, len(rows)) if rows[i]["step"] <= rows[i - 1]["step"]]
+    return [{**r, "step": int(r["step"])} for r in rows[starts[-1] if starts else 0 :]]
+
+
 def uniform_init(low: float = 0.0, high: float = 1.0) -> InitFn:
     """Fresh chains start from U(low, high) of the data's shape (the paper's initialization)."""
 
@@ -217,10 +225,10 @@ class Trainer:
                 f"preset?); use a new output folder or the settings it was written with. {e}"
             ) from e
         self._good = state
-        self._truncate_metrics()
+        logged = self._truncate_metrics()
         # the diagnostics up to the checkpoint (those kept in memory, else the logged ones), so that
         # history[-1] is its last step
-        self.history = [h for h in self.history if h["step"] <= self.step] or self._logged_history()
+        self.history = [h for h in self.history if h["step"] <= self.step] or _last_run(logged)
         return True
 
     def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
@@ -241,24 +249,15 @@ class Trainer:
                 "use a new output folder, or the same settings to resume"
             )
 
-    def _truncate_metrics(self) -> None:
-        log = self._metrics_path()
-        if log is None or not log.exists():
-            return
-        keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
-        with atomic_path(log) as tmp:  # a kill during the rewrite leaves the old log
-            tmp.write_text("".join(ln + "\n" for ln in keep))
-
-    def _logged_history(self) -> list[dict[str, float]]:
-        """metrics.jsonl up to the current step, from the last run written to it (a run started
-        afresh in the same folder appended to the log of an earlier one: its steps start over)."""
+    def _truncate_metrics(self) -> list[str]:
+        """Cut metrics.jsonl after the current step (and drop torn lines); returns the lines kept."""
         log = self._metrics_path()
         if log is None or not log.exists():
             return []
-        rows = [json.loads(ln) for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
-        starts = [i for i in range(1, len(rows)) if rows[i]["step"] <= rows[i - 1]["step"]]
-        rows = rows[starts[-1]:] if starts else rows
-        return [{**r, "step": int(r["step"])} for r in rows]
+        keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
+        with atomic_path(log) as tmp:  # a kill during the rewrite leaves the old log
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+        return keep
 
     def _metrics_path(self) -> Path | None:
         return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None
