@@ -28,7 +28,10 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert "train files absent" in results["data"]
     fid = results["scores"]["domain_fid"]
     assert fid["real_train_images"] < fid["uniform_noise"]  # the domain FID separates real digits from noise
-    assert results["scores"]["fid"] == results["scores"]["inception_score"] == "skipped: no Inception weights"
+    inception = results["scores"]["inception"]  # the single model and the ensemble, as in Table 4
+    assert set(inception) == {"test_time_sampling", "test_time_sampling_ensemble"}
+    assert all(v == {"inception_score": "skipped: no Inception weights", "fid": "skipped: no Inception weights"}
+               for v in inception.values())
     assert set(results["restoration"]) == {"salt_and_pepper", "inpainting", "ground_truth"}
     for m in results["restoration"].values():
         assert {"mse_before", "mse_after", "psnr_before", "psnr_after", "class_changed"} <= set(m)

@@ -225,3 +225,20 @@ def test_composed_dsprites_sample_is_at_both_coordinates_more_often_than_either_
     assert ok["horizontal"][:, 0].float().mean() > 0.8 and ok["vertical"][:, 1].float().mean() > 0.8  # own concept
     both = {k: v.all(1).float().mean().item() for k, v in ok.items()}
     assert both["sum"] > 0.5 and both["sum"] > 2 * max(both["horizontal"], both["vertical"]), both
+
+
+def test_wrong_inputs_are_refused_with_their_reason():
+    energy = ColumnCondition(MLPEnergy(2, (8,), cond_dim=2), [3, 4])  # position: label columns 3 and 4
+    x, y = torch.rand(4, 2), torch.rand(4, 6)
+    assert energy(x, y).shape == (4,)
+    with pytest.raises(ValueError, match=r"reads label columns \[3, 4\], but y has only 3 columns"):
+        energy(x, y[:, :3])  # used to end in an index error inside torch
+    cfg = ConceptTrainingConfig(steps=2, batch_size=4, langevin_steps=1)
+    with pytest.raises(ValueError, match=r"training images x must lie in \[0, 1\].*divide by 255"):
+        train_energy(energy, x * 255, y, cfg, seed=0, quiet=True)
+    with pytest.raises(ValueError, match=r"y must be a tensor of labels, one row per chain \(4\), got NoneType"):
+        sample([energy], x, None, cfg.sampler)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+        ConceptTrainingConfig(checkpoint_every=0)  # used to end in ZeroDivisionError
+    with pytest.raises(ValueError, match="step_size must be > 0"):
+        ConceptTrainingConfig(step_size=-500.0)

@@ -1,7 +1,18 @@
 """Lowest-energy prediction and the accuracy matrix of the protocol."""
 
+import pytest
 import torch
-from ebm_continual import Cumulative, Task, energy_matrix, lowest_energy_class, merge_tasks, run_protocol
+from ebm_continual import (
+    ContinualEBMConfig,
+    Cumulative,
+    MNISTSplit,
+    Task,
+    energy_matrix,
+    lowest_energy_class,
+    merge_tasks,
+    run_protocol,
+    split_tasks,
+)
 from torch import nn
 
 
@@ -78,3 +89,28 @@ def test_cumulative_trains_on_every_task_seen_so_far():
     assert inner.seen == [((0, 1), 3), ((0, 1, 2, 3), 8), ((0, 1, 2, 3, 4, 5), 15)]
     # the inner learner's majority over the union is digit 4 at the end (7 of 15), 2 after task 1 (5 of 8)
     assert res.matrix[1] == [0.0, 0.5, 0.0] and res.matrix[2] == [0.0, 0.0, 0.5]
+
+
+def test_wrong_inputs_are_refused_before_training():
+    class Recorder:
+        def __init__(self):
+            self.tasks = []
+
+        def learn_task(self, task, task_index):
+            self.tasks.append(task_index)
+
+        def predict(self, x):
+            return torch.zeros(x.shape[0], dtype=torch.long)
+
+    x, y = torch.rand(8, 4), torch.tensor([0, 1] * 4)
+    learner = Recorder()
+    with pytest.raises(ValueError, match=r"task 1's x_train must lie in \[0, 1\].*divide by 255"):
+        run_protocol(learner, [Task((0, 1), x, y, x, y), Task((2, 3), x * 255, y + 2, x, y + 2)])
+    assert learner.tasks == []  # refused before the first task trained
+    data = MNISTSplit(x, y, x, y, "toy")
+    with pytest.raises(ValueError, match=r"classes \[7\] have no training or no eval examples"):
+        split_tasks(data, ((0, 1), (7,)))  # used to give a task that holds no class 7
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        ContinualEBMConfig(batch_size=0)
+    with pytest.raises(ValueError, match="label_scale must be > 0"):
+        ContinualEBMConfig(label_scale=0.0)

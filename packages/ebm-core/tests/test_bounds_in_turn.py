@@ -37,7 +37,8 @@ def test_one_sided_and_broadcast_bounds():
     high = torch.tensor([[0.3, 0.5, 0.7]])  # one row for the whole batch
     x = LangevinSampler(steps=10, step_size=100.0)(Uphill(), x0, high=high)
     assert torch.equal(x, high.expand(4, 3))
-    x = LangevinSampler(steps=10, step_size=-100.0)(Uphill(), x0, low=torch.full((4, 1), 0.1))  # pushed down
+    downhill = SumEnergy([(Uphill(), None)], weights=[-1.0])  # E(x) = sum x: pushed down
+    x = LangevinSampler(steps=10, step_size=100.0)(downhill, x0, low=torch.full((4, 1), 0.1))
     assert torch.equal(x, torch.full((4, 3), 0.1))
 
 

@@ -85,6 +85,20 @@ def test_one_step_error_is_zero_for_the_true_step_and_the_mean_square_for_no_cha
     assert torch.allclose(seen[0][:, :31], sc.state(s[:, :-1]).reshape(-1, 31))
     assert torch.equal(seen[0][:, 31:], actions.reshape(-1, 20))
     assert one_step_mse(no_change_step, sc, s) == pytest.approx(float((true_steps**2).mean()), rel=1e-6)
+    # the numpy arrays load_trajectories returns are accepted as they are
+    assert one_step_mse(oracle, sc, traj, actions.numpy()) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_wrong_inputs_are_refused_with_their_reason():
+    s = torch.randn(3, 31)
+    with pytest.raises(ValueError, match=r"takes \[s_t, a_t\]: pass the actions, width 51; got width 31"):
+        FCDynamics(conditional=True)(s)  # used to end in a matrix-shape error inside torch
+    with pytest.raises(ValueError, match=r"takes s_t only \(no actions\), width 31; got width 51"):
+        FCDynamics(conditional=False)(torch.randn(3, 51))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        DynamicsTrainingConfig(batch_size=0)  # used to train to a NaN loss, silently
+    with pytest.raises(ValueError, match="replay_prob must be in"):
+        DynamicsTrainingConfig(replay_prob=2.0)
 
 
 def test_models_shapes_and_conditioning():

@@ -156,7 +156,13 @@ def test_inception_path_with_stand_in_extractor_and_skipped_without_weights():
     with torch.no_grad():  # the FID is ebm-core's Frechet distance on the extractor's features
         assert diff["fid"] == pytest.approx(frechet_distance_samples(_StandIn()(q(real)), _StandIn()(q(noise))))
     assert diff["inception_score"] >= 1.0 - 1e-6
+    both = inception_scores(real, {"same": other_real, "noise": noise}, extractor=_StandIn(), splits=2)
+    assert set(both) == {"same", "noise"}  # a mapping scores each set against the same real features
+    for name, alone in (("same", same), ("noise", diff)):
+        assert both[name]["fid"] == pytest.approx(alone["fid"])
+        assert both[name]["inception_score"] == pytest.approx(alone["inception_score"], rel=1e-3)  # IS shuffles
     assert inception_scores(real, noise) == {"inception_score": SKIPPED, "fid": SKIPPED}
+    assert inception_scores(real, {"a": noise}) == {"a": {"inception_score": SKIPPED, "fid": SKIPPED}}
     with pytest.raises(FileNotFoundError, match="--inception-weights"):
         inception_scores(real, noise, weights="/nonexistent/pt_inception.pth")
 

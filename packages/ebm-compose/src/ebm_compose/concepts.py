@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from ebm_core import LangevinSampler, ObjectiveConfig, SumEnergy, Trainer, TrainerConfig, sample_in_turn
+from ebm_core import (
+    LangevinSampler,
+    ObjectiveConfig,
+    SumEnergy,
+    Trainer,
+    TrainerConfig,
+    check_count,
+    check_nonnegative,
+    check_positive,
+    check_unit_range,
+    sample_in_turn,
+)
 from torch import nn
 
 from .dsprites import concept_columns
@@ -36,6 +47,16 @@ class ConceptTrainingConfig:
     checkpoint_every: int = 1000
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        for name, minimum in (("steps", 1), ("batch_size", 1), ("langevin_steps", 0), ("buffer_size", 1),
+                              ("hidden", 1), ("label_frequencies", 0), ("checkpoint_every", 1)):
+            check_count(getattr(self, name), f"ConceptTrainingConfig.{name}", minimum)
+        check_positive(self.lr, "ConceptTrainingConfig.lr")
+        check_nonnegative(self.l2_coeff, "ConceptTrainingConfig.l2_coeff")
+        _ = self.sampler  # LangevinSampler checks step_size, noise_std and grad_clip
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ValueError(f"ConceptTrainingConfig.channels must be positive widths, got {self.channels}")
+
     @property
     def sampler(self) -> LangevinSampler:
         return LangevinSampler(
@@ -61,6 +82,7 @@ def train_energy(
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``energy`` on ``(x, y)`` with ebm-core's Trainer (Algorithm 1); ``kl_coeff`` > 0 adds
     the KL term of A.8. With ``resume`` a finished checkpoint in ``out_dir`` is reused."""
+    check_unit_range(x, "training images x")
     steps = steps if steps is not None else config.steps
     tcfg = TrainerConfig(
         steps=steps, batch_size=min(config.batch_size, x.shape[0]),  # a batch never larger than the data
@@ -111,6 +133,9 @@ def sample(
         raise ValueError(f"mode must be 'in_turn' or 'sum', got {mode!r}")
     if weights is not None and len(weights) != len(energies):
         raise ValueError(f"got {len(weights)} weights for {len(energies)} energies")
+    if not isinstance(y, torch.Tensor) or y.shape[0] != x0.shape[0]:
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"y must be a tensor of labels, one row per chain ({x0.shape[0]}), got {got}")
     out = []
     for i in range(0, x0.shape[0], batch):
         xb, yb = x0[i : i + batch], y[i : i + batch]

@@ -58,6 +58,10 @@ class ColumnCondition(nn.Module):
         if y is None or y.dim() != 2:
             raise ValueError(f"a concept energy needs the label matrix y of shape (B, L), got "
                              f"{None if y is None else tuple(y.shape)}")
+        needed = int(self.columns.max()) + 1
+        if y.shape[1] < needed:
+            raise ValueError(f"this concept reads label columns {self.columns.tolist()}, but y has only "
+                             f"{y.shape[1]} columns (pass the full label matrix)")
         picked = y.index_select(1, self.columns.to(y.device))
         return self.energy(x, picked[:, 0] if self.as_index else picked)
 

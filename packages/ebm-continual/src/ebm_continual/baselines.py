@@ -38,6 +38,7 @@ class ClassifierConfig:
 
 
 def mlp_classifier(config: ClassifierConfig, in_dim: int = 784) -> nn.Sequential:
+    """The baselines' network: ``in_dim`` -> the config's hidden layers (ReLU) -> ``num_classes`` logits."""
     layers: list[nn.Module] = []
     width = in_dim
     for h in config.hidden:

@@ -120,5 +120,8 @@ def split_tasks(data: MNISTSplit, tasks: tuple[tuple[int, ...], ...] = SPLIT_MNI
         seen |= set(classes)
         cls = torch.tensor(classes)
         tr, ev = torch.isin(data.y_train, cls), torch.isin(data.y_eval, cls)
+        missing = [c for c in classes if not (data.y_train == c).any() or not (data.y_eval == c).any()]
+        if missing:
+            raise ValueError(f"classes {missing} have no training or no eval examples in the data")
         out.append(Task(tuple(classes), data.x_train[tr], data.y_train[tr], data.x_eval[ev], data.y_eval[ev]))
     return out

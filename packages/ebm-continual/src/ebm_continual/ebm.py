@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from ebm_core import ClippedAdam, LangevinSampler, MLPEnergy, ObjectiveConfig, ReplayBuffer, Trainer, TrainerConfig
+from ebm_core import (
+    ClippedAdam,
+    LangevinSampler,
+    MLPEnergy,
+    ObjectiveConfig,
+    ReplayBuffer,
+    Trainer,
+    TrainerConfig,
+    check_count,
+    check_positive,
+)
 from torch import nn
 
 from .data import Task
@@ -48,6 +58,16 @@ class ContinualEBMConfig:
     replay_prob: float = 0.95
     num_classes: int = 10
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("steps_per_task", "batch_size", "buffer_size", "num_classes"):
+            check_count(getattr(self, name), f"ContinualEBMConfig.{name}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"ContinualEBMConfig.hidden must be positive widths, got {self.hidden}")
+        check_positive(self.lr, "ContinualEBMConfig.lr")
+        check_positive(self.label_scale, "ContinualEBMConfig.label_scale")
+        if not 0.0 <= self.replay_prob <= 1.0:
+            raise ValueError(f"ContinualEBMConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
 
 
 def make_energy(config: ContinualEBMConfig, in_dim: int = 784) -> nn.Module:
@@ -85,7 +105,9 @@ class ContinualEBM:
     """A :class:`~ebm_continual.protocol.ContinualLearner` for any energy ``E(x, y) -> (B,)``.
 
     Pass your own ``energy`` (an ``nn.Module`` taking images (B, D) in [0, 1] and class indices (B,))
-    to run the protocol with it; by default the paper's 2x400 MLP energy.
+    to run the protocol with it; by default the paper's 2x400 MLP energy. With your own energy the
+    config's network settings (``hidden``, ``act``, ``spectral_norm``, ``label_scale``) do not apply:
+    the energy decides how it takes ``y``; training, sampling and buffer settings still do.
     """
 
     def __init__(
@@ -139,6 +161,11 @@ class ContrastiveEBMConfig:
     lr: float = 1e-3
     num_classes: int = 10
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs_per_task", "batch_size", "num_classes"):
+            check_count(getattr(self, name), f"ContrastiveEBMConfig.{name}")
+        check_positive(self.lr, "ContrastiveEBMConfig.lr")
 
 
 class ContrastiveEBM:

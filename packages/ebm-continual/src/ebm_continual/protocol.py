@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+from ebm_core import check_unit_range
 from torch import nn
 
 from .data import Task
@@ -97,9 +98,13 @@ def confusion_matrix(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> l
 def run_protocol(
     learner: ContinualLearner, tasks: list[Task], on_task_end: Callable[[int, list[float]], None] | None = None,
 ) -> ProtocolResult:
-    """Train ``learner`` on ``tasks`` in order; after each, test on every task's eval images."""
+    """Train ``learner`` on ``tasks`` in order; after each, test on every task's eval images
+    (flat images in [0, 1], checked before anything is trained)."""
     import time
 
+    for i, task in enumerate(tasks):
+        check_unit_range(task.x_train, f"task {i}'s x_train")
+        check_unit_range(task.x_eval, f"task {i}'s x_eval")
     t0 = time.perf_counter()
     matrix: list[list[float]] = []
     for i, task in enumerate(tasks):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .checks import check_energy_output
 from .hmc import HMCSampler
 
 
@@ -60,6 +61,8 @@ def ais_log_partition(
     ``y`` (if given) is a condition of batch ``num_chains``.
     """
     low, high = config.box
+    if not low < high:
+        raise ValueError(f"AISConfig.box must be (low, high) with low < high, got {config.box}")
     hmc = HMCSampler(
         steps=config.hmc.steps, leapfrog_steps=config.hmc.leapfrog_steps,
         step_size=config.hmc.step_size, clamp=config.box, temperature=1.0,
@@ -73,7 +76,9 @@ def ais_log_partition(
 
     def e(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return energy(x, y).double()
+            out = energy(x, y)
+        check_energy_output(out, x)
+        return out.double()
 
     x = low + (high - low) * torch.rand((n, *sample_shape), device=device)
     log_w = torch.zeros(n, dtype=torch.float64, device=device)

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
+
 import torch
 
 
+# ------------------------------------------------------------------ settings (config fields)
+def check_count(value: object, name: str, minimum: int = 1) -> None:
+    """An integer setting (steps, batch size, ...) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(value: object, name: str) -> None:
+    """A finite number > 0 (step sizes, learning rates, temperatures)."""
+    if _check_real(value, name) <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def check_nonnegative(value: object, name: str) -> None:
+    """A finite number >= 0 (noise levels, loss coefficients)."""
+    if _check_real(value, name) < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def check_box(box: tuple[float, float] | None, name: str) -> None:
+    """None (unbounded) or (low, high) with low < high."""
+    if box is not None and (len(box) != 2 or not box[0] < box[1]):
+        raise ValueError(f"{name} must be (low, high) with low < high, got {box}")
+
+
+# ------------------------------------------------------------------ tensors
 def check_state(x: torch.Tensor, name: str = "x") -> None:
     """A batch of states: a floating tensor with a batch dimension and finite values."""
     if not isinstance(x, torch.Tensor):
@@ -15,6 +52,26 @@ def check_state(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} must have shape (B, ...) with at least 2 dims, got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf values")
+
+
+def check_unit_range(x: torch.Tensor, name: str = "images") -> None:
+    """Images must lie in [0, 1], the samplers' box (the paper's input range): data in [0, 255] or
+    normalized to [-1, 1] would sit where no negative can follow, so it is refused, not clamped."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(x.detach()))
+    if low < 0 or high > 1:
+        hint = " (uint8 images: divide by 255)" if high > 1.5 else ""
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]{hint}")
+
+
+def check_energy_output(e: torch.Tensor, x: torch.Tensor, who: str = "an energy") -> None:
+    """An energy returns one value per sample: shape (B,), not (B, 1) (which would broadcast)."""
+    if not isinstance(e, torch.Tensor) or e.shape != (x.shape[0],):
+        got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
+        raise ValueError(f"{who} must return shape ({x.shape[0]},), got {got}")
 
 
 def check_condition(y: torch.Tensor | None, x: torch.Tensor, name: str = "y") -> None:

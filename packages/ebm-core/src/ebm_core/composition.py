@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .checks import check_energy_output
 from .langevin import LangevinSampler, SampleOutput
 
 
@@ -48,7 +49,9 @@ class SumEnergy(nn.Module):
             c = self._expand(cond, x.shape[0])
             if c is None and self.pass_y:
                 c = y
-            total = total + w * energy(x, c)
+            e = energy(x, c)
+            check_energy_output(e, x, "each energy of a SumEnergy")
+            total = total + w * e
         return total
 
 

@@ -26,6 +26,17 @@ class ConditionVector(nn.Module):
         if self.proj is not None:
             nn.init.zeros_(self.proj.weight)
 
+    def _check_labels(self, y: torch.Tensor) -> None:
+        """Class indices in [0, num_classes): a negative one would silently pick a class from the end.
+        On an accelerator (or while compiling) the check is queued, so it costs no host sync."""
+        ok = ((y >= 0) & (y < self.num_classes)).all()
+        msg = f"class labels y must lie in [0, {self.num_classes})"
+        if y.device.type == "cpu" and not torch.compiler.is_compiling():
+            if not ok:
+                raise ValueError(f"{msg}, got values in [{int(y.min())}, {int(y.max())}]")
+        else:
+            torch._assert_async(ok, msg)
+
     def forward(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
         if self.num_classes:
             if y is None:
@@ -33,6 +44,7 @@ class ConditionVector(nn.Module):
             if y.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
                 if y.shape != (batch,):
                     raise ValueError(f"class labels y must have shape ({batch},), got {tuple(y.shape)}")
+                self._check_labels(y)
                 return self.table[y.long()]
             if y.shape != (batch, self.num_classes):
                 raise ValueError(

@@ -25,6 +25,7 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def is_distributed() -> bool:
+    """True inside a ``torchrun`` job of more than one process (after ``setup_distributed``)."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 

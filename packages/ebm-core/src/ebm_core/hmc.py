@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_condition, check_mask, check_state
+from .checks import (
+    check_box,
+    check_condition,
+    check_count,
+    check_energy_output,
+    check_mask,
+    check_positive,
+    check_state,
+)
 from .sampling_context import chain_context
 
 
@@ -44,6 +52,13 @@ class HMCSampler:
     clamp: tuple[float, float] | None = (0.0, 1.0)
     temperature: float = 1.0
 
+    def __post_init__(self) -> None:
+        check_count(self.steps, "HMCSampler.steps", minimum=0)
+        check_count(self.leapfrog_steps, "HMCSampler.leapfrog_steps", minimum=1)
+        check_positive(self.step_size, "HMCSampler.step_size")
+        check_positive(self.temperature, "HMCSampler.temperature")
+        check_box(self.clamp, "HMCSampler.clamp")
+
     def __call__(
         self, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
@@ -62,7 +77,9 @@ class HMCSampler:
 
         def potential_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             x = x.detach().requires_grad_(True)
-            u = energy(x, y) * scale
+            e = energy(x, y)
+            check_energy_output(e, x)
+            u = e * scale
             (g,) = torch.autograd.grad(u.sum(), x)
             if mask is not None:
                 g = g * mask

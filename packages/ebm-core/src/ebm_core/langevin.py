@@ -9,7 +9,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_bounds, check_condition, check_mask, check_state
+from .checks import (
+    check_bounds,
+    check_box,
+    check_condition,
+    check_count,
+    check_energy_output,
+    check_mask,
+    check_nonnegative,
+    check_positive,
+    check_state,
+)
 from .sampling_context import chain_context, materialized_weights
 
 
@@ -55,12 +65,14 @@ class LangevinSampler:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
-            raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp}")
+        check_count(self.steps, "LangevinSampler.steps", minimum=0)
+        check_positive(self.step_size, "LangevinSampler.step_size")
+        check_nonnegative(self.noise_std, "LangevinSampler.noise_std")
+        if self.grad_clip is not None:
+            check_positive(self.grad_clip, "LangevinSampler.grad_clip (None disables the clip)")
+        check_box(self.clamp, "LangevinSampler.clamp")
+        check_positive(self.temperature, "LangevinSampler.temperature")
+        check_count(self.record_every, "LangevinSampler.record_every", minimum=0)
 
     def __call__(
         self, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None = None,
@@ -135,7 +147,7 @@ class LangevinSampler:
                         steps = [_eager_step(energy, y, self.temperature) for energy, y in terms]
                         e, g = steps[j](x)  # raises if the energy itself is at fault
                         _compile_failed(str(failed))
-                    _check_energy(e, x)
+                    check_energy_output(e, x)
                     with torch.no_grad():
                         if self.record_energies:
                             energies.append(e.detach().clone())
@@ -178,7 +190,7 @@ class LangevinSampler:
                     if not x.requires_grad:
                         x.requires_grad_(True)
                     e = energy(x, y)
-                    _check_energy(e, x)
+                    check_energy_output(e, x)
                     if scale is None:
                         scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
                     (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=True)
@@ -210,11 +222,6 @@ def _modules(terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> nn.Modul
     return terms[0][0] if len(terms) == 1 else nn.ModuleList(energy for energy, _ in terms)
 
 
-def _check_energy(e: torch.Tensor, x: torch.Tensor) -> None:
-    if e.shape != (x.shape[0],):
-        raise ValueError(f"an energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
-
-
 Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -233,7 +240,7 @@ def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -
                 e, g = out
                 return e, (g if temperature == 1.0 else g / temperature)
         e = energy(x, y)
-        _check_energy(e, x)
+        check_energy_output(e, x)
         if not scale:
             scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
         (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0])

@@ -36,6 +36,8 @@ def gaussian_fit(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     x = _as_f64(x)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"need samples of shape (N >= 2, D), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("samples contain NaN or inf values: no Gaussian fit (and no Frechet distance)")
     return x.mean(0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
 
 

@@ -76,7 +76,15 @@ class MLPEnergy(nn.Module):
         elif self.num_classes:
             if y is None:
                 raise ValueError("this energy is class-conditional: pass y")
-            onehot = y if y.dim() == 2 else nn.functional.one_hot(y.long(), self.num_classes)
+            if y.is_floating_point():
+                if y.shape != (x.shape[0], self.num_classes):
+                    raise ValueError(f"one-hot labels y must have shape ({x.shape[0]}, {self.num_classes}), "
+                                     f"got {tuple(y.shape)}")
+                onehot = y
+            else:
+                if y.shape != (x.shape[0],):
+                    raise ValueError(f"class labels y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+                onehot = nn.functional.one_hot(y.long(), self.num_classes)
             parts.append(onehot.to(x.dtype))
         elif y is not None:
             raise ValueError("this energy is unconditional: y must be None")

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .checks import check_nonnegative
 from .sampling_context import frozen_parameters
 
 
@@ -24,6 +25,8 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("ml", "softplus", "logsumexp"):
             raise ValueError(f"loss must be 'ml', 'softplus' or 'logsumexp', got {self.loss!r}")
+        check_nonnegative(self.l2_coeff, "ObjectiveConfig.l2_coeff")
+        check_nonnegative(self.kl_coeff, "ObjectiveConfig.kl_coeff")
 
 
 def contrastive_loss(
@@ -35,6 +38,9 @@ def contrastive_loss(
     ``e_kl``: energies of chain end-points that still carry the graph through the chain,
     evaluated with frozen parameters (see :func:`kl_energy`).
     """
+    for name, e in (("e_pos", e_pos), ("e_neg", e_neg)):
+        if e.dim() != 1:  # (B, 1) against (B,) would broadcast to (B, B)
+            raise ValueError(f"{name} must be one energy per sample, shape (B,), got {tuple(e.shape)}")
     if config.loss == "ml":
         main = e_pos.mean() - e_neg.mean()
     elif config.loss == "softplus":

@@ -24,6 +24,8 @@ class _PlainProgress:
 
 
 def progress(total: int, initial: int = 0, desc: str = "", disable: bool = False) -> Any:
+    """A tqdm bar when tqdm is installed, else a plain stand-in with the same ``update`` /
+    ``set_postfix`` / ``close`` calls that prints ``desc n/total`` to stderr about 20 times."""
     try:
         from tqdm.auto import tqdm
     except ImportError:

@@ -18,6 +18,7 @@ from torch import nn
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, rng_state, seed_everything, set_rng_state
+from .checks import check_count, check_energy_output, check_positive
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
 from .langevin import LangevinSampler
@@ -63,6 +64,18 @@ class TrainerConfig:
     seed: int = 0
     quiet: bool = False
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("steps", 0), ("batch_size", 1), ("buffer_size", 1), ("checkpoint_every", 1),
+                              ("log_every", 1), ("max_recoveries", 0), ("ensemble_size", 0),
+                              ("ensemble_every", 1), ("seed", 0)):
+            check_count(getattr(self, name), f"TrainerConfig.{name}", minimum)
+        check_positive(self.lr, "TrainerConfig.lr")
+        check_positive(self.energy_bound, "TrainerConfig.energy_bound")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"TrainerConfig.betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0.0 <= self.replay_prob <= 1.0:
+            raise ValueError(f"TrainerConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
 
 
 # TrainerConfig fields a resumed run may change (everything else must equal the checkpoint's).
@@ -162,8 +175,7 @@ class Trainer:
             raise ValueError("training data x contains NaN or inf")
         with torch.no_grad():
             e = self.energy(x.to(self.device), None if y is None else y.to(self.device))
-        if e.shape != (x.shape[0],):
-            raise ValueError(f"the energy must return shape ({x.shape[0]},), got {tuple(e.shape)}")
+        check_energy_output(e, x, "the energy")
 
     # ------------------------------------------------------------ state / io
     @property

@@ -48,4 +48,8 @@ class FCDynamics(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(width, STATE_DIM))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        width = STATE_DIM + (ACTION_DIM if self.conditional else 0)
+        if y.shape[-1] != width:
+            what = "[s_t, a_t]: pass the actions" if self.conditional else "s_t only (no actions)"
+            raise ValueError(f"this FC model takes {what}, width {width}; got width {y.shape[-1]}")
         return self.net(y)

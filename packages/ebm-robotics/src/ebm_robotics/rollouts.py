@@ -34,12 +34,15 @@ def rollout_states(
 
 
 def one_step_mse(
-    predict_step: StepFn, scaler: TransitionScaler, states: torch.Tensor, actions: torch.Tensor | None = None,
+    predict_step: StepFn, scaler: TransitionScaler, states: torch.Tensor | np.ndarray,
+    actions: torch.Tensor | np.ndarray | None = None,
 ) -> float:
     """Mean squared error of one predicted step from every true state of ``states`` (N, T+1, D), in
     the normalized step units of ``scaler`` (predicting no change scores the steps' mean square,
     about 1). A diagnostic beside the rollouts: a regression (FC) aims at the conditional mean, and
     a perfect sampler of a noisy transition scores twice the conditional variance."""
+    states = torch.as_tensor(states)  # load_trajectories gives numpy arrays
+    actions = torch.as_tensor(actions) if actions is not None else None
     s = states[:, :-1].reshape(-1, states.shape[-1])
     s_next = states[:, 1:].reshape(-1, states.shape[-1])
     a = actions.reshape(-1, actions.shape[-1]) if actions is not None else None
@@ -77,6 +80,7 @@ def no_change_step(y: torch.Tensor) -> torch.Tensor:
 
 
 def fc_step(model: nn.Module) -> StepFn:
+    """The FC baseline as a step function: its prediction of the normalized step, no sampling."""
     def step(y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return model(y)

@@ -14,6 +14,9 @@ from ebm_core import (
     Trainer,
     TrainerConfig,
     atomic_torch_save,
+    check_count,
+    check_nonnegative,
+    check_positive,
     load_torch_file,
     progress,
 )
@@ -61,6 +64,17 @@ class DynamicsTrainingConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "cpu"  # where the four models train (the rollouts then run on the CPU)
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("steps", 1), ("batch_size", 1), ("buffer_size", 1), ("checkpoint_every", 1),
+                              ("seed", 0)):
+            check_count(getattr(self, name), f"DynamicsTrainingConfig.{name}", minimum)
+        for name in ("lr", "fc_lr"):
+            check_positive(getattr(self, name), f"DynamicsTrainingConfig.{name}")
+        for name in ("init_std", "rollout_init_std"):
+            check_nonnegative(getattr(self, name), f"DynamicsTrainingConfig.{name}")
+        if not 0.0 <= self.replay_prob <= 1.0:
+            raise ValueError(f"DynamicsTrainingConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
 
 
 def transition_tensors(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import find_mnist_files, read_mnist_idx
+from ebm_core import check_count, find_mnist_files, read_mnist_idx
 from ebm_core import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
 from ebm_core import shared_mnist_dir as shared_mnist_dir  # re-exported
 from torch.utils.data import Dataset
@@ -209,6 +209,8 @@ def load_images(
     _check_name(name)
     if name == "imagenet128":
         raise ValueError("imagenet128 does not fit in memory; use load_dataset('imagenet128', ...)")
+    if limit is not None:
+        check_count(limit, "limit")
     images, labels = _LOADERS[name](Path(data_dir), split)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]

@@ -170,8 +170,9 @@ class RobustnessExperimentConfig:
     seed: int = 0
 
 
+# Budgets in 1/255 units, as the reference code's (eps / 255; its defaults: L-inf 8, L2 40).
 _CIFAR_CURVES = RobustnessConfig(
-    linf_eps=tuple(e / 255 for e in (0, 2, 4, 8, 16, 24, 32)), l2_eps=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0),
+    linf_eps=tuple(e / 255 for e in (0, 2, 4, 8, 16, 24, 32)), l2_eps=tuple(e / 255 for e in (0, 10, 20, 40, 60, 80)),
     num_images=1000, batch_size=100,
 )
 ROBUSTNESS_PRESETS: dict[str, RobustnessExperimentConfig] = {

@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from ebm_core import AISConfig, HMCSampler, SumEnergy, ais_log_partition, atomic_path
+from ebm_core import (
+    AISConfig,
+    HMCSampler,
+    SumEnergy,
+    ais_log_partition,
+    atomic_path,
+    check_count,
+    check_positive,
+    check_unit_range,
+)
 from torch import nn
 
 # Figure 23 (lower, upper bound in nats, 10,000 AIS chains) and Figure 25 (sensitivity).
@@ -44,6 +53,16 @@ class LikelihoodConfig:
     num_test: int = 1000
     levels: int | None = 256
     max_relative_gap: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.temperatures:
+            raise ValueError("LikelihoodConfig.temperatures must hold at least one temperature")
+        for t in self.temperatures:
+            check_positive(t, "each of LikelihoodConfig.temperatures")
+        check_count(self.num_test, "LikelihoodConfig.num_test")
+        if self.levels is not None:
+            check_count(self.levels, "LikelihoodConfig.levels", minimum=2)
+        check_positive(self.max_relative_gap, "LikelihoodConfig.max_relative_gap")
 
 
 def entropy_ceiling(shape: Sequence[int], levels: int = 256) -> float:
@@ -82,8 +101,9 @@ def likelihood_bounds(
     (:func:`distrust`; if no temperature is trusted, the best of all, with ``trusted`` False).
 
     ``x_test``: continuous test images ``(N, C, H, W)`` in [0, 1] (an unconditional energy)."""
-    if x_test.dim() != 4 or x_test.min() < 0 or x_test.max() > 1:
+    if x_test.dim() != 4:
         raise ValueError(f"x_test must be images (N, C, H, W) in [0, 1], got shape {tuple(x_test.shape)}")
+    check_unit_range(x_test, "x_test")
     x = x_test[: config.num_test].to(device)
     energy = energy.to(device).eval()
     rows = []

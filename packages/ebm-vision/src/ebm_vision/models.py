@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy, atomic_torch_save, load_torch_file
+from ebm_core import SumEnergy, atomic_torch_save, check_count, load_torch_file
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
@@ -41,8 +41,13 @@ class ImageEnergyConfig:
         object.__setattr__(self, "mnist_channels", tuple(self.mnist_channels))
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        check_count(self.num_classes, "ImageEnergyConfig.num_classes", minimum=0)
+        for name in ("in_channels", "image_size", "width", "mnist_hidden"):
+            check_count(getattr(self, name), f"ImageEnergyConfig.{name}")
+        if not self.mnist_channels or any(c < 1 for c in self.mnist_channels):
+            raise ValueError(f"ImageEnergyConfig.mnist_channels must be positive widths, got {self.mnist_channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ImageEnergyConfig.dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def conditional(self) -> bool:

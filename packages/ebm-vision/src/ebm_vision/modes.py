@@ -4,7 +4,7 @@ vs test images (Figure 11), nearest training neighbours of samples in pixel spac
 from __future__ import annotations
 
 import torch
-from ebm_core import LangevinSampler
+from ebm_core import LangevinSampler, check_count
 from torch import nn
 
 from .restoration import restore
@@ -53,6 +53,9 @@ def nearest_neighbours(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(distances (S, k), indices (S, k))`` of the ``k`` training images nearest to each sample
     in pixel L2 distance (Figure 20)."""
+    check_count(k, "k")
+    if k > train.shape[0]:
+        raise ValueError(f"k = {k} neighbours asked of only {train.shape[0]} training images")
     s = samples.flatten(1)
     best_d = torch.full((s.shape[0], k), float("inf"))
     best_i = torch.zeros((s.shape[0], k), dtype=torch.long)

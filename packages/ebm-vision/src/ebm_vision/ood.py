@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_path, auroc
+from ebm_core import atomic_path, auroc, check_unit_range
 from torch import nn
 
 from .data import dequantize, load_images
@@ -37,6 +37,7 @@ REAL_SETS = ("svhn", "textures", "cifar100", "cifar10", "mnist", "fashion_mnist"
 # ------------------------------------------------------------------------- scores
 def ood_scores(energy: nn.Module, x: torch.Tensor, num_classes: int = 0, batch_size: int = 500) -> torch.Tensor:
     """``-E(x)`` per image (``(N,)``, float64); conditional models: ``-min_c E(x, c)``."""
+    check_unit_range(x)
     device = next(iter(energy.parameters()), torch.empty(0)).device
     out = []
     energy.eval()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler
+from ebm_core import LangevinSampler, check_count, check_unit_range
 from torch import nn
 
 TASKS = ("salt_and_pepper", "inpainting", "ground_truth")
@@ -25,6 +25,14 @@ class RestorationConfig:
     pepper_value: float = 0.1
     salt_value: float = 0.9
     rounds: int = 1
+
+    def __post_init__(self) -> None:
+        check_count(self.rounds, "RestorationConfig.rounds")
+        for name in ("pepper", "salt", "pepper_value", "salt_value"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"RestorationConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.pepper + self.salt > 1.0:
+            raise ValueError(f"RestorationConfig.pepper + salt must be <= 1, got {self.pepper + self.salt}")
 
 
 def salt_and_pepper(x: torch.Tensor, config: RestorationConfig = RestorationConfig(),
@@ -81,6 +89,7 @@ def run_restoration(
     """All three Figure 5 tasks on ``clean`` test images. Returns ``(metrics, images)``: per task
     MSE/PSNR before and after and, with ``classify`` (images -> logits), the share of images whose
     predicted class differs from the clean image's; ``images[task] = (corrupted, restored)``."""
+    check_unit_range(clean, "clean images")
     g = torch.Generator().manual_seed(seed)
     sampler = dataclasses.replace(sampler, record_every=0, record_energies=False)
     base = None if classify is None else classify(clean).argmax(1)

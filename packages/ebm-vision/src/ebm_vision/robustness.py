@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import LangevinSampler, atomic_path, progress
+from ebm_core import LangevinSampler, atomic_path, check_nonnegative, check_unit_range, progress
 from torch import nn
 
 from .scores import train_cross_entropy
@@ -111,8 +111,7 @@ def pgd_attack(logits_fn: LogitsFn, x: torch.Tensor, y: torch.Tensor, config: PG
     Returns adversarial images inside the eps-ball around ``x`` and inside [0, 1]."""
     if x.dim() < 2 or y.shape != (x.shape[0],):
         raise ValueError(f"x must be (B, ...) and y (B,) class indices; got {tuple(x.shape)}, {tuple(y.shape)}")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError("images must lie in [0, 1]")
+    check_unit_range(x)
     x = x.detach()
     if config.eps == 0 or config.steps == 0:
         return x.clone()
@@ -143,6 +142,9 @@ class RefineConfig:
     sampler: LangevinSampler = field(default_factory=lambda: LangevinSampler(steps=10))
     radius: float = 0.03
 
+    def __post_init__(self) -> None:
+        check_nonnegative(self.radius, "RefineConfig.radius")
+
 
 def refine(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineConfig = RefineConfig()
            ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,6 +166,7 @@ def refine(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineC
 def ebm_predict(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineConfig = RefineConfig()
                 ) -> torch.Tensor:
     """The lowest-energy class after refinement, ``(B,)``."""
+    check_unit_range(x)
     return refine(energy, x, num_classes, config)[1].argmin(dim=1)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler, progress
+from ebm_core import LangevinSampler, check_count, check_nonnegative, check_unit_range, progress
 from torch import nn
 
 
@@ -30,6 +30,8 @@ class TestTimeSampling:
     def __post_init__(self) -> None:
         if self.rounds < 1 or not 0 <= self.flip_rounds < self.rounds:
             raise ValueError(f"need rounds >= 1 and 0 <= flip_rounds < rounds, got {self.rounds}, {self.flip_rounds}")
+        check_count(self.batch_size, "TestTimeSampling.batch_size")
+        check_nonnegative(self.noise_std, "TestTimeSampling.noise_std")
 
 
 def _labels(y: torch.Tensor | int | None, n: int, device: torch.device) -> torch.Tensor | None:
@@ -66,6 +68,8 @@ def sample_test_time(
     target = _labels(y, n, device)
     if init is not None and tuple(init.shape) != (n, *shape):
         raise ValueError(f"init must have shape {(n, *tuple(shape))}, got {tuple(init.shape)}")
+    if init is not None:
+        check_unit_range(init, "init")
     chains = init.to(device).clone() if init is not None else torch.rand((n, *shape), device=device)
     run = dataclasses.replace(sampler, noise_std=config.noise_std, record_every=0, record_energies=False)
     bar = progress(config.rounds, desc="sample", disable=quiet)
@@ -85,7 +89,9 @@ def chain_from_noise(
     frames: int = 10, y: torch.Tensor | int | None = None, device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """The trajectory of ``n`` chains from noise (Figure 22): ``(frames + 1, n, *shape)`` states,
-    the start and then every ``total_steps // frames`` steps."""
+    the start and then every ``max(total_steps // frames, 1)`` steps (so the chain runs
+    ``frames`` times that many steps: ``total_steps`` rounded down to a multiple of ``frames``,
+    and at least ``frames``)."""
     every = max(total_steps // frames, 1)
     run = dataclasses.replace(sampler, steps=every * frames, record_every=every)
     device = torch.device(device)

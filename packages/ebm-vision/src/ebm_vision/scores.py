@@ -5,11 +5,13 @@ Inception FID numbers)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
-from ebm_core import frechet_distance_samples, progress
+from ebm_core import check_unit_range, frechet_distance_samples, progress
 from torch import nn
 
 SKIPPED = "skipped: no Inception weights"
@@ -67,6 +69,9 @@ def train_domain_classifier(
     num_classes: int = 10, seed: int = 0, quiet: bool = True,
 ) -> DigitClassifier:
     """Train a ``DigitClassifier`` on float images ``x`` in [0, 1] with labels ``y`` (Adam, cross-entropy)."""
+    if not x.is_floating_point():
+        raise ValueError(f"x must be float images in [0, 1], got dtype {x.dtype} (uint8 images: divide by 255)")
+    check_unit_range(x, "x")
     torch.manual_seed(seed)
     model = DigitClassifier(x.shape[1], num_classes)
     model.train()
@@ -100,17 +105,24 @@ def _to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def inception_scores(
-    real: torch.Tensor, fake: torch.Tensor, weights: str | Path | None = None,
+    real: torch.Tensor, fake: torch.Tensor | Mapping[str, torch.Tensor], weights: str | Path | None = None,
     extractor: nn.Module | None = None, batch_size: int = 100, splits: int = 10,
-) -> dict[str, float | str]:
+) -> dict[str, Any]:
     """Inception Score of ``fake`` (torchmetrics) and FID between ``real`` and ``fake`` (images in
     [0, 1]): the Inception pool features (torch-fidelity's network through torchmetrics) go into
-    ebm-core's ``frechet_distance_samples``, the one Frechet distance of the project. ``weights`` is a
-    local torch-fidelity Inception file (``pt_inception-2015-12-05-6726825d.pth``); ``extractor``
+    ebm-core's ``frechet_distance_samples``, the one Frechet distance of the project. ``fake`` may be
+    a mapping {name: images} (e.g. the single model and the historical ensemble of Table 4): the
+    network is loaded and ``real`` is embedded once, and the result is {name: scores}. ``weights`` is
+    a local torch-fidelity Inception file (``pt_inception-2015-12-05-6726825d.pth``); ``extractor``
     replaces Inception by any module mapping uint8 (B, 3, H, W) images to (B, D) logits/features
     (tests). Without either, both scores are ``"skipped: no Inception weights"`` (nothing is downloaded)."""
+    fakes = dict(fake) if isinstance(fake, Mapping) else {"": fake}
+    check_unit_range(real, "real")
+    for name, images in fakes.items():
+        check_unit_range(images, f"fake {name}".strip())
     if weights is None and extractor is None:
-        return {"inception_score": SKIPPED, "fid": SKIPPED}
+        skipped = {name: {"inception_score": SKIPPED, "fid": SKIPPED} for name in fakes}
+        return skipped if isinstance(fake, Mapping) else skipped[""]
     from torchmetrics.image.inception import InceptionScore
 
     if extractor is None:
@@ -124,15 +136,23 @@ def inception_scores(
         logits: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
     else:
         features = logits = extractor
-    inc = InceptionScore(feature=logits, splits=splits)
-    real_f, fake_f = [], []
-    with torch.no_grad():
-        for i in range(0, real.shape[0], batch_size):
-            real_f.append(features(_to_uint8_rgb(real[i : i + batch_size].cpu())).double())
-        for i in range(0, fake.shape[0], batch_size):
-            q = _to_uint8_rgb(fake[i : i + batch_size].cpu())
-            fake_f.append(features(q).double())
-            inc.update(q)
-    is_mean, is_std = inc.compute()
-    fid = frechet_distance_samples(torch.cat(real_f).numpy(), torch.cat(fake_f).numpy())
-    return {"inception_score": float(is_mean), "inception_score_std": float(is_std), "fid": fid}
+
+    def embed(x: torch.Tensor, inc: InceptionScore | None = None) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch_size):
+                q = _to_uint8_rgb(x[i : i + batch_size].cpu())
+                out.append(features(q).double())
+                if inc is not None:
+                    inc.update(q)
+        return torch.cat(out).numpy()
+
+    real_f = embed(real)
+    results: dict[str, Any] = {}
+    for name, images in fakes.items():
+        inc = InceptionScore(feature=logits, splits=splits)
+        fake_f = embed(images, inc)
+        is_mean, is_std = inc.compute()
+        results[name] = {"inception_score": float(is_mean), "inception_score_std": float(is_std),
+                         "fid": frechet_distance_samples(real_f, fake_f)}
+    return results if isinstance(fake, Mapping) else results[""]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, TrainerConfig, seed_everything
+from ebm_core import LangevinSampler, Trainer, TrainerConfig, check_unit_range, seed_everything
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -110,6 +110,8 @@ def train_image_energy(
     from it) and the trained model with its last snapshots is written to ``out_dir/model.pt``.
     Under ``torchrun`` every rank trains with its own buffer and gradients are averaged (A.11).
     """
+    if isinstance(data, tuple):
+        check_unit_range(data[0], "training images x")
     seed_everything(config.trainer.seed)  # the initial weights come from the run's seed too
     energy = build_energy(config.energy)
     trainer = Trainer(energy, config.sampler, for_trainer(data, config.energy.conditional), config.trainer,

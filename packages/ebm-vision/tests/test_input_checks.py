@@ -1,0 +1,69 @@
+"""Images outside [0, 1] and nonsense settings are refused at every entry point, with the reason."""
+
+import pytest
+import torch
+from ebm_core import LangevinSampler
+from ebm_vision import (
+    TRAINING_PRESETS,
+    ImageEnergyConfig,
+    RefineConfig,
+    RestorationConfig,
+    TestTimeSampling,
+    build_energy,
+    ebm_predict,
+    inception_scores,
+    load_images,
+    nearest_neighbours,
+    ood_scores,
+    run_restoration,
+    sample_test_time,
+    train_image_energy,
+)
+
+UINT8_RANGE = r"must lie in \[0, 1\], got values in \[0, 25\d\] \(uint8 images: divide by 255\)"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    energy = build_energy(TRAINING_PRESETS["tiny"].energy).eval()
+    x = torch.rand(4, 1, 28, 28)
+    return energy, x, (x * 255).round(), torch.tensor([0, 1, 2, 3])
+
+
+def test_images_in_uint8_range_are_refused_everywhere(setup):
+    energy, x, raw, y = setup
+    sampler = LangevinSampler(steps=1)
+    with pytest.raises(ValueError, match="training images x " + UINT8_RANGE):
+        train_image_energy(TRAINING_PRESETS["tiny"], (raw, y))  # used to train on [0, 255] positives
+    with pytest.raises(ValueError, match="images " + UINT8_RANGE):
+        ood_scores(energy, raw, num_classes=10)
+    with pytest.raises(ValueError, match="images " + UINT8_RANGE):
+        ebm_predict(energy, raw, 10)
+    with pytest.raises(ValueError, match="clean images " + UINT8_RANGE):
+        run_restoration(energy, raw, y, sampler)
+    with pytest.raises(ValueError, match="init " + UINT8_RANGE):
+        sample_test_time(energy, 4, (1, 28, 28), sampler, TestTimeSampling(rounds=1, flip_rounds=0), y=y,
+                         num_classes=10, init=raw)
+    with pytest.raises(ValueError, match="fake " + UINT8_RANGE):
+        inception_scores(x, raw)  # used to be clamped to [0, 1] silently
+    assert ood_scores(energy, x, num_classes=10).shape == (4,)  # the same images in [0, 1] are fine
+
+
+def test_nonsense_settings_are_refused():
+    with pytest.raises(ValueError, match="in_channels must be >= 1"):
+        ImageEnergyConfig(in_channels=0)
+    with pytest.raises(ValueError, match="image_size must be >= 1"):
+        ImageEnergyConfig(image_size=-3)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        ImageEnergyConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="pepper must be in"):
+        RestorationConfig(pepper=2.0)
+    with pytest.raises(ValueError, match="radius must be >= 0"):
+        RefineConfig(radius=-0.03)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        TestTimeSampling(batch_size=0)
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        load_images("mnist", "test", limit=-5)  # used to drop the last 5 images silently
+    with pytest.raises(ValueError, match="k = 6 neighbours asked of only 5 training images"):
+        nearest_neighbours(torch.rand(2, 4), torch.rand(5, 4), k=6)  # used to pad with inf and index 0
