@@ -240,5 +240,6 @@ def test_wrong_inputs_are_refused_with_their_reason():
         sample([energy], x, None, cfg.sampler)
     with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
         ConceptTrainingConfig(checkpoint_every=0)  # used to end in ZeroDivisionError
+    ConceptTrainingConfig(steps=0)  # allowed: finetune_sum(..., steps=0) fine-tunes nothing
     with pytest.raises(ValueError, match="step_size must be > 0"):
         ConceptTrainingConfig(step_size=-500.0)

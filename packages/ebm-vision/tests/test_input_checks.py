@@ -1,4 +1,5 @@
-"""Images outside [0, 1] and nonsense settings are refused at every entry point, with the reason."""
+"""Images outside [0, 1] are refused where they enter (training, OOD scores, refinement,
+restoration, test-time sampling, Inception scores), and nonsense settings by the configs."""
 
 import pytest
 import torch

@@ -18,6 +18,7 @@ from ebm_core import (
     check_nonnegative,
     check_positive,
     check_unit_range,
+    check_widths,
     sample_in_turn,
 )
 from torch import nn
@@ -48,14 +49,13 @@ class ConceptTrainingConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 1), ("batch_size", 1), ("langevin_steps", 0), ("buffer_size", 1),
+        for name, minimum in (("steps", 0), ("batch_size", 1), ("langevin_steps", 0), ("buffer_size", 1),
                               ("hidden", 1), ("label_frequencies", 0), ("checkpoint_every", 1)):
             check_count(getattr(self, name), f"ConceptTrainingConfig.{name}", minimum)
         check_positive(self.lr, "ConceptTrainingConfig.lr")
         check_nonnegative(self.l2_coeff, "ConceptTrainingConfig.l2_coeff")
         _ = self.sampler  # LangevinSampler checks step_size, noise_std and grad_clip
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError(f"ConceptTrainingConfig.channels must be positive widths, got {self.channels}")
+        check_widths(self.channels, "ConceptTrainingConfig.channels")
 
     @property
     def sampler(self) -> LangevinSampler:

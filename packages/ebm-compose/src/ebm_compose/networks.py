@@ -53,14 +53,14 @@ class ColumnCondition(nn.Module):
             raise ValueError("as_index=True needs exactly one column")
         self.energy, self.as_index = energy, as_index
         self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long), persistent=False)
+        self._columns = tuple(int(c) for c in columns)  # on the host: checked without a device sync
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if y is None or y.dim() != 2:
             raise ValueError(f"a concept energy needs the label matrix y of shape (B, L), got "
                              f"{None if y is None else tuple(y.shape)}")
-        needed = int(self.columns.max()) + 1
-        if y.shape[1] < needed:
-            raise ValueError(f"this concept reads label columns {self.columns.tolist()}, but y has only "
+        if y.shape[1] <= max(self._columns):
+            raise ValueError(f"this concept reads label columns {list(self._columns)}, but y has only "
                              f"{y.shape[1]} columns (pass the full label matrix)")
         picked = y.index_select(1, self.columns.to(y.device))
         return self.energy(x, picked[:, 0] if self.as_index else picked)

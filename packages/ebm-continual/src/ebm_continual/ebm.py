@@ -28,6 +28,8 @@ from ebm_core import (
     TrainerConfig,
     check_count,
     check_positive,
+    check_probability,
+    check_widths,
 )
 from torch import nn
 
@@ -62,12 +64,10 @@ class ContinualEBMConfig:
     def __post_init__(self) -> None:
         for name in ("steps_per_task", "batch_size", "buffer_size", "num_classes"):
             check_count(getattr(self, name), f"ContinualEBMConfig.{name}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"ContinualEBMConfig.hidden must be positive widths, got {self.hidden}")
+        check_widths(self.hidden, "ContinualEBMConfig.hidden")
         check_positive(self.lr, "ContinualEBMConfig.lr")
         check_positive(self.label_scale, "ContinualEBMConfig.label_scale")
-        if not 0.0 <= self.replay_prob <= 1.0:
-            raise ValueError(f"ContinualEBMConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
+        check_probability(self.replay_prob, "ContinualEBMConfig.replay_prob")
 
 
 def make_energy(config: ContinualEBMConfig, in_dim: int = 784) -> nn.Module:

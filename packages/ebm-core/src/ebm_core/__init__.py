@@ -8,7 +8,15 @@ from .ais import AISConfig, AISResult, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, seed_everything
-from .checks import check_count, check_energy_output, check_nonnegative, check_positive, check_unit_range
+from .checks import (
+    check_count,
+    check_energy_output,
+    check_nonnegative,
+    check_positive,
+    check_probability,
+    check_unit_range,
+    check_widths,
+)
 from .cli import add_run_args, default_out_dir, device_name, nonnegative_int, positive_int, resolve_out_dir, run_cli
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
@@ -42,6 +50,7 @@ __all__ = [
     "atomic_path",
     "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
-    "check_count", "check_positive", "check_nonnegative", "check_unit_range", "check_energy_output",
+    "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
+    "check_energy_output",
 ]
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .checks import check_energy_output
+from .checks import check_box, check_count, check_energy_output
 from .hmc import HMCSampler
 
 
@@ -28,6 +28,14 @@ class AISConfig:
     hmc: HMCSampler = field(default_factory=lambda: HMCSampler(steps=1, leapfrog_steps=10, step_size=0.01))
     box: tuple[float, float] = (0.0, 1.0)
     final_transitions: int = 10  # extra HMC moves at the target before the reverse chain starts
+
+    def __post_init__(self) -> None:
+        check_count(self.num_chains, "AISConfig.num_chains")
+        check_count(self.num_temperatures, "AISConfig.num_temperatures")
+        check_count(self.final_transitions, "AISConfig.final_transitions", minimum=0)
+        if self.box is None:
+            raise ValueError("AISConfig.box must be (low, high): AIS starts from the uniform distribution on it")
+        check_box(self.box, "AISConfig.box")
 
 
 @dataclass
@@ -61,15 +69,11 @@ def ais_log_partition(
     ``y`` (if given) is a condition of batch ``num_chains``.
     """
     low, high = config.box
-    if not low < high:
-        raise ValueError(f"AISConfig.box must be (low, high) with low < high, got {config.box}")
     hmc = HMCSampler(
         steps=config.hmc.steps, leapfrog_steps=config.hmc.leapfrog_steps,
         step_size=config.hmc.step_size, clamp=config.box, temperature=1.0,
     )
     n, k = config.num_chains, config.num_temperatures
-    if k < 1 or n < 1:
-        raise ValueError(f"need num_chains >= 1 and num_temperatures >= 1, got {n}, {k}")
     betas = torch.linspace(0.0, 1.0, k + 1).tolist()
     dim = math.prod(sample_shape)
     log_z0 = dim * math.log(high - low)

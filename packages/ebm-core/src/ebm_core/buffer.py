@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_state
+from .checks import check_count, check_probability, check_state
 
 
 class ReplayBuffer:
@@ -27,10 +27,8 @@ class ReplayBuffer:
         label_dtype: torch.dtype = torch.long, dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
     ):
-        if capacity <= 0:
-            raise ValueError(f"capacity must be positive, got {capacity}")
-        if not 0.0 <= replay_prob <= 1.0:
-            raise ValueError(f"replay_prob must be in [0, 1], got {replay_prob}")
+        check_count(capacity, "capacity")
+        check_probability(replay_prob, "replay_prob")
         self.sample_shape = tuple(sample_shape)
         self.capacity, self.replay_prob, self.uint8, self.dtype = capacity, replay_prob, uint8, dtype
         self.device = torch.device(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import torch
@@ -12,7 +13,7 @@ import torch
 def check_count(value: object, name: str, minimum: int = 1) -> None:
     """An integer setting (steps, batch size, ...) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
@@ -33,6 +34,20 @@ def check_nonnegative(value: object, name: str) -> None:
     """A finite number >= 0 (noise levels, loss coefficients)."""
     if _check_real(value, name) < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def check_probability(value: object, name: str) -> None:
+    """A number in [0, 1] (replay probability, shares of pixels)."""
+    if not 0.0 <= _check_real(value, name) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+def check_widths(widths: Sequence[int], name: str) -> None:
+    """Layer widths: at least one, each an integer >= 1."""
+    if not widths:
+        raise ValueError(f"{name} must list at least one width, got {widths!r}")
+    for w in widths:
+        check_count(w, f"each of {name}")
 
 
 def check_box(box: tuple[float, float] | None, name: str) -> None:
@@ -61,9 +76,16 @@ def check_unit_range(x: torch.Tensor, name: str = "images") -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.numel() == 0:
         return
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contain NaN or inf values")
     low, high = (float(v) for v in torch.aminmax(x.detach()))
     if low < 0 or high > 1:
-        hint = " (uint8 images: divide by 255)" if high > 1.5 else ""
+        if low >= 0 and high <= 255:
+            hint = " (uint8 images: divide by 255)"
+        elif low >= -1 and high <= 1:
+            hint = " (images in [-1, 1]: map them with (x + 1) / 2)"
+        else:
+            hint = ""
         raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]{hint}")
 
 

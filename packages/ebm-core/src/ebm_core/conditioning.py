@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
+
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def class_indices(y: torch.Tensor | None, batch: int, num_classes: int) -> bool:
+    """Checks a class condition and says its kind: True for class indices ``(B,)`` (an integer
+    dtype), False for one-hot / soft labels ``(B, num_classes)`` (floating)."""
+    if y is None:
+        raise ValueError(f"this energy is class-conditional ({num_classes} classes): pass y")
+    if y.dtype in _INDEX_DTYPES:
+        if y.shape != (batch,):
+            raise ValueError(f"class labels y must have shape ({batch},), got {tuple(y.shape)}")
+        return True
+    if not y.is_floating_point():
+        raise ValueError(f"class labels y must be integer indices or float one-hot rows, got dtype {y.dtype}")
+    if y.shape != (batch, num_classes):
+        raise ValueError(f"one-hot labels y must have shape ({batch}, {num_classes}), got {tuple(y.shape)}")
+    return False
 
 
 class ConditionVector(nn.Module):
@@ -25,31 +45,38 @@ class ConditionVector(nn.Module):
         self.proj = nn.Linear(cond_dim, dim, bias=False) if cond_dim else None
         if self.proj is not None:
             nn.init.zeros_(self.proj.weight)
+        self._range_message = f"class labels y must lie in [0, {num_classes})"
+        self._checked: tuple[weakref.ref[torch.Tensor], int] | None = None  # the last label tensor checked
 
-    def _check_labels(self, y: torch.Tensor) -> None:
+    def __getstate__(self) -> dict:
+        """Pickling (``torch.save`` of a whole model) leaves out the weak reference to the last labels."""
+        return {**self.__dict__, "_checked": None}
+
+    def _check_range(self, y: torch.Tensor) -> None:
         """Class indices in [0, num_classes): a negative one would silently pick a class from the end.
-        On an accelerator (or while compiling) the check is queued, so it costs no host sync."""
-        ok = ((y >= 0) & (y < self.num_classes)).all()
-        msg = f"class labels y must lie in [0, {self.num_classes})"
-        if y.device.type == "cpu" and not torch.compiler.is_compiling():
-            if not ok:
-                raise ValueError(f"{msg}, got values in [{int(y.min())}, {int(y.max())}]")
-        else:
-            torch._assert_async(ok, msg)
+        Checked once per label tensor (a Langevin chain passes the same ``y`` at every step); on a
+        GPU the check is queued (``torch._assert_async``), so it costs no host sync."""
+        if torch.compiler.is_compiling():
+            if y.device.type in ("cpu", "cuda"):
+                torch._assert_async(((y >= 0) & (y < self.num_classes)).all(), self._range_message)
+            return
+        try:
+            key = (weakref.ref(y), y._version)
+        except RuntimeError:  # inference tensors carry no version counter: check every time
+            key = None
+        if key is not None and self._checked is not None and self._checked[0]() is y and self._checked[1] == key[1]:
+            return
+        if y.device.type == "cuda":
+            torch._assert_async(((y >= 0) & (y < self.num_classes)).all(), self._range_message)
+        elif y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise ValueError(f"{self._range_message}, got values in [{int(y.min())}, {int(y.max())}]")
+        self._checked = key
 
     def forward(self, y: torch.Tensor | None, batch: int) -> torch.Tensor:
         if self.num_classes:
-            if y is None:
-                raise ValueError(f"this energy is class-conditional ({self.num_classes} classes): pass y")
-            if y.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
-                if y.shape != (batch,):
-                    raise ValueError(f"class labels y must have shape ({batch},), got {tuple(y.shape)}")
-                self._check_labels(y)
+            if class_indices(y, batch, self.num_classes):
+                self._check_range(y)
                 return self.table[y.long()]
-            if y.shape != (batch, self.num_classes):
-                raise ValueError(
-                    f"one-hot labels y must have shape ({batch}, {self.num_classes}), got {tuple(y.shape)}"
-                )
             return y.to(self.table.dtype) @ self.table
         if self.cond_dim:
             if y is None or y.shape != (batch, self.cond_dim):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .conditioning import class_indices
 from .layers import activation, sn_linear
 
 
@@ -74,17 +75,8 @@ class MLPEnergy(nn.Module):
                 raise ValueError(f"y must have shape ({x.shape[0]}, {self.cond_dim}), got {got}")
             parts.append(y.to(x.dtype))
         elif self.num_classes:
-            if y is None:
-                raise ValueError("this energy is class-conditional: pass y")
-            if y.is_floating_point():
-                if y.shape != (x.shape[0], self.num_classes):
-                    raise ValueError(f"one-hot labels y must have shape ({x.shape[0]}, {self.num_classes}), "
-                                     f"got {tuple(y.shape)}")
-                onehot = y
-            else:
-                if y.shape != (x.shape[0],):
-                    raise ValueError(f"class labels y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
-                onehot = nn.functional.one_hot(y.long(), self.num_classes)
+            indices = class_indices(y, x.shape[0], self.num_classes)
+            onehot = nn.functional.one_hot(y.long(), self.num_classes) if indices else y
             parts.append(onehot.to(x.dtype))
         elif y is not None:
             raise ValueError("this energy is unconditional: y must be None")

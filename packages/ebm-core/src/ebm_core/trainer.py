@@ -18,7 +18,7 @@ from torch import nn
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, rng_state, seed_everything, set_rng_state
-from .checks import check_count, check_energy_output, check_positive
+from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
 from .langevin import LangevinSampler
@@ -71,11 +71,11 @@ class TrainerConfig:
                               ("ensemble_every", 1), ("seed", 0)):
             check_count(getattr(self, name), f"TrainerConfig.{name}", minimum)
         check_positive(self.lr, "TrainerConfig.lr")
-        check_positive(self.energy_bound, "TrainerConfig.energy_bound")
+        if not self.energy_bound > 0:  # math.inf turns the bound off
+            raise ValueError(f"TrainerConfig.energy_bound must be > 0 (inf: no bound), got {self.energy_bound}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"TrainerConfig.betas must be two numbers in [0, 1), got {self.betas}")
-        if not 0.0 <= self.replay_prob <= 1.0:
-            raise ValueError(f"TrainerConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
+        check_probability(self.replay_prob, "TrainerConfig.replay_prob")
 
 
 # TrainerConfig fields a resumed run may change (everything else must equal the checkpoint's).

@@ -17,6 +17,7 @@ from ebm_core import (
     check_count,
     check_nonnegative,
     check_positive,
+    check_probability,
     load_torch_file,
     progress,
 )
@@ -73,8 +74,7 @@ class DynamicsTrainingConfig:
             check_positive(getattr(self, name), f"DynamicsTrainingConfig.{name}")
         for name in ("init_std", "rollout_init_std"):
             check_nonnegative(getattr(self, name), f"DynamicsTrainingConfig.{name}")
-        if not 0.0 <= self.replay_prob <= 1.0:
-            raise ValueError(f"DynamicsTrainingConfig.replay_prob must be in [0, 1], got {self.replay_prob}")
+        check_probability(self.replay_prob, "DynamicsTrainingConfig.replay_prob")
 
 
 def transition_tensors(

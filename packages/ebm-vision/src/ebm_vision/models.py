@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy, atomic_torch_save, check_count, load_torch_file
+from ebm_core import SumEnergy, atomic_torch_save, check_count, check_widths, load_torch_file
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
@@ -44,8 +44,7 @@ class ImageEnergyConfig:
         check_count(self.num_classes, "ImageEnergyConfig.num_classes", minimum=0)
         for name in ("in_channels", "image_size", "width", "mnist_hidden"):
             check_count(getattr(self, name), f"ImageEnergyConfig.{name}")
-        if not self.mnist_channels or any(c < 1 for c in self.mnist_channels):
-            raise ValueError(f"ImageEnergyConfig.mnist_channels must be positive widths, got {self.mnist_channels}")
+        check_widths(self.mnist_channels, "ImageEnergyConfig.mnist_channels")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ImageEnergyConfig.dropout must be in [0, 1), got {self.dropout}")
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler, check_count, check_unit_range
+from ebm_core import LangevinSampler, check_count, check_probability, check_unit_range
 from torch import nn
 
 TASKS = ("salt_and_pepper", "inpainting", "ground_truth")
@@ -29,8 +29,7 @@ class RestorationConfig:
     def __post_init__(self) -> None:
         check_count(self.rounds, "RestorationConfig.rounds")
         for name in ("pepper", "salt", "pepper_value", "salt_value"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"RestorationConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+            check_probability(getattr(self, name), f"RestorationConfig.{name}")
         if self.pepper + self.salt > 1.0:
             raise ValueError(f"RestorationConfig.pepper + salt must be <= 1, got {self.pepper + self.salt}")
 
