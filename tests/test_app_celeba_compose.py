@@ -1,23 +1,15 @@
 """End to end: `uv run apps/celeba_compose --synthetic --preset tiny`, and the missing-data error."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
 
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "celeba_compose"), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+APP = "celeba_compose"
 
 
 def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--synthetic", "--preset", "tiny", "--out", str(out), "--quiet")
+    proc = run_app(APP, "--synthetic", "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["synthetic"] is True and "NOT CelebA" in results["data"]
@@ -31,8 +23,8 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
 
 
 def test_missing_celeba_files_are_a_clear_error(tmp_path):
-    proc = run_app("--data-dir", str(tmp_path), "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet")
+    proc = call_app(APP, "--data-dir", str(tmp_path), "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode != 0
     assert "list_attr_celeba.txt" in proc.stderr and "--data-dir" in proc.stderr
-    proc = run_app("--preset", "tiny")
+    proc = call_app(APP, "--preset", "tiny")
     assert proc.returncode != 0 and "--synthetic" in proc.stderr

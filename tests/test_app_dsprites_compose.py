@@ -1,23 +1,15 @@
 """End to end: `uv run apps/dsprites_compose --preset tiny` writes every output, and resumes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
 
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "dsprites_compose"), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+APP = "dsprites_compose"
 
 
 def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     joint = results["joint"]["metrics"]
@@ -41,7 +33,7 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "checkpoints" / "cross_finetune_size_position" / "checkpoint.pt").exists()
     assert "sum_in_turn" in proc.stdout
 
-    again = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume")
+    again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["joint"]["metrics"] == joint  # finished checkpoints reused: same samples, same numbers
@@ -49,7 +41,7 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
 
 
 def test_errors_are_clear(tmp_path):
-    proc = run_app("--resume")
+    proc = call_app(APP, "--resume")
     assert proc.returncode != 0 and "--resume needs --out" in proc.stderr
-    proc = run_app("--preset", "tiny", "--out", str(tmp_path / "x"), "--data-dir", str(tmp_path), "--quiet")
+    proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "x"), "--data-dir", str(tmp_path), "--quiet")
     assert proc.returncode != 0 and "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz" in proc.stderr

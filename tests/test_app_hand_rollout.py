@@ -1,23 +1,15 @@
 """End to end: `uv run apps/hand_rollout --preset tiny` produces every output, and resumes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
 
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "hand_rollout"), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+APP = "hand_rollout"
 
 
 def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     keys = {"ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond"}
@@ -33,11 +25,11 @@ def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
     assert "ebm_uncond" in proc.stdout  # the printed summary table
 
     # resume: the finished checkpoints are reused, so the numbers come out the same
-    again = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30", "--resume")
+    again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["frechet_mean"] == results["frechet_mean"]
 
 
 def test_resume_without_out_is_a_clear_error():
-    proc = run_app("--resume")
+    proc = call_app(APP, "--resume")
     assert proc.returncode != 0 and "--resume needs --out" in proc.stderr

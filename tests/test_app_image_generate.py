@@ -2,26 +2,18 @@
 resumes, and evaluates a saved model with --checkpoint."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
+
+APP = "image_generate"
 FIGURES = {"samples.png", "samples_ensemble.png", "samples_one_chain.png", "replay_buffer.png", "chain_strip.png",
            "restoration.png", "cross_class.png", "energy_histogram.png", "nearest_neighbours.png"}
-
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "image_generate"), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
 
 
 def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     out = tmp_path / "run"
     common = ("--preset", "tiny", "--quiet", "--seed", "3")  # --data-dir defaults to the shared MNIST folder
-    proc = run_app(*common, "--out", str(out))
+    proc = run_app(APP, *common, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["training"]["steps"] == 6 and results["seed"] == 3
@@ -42,7 +34,7 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert "salt_and_pepper: MSE" in proc.stdout
 
     # resume: training is already complete, so the same model is evaluated with the same seed
-    again = run_app(*common, "--out", str(out), "--resume")
+    again = run_app(APP, *common, "--out", str(out), "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["restoration"] == results["restoration"]
@@ -50,14 +42,14 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
 
     # --checkpoint: evaluate the saved model without training
     other = tmp_path / "eval"
-    ev = run_app(*common, "--out", str(other), "--checkpoint", str(out / "model.pt"))
+    ev = run_app(APP, *common, "--out", str(other), "--checkpoint", str(out / "model.pt"))
     assert ev.returncode == 0, ev.stderr[-3000:]
     loaded = json.loads((other / "results.json").read_text())
     assert loaded["checkpoint"].endswith("model.pt") and "training" not in loaded
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
-    proc = run_app("--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
+    proc = call_app(APP, "--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode != 0
     assert "FileNotFoundError" in proc.stderr and "--data-dir" in proc.stderr
     assert "t10k-images-idx3-ubyte" in proc.stderr

@@ -2,23 +2,16 @@
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
+from app_runner import call_app, run_app
 from ebm_vision.evaluation import paper_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "apps" / "likelihood"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+APP = "likelihood"
 
 
 def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--model-temperatures", "1", "0.5")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--model-temperatures", "1", "0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((out / "results.json").read_text())
     assert set(r["bounds_nats"]) == {"replay_buffer", "pcd", "l2_0.1"}  # l2 1.0 / step 10 are the base model
@@ -40,7 +33,7 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     model = out / "models" / "replay_buffer" / "model.pt"
 
     # one model file: the same AIS run (same seed) gives the same bounds
-    again = run_app("--preset", "tiny", "--checkpoint", str(model), "--out", str(tmp_path / "ckpt"), "--quiet",
+    again = run_app(APP, "--preset", "tiny", "--checkpoint", str(model), "--out", str(tmp_path / "ckpt"), "--quiet",
                     "--model-temperatures", "1", "0.5")
     assert again.returncode == 0, again.stderr[-3000:]
     r2 = json.loads((tmp_path / "ckpt" / "results.json").read_text())
@@ -52,5 +45,5 @@ def test_conditional_checkpoint_is_rejected(tmp_path):
 
     cfg = ImageEnergyConfig("mnist", 10, 1, 28, mnist_channels=(8, 8, 8, 8), mnist_hidden=8)
     path = save_image_energy(build_energy(cfg), cfg, tmp_path / "cond.pt")
-    proc = run_app("--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "x"), "--quiet")
+    proc = call_app(APP, "--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "x"), "--quiet")
     assert proc.returncode != 0 and "unconditional" in proc.stderr

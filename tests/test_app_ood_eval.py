@@ -1,21 +1,15 @@
 """End to end: `uv run apps/ood_eval --preset tiny` trains, scores, writes results; --checkpoint reuses a model."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
 
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "apps" / "ood_eval"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+APP = "ood_eval"
 
 
 def test_ood_eval_tiny_end_to_end_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((out / "results.json").read_text())
     assert set(r["auroc"]) == {"constant", "uniform", "interpolation"}
@@ -31,13 +25,13 @@ def test_ood_eval_tiny_end_to_end_and_checkpoint(tmp_path):
     assert model.exists() and "mean" in proc.stdout
 
     # the trained model file evaluates to the same numbers (same held-out split, no sampling)
-    again = run_app("--checkpoint", str(model), "--preset", "tiny", "--out", str(tmp_path / "ckpt"), "--quiet")
+    again = run_app(APP, "--checkpoint", str(model), "--preset", "tiny", "--out", str(tmp_path / "ckpt"), "--quiet")
     assert again.returncode == 0, again.stderr[-3000:]
     r2 = json.loads((tmp_path / "ckpt" / "results.json").read_text())
     assert r2["auroc"] == r["auroc"] and r2["checkpoint"] == str(model) and "training" not in r2
 
 
 def test_missing_ood_set_is_a_clear_error(tmp_path):
-    proc = run_app("--preset", "tiny", "--out", str(tmp_path / "x"), "--quiet", "--steps", "1",
+    proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "x"), "--quiet", "--steps", "1",
                    "--ood-sets", "fashion_mnist", "--ood-data-dir", str(tmp_path / "nowhere"))
     assert proc.returncode != 0 and "FileNotFoundError" in proc.stderr and "--data-dir" in proc.stderr

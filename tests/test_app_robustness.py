@@ -1,21 +1,15 @@
 """End to end: `uv run apps/robustness --preset tiny` trains the EBM and the baseline, attacks, resumes."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_runner import call_app, run_app
 
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "apps" / "robustness"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+APP = "robustness"
 
 
 def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    proc = run_app("--preset", "tiny", "--out", str(out), "--quiet")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((out / "results.json").read_text())
     assert set(r["accuracy"]) == {"ebm", "ebm_bpda", "classifier"}
@@ -35,12 +29,12 @@ def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     # resume reuses both trained models; with the same seed the attacks give the same numbers
     clf_file = out / "classifier" / "model.pt"
     trained = clf_file.stat().st_mtime_ns
-    again = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume")
+    again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["accuracy"] == r["accuracy"]
     assert clf_file.stat().st_mtime_ns == trained
     # ... but not a classifier trained with other settings: it is trained again
-    more = run_app("--preset", "tiny", "--out", str(out), "--quiet", "--resume", "--classifier-steps", "7")
+    more = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume", "--classifier-steps", "7")
     assert more.returncode == 0, more.stderr[-3000:]
     assert clf_file.stat().st_mtime_ns != trained
 
@@ -50,5 +44,5 @@ def test_unconditional_checkpoint_is_rejected(tmp_path):
 
     cfg = ImageEnergyConfig("mnist", 0, 1, 28, mnist_channels=(8, 8, 8, 8), mnist_hidden=8)
     path = save_image_energy(build_energy(cfg), cfg, tmp_path / "uncond.pt")
-    proc = run_app("--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "x"), "--quiet")
+    proc = call_app(APP, "--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "x"), "--quiet")
     assert proc.returncode != 0 and "class-conditional" in proc.stderr

@@ -1,28 +1,19 @@
 """End to end: `uv run apps/split_mnist --preset tiny` writes results.json, the table and the figure, and resumes."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+from app_runner import call_app, run_app
 from ebm_continual import PAPER_ACCURACY
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / "split_mnist"), *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+APP = "split_mnist"
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
     args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,finetune,vae,ebm_joint", "--train-per-class", "70",
             "--eval-per-class", "20", "--out", str(out), "--quiet")
-    proc = run_app(*args)
+    proc = run_app(APP, *args, env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert set(results["accuracy"]) == {"ebm", "finetune", "vae", "ebm_joint"}
@@ -49,12 +40,12 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "checkpoints" / "ebm" / "seed1" / "task4" / "checkpoint.pt").exists()
     assert (out / "checkpoints" / "ebm_joint" / "seed1" / "task4" / "checkpoint.pt").exists()
 
-    again = run_app(*args, "--resume")  # finished runs are reused: the same numbers
+    again = run_app(APP, *args, "--resume", env=ONE_THREAD)  # finished runs are reused: the same numbers
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["accuracy"] == results["accuracy"]
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
-    proc = run_app("--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
+    proc = call_app(APP, "--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode != 0
     assert "t10k-images-idx3-ubyte.gz" in proc.stderr and "--data-dir" in proc.stderr
