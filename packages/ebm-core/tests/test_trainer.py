@@ -282,6 +282,7 @@ grads = [torch.zeros(3) for _ in range(dist.get_world_size())]
 dist.all_gather(grads, p.grad)
 if dist.get_rank() == 0:
     torch.save({{'params': out, 'init0': init, 'buffer_sizes': len(t.buffer), 'grads': grads}}, {result!r})
+dist.barrier()  # both ranks shut gloo down together (a rank leaving first can abort the other's threads)
 dist.destroy_process_group()
 """
 
