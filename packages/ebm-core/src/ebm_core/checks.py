@@ -77,7 +77,7 @@ def check_unit_range(x: torch.Tensor, name: str = "images") -> None:
     if x.numel() == 0:
         return
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contain NaN or inf values")
+        raise ValueError(f"{name}: NaN or inf values found (images must lie in [0, 1])")
     low, high = (float(v) for v in torch.aminmax(x.detach()))
     if low < 0 or high > 1:
         if low >= 0 and high <= 255:
