@@ -130,8 +130,10 @@ def test_mlp_energy_names_a_wrong_label_shape():
     assert energy(x, torch.tensor([0, 1, 2, 0])).shape == (4,)
     with pytest.raises(ValueError, match=r"class labels y must have shape \(4,\), got \(4, 1\)"):
         energy(x, torch.tensor([[0], [1], [2], [0]]))
-    with pytest.raises(ValueError, match=r"one-hot labels y must have shape \(4, 3\), got \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"one-hot labels y must have shape \(4, 3\), got \(4, 2\)$"):
         energy(x, torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"got \(4,\) \(class indices must be an integer dtype"):
+        energy(x, torch.tensor([0.0, 1.0, 2.0, 0.0]))
 
 
 def test_gaussian_fit_refuses_non_finite_samples():

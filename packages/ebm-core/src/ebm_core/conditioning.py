@@ -22,7 +22,8 @@ def class_indices(y: torch.Tensor | None, batch: int, num_classes: int) -> bool:
     if not y.is_floating_point():
         raise ValueError(f"class labels y must be integer indices or float one-hot rows, got dtype {y.dtype}")
     if y.shape != (batch, num_classes):
-        raise ValueError(f"one-hot labels y must have shape ({batch}, {num_classes}), got {tuple(y.shape)}")
+        hint = " (class indices must be an integer dtype, e.g. y.long())" if y.shape == (batch,) else ""
+        raise ValueError(f"one-hot labels y must have shape ({batch}, {num_classes}), got {tuple(y.shape)}{hint}")
     return False
 
 
