@@ -8,6 +8,7 @@ import os
 import runpy
 import subprocess
 import sys
+import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -22,19 +23,30 @@ def run_app(app: str, *args: str, env: dict[str, str] | None = None, timeout: in
 
 def call_app(app: str, *args: str) -> subprocess.CompletedProcess:
     """The same command run in this process (its ``__main__``, with ``sys.argv`` set): the exit
-    status and what it printed, as ``run_app`` returns them. For runs that stop early."""
+    status and what it printed through ``sys.stdout`` / ``sys.stderr``, as ``run_app`` returns them
+    (an uncaught exception: status 1 and its traceback; Python warnings and output written to the
+    file descriptors directly are not captured). For runs that stop early."""
     path = ROOT / "apps" / app
+    argv = [str(path), *args]
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, Path.cwd()
-    sys.argv = [str(path), *args]
+    sys.argv = argv
     code = 0
     try:
         os.chdir(ROOT)
         with redirect_stdout(out), redirect_stderr(err):
-            runpy.run_path(str(path), run_name="__main__")
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            try:
+                runpy.run_path(str(path), run_name="__main__")
+            except SystemExit as exit_:
+                if isinstance(exit_.code, int) or exit_.code is None:
+                    code = exit_.code or 0
+                else:  # sys.exit("message"): Python prints the message and exits with 1
+                    print(exit_.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # an uncaught error ends a process with status 1 and its traceback
+                traceback.print_exc()
+                code = 1
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
-    return subprocess.CompletedProcess(sys.argv, code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
