@@ -314,6 +314,8 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
         for name, curve in curves.items():
             ax.plot(eps, curve[norm], "o-", label=labels.get(name, name))
         ax.set_xlabel(f"eps ({'L-inf' if norm == 'linf' else 'L2'}, pixels in [0, 1])")
+        top = ax.secondary_xaxis("top", functions=(lambda e: e * 255, lambda e: e / 255))
+        top.set_xlabel("eps x 255 (the paper's and reference code's units)", fontsize=8)
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1)
         ax.set_title(f"{'L-inf' if norm == 'linf' else 'L2'} robustness")
