@@ -1,5 +1,6 @@
 """Images outside [0, 1] are refused where they enter (training, OOD scores, refinement,
-restoration, test-time sampling, Inception scores), and nonsense settings by the configs."""
+restoration, test-time sampling, Inception scores, PGD, the domain classifier), and nonsense
+settings by the configs."""
 
 import pytest
 import torch
@@ -16,8 +17,10 @@ from ebm_vision import (
     load_images,
     nearest_neighbours,
     ood_scores,
+    pgd_attack,
     run_restoration,
     sample_test_time,
+    train_domain_classifier,
     train_image_energy,
 )
 
@@ -48,6 +51,12 @@ def test_images_in_uint8_range_are_refused_everywhere(setup):
                          num_classes=10, init=raw)
     with pytest.raises(ValueError, match="fake " + UINT8_RANGE):
         inception_scores(x, raw)  # used to be clamped to [0, 1] silently
+    with pytest.raises(ValueError, match="images " + UINT8_RANGE):
+        pgd_attack(lambda v: torch.zeros(v.shape[0], 10), raw, y)
+    with pytest.raises(ValueError, match="x " + UINT8_RANGE):
+        train_domain_classifier(raw, y, steps=1, batch_size=4)
+    with pytest.raises(ValueError, match=r"float images in \[0, 1\], got dtype torch.uint8"):
+        train_domain_classifier(raw.to(torch.uint8), y, steps=1, batch_size=4)
     assert ood_scores(energy, x, num_classes=10).shape == (4,)  # the same images in [0, 1] are fine
 
 
