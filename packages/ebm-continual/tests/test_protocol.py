@@ -6,7 +6,9 @@ from ebm_continual import (
     ContinualEBMConfig,
     Cumulative,
     MNISTSplit,
+    SplitMNISTConfig,
     Task,
+    demo_split,
     energy_matrix,
     lowest_energy_class,
     merge_tasks,
@@ -112,5 +114,11 @@ def test_wrong_inputs_are_refused_before_training():
         split_tasks(data, ((0, 1), (7,)))  # used to give a task that holds no class 7
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         ContinualEBMConfig(batch_size=0)
+    with pytest.raises(ValueError, match="SplitMNISTConfig.seeds must be >= 1"):
+        SplitMNISTConfig(seeds=0)
+    with pytest.raises(ValueError, match="eval_per_class must be >= 1"):
+        demo_split("/nonexistent", eval_per_class=0)  # refused before any file is read
+    with pytest.raises(ValueError, match="train_per_class must be >= 1"):
+        demo_split("/nonexistent", train_per_class=-1)
     with pytest.raises(ValueError, match="label_scale must be > 0"):
         ContinualEBMConfig(label_scale=0.0)

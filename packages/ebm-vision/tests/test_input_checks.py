@@ -60,20 +60,17 @@ def test_images_in_uint8_range_are_refused_everywhere(setup):
     assert ood_scores(energy, x, num_classes=10).shape == (4,)  # the same images in [0, 1] are fine
 
 
-def test_nonsense_settings_are_refused():
-    with pytest.raises(ValueError, match="in_channels must be >= 1"):
-        ImageEnergyConfig(in_channels=0)
-    with pytest.raises(ValueError, match="image_size must be >= 1"):
-        ImageEnergyConfig(image_size=-3)
-    with pytest.raises(ValueError, match="dropout must be in"):
-        ImageEnergyConfig(dropout=1.0)
-    with pytest.raises(ValueError, match="pepper must be in"):
-        RestorationConfig(pepper=2.0)
-    with pytest.raises(ValueError, match="radius must be >= 0"):
-        RefineConfig(radius=-0.03)
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        TestTimeSampling(batch_size=0)
-    with pytest.raises(ValueError, match="limit must be >= 1"):
-        load_images("mnist", "test", limit=-5)  # used to drop the last 5 images silently
-    with pytest.raises(ValueError, match="k = 6 neighbours asked of only 5 training images"):
-        nearest_neighbours(torch.rand(2, 4), torch.rand(5, 4), k=6)  # used to pad with inf and index 0
+@pytest.mark.parametrize("build, message", [
+    (lambda: ImageEnergyConfig(in_channels=0), "in_channels must be >= 1"),
+    (lambda: ImageEnergyConfig(image_size=-3), "image_size must be >= 1"),
+    (lambda: ImageEnergyConfig(dropout=1.0), "dropout must be in"),
+    (lambda: RestorationConfig(pepper=2.0), "pepper must be in"),
+    (lambda: RefineConfig(radius=-0.03), "radius must be >= 0"),
+    (lambda: TestTimeSampling(batch_size=0), "batch_size must be >= 1"),
+    (lambda: load_images("mnist", "test", limit=-5), "limit must be >= 1"),  # used to drop the last 5 images
+    (lambda: nearest_neighbours(torch.rand(2, 4), torch.rand(5, 4), k=6),  # used to pad with inf and index 0
+     "k = 6 neighbours asked of only 5 training images"),
+])
+def test_nonsense_settings_are_refused(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import read_idx, read_mnist_idx, shared_mnist_dir
+from ebm_core import check_count, read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [
     "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",
@@ -53,9 +53,9 @@ def demo_split(
     evaluation and the rest (or the next ``train_per_class``) for training (default: 8,000 train /
     2,000 eval). No image is in both.
     """
-    if eval_per_class < 1 or (train_per_class is not None and train_per_class < 1):
-        raise ValueError(f"eval_per_class and train_per_class must be at least 1, got {eval_per_class} and "
-                         f"{train_per_class}")
+    check_count(eval_per_class, "eval_per_class")
+    if train_per_class is not None:
+        check_count(train_per_class, "train_per_class")
     x, y = load_mnist_test_idx(data_dir)
     gen = torch.Generator().manual_seed(seed)
     train_idx, eval_idx = [], []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, atomic_path, package_versions, seed_everything, write_json_atomic
+from ebm_core import LangevinSampler, atomic_path, check_count, package_versions, seed_everything, write_json_atomic
 
 from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
 from .data import MNISTSplit, split_tasks
@@ -54,8 +54,7 @@ class SplitMNISTConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        check_count(self.seeds, "SplitMNISTConfig.seeds")
 
 
 PRESETS: dict[str, SplitMNISTConfig] = {
