@@ -10,6 +10,7 @@ from ebm_core import (
     TrainerConfig,
     atomic_path,
     package_versions,
+    save_figure,
     write_json_atomic,
 )
 
@@ -62,3 +63,23 @@ def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
         tmp.write_bytes(b"half")
         raise RuntimeError("crash while writing")
     assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+
+
+def test_save_figure_writes_the_png_and_closes_the_figure_also_on_failure(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "plots" / "curve.png", dpi=50)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a whole PNG, in a folder made for it
+    assert not plt.fignum_exists(fig.number)
+
+    def save_half_then_fail(tmp, **kwargs):
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    fig2, _ = plt.subplots()
+    fig2.savefig = save_half_then_fail  # the save fails half-way
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig2, tmp_path / "plots" / "other.png")
+    assert not plt.fignum_exists(fig2.number)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["curve.png"]  # no half file left

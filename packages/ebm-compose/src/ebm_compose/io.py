@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ebm_core import atomic_path
+from ebm_core import save_figure
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose")  # versions in results.json
 
@@ -36,8 +36,4 @@ def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    try:
-        with atomic_path(Path(path)) as tmp:  # written beside, then renamed: never half a PNG
-            fig.savefig(tmp, dpi=90)
-    finally:
-        plt.close(fig)
+    save_figure(fig, Path(path), dpi=90)

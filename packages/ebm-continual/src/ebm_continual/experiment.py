@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, atomic_path, check_count, package_versions, seed_everything, write_json_atomic
+from ebm_core import (
+    LangevinSampler,
+    atomic_path,
+    check_count,
+    package_versions,
+    save_figure,
+    seed_everything,
+    write_json_atomic,
+)
 
 from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
 from .data import MNISTSplit, split_tasks
@@ -242,11 +250,7 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
     fig.suptitle("Split MNIST after the last task: where each digit's eval images go", fontsize=9)
     if methods:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8).set_label("% of the digit's eval images", fontsize=7)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:
@@ -266,8 +270,4 @@ def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

@@ -31,7 +31,7 @@ from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
-from .records import atomic_path, package_versions, write_json_atomic
+from .records import atomic_path, package_versions, save_figure, write_json_atomic
 from .sampling_context import chain_context, frozen_parameters
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
@@ -47,7 +47,7 @@ __all__ = [
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "load_torch_file", "seed_everything", "progress", "write_json_atomic", "package_versions",
-    "atomic_path",
+    "atomic_path", "save_figure",
     "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",

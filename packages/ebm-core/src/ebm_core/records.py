@@ -1,4 +1,4 @@
-"""Run records: results written atomically as JSON, and the versions that produced them."""
+"""Run records: results and figures written atomically, and the versions that produced them."""
 
 from __future__ import annotations
 
@@ -31,6 +31,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """Write a matplotlib figure to ``path`` through :func:`atomic_path` (never half a PNG) and
+    close it, also when saving fails (pyplot keeps every figure alive until it is closed).
+    ``savefig_kwargs`` go to ``fig.savefig`` (e.g. ``dpi=110``)."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, **savefig_kwargs)
+    finally:
+        import matplotlib.pyplot as plt  # a figure was passed, so matplotlib is installed
+
+        plt.close(fig)
+    return path
 
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_path, package_versions, seed_everything, write_json_atomic
+from ebm_core import package_versions, save_figure, seed_everything, write_json_atomic
 
 from .dataset import TrajectoryData, load_trajectories, make_transitions
 from .generate import GenerationConfig, generate_trajectories
@@ -126,9 +126,7 @@ def plot_fd_curve(
         ax.set_title(("Unconditional" if kind == "uncond" else "Action-conditional") + " hand dynamics")
         ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:

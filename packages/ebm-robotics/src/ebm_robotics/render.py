@@ -17,6 +17,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+from ebm_core import save_figure
 
 from .env import STATE_DIM, HandCubeSim
 
@@ -142,12 +143,4 @@ def save_state_grid(
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -24,10 +24,10 @@ from ebm_core import (
     HMCSampler,
     SumEnergy,
     ais_log_partition,
-    atomic_path,
     check_count,
     check_positive,
     check_unit_range,
+    save_figure,
 )
 from torch import nn
 
@@ -152,11 +152,7 @@ def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") 
         ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 __all__ = ["PAPER_LIKELIHOOD", "PAPER_SENSITIVITY", "LikelihoodConfig", "tempered", "entropy_ceiling", "distrust",

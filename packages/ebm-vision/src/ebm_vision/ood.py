@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_path, auroc, check_unit_range
+from ebm_core import auroc, check_unit_range, save_figure
 from torch import nn
 
 from .data import dequantize, load_images
@@ -188,11 +188,7 @@ def plot_relative_energy_histograms(scores: Mapping[str, np.ndarray], path: str 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 __all__ = [

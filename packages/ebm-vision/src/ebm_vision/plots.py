@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ebm_core import atomic_path
+from ebm_core import atomic_path, save_figure
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, pad: int = 2) -> Path:
@@ -62,9 +62,5 @@ def save_energy_histogram(train_e: torch.Tensor, test_e: torch.Tensor, path: str
     ax.set_ylabel("density")
     ax.legend()
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

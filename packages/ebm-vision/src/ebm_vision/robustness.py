@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import LangevinSampler, atomic_path, check_nonnegative, check_unit_range, progress
+from ebm_core import LangevinSampler, check_nonnegative, check_unit_range, progress, save_figure
 from torch import nn
 
 from .scores import train_cross_entropy
@@ -322,11 +322,7 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 __all__ = [
