@@ -24,7 +24,8 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
 
 def test_missing_celeba_files_are_a_clear_error(tmp_path):
     proc = call_app(APP, "--data-dir", str(tmp_path), "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet")
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # one line, in the format of every app's input errors
+    assert proc.stderr.startswith("celeba_compose: error (FileNotFoundError)")
     assert "list_attr_celeba.txt" in proc.stderr and "--data-dir" in proc.stderr
     proc = call_app(APP, "--preset", "tiny")
     assert proc.returncode != 0 and "--synthetic" in proc.stderr

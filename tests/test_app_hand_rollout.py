@@ -33,3 +33,15 @@ def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
 def test_resume_without_out_is_a_clear_error():
     proc = call_app(APP, "--resume")
     assert proc.returncode != 0 and "--resume needs --out" in proc.stderr
+
+
+def test_data_dir_of_other_settings_is_refused_under_both_option_names(tmp_path):
+    from ebm_robotics.shards import MANIFEST_FORMAT, MANIFEST_NAME
+
+    data = tmp_path / "trajectories"
+    data.mkdir()
+    (data / MANIFEST_NAME).write_text(json.dumps({"format": MANIFEST_FORMAT, "config": {"seed": 99}, "complete": True}))
+    for option in ("--data-dir", "--data"):  # --data: the earlier name, still accepted
+        proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", option, str(data))
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "holds trajectories generated with {'seed': 99}" in proc.stderr and "--data-dir" in proc.stderr

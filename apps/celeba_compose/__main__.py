@@ -34,12 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device is not None:
         training = dataclasses.replace(training, device=args.device)
     config = dataclasses.replace(config, training=training)
-    try:
-        results = run_celeba_compose(config, out, data_dir=args.data_dir, synthetic=args.synthetic,
-                                     resume=args.resume, quiet=args.quiet)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    results = run_celeba_compose(config, out, data_dir=args.data_dir, synthetic=args.synthetic,
+                                 resume=args.resume, quiet=args.quiet)
     print(summary_table(results))
     print(f"wall {results['wall_seconds']:.0f}s")
     print(f"results: {out / 'results.json'}")

@@ -18,8 +18,9 @@ from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hand_rollout", description=__doc__.splitlines()[0])
     add_run_args(p, PRESETS, "default", device_default="cpu",
+                 data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
                  device_help="where the four models train, e.g. cuda (generation and rollouts run on the CPU)")
-    p.add_argument("--data", type=Path, default=None, help="reuse (or create) the trajectory dataset here")
+    p.add_argument("--data", dest="data_dir", type=Path, help=argparse.SUPPRESS)  # the earlier name of --data-dir
     p.add_argument("--trajectories", type=positive_int, default=None, help="override the number of trajectories")
     p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")
     p.add_argument("--workers", type=positive_int, default=None, help="generation worker processes")
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps is not None:
         config = dataclasses.replace(config, training=dataclasses.replace(config.training, steps=args.steps))
     config = dataclasses.replace(config, training=dataclasses.replace(config.training, device=args.device))
-    results = run_hand_rollout(config, out, data_dir=args.data, resume=args.resume, quiet=args.quiet)
+    results = run_hand_rollout(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
     print(summary_table(results))
     print(f"n_train={results['n_train']} n_test={results['n_test']} wall={results['wall_seconds']:.0f}s")
     print(results["frames"])

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperatures", type=positive_int, default=None, help="AIS intermediate distributions")
     p.add_argument("--model-temperatures", type=float, nargs="+", default=None,
                    help="evaluate E/T at these T and report the best trusted one (the paper picks the best T); "
-                        "the sweep's models use the replay-buffer model's T")
+                        "the sweep's models use the replay-buffer model's T when it is trusted, else every T")
     p.add_argument("--test-images", type=positive_int, default=None,
                    help="held-out images whose log likelihood is bounded")
     p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")

@@ -10,27 +10,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from ebm_continual import (
     METHODS,
     PRESETS,
-    demo_split,
+    load_split_mnist,
     run_split_mnist,
     shared_mnist_dir,
     summary_table,
-    torchvision_mnist,
     with_device,
 )
 from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 
-DEMO_DATA = shared_mnist_dir()
-
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="split_mnist", description=__doc__.splitlines()[0])
-    add_run_args(p, PRESETS, "default", device_default="cpu", device_help=None, seed_help="first seed",
-                 data_dir_help=f"MNIST location (demo: the t10k idx .gz files, default {DEMO_DATA}; "
+    add_run_args(p, PRESETS, "default", device_default="cpu", device_help="cpu or cuda", seed_help="first seed",
+                 data_dir_help=f"MNIST location (demo: the t10k idx .gz files, default {shared_mnist_dir()}; "
                                "torchvision: its root)",
                  resume_help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
     p.add_argument("--data", choices=("demo", "torchvision"), default=None,
@@ -63,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     config = with_device(config, args.device)
     out = resolve_out_dir(p, args)
 
-    if config.data == "demo":
-        data = demo_split(args.data_dir or DEMO_DATA, args.eval_per_class, train_per_class=args.train_per_class)
-    else:
-        data = torchvision_mnist(args.data_dir or Path("data"), download=args.download)
+    data = load_split_mnist(config.data, args.data_dir, args.eval_per_class, args.train_per_class, args.download)
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     results = run_split_mnist(config, data, out, resume=args.resume, quiet=args.quiet, log=log)
     print(summary_table(results))

@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 import torch
-from ebm_continual import SPLIT_MNIST_TASKS, demo_split, load_mnist_test_idx, read_idx, split_tasks
+from ebm_continual import SPLIT_MNIST_TASKS, demo_split, load_mnist_test_idx, load_split_mnist, read_idx, split_tasks
 
 
 def test_demo_split_is_stratified_disjoint_and_seeded(mnist_dir):
@@ -43,3 +43,13 @@ def test_missing_files_and_bad_files_are_clear_errors(tmp_path):
         f.write(b"\x01\x02\x03\x04" + b"\x00" * 8)
     with pytest.raises(ValueError, match="magic"):
         read_idx(bad)
+
+
+def test_load_split_mnist_picks_the_configured_source(mnist_dir, tmp_path):
+    demo = load_split_mnist("demo", mnist_dir, eval_per_class=20, train_per_class=30)
+    assert demo.x_eval.shape == (200, 784) and demo.x_train.shape == (300, 784)
+    assert torch.equal(demo.eval_index, demo_split(mnist_dir, 20, train_per_class=30).eval_index)
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz"):
+        load_split_mnist("torchvision", tmp_path)  # no full MNIST here, and no download asked for
+    with pytest.raises(ValueError, match="unknown MNIST source 'kaggle'"):
+        load_split_mnist("kaggle")

@@ -1,4 +1,4 @@
-"""Lowest-energy prediction and the accuracy matrix of the protocol."""
+"""The accuracy matrix of the protocol (lowest-energy prediction itself: ebm-core's test_classify.py)."""
 
 import pytest
 import torch
@@ -9,36 +9,10 @@ from ebm_continual import (
     SplitMNISTConfig,
     Task,
     demo_split,
-    energy_matrix,
-    lowest_energy_class,
     merge_tasks,
     run_protocol,
     split_tasks,
 )
-from torch import nn
-
-
-class DistanceEnergy(nn.Module):
-    """E(x, y) = ||x - mu_y||^2: the lowest-energy label is the nearest centre."""
-
-    def __init__(self, centres: torch.Tensor):
-        super().__init__()
-        self.centres = nn.Parameter(centres)
-
-    def forward(self, x, y):
-        return ((x - self.centres[y]) ** 2).sum(1)
-
-
-def test_lowest_energy_class_is_the_argmin_over_all_classes():
-    torch.manual_seed(0)
-    centres = torch.rand(10, 5)
-    energy = DistanceEnergy(centres)
-    labels = torch.randint(0, 10, (300,))
-    x = centres[labels] + 0.01 * torch.randn(300, 5)
-    e = energy_matrix(energy, x, 10, batch_size=7)  # batches that do not divide N
-    assert e.shape == (300, 10)
-    assert torch.allclose(e[:, 3], ((x - centres[3]) ** 2).sum(1))
-    assert torch.equal(lowest_energy_class(energy, x, 10, batch_size=64), labels)
 
 
 class MemorizeLast:

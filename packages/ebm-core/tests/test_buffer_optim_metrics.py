@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 import torch
-from ebm_core import ClippedAdam, ReplayBuffer, auroc, frechet_distance, frechet_distance_samples
+from ebm_core import (
+    ClippedAdam,
+    ReplayBuffer,
+    auroc,
+    dequantize,
+    frechet_distance,
+    frechet_distance_samples,
+    quantize,
+)
 
 
 def test_buffer_fresh_rate_and_replay():
@@ -18,6 +26,16 @@ def test_empty_buffer_gives_fresh_states():
     buf = ReplayBuffer((2,), capacity=10)
     x, _, replayed = buf.sample(5, lambda n: torch.ones(n, 2))
     assert not replayed.any() and torch.all(x == 1)
+
+
+def test_dequantize_range_and_inverse():
+    q = torch.arange(256, dtype=torch.uint8).repeat(40)
+    x = dequantize(q)
+    assert x.dtype == torch.float32 and x.min() >= 0 and x.max() < 1
+    assert torch.equal(quantize(x), q)  # each level maps into its own 1/256 bin
+    assert not torch.equal(dequantize(q), x)  # fresh noise on every read
+    with pytest.raises(ValueError, match="uint8"):
+        dequantize(x)
 
 
 def test_ring_overwrites_oldest_and_keeps_labels():

@@ -9,8 +9,10 @@ from ebm_core import (
     Trainer,
     TrainerConfig,
     atomic_path,
+    load_if_same_settings,
     package_versions,
     save_figure,
+    save_with_settings,
     write_json_atomic,
 )
 
@@ -83,3 +85,23 @@ def test_save_figure_writes_the_png_and_closes_the_figure_also_on_failure(tmp_pa
         save_figure(fig2, tmp_path / "plots" / "other.png")
     assert not plt.fignum_exists(fig2.number)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["curve.png"]  # no half file left
+
+
+def test_weights_are_reused_only_under_the_settings_that_made_them(tmp_path):
+    path = tmp_path / "aux" / "classifier.pt"
+    settings = {"kind": "classifier", "steps": 400, "widths": (32, 64), "data": tmp_path}  # tuple, Path
+    made = torch.nn.Linear(3, 2)
+    assert not load_if_same_settings(torch.nn.Linear(3, 2), settings, path)  # nothing saved yet
+    save_with_settings(made, settings, path)
+    fresh = torch.nn.Linear(3, 2)
+    assert load_if_same_settings(fresh, dict(settings), path)  # equal settings (the tuple read back as a list)
+    assert torch.equal(fresh.weight, made.weight)
+    other = torch.nn.Linear(3, 2)
+    before = other.weight.clone()
+    assert not load_if_same_settings(other, {**settings, "steps": 800}, path)  # e.g. a changed --classifier-steps
+    assert torch.equal(other.weight, before)  # left untouched: the caller trains anew
+    torch.save(made.state_dict(), path)  # a file of the older format: weights without settings
+    assert not load_if_same_settings(other, settings, path)
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="classifier.pt cannot be loaded"):
+        load_if_same_settings(other, settings, path)

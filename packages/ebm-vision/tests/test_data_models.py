@@ -1,4 +1,4 @@
-"""Datasets (real MNIST test set, dequantization, missing files) and model files."""
+"""Datasets (real MNIST test set, missing files) and model files; dequantization: ebm-core's tests."""
 
 import dataclasses
 from pathlib import Path
@@ -9,27 +9,15 @@ from ebm_vision import (
     DATASETS,
     ImageEnergyConfig,
     build_energy,
-    dequantize,
     holdout_split,
     load_dataset,
     load_image_energy,
     load_images,
-    quantize,
     save_image_energy,
 )
 from ebm_vision.data import shared_mnist_dir
 
 MNIST_DIR = shared_mnist_dir()
-
-
-def test_dequantize_range_and_inverse():
-    q = torch.arange(256, dtype=torch.uint8).repeat(40)
-    x = dequantize(q)
-    assert x.dtype == torch.float32 and x.min() >= 0 and x.max() < 1
-    assert torch.equal(quantize(x), q)  # each level maps into its own 1/256 bin
-    assert not torch.equal(dequantize(q), x)  # fresh noise on every read
-    with pytest.raises(ValueError, match="uint8"):
-        dequantize(x)
 
 
 def test_real_mnist_test_set():
@@ -102,14 +90,3 @@ def test_unconditional_runs_keep_labels_for_evaluation_but_train_without():
     assert train.labels is not None and eval_y.shape == (20,)
     assert for_trainer(train, conditional=False).labels is None and for_trainer(train, True) is train
     assert isinstance(for_trainer(train, False)[0], torch.Tensor)  # items are images alone
-
-
-def test_domain_classifier_is_reused_only_when_it_fits(tmp_path):
-    from ebm_vision.experiment import _load_classifier
-    from ebm_vision.scores import DigitClassifier
-
-    path = tmp_path / "classifier.pt"
-    assert _load_classifier(path, 1, 10) is None
-    torch.save(DigitClassifier(1, 10).state_dict(), path)
-    assert isinstance(_load_classifier(path, 1, 10), DigitClassifier)
-    assert _load_classifier(path, 3, 10) is None and _load_classifier(path, 1, 1000) is None  # another preset's

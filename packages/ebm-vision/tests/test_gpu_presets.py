@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from ebm_vision.data import load_cifar, load_imagenet32
+from ebm_vision.data import load_cifar, load_dataset, load_imagenet32
 from ebm_vision.experiment import PRESETS, load_splits
 from ebm_vision.models import build_energy
 from ebm_vision.training import train_image_energy, with_overrides
@@ -50,6 +50,15 @@ def test_cifar_files_failing_torchvision_checks_are_named(data_dir):
 def test_imagenet32_labels_count_from_zero(data_dir):
     images, labels = load_imagenet32(data_dir, "test")  # the val_data file
     assert images.shape == (2, 3, 32, 32) and labels.tolist() == [0, 999]
+
+
+def test_imagenet128_limit_spreads_over_the_class_sorted_tree(data_dir):
+    full = load_dataset("imagenet128", "train", data_dir)  # 2 classes x 2 images, sorted by class
+    assert [int(full[i][1]) for i in range(len(full))] == [0, 0, 1, 1]
+    part = load_dataset("imagenet128", "train", data_dir, limit=2)  # the front would be class 0 only
+    assert len(part) == 2 and sorted(int(part[i][1]) for i in range(2)) == [0, 1]
+    assert part[0][0].shape == (3, 128, 128)
+    assert len(load_dataset("imagenet128", "train", data_dir, limit=10)) == 4
 
 
 @pytest.mark.parametrize("preset", ["cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond"])

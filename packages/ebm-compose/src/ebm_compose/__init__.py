@@ -13,6 +13,7 @@ from .celeba import (
 )
 from .celeba_experiment import PRESETS as CELEBA_PRESETS
 from .celeba_experiment import CelebAComposeConfig, run_celeba_compose
+from .celeba_experiment import summary_table as celeba_summary_table
 from .concepts import (
     ConceptTrainingConfig,
     compose,
@@ -47,18 +48,19 @@ from .dsprites import (
 )
 from .dsprites_experiment import PRESETS as DSPRITES_PRESETS
 from .dsprites_experiment import DSpritesComposeConfig, run_dsprites_compose
+from .dsprites_experiment import summary_table as dsprites_summary_table
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
 from .networks import AttributeEnergy, ColumnCondition, DSpritesEnergy, PlainCNN
 
 __all__ = [
     "CELEBA_ATTRIBUTES", "CELEBA_FILES", "AttributeData", "load_celeba", "synthetic_attributes",
-    "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose",
+    "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose", "celeba_summary_table",
     "ConceptTrainingConfig", "compose", "concept_energy", "finetune_sum", "init_chains", "sample",
     "train_energy",
     "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME", "ORIENTATIONS",
     "POSITIONS", "SCALES", "SHAPES", "DSprites", "concept_columns", "cross_product_split", "encode_labels",
     "grid_size", "index_to_latents", "latents_to_index", "load_dsprites", "render", "sample_latents", "to_tensor",
-    "DSPRITES_PRESETS", "DSpritesComposeConfig", "run_dsprites_compose",
+    "DSPRITES_PRESETS", "DSpritesComposeConfig", "run_dsprites_compose", "dsprites_summary_table",
     "LatentPredictor", "PredictorConfig", "score_samples", "train_latent_predictor",
     "AttributeEnergy", "ColumnCondition", "DSpritesEnergy", "PlainCNN",
 ]

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from ebm_core import (
     LangevinSampler,
-    atomic_torch_save,
-    load_torch_file,
+    load_if_same_settings,
     package_versions,
     progress,
+    save_with_settings,
     seed_everything,
     write_json_atomic,
 )
@@ -130,12 +130,14 @@ def run_celeba_compose(
 
     clf_path = out / "checkpoints" / "attribute_classifier.pt"
     classifier = PlainCNN(3, config.image_size, len(names), channels=(32, 64, 64))
-    if resume and clf_path.exists():
-        classifier.load_state_dict(load_torch_file(clf_path, "attribute classifier weights", weights_only=True))
-        classifier.eval()
+    clf_settings = {"kind": "attribute classifier", "attributes": list(names), "image_size": config.image_size,
+                    "steps": config.classifier_steps, "seed": config.seed + 5, "data": data.source,
+                    "train_images": config.train_images}
+    if resume and load_if_same_settings(classifier, clf_settings, clf_path, "attribute classifier weights"):
+        classifier.eval()  # reused only if made with these settings and data
     else:
         classifier = train_classifier(data, config.classifier_steps, config.seed + 5, quiet)
-        atomic_torch_save(classifier.state_dict(), clf_path)
+        save_with_settings(classifier, clf_settings, clf_path)
     with torch.no_grad():
         clf_acc = ((classifier(held.x) > 0).long() == held.attributes).float().mean(0)
 

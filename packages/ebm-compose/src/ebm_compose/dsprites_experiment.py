@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import atomic_torch_save, load_torch_file, package_versions, seed_everything, write_json_atomic
+from ebm_core import (
+    load_if_same_settings,
+    package_versions,
+    save_with_settings,
+    seed_everything,
+    write_json_atomic,
+)
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
@@ -104,12 +110,14 @@ class _Run:
     def predictor(self) -> LatentPredictor:
         path = self.out / "checkpoints" / "latent_predictor.pt"
         model = LatentPredictor(self.config.image_size)
-        if self.resume and path.exists():
-            model.load_state_dict(load_torch_file(path, "latent predictor weights", weights_only=True))
-            return model.eval()
+        settings = {"kind": "latent predictor", "image_size": self.config.image_size,
+                    "predictor": dataclasses.asdict(self.config.predictor), "seed": self.config.seed + 101,
+                    "data": self.data.source}
+        if self.resume and load_if_same_settings(model, settings, path, "latent predictor weights"):
+            return model.eval()  # reused only if made with these settings and data
         model = train_latent_predictor(self.data, self.config.image_size, self.config.predictor,
                                        self.config.seed + 101, self.quiet)
-        atomic_torch_save(model.state_dict(), path)
+        save_with_settings(model, settings, path)
         return model
 
     def generate(self, energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, mode: str,

@@ -19,6 +19,7 @@ from .data import (
     Task,
     demo_split,
     load_mnist_test_idx,
+    load_split_mnist,
     read_idx,
     shared_mnist_dir,
     split_tasks,
@@ -49,7 +50,6 @@ from .protocol import (
     Cumulative,
     ProtocolResult,
     confusion_matrix,
-    energy_matrix,
     lowest_energy_class,
     merge_tasks,
     run_protocol,
@@ -58,9 +58,9 @@ from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 
 __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
-    "torchvision_mnist", "shared_mnist_dir",
+    "torchvision_mnist", "shared_mnist_dir", "load_split_mnist",
     "ContinualLearner", "Cumulative", "ProtocolResult", "merge_tasks", "run_protocol", "confusion_matrix",
-    "energy_matrix", "lowest_energy_class",
+    "lowest_energy_class",
     "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
     "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "SupervisedMLP", "mlp_classifier",

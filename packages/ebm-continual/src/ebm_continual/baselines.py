@@ -48,7 +48,8 @@ def mlp_classifier(config: ClassifierConfig, in_dim: int = 784) -> nn.Sequential
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, device: str, batch_size: int = 1000) -> torch.Tensor:
+def predict_classes(model: nn.Module, x: torch.Tensor, device: str, batch_size: int = 1000) -> torch.Tensor:
+    """Arg-max class of a plain classifier (logits out), ``(N,)`` on the CPU, in batches."""
     model.eval()
     return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
 
@@ -105,7 +106,7 @@ class AvalancheLearner:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         # the strategy's model: Avalanche may replace the module it was given (model adaptation)
-        return predict_logits(self.strategy.model, x, self.config.device)
+        return predict_classes(self.strategy.model, x, self.config.device)
 
 
 class SupervisedMLP:
@@ -131,7 +132,7 @@ class SupervisedMLP:
                 self.optimizer.step()
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return predict_logits(self.model, x, self.config.device)
+        return predict_classes(self.model, x, self.config.device)
 
 
 class JointLearner(Cumulative):

@@ -16,7 +16,7 @@ from ebm_core import check_count, read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [
     "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",
-    "split_tasks", "torchvision_mnist",
+    "split_tasks", "torchvision_mnist", "load_split_mnist",
 ]
 
 
@@ -94,6 +94,21 @@ def torchvision_mnist(data_dir: str | Path, download: bool = False) -> MNISTSpli
     x_te, y_te = _to_tensors(test.data.numpy(), test.targets.numpy())
     desc = f"full MNIST via torchvision ({data_dir}): 60,000 train images, the 10,000 test images for evaluation"
     return MNISTSplit(x_tr, y_tr, x_te, y_te, desc)
+
+
+def load_split_mnist(
+    source: str, data_dir: str | Path | None = None, eval_per_class: int = 200,
+    train_per_class: int | None = None, download: bool = False,
+) -> MNISTSplit:
+    """The data of ``SplitMNISTConfig.data``: ``"demo"`` is :func:`demo_split` of the MNIST test set
+    (``data_dir`` default: :func:`shared_mnist_dir`), ``"torchvision"`` is :func:`torchvision_mnist`
+    (``data_dir`` default ``data``; the per-class counts apply to the demo split only)."""
+    if source == "demo":
+        return demo_split(data_dir if data_dir is not None else shared_mnist_dir(), eval_per_class,
+                          train_per_class=train_per_class)
+    if source == "torchvision":
+        return torchvision_mnist(data_dir if data_dir is not None else "data", download=download)
+    raise ValueError(f"unknown MNIST source {source!r}: choose 'demo' or 'torchvision'")
 
 
 @dataclass(frozen=True)

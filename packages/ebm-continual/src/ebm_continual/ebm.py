@@ -30,11 +30,12 @@ from ebm_core import (
     check_positive,
     check_probability,
     check_widths,
+    class_energies,
+    lowest_energy_class,
 )
 from torch import nn
 
 from .data import Task
-from .protocol import lowest_energy_class
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,7 @@ class ContrastiveEBM:
         for _ in range(c.epochs_per_task):
             perm = torch.randperm(len(target), generator=gen)
             for idx in perm.split(c.batch_size):
-                x = task.x_train[idx].to(c.device)
-                n = x.shape[0]
-                e = self.energy(x.repeat_interleave(len(classes), 0), classes.repeat(n)).view(n, len(classes))
+                e = class_energies(self.energy, task.x_train[idx].to(c.device), classes)
                 loss = nn.functional.cross_entropy(-e, target[idx].to(c.device))
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

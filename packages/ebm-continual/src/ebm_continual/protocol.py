@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 from ebm_core import check_unit_range
-from torch import nn
+from ebm_core import lowest_energy_class as lowest_energy_class  # re-exported: the classifier of section 6
 
 from .data import Task
 
@@ -46,30 +46,6 @@ class Cumulative:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped learner's prediction."""
         return self.learner.predict(x)
-
-
-@torch.no_grad()
-def energy_matrix(energy: nn.Module, x: torch.Tensor, num_classes: int = 10, batch_size: int = 1000) -> torch.Tensor:
-    """``E(x, c)`` for every row of ``x`` and every class ``c``: shape (N, num_classes)."""
-    rows = []
-    for xb in x.split(batch_size):
-        n = xb.shape[0]
-        xs = xb.repeat_interleave(num_classes, dim=0)
-        ys = torch.arange(num_classes, device=xb.device).repeat(n)
-        rows.append(energy(xs, ys).view(n, num_classes))
-    return torch.cat(rows) if rows else torch.empty(0, num_classes)
-
-
-def lowest_energy_class(
-    energy: nn.Module, x: torch.Tensor, num_classes: int = 10, batch_size: int = 1000
-) -> torch.Tensor:
-    """Classification by an EBM (section 6): the label of lowest energy ``argmin_c E(x, c)``."""
-    was_training = energy.training
-    energy.eval()
-    try:
-        return energy_matrix(energy, x, num_classes, batch_size).argmin(dim=1)
-    finally:
-        energy.train(was_training)
 
 
 @dataclass(frozen=True)

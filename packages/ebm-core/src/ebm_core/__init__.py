@@ -7,7 +7,13 @@ An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
 from .ais import AISConfig, AISResult, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
-from .checkpoint import atomic_torch_save, load_torch_file, seed_everything
+from .checkpoint import (
+    atomic_torch_save,
+    load_if_same_settings,
+    load_torch_file,
+    save_with_settings,
+    seed_everything,
+)
 from .checks import (
     check_count,
     check_energy_output,
@@ -17,6 +23,7 @@ from .checks import (
     check_unit_range,
     check_widths,
 )
+from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .cli import add_run_args, default_out_dir, device_name, nonnegative_int, positive_int, resolve_out_dir, run_cli
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
@@ -31,6 +38,7 @@ from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
+from .quantization import dequantize, quantize
 from .records import atomic_path, package_versions, save_figure, write_json_atomic
 from .sampling_context import chain_context, frozen_parameters
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
@@ -46,8 +54,10 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
-    "atomic_torch_save", "load_torch_file", "seed_everything", "progress", "write_json_atomic", "package_versions",
+    "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "seed_everything",
+    "progress", "write_json_atomic", "package_versions",
     "atomic_path", "save_figure",
+    "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",

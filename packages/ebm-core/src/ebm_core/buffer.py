@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from .checks import check_count, check_probability, check_state
+from .quantization import dequantize, quantize
 
 
 class ReplayBuffer:
@@ -47,12 +48,12 @@ class ReplayBuffer:
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         if not self.uint8:
             return x.to(self.dtype)
-        return (x * 256).floor().clamp(0, 255).to(torch.uint8)
+        return quantize(x)
 
     def _decode(self, q: torch.Tensor) -> torch.Tensor:
         if not self.uint8:
             return q.clone()
-        return (q.to(self.dtype) + torch.rand(q.shape, device=q.device, dtype=self.dtype)) / 256
+        return dequantize(q, dtype=self.dtype)
 
     def add(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """Store a batch (the oldest entries are overwritten once full)."""

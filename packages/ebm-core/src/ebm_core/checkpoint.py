@@ -1,7 +1,8 @@
-"""Atomic checkpoint files and RNG state capture."""
+"""Atomic checkpoint files, weights saved with the settings that made them, and RNG state capture."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -43,6 +44,34 @@ def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: An
         raise ValueError(
             f"{what} {path} cannot be loaded (cut off, not a torch file, or written by other code): {e}"
         ) from e
+
+
+def _plain(settings: dict[str, Any]) -> Any:
+    """``settings`` as plain JSON values (tuples as lists, paths as text), so that the settings
+    read back from a file compare equal to freshly built ones."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+def save_with_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path) -> None:
+    """Save ``module``'s weights together with the ``settings`` that made them (atomically), for
+    :func:`load_if_same_settings` on a later ``--resume``."""
+    atomic_torch_save({"state_dict": module.state_dict(), "settings": _plain(settings)}, path)
+
+
+def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path,
+                          what: str = "weights") -> bool:
+    """Load into ``module`` the weights that :func:`save_with_settings` wrote to ``path``, only if
+    they were made with equal ``settings``; returns whether it loaded. A missing file, or one of
+    other settings (or of an older format without them), returns False: train anew and save over it.
+    A damaged file raises ``ValueError`` naming it."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    saved = load_torch_file(path, what, weights_only=True)
+    if not isinstance(saved, dict) or saved.get("settings") != _plain(settings):
+        return False
+    module.load_state_dict(saved["state_dict"])
+    return True
 
 
 def rng_state() -> dict[str, Any]:

@@ -28,14 +28,14 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from .shards import ACTION_DIM, STATE_DIM  # defined once, beside the trajectory files' layout
+
 # gymnasium-robotics prints a notice about its Adroit environments (not used here) on import,
 # once per generation worker; keep it out of the output.
 with contextlib.redirect_stderr(io.StringIO()):
     import gymnasium_robotics
 
 ENV_ID = "HandManipulateBlock-v1"
-STATE_DIM = 31
-ACTION_DIM = 20
 N_SUBSTEPS = 20
 
 HAND_JOINT_NAMES: tuple[str, ...] = (

@@ -94,7 +94,7 @@ def _complete(data_dir: Path, gen: GenerationConfig) -> bool:
     if manifest["config"] != gen.data_fields():
         raise ValueError(
             f"{str(data_dir)!r} holds trajectories generated with {manifest['config']}, not "
-            f"{gen.data_fields()}; use another --data directory or the same settings"
+            f"{gen.data_fields()}; use another --data-dir directory or the same settings"
         )
     if not manifest["complete"] and not (data_dir / "manifest.json").exists():  # merged from part manifests
         raise ValueError(

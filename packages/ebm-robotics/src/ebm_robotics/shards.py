@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-STATE_DIM = 31
-ACTION_DIM = 20
+STATE_DIM = 31  # state: 24 hand joint angles + cube position (3) + cube quaternion (4)
+ACTION_DIM = 20  # one target per actuator of the Shadow hand
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "ebm-robotics-trajectories/1"
 

@@ -13,7 +13,21 @@ from .data import (
     quantize,
     shared_mnist_dir,
 )
-from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds
+from .evaluation import (
+    LIKELIHOOD_PRESETS,
+    OOD_PRESETS,
+    ROBUSTNESS_PRESETS,
+    LikelihoodExperimentConfig,
+    OODEvalConfig,
+    RobustnessExperimentConfig,
+    run_likelihood,
+    run_ood_eval,
+    run_robustness,
+)
+from .experiment import PRESETS as IMAGE_GENERATE_PRESETS
+from .experiment import ImageGenerateConfig, run_image_generate
+from .experiment import summary as image_generate_summary
+from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds, tempered
 from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128, ResNetEnergy
@@ -53,5 +67,8 @@ __all__ = [
     "cross_class", "energies", "energy_gap", "nearest_neighbours",
     "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",
     "class_energies", "energy_logits", "PGDConfig", "pgd_attack", "project_linf", "project_l2", "RefineConfig",
-    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling", "distrust",
+    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling", "distrust", "tempered",
+    "IMAGE_GENERATE_PRESETS", "ImageGenerateConfig", "run_image_generate", "image_generate_summary",
+    "OOD_PRESETS", "OODEvalConfig", "run_ood_eval", "ROBUSTNESS_PRESETS", "RobustnessExperimentConfig",
+    "run_robustness", "LIKELIHOOD_PRESETS", "LikelihoodExperimentConfig", "run_likelihood",
 ]

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from ebm_core import check_count, find_mnist_files, read_mnist_idx
+from ebm_core import dequantize as dequantize  # re-exported: the paper's (q + U(0, 1)) / 256
+from ebm_core import quantize as quantize  # re-exported
 from ebm_core import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
 from ebm_core import shared_mnist_dir as shared_mnist_dir  # re-exported
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
 _SHAPES = {
@@ -55,21 +57,6 @@ def num_classes(name: str) -> int:
     """Number of classes of dataset ``name``."""
     _check_name(name)
     return _CLASSES[name]
-
-
-def dequantize(q: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """8-bit images -> float32 in [0, 1): ``(q + U(0, 1)) / 256`` (the paper's dequantization)."""
-    if q.dtype != torch.uint8:
-        raise ValueError(f"dequantize expects uint8 images, got {q.dtype}")
-    u = torch.rand(q.shape, generator=generator, dtype=torch.float32, device=q.device)
-    return (q.to(torch.float32) + u) / 256.0
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] -> uint8 levels ``floor(256 x)`` clipped to [0, 255] (inverse of dequantize)."""
-    if not x.is_floating_point():
-        raise ValueError(f"quantize expects floating point images in [0, 1], got {x.dtype}")
-    return (x * 256).floor().clamp(0, 255).to(torch.uint8)
 
 
 def _missing(name: str, data_dir: Path, files: Sequence[str], hint: str = "") -> FileNotFoundError:
@@ -275,9 +262,13 @@ def load_dataset(
     limit: int | None = None,
 ) -> Dataset:
     """Dataset ``name`` as a torch Dataset of dequantized images (items ``(x, y)``, or ``x`` when
-    ``conditional`` is False). ImageNet 128x128 reads ``data_dir/{train,val}`` ImageFolder trees."""
+    ``conditional`` is False), the first ``limit`` images if given. ImageNet 128x128 reads
+    ``data_dir/{train,val}`` ImageFolder trees; as those are sorted by class, its ``limit`` images
+    are spread evenly over the tree (so over the classes) instead of taken from the front."""
     _check_name(name)
     _check_split(split)
+    if limit is not None:
+        check_count(limit, "limit")
     if name == "imagenet128":
         data_dir = Path(data_dir)
         sub = "train" if split == "train" else "val"
@@ -285,6 +276,9 @@ def load_dataset(
         if not roots:
             raise _missing("ImageNet 128x128", data_dir, [f"{sub}/<wnid>/<image>.JPEG"],
                            " (the ILSVRC-2012 ImageFolder layout)")
-        return _ImageFolder128(roots[0], 128, conditional)
+        folder = _ImageFolder128(roots[0], 128, conditional)
+        if limit is None or limit >= len(folder):
+            return folder
+        return Subset(folder, torch.linspace(0, len(folder) - 1, limit).round().long().tolist())
     images, labels = load_images(name, split, data_dir, limit)
     return DequantizedImages(images, labels if conditional else None)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, package_versions, seed_everything, write_json_atomic
+from ebm_core import LangevinSampler, Trainer, lowest_energy_class, package_versions, seed_everything, write_json_atomic
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
@@ -30,9 +30,7 @@ from .robustness import (
     ClassifierConfig,
     RefineConfig,
     RobustnessConfig,
-    energy_logits,
     plot_robustness,
-    predict_logits,
     robustness_curves,
     train_classifier,
 )
@@ -234,8 +232,9 @@ def run_robustness(
     curves_cfg = dataclasses.replace(config.curves, refine=dataclasses.replace(config.curves.refine, sampler=sampler))
     x, y = prep.eval_x[: curves_cfg.num_images].to(device), prep.eval_y[: curves_cfg.num_images].to(device)
     seed_everything(config.seed)
-    clean = {"ebm_no_refinement": (predict_logits(energy_logits(prep.energy, k), x) == y).float().mean().item(),
-             "classifier": (predict_logits(energy_logits(clf, k), x) == y).float().mean().item()}
+    bs = curves_cfg.batch_size
+    clean = {"ebm_no_refinement": (lowest_energy_class(prep.energy, x, k, bs) == y).float().mean().item(),
+             "classifier": (lowest_energy_class(clf, x, k, bs) == y).float().mean().item()}
     curves = robustness_curves(prep.energy, clf, x, y, k, curves_cfg, quiet=quiet)
     plot_robustness(curves, curves_cfg, str(out / "robustness.png"))
     results = {
@@ -265,7 +264,8 @@ class LikelihoodExperimentConfig:
 
     The replay-buffer and PCD models are bounded at every temperature of ``likelihood`` (the best
     trusted one is reported, as the paper chose the temperature of highest likelihood); the sweep's
-    models at the replay-buffer model's chosen temperature. The CPU models, 150 steps each, are
+    models at the replay-buffer model's chosen temperature when one of its bounds is trusted, else
+    at every temperature too. The CPU models, 150 steps each, are
     nearly flat at T = 1 (mean test energy ~0.6 below uniform noise's), hence the low temperatures."""
 
     training: ImageTrainingConfig = field(default_factory=lambda: with_overrides(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import atomic_torch_save, load_torch_file, package_versions, seed_everything, write_json_atomic
+from ebm_core import load_if_same_settings, package_versions, save_with_settings, seed_everything, write_json_atomic
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
@@ -90,7 +90,7 @@ def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any,
 
     name, cond = config.training.dataset, config.training.energy.conditional
     if name == "imagenet128":
-        train = load_dataset(name, "train", data_dir, conditional=cond)
+        train = load_dataset(name, "train", data_dir, conditional=cond, limit=config.train_limit)
         ex, ey = _first(load_dataset(name, "test", data_dir, conditional=True), config.eval_images)
         return train, ex, ey, "ImageNet 128x128 train / val ImageFolder"
     try:
@@ -141,18 +141,6 @@ def cross_class_targets(num_classes: int, limit: int = MAX_CROSS_CLASS_TARGETS) 
     return torch.linspace(0, num_classes - 1, limit).round().long()
 
 
-def _load_classifier(path: Path, in_channels: int, num_classes: int) -> DigitClassifier | None:
-    """The domain classifier saved by an earlier run in the same ``--out``, if it fits these images and classes."""
-    if not path.exists():
-        return None
-    clf = DigitClassifier(in_channels, num_classes)
-    try:
-        clf.load_state_dict(load_torch_file(path, "classifier weights", weights_only=True))
-    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError):
-        return None  # another preset's classifier, or an unreadable file: train a new one
-    return clf.eval()
-
-
 def run_image_generate(
     config: ImageGenerateConfig, out: str | Path, data_dir: str | Path = "data", checkpoint: str | Path | None = None,
     resume: bool = False, inception_weights: str | Path | None = None, quiet: bool = False,
@@ -201,11 +189,16 @@ def run_image_generate(
     clf = None
     if ref_y is not None:
         n_cls = max(k, int(ref_y.max()) + 1)
-        clf = _load_classifier(clf_path, shape[0], n_cls) if resume else None
-        if clf is None:
+        clf_settings = {"kind": "domain classifier", "data": note, "images": n_ref, "in_channels": shape[0],
+                        "num_classes": n_cls, "steps": config.classifier_steps, "seed": config.seed,
+                        "eval_images": config.eval_images, "train_limit": config.train_limit}
+        clf = DigitClassifier(shape[0], n_cls)
+        if resume and load_if_same_settings(clf, clf_settings, clf_path, "classifier weights"):
+            clf.eval()  # reused only if made with these settings and data
+        else:
             clf = train_domain_classifier(ref_x, ref_y, config.classifier_steps,
                                           num_classes=n_cls, seed=config.seed, quiet=quiet)
-            atomic_torch_save(clf.state_dict(), clf_path)
+            save_with_settings(clf, clf_settings, clf_path)
         results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
     seed_everything(config.seed + 1)  # the same stream whether the classifier was trained or loaded
 

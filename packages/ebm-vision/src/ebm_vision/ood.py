@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import auroc, check_unit_range, save_figure
+from ebm_core import auroc, check_unit_range, class_energies, save_figure
 from torch import nn
 
 from .data import dequantize, load_images
-from .robustness import class_energies
 
 # Figure 10: AUROC on CIFAR-10 test images vs each OOD set.
 PAPER_OOD_CIFAR10: dict[str, dict[str, float]] = {
@@ -30,7 +29,7 @@ PAPER_OOD_CIFAR10: dict[str, dict[str, float]] = {
     "glow": {"svhn": 0.24, "textures": 0.27, "constant": 0.0, "uniform": 1.0, "interpolation": 0.59, "average": 0.42},
 }
 SYNTHETIC_SETS = ("constant", "uniform", "interpolation")
-# real sets: name -> (loader name in ebm_vision.data or torchvision class, description)
+# real OOD sets that load_ood_images reads (ebm_vision.data loaders or torchvision classes)
 REAL_SETS = ("svhn", "textures", "cifar100", "cifar10", "mnist", "fashion_mnist", "kmnist", "emnist_letters")
 
 

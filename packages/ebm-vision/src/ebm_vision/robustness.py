@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import LangevinSampler, check_nonnegative, check_unit_range, progress, save_figure
+from ebm_core import (
+    LangevinSampler,
+    check_nonnegative,
+    check_unit_range,
+    class_energies,
+    progress,
+    repeat_per_class,
+    save_figure,
+)
 from torch import nn
 
 from .scores import train_cross_entropy
@@ -27,22 +35,6 @@ Norm = Literal["linf", "l2"]
 
 
 # --------------------------------------------------------------------------- logits
-def _class_batch(x: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image repeated once per class: ``(B * K, ...)`` states and their class labels."""
-    b = x.shape[0]
-    xs = x.unsqueeze(1).expand(b, num_classes, *x.shape[1:]).reshape(b * num_classes, *x.shape[1:])
-    ys = torch.arange(num_classes, device=x.device).repeat(b)
-    return xs, ys
-
-
-def class_energies(energy: nn.Module, x: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``E(x, c)`` for every class: shape ``(B, K)`` (differentiable in ``x``)."""
-    if num_classes < 2:
-        raise ValueError(f"classification needs a class-conditional energy with >= 2 classes, got {num_classes}")
-    xs, ys = _class_batch(x, num_classes)
-    return energy(xs, ys).view(x.shape[0], num_classes)
-
-
 def energy_logits(energy: nn.Module, num_classes: int) -> LogitsFn:
     """Logits ``-E(x, c)`` of a conditional energy (section 4.3): a classifier without sampling."""
     return lambda x: -class_energies(energy, x, num_classes)
@@ -155,7 +147,7 @@ def refine(energy: nn.Module, x: torch.Tensor, num_classes: int, config: RefineC
     [0, 1] (the same as projecting with :func:`project_linf` after every step)."""
     x = x.detach()
     b, k = x.shape[0], num_classes
-    xs, ys = _class_batch(x, k)
+    xs, ys = repeat_per_class(x, k)
     low, high = (xs - config.radius).clamp(0.0, 1.0), (xs + config.radius).clamp(0.0, 1.0)
     xs = config.sampler(energy, xs, ys, low=low, high=high)
     with torch.no_grad():
@@ -218,7 +210,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_cla
     return losses
 
 
-def predict_logits(logits_fn: LogitsFn, x: torch.Tensor) -> torch.Tensor:
+def predict_classes(logits_fn: LogitsFn, x: torch.Tensor) -> torch.Tensor:
     """Arg-max class of a plain classifier, ``(B,)``."""
     with torch.no_grad():
         return logits_fn(x).argmax(dim=1)
@@ -276,7 +268,7 @@ def robustness_curves(
     if classifier is not None:
         classifier.eval()
         cls_logits = energy_logits(classifier, num_classes)
-        models["classifier"] = (cls_logits, lambda a: predict_logits(cls_logits, a))
+        models["classifier"] = (cls_logits, lambda a: predict_classes(cls_logits, a))
     budgets: dict[str, Sequence[float]] = {"linf": config.linf_eps, "l2": config.l2_eps}
     total = len(models) * sum(len(v) for v in budgets.values())
     bar = progress(total, desc="attacks", disable=quiet)
@@ -328,5 +320,5 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
 __all__ = [
     "class_energies", "energy_logits", "project_linf", "project_l2", "project", "PGDConfig", "pgd_attack",
     "RefineConfig", "refine", "ebm_predict", "bpda_logits", "ClassifierConfig", "train_classifier",
-    "predict_logits", "RobustnessConfig", "robustness_curves", "plot_robustness",
+    "predict_classes", "RobustnessConfig", "robustness_curves", "plot_robustness",
 ]

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import DequantizedImages
-from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
+from .models import ImageEnergyConfig, build_energy, save_image_energy
 
 
 @dataclass(frozen=True)
@@ -124,16 +124,3 @@ def train_image_energy(
         save_image_energy(energy, config.energy, Path(out_dir) / "model.pt", snapshots=list(trainer.snapshots),
                           extra={"training": dataclasses.asdict(config), "steps": trainer.step})
     return energy, trainer
-
-
-def load_or_train(
-    config: ImageTrainingConfig, data: tuple[torch.Tensor, torch.Tensor | None] | Dataset,
-    out_dir: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
-) -> tuple[nn.Module, ImageEnergyConfig, list[dict[str, float]]]:
-    """``(energy, energy_config, history)``: loaded from a model file ``checkpoint`` when given
-    (no training, empty history), else trained by ``train_image_energy``."""
-    if checkpoint is not None:
-        energy, cfg = load_image_energy(checkpoint, map_location=config.trainer.device)
-        return energy, cfg, []
-    energy, trainer = train_image_energy(config, data, out_dir, resume)
-    return energy, config.energy, trainer.history
