@@ -29,3 +29,5 @@ def test_missing_celeba_files_are_a_clear_error(tmp_path):
     assert "list_attr_celeba.txt" in proc.stderr and "--data-dir" in proc.stderr
     proc = call_app(APP, "--preset", "tiny")
     assert proc.returncode != 0 and "--synthetic" in proc.stderr
+    proc = call_app(APP, "--preset", "tiny", "--synthetic", "--data-dir", str(tmp_path))
+    assert proc.returncode == 2 and "not both" in proc.stderr  # --data-dir would be ignored

@@ -1,4 +1,4 @@
-"""A user's mistake stops an app at once with one line that names it (exit status 2), not a traceback
+"""A user's mistake stops an app at once with a message that names it (exit status 2), not a traceback
 from deep inside torch and not a run on the wrong data."""
 
 import pytest
@@ -27,3 +27,39 @@ def test_a_text_file_as_checkpoint_is_one_line(tmp_path):
     proc = call_app("robustness", "--preset", "tiny", "--checkpoint", str(notes), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"robustness: error (ValueError): model file {notes} cannot be loaded" in proc.stderr
+
+
+def test_an_existing_file_as_out_is_one_error_not_a_traceback(tmp_path):
+    taken = tmp_path / "results.txt"
+    taken.write_text("not a folder\n")
+    proc = call_app("ood_eval", "--preset", "tiny", "--out", str(taken), "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("ood_eval: error (FileExistsError)") and str(taken) in proc.stderr
+
+
+def test_bad_budgets_and_temperatures_are_usage_errors_naming_the_flag(tmp_path):
+    proc = call_app("robustness", "--preset", "tiny", "--linf-eps", "0", "-0.1", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "--linf-eps: must be 0 or more, got -0.1" in proc.stderr  # before any training
+    assert not (tmp_path / "o").exists()
+    proc = call_app("likelihood", "--preset", "tiny", "--model-temperatures", "0", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "--model-temperatures: must be > 0, got 0" in proc.stderr
+    proc = call_app("likelihood", "--preset", "tiny", "--model-temperatures", "nan", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "expected a finite number, got 'nan'" in proc.stderr
+
+
+def test_missing_inception_weights_are_refused_before_training(tmp_path):
+    missing = tmp_path / "pt_inception.pth"
+    proc = call_app("image_generate", "--preset", "tiny", "--inception-weights", str(missing),
+                    "--out", str(tmp_path / "o"), "--quiet")
+    assert proc.returncode == 2 and f"Inception weights {missing} not found" in proc.stderr
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+
+
+def test_the_robustness_baseline_classifier_is_not_taken_for_an_ebm(tmp_path):
+    from ebm_vision import ImageEnergyConfig, build_energy, save_image_energy
+
+    cfg = ImageEnergyConfig(arch="mnist", num_classes=10, in_channels=1, image_size=28)
+    path = tmp_path / "classifier" / "model.pt"
+    save_image_energy(build_energy(cfg), cfg, path, extra={"kind": "cross-entropy classifier"})
+    proc = call_app("robustness", "--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "is the cross-entropy baseline" in proc.stderr

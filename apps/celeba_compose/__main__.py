@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     out = resolve_out_dir(p, args)
     if args.data_dir is None and not args.synthetic:
         p.error("give --data-dir DATA_DIR (CelebA files in DATA_DIR/celeba/) or --synthetic")
+    if args.data_dir is not None and args.synthetic:
+        p.error("give either --data-dir (real CelebA) or --synthetic (generated images), not both")
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
     training = config.training

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
-from ebm_vision.experiment import PRESETS, default_data_dir, run_image_generate, summary
+from ebm_vision.experiment import DATA_DIR_DEFAULT, PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="image_generate", description=__doc__.splitlines()[0])
     add_run_args(p, PRESETS, "mnist", device_help="cpu, cuda (torchrun: one GPU per process)",
-                 data_dir_help="dataset folder (default: ../shared/data/mnist for mnist/tiny if present, else data)",
+                 data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})",
                  resume_help="continue training from the checkpoint in --out")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,

@@ -13,22 +13,22 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, positive_float, positive_int, resolve_out_dir, run_cli
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
-from ebm_vision.experiment import default_data_dir
+from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="likelihood", description=__doc__.splitlines()[0])
     add_run_args(p, LIKELIHOOD_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
-                 data_dir_help="MNIST idx files (default ../shared/data/mnist if present, else data)")
+                 data_dir_help=f"MNIST idx files ({DATA_DIR_DEFAULT})")
     p.add_argument("--checkpoint", type=Path, default=None, help="bound this unconditional model.pt only")
     p.add_argument("--no-sweep", action="store_true", help="skip the L2-coefficient / step-size sweep")
     p.add_argument("--no-pcd", action="store_true", help="skip the PCD ablation")
     p.add_argument("--chains", type=positive_int, default=None, help="AIS chains")
     p.add_argument("--temperatures", type=positive_int, default=None, help="AIS intermediate distributions")
-    p.add_argument("--model-temperatures", type=float, nargs="+", default=None,
+    p.add_argument("--model-temperatures", type=positive_float, nargs="+", default=None,
                    help="evaluate E/T at these T and report the best trusted one (the paper picks the best T); "
                         "the sweep's models use the replay-buffer model's T when it is trusted, else every T")
     p.add_argument("--test-images", type=positive_int, default=None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
-from ebm_vision.experiment import default_data_dir
+from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.ood import REAL_SETS
 from ebm_vision.training import with_overrides
 
@@ -23,8 +23,7 @@ from ebm_vision.training import with_overrides
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ood_eval", description=__doc__.splitlines()[0])
     add_run_args(p, OOD_PRESETS, "mnist", resume_help="continue training from the checkpoint in --out",
-                 data_dir_help="in-distribution dataset "
-                               "(default: ../shared/data/mnist for mnist/tiny if present, else data)")
+                 data_dir_help=f"in-distribution dataset ({DATA_DIR_DEFAULT})")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt (from apps/image_generate)")
     p.add_argument("--ood-sets", nargs="*", choices=REAL_SETS, default=None,
                    help="real OOD sets to add to the synthetic ones (default: the preset's)")

@@ -16,6 +16,21 @@ def test_missing_files_name_what_to_put_where(tmp_path):
     assert "list_attr_celeba.txt," not in msg  # present files are not reported missing
 
 
+def test_damaged_files_are_a_clear_error_not_torchvisions_download_hint(tmp_path):
+    from ebm_compose import CELEBA_FILES
+
+    root = tmp_path / "celeba"
+    root.mkdir()
+    for name in CELEBA_FILES:  # every expected name present, but junk
+        if name.endswith("/"):
+            (root / name).mkdir()
+        else:
+            (root / name).write_text("junk\n")
+    with pytest.raises(ValueError, match="fail torchvision's checks") as err:
+        load_celeba(tmp_path)
+    assert "download=True" not in str(err.value)  # the app has no download option
+
+
 def test_synthetic_attributes_are_deterministic_and_visible():
     a = synthetic_attributes(400, image_size=16, seed=3)
     b = synthetic_attributes(400, image_size=16, seed=3)

@@ -88,3 +88,13 @@ def test_ebm_joint_trains_the_ebm_on_every_task_seen_so_far():
         learner.learn_task(task, i)
     assert sizes == [((0, 1), 8), ((0, 1, 2, 3), 16), ((0, 1, 2, 3, 4, 5), 24)]
     assert "ebm_joint" not in SplitMNISTConfig().methods  # optional: not in the default run
+
+
+def test_summary_table_shows_a_spread_only_over_several_seeds():
+    from ebm_continual import summary_table
+
+    acc = {"ebm": {"mean": 51.83, "std": 0.93}, "joint": {"mean": 96.0, "std": 0.14}}
+    many = summary_table({"seeds": [0, 1, 2], "accuracy": acc, "paper_accuracy": {"ebm": 64.99}})
+    assert "3 seeds, mean (std)" in many and "| 51.83 (0.93) | 64.99 |" in many and "| 96.00 (0.14) | - |" in many
+    one = summary_table({"seeds": [4], "accuracy": {"ebm": {"mean": 50.6, "std": 0.0}}, "paper_accuracy": {}})
+    assert "1 seed (%)" in one and "| 50.60 | - |" in one and "(0.00)" not in one

@@ -11,7 +11,9 @@ from ebm_core import (
     add_run_args,
     default_out_dir,
     load_torch_file,
+    nonnegative_float,
     nonnegative_int,
+    positive_float,
     positive_int,
     resolve_out_dir,
     run_cli,
@@ -67,7 +69,10 @@ def test_torchrun_without_out_is_a_usage_error(monkeypatch, capsys):
 
 def test_counts_seeds_and_devices_are_checked_when_parsed(capsys):
     assert positive_int("3") == 3 and nonnegative_int("0") == 0
-    for bad, check in (("0", positive_int), ("-5", positive_int), ("x", positive_int), ("-1", nonnegative_int)):
+    assert positive_float("1e-3") == 1e-3 and nonnegative_float("0") == 0.0 and nonnegative_float("0.5") == 0.5
+    for bad, check in (("0", positive_int), ("-5", positive_int), ("x", positive_int), ("-1", nonnegative_int),
+                       ("2.5", positive_int), ("0", positive_float), ("-0.1", nonnegative_float),
+                       ("inf", positive_float), ("nan", nonnegative_float), ("x", positive_float)):
         with pytest.raises(argparse.ArgumentTypeError):
             check(bad)
     p = _parser(device_default="cpu")

@@ -9,6 +9,7 @@ from ebm_core import (
     Trainer,
     TrainerConfig,
     atomic_path,
+    atomic_torch_save,
     load_if_same_settings,
     package_versions,
     save_figure,
@@ -105,3 +106,19 @@ def test_weights_are_reused_only_under_the_settings_that_made_them(tmp_path):
     path.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="classifier.pt cannot be loaded"):
         load_if_same_settings(other, settings, path)
+
+
+def test_files_written_atomically_get_the_umasks_permissions_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "results.json", {"a": 1})
+        with atomic_path(tmp_path / "fig.png") as tmp:
+            tmp.write_bytes(b"png")
+        atomic_torch_save({"w": torch.zeros(1)}, tmp_path / "model.pt")
+        for name in ("results.json", "fig.png", "model.pt"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name  # readable by the group and others
+    finally:
+        os.umask(mask)

@@ -51,8 +51,8 @@ def test_trained_ebm_covers_all_eight_modes():
 def small_trainer(out_dir, steps=12, **kw) -> Trainer:
     torch.manual_seed(123)  # model init; the trainer seeds everything else
     energy = MLPEnergy(2, hidden=(16, 16))
-    kw = {"lr": 1e-3, **kw}
-    cfg = TrainerConfig(steps=steps, batch_size=32, checkpoint_every=6, log_every=1, quiet=True, buffer_size=100, **kw)
+    kw = {"lr": 1e-3, "quiet": True, **kw}
+    cfg = TrainerConfig(steps=steps, batch_size=32, checkpoint_every=6, log_every=1, buffer_size=100, **kw)
     return Trainer(energy, dataclasses.replace(SAMPLER, steps=5), (ring(256), None), cfg, out_dir=out_dir)
 
 
@@ -111,7 +111,7 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     """A save that dies half-way (here: after a few bytes) leaves the previous checkpoint whole."""
     t = small_trainer(tmp_path, steps=6)
     t.train()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
     def dies_half_way(obj, f):
         f.write(b"torn")
@@ -123,7 +123,7 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
         t.save_checkpoint()
     monkeypatch.undo()
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 6
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 class Exploding(nn.Module):
@@ -284,6 +284,10 @@ if dist.get_rank() == 0:
     torch.save({{'params': out, 'init0': init, 'buffer_sizes': len(t.buffer), 'grads': grads}}, {result!r})
 dist.barrier()  # both ranks shut gloo down together (a rank leaving first can abort the other's threads)
 dist.destroy_process_group()
+sys.stdout.flush()
+# Skip the interpreter's teardown: under load gloo's worker threads sometimes abort there ("terminate
+# called without an active exception", SIGABRT) after the work above is done and saved.
+__import__('os')._exit(0)
 """
 
 
@@ -307,3 +311,14 @@ def test_ddp_two_processes_keep_identical_parameters(tmp_path):
     assert (run / "checkpoint.pt").exists() and (run / "checkpoint.rank1.pt").exists()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 5
     assert res["buffer_sizes"] == 64  # capacity 64 < 5 steps x 16 negatives: full
+
+
+def test_a_resumed_run_says_so_under_its_label(tmp_path, capsys):
+    run = tmp_path / "ebm_uncond"
+    small_trainer(run, steps=6).train()
+    assert small_trainer(run, steps=9, quiet=False).resume()
+    err = capsys.readouterr().err
+    assert f"ebm_uncond: resumed at step 6 from {run / 'checkpoint.pt'}" in err  # the folder names the model
+    labelled = small_trainer(run, steps=9, quiet=False, label="concept shape")  # a label is no new setting
+    assert labelled.resume() and "concept shape: resumed at step 6" in capsys.readouterr().err
+    assert small_trainer(run, steps=9).resume() and capsys.readouterr().err == ""  # quiet: silent

@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -42,7 +44,11 @@ def test_manifest_and_shapes(reference):
     assert manifest["env_id"] == "HandManipulateBlock-v1" and manifest["config"]["seed"] == 7
     assert data.states_train.shape == (8, 7, 31) and data.actions_train.shape == (8, 6, 20)
     assert data.states_test.shape == (2, 7, 31) and data.states_train.dtype == np.float32
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob(".*"))  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in ("shard-00000.npz", "manifest.json"):  # as readable as any file this user makes, not owner-only
+        assert stat.S_IMODE((out / f).stat().st_mode) == 0o666 & ~umask, f
     states, actions = all_states(data)
     assert len({s.tobytes() for s in states[:, 0]}) == 10  # each trajectory starts differently
     # Every 4th action (t = 3) is uniform in [-1, 1]; the gait between is a slow sinusoid (at most

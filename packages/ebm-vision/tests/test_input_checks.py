@@ -10,6 +10,7 @@ from ebm_vision import (
     ImageEnergyConfig,
     RefineConfig,
     RestorationConfig,
+    RobustnessConfig,
     TestTimeSampling,
     build_energy,
     ebm_predict,
@@ -66,6 +67,8 @@ def test_images_in_uint8_range_are_refused_everywhere(setup):
     (lambda: ImageEnergyConfig(dropout=1.0), "dropout must be in"),
     (lambda: RestorationConfig(pepper=2.0), "pepper must be in"),
     (lambda: RefineConfig(radius=-0.03), "radius must be >= 0"),
+    (lambda: RobustnessConfig(linf_eps=(0.0, -0.1)), "linf_eps must be >= 0"),  # was found after training
+    (lambda: RobustnessConfig(num_images=0), "num_images must be >= 1"),
     (lambda: TestTimeSampling(batch_size=0), "batch_size must be >= 1"),
     (lambda: load_images("mnist", "test", limit=-5), "limit must be >= 1"),  # used to drop the last 5 images
     (lambda: nearest_neighbours(torch.rand(2, 4), torch.rand(5, 4), k=6),  # used to pad with inf and index 0

@@ -53,7 +53,14 @@ def load_celeba(
     from torchvision import transforms
 
     tf = transforms.Compose([transforms.CenterCrop(140), transforms.Resize(image_size), transforms.ToTensor()])
-    ds = torchvision.datasets.CelebA(str(root), split=split, target_type="attr", transform=tf, download=False)
+    try:
+        ds = torchvision.datasets.CelebA(str(root), split=split, target_type="attr", transform=tf, download=False)
+    except RuntimeError as err:  # torchvision's "Dataset not found or corrupted. You can use download=True"
+        raise ValueError(
+            f"CelebA files under {root / 'celeba'} are there but fail torchvision's checks (the md5 sums of "
+            "the list_*.txt / identity_CelebA.txt files, or the img_align_celeba/ folder of images): damaged, "
+            "incomplete or another version; download them again"
+        ) from err
     unknown = [a for a in attributes if a not in ds.attr_names]
     if unknown:
         raise ValueError(f"unknown CelebA attributes {unknown}; valid names: {ds.attr_names[:40]}")

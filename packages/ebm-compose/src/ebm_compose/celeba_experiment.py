@@ -179,7 +179,9 @@ def run_celeba_compose(
             sc = attribute_scores(classifier, held.x[match], requested)
             scores["real_images_with_these_attributes"] = {"all_requested": sc["all"]}
         combos[label] = scores
-    save_image_rows(rows, out / "combinations.png", "samples of summed attribute energies")
+    title = "samples of summed attribute energies"
+    save_image_rows(rows, out / "combinations.png", f"{title}\n(trained on synthetic images, NOT CelebA)" if synthetic
+                    else title)
     results = {
         "experiment": "celeba_compose (Du & Mordatch 2019, A.9, Figure 27)",
         "data": data.source,

@@ -214,11 +214,12 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
 def summary_table(results: dict[str, Any]) -> str:
     """Table-1-style markdown: measured mean (std) beside the published figure."""
     n = len(results["seeds"])
-    lines = [f"| method | measured accuracy, {n} seeds (%) | published (%) |", "| --- | --- | --- |"]
+    head = f"{n} seeds, mean (std)" if n > 1 else "1 seed"  # one seed has no spread to show
+    lines = [f"| method | measured accuracy, {head} (%) | published (%) |", "| --- | --- | --- |"]
     for method, a in results["accuracy"].items():
         paper = results["paper_accuracy"].get(method)
-        lines.append(f"| {LABELS.get(method, method)} | {a['mean']:.2f} ({a['std']:.2f}) | "
-                     f"{'-' if paper is None else f'{paper:.2f}'} |")
+        measured = f"{a['mean']:.2f} ({a['std']:.2f})" if n > 1 else f"{a['mean']:.2f}"
+        lines.append(f"| {LABELS.get(method, method)} | {measured} | {'-' if paper is None else f'{paper:.2f}'} |")
     return "\n".join(lines)
 
 
@@ -233,7 +234,7 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
     methods = list(results["confusion"])
     cols = max(1, min(len(methods), 4))
     rows = -(-len(methods) // cols) if methods else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols + 0.8, 3.2 * rows), dpi=110, squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols + 0.8, 3.2 * rows + 0.4), dpi=110, squeeze=False,
                              layout="constrained")
     for ax in axes.flat[len(methods):]:
         ax.axis("off")
@@ -250,7 +251,7 @@ def plot_confusion(results: dict[str, Any], path: Path) -> None:
     fig.suptitle("Split MNIST after the last task: where each digit's eval images go", fontsize=9)
     if methods:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8).set_label("% of the digit's eval images", fontsize=7)
-    save_figure(fig, path)
+    save_figure(fig, path, bbox_inches="tight", pad_inches=0.1)  # the square panels leave the axis labels outside
 
 
 def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:

@@ -24,7 +24,17 @@ from .checks import (
     check_widths,
 )
 from .classify import class_energies, lowest_energy_class, repeat_per_class
-from .cli import add_run_args, default_out_dir, device_name, nonnegative_int, positive_int, resolve_out_dir, run_cli
+from .cli import (
+    add_run_args,
+    default_out_dir,
+    device_name,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+)
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
@@ -59,6 +69,7 @@ __all__ = [
     "atomic_path", "save_figure",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
+    "positive_float", "nonnegative_float",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
     "check_energy_output",

@@ -6,34 +6,58 @@ input into one line instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
+_Number = TypeVar("_Number", int, float)
+
 # What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
-# checks of files and values): reported in one line by run_cli. Anything else (a bug, a ValueError from
-# inside torch or numpy, CUDA out of memory) keeps its traceback.
-FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+# checks of files and values): reported in one short message by run_cli. Anything else (a bug, a
+# ValueError from inside torch or numpy, CUDA out of memory) keeps its traceback.
+FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1 (a count of steps, images, seeds, workers)."""
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _bounded(_whole_number(text), 1, "must be at least 1")
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: a whole number of at least 0 (a seed)."""
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return _bounded(_whole_number(text), 0, "must be 0 or more")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a temperature, a step size)."""
+    return _bounded(_finite_number(text), 0.0, "must be > 0", strict=True)
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (an attack budget)."""
+    return _bounded(_finite_number(text), 0.0, "must be 0 or more")
+
+
+def _bounded(value: _Number, low: float, rule: str, strict: bool = False) -> _Number:
+    if value < low or (strict and value == low):
+        raise argparse.ArgumentTypeError(f"{rule}, got {value:g}")
+    return value
+
+
+def _finite_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -64,9 +88,9 @@ def device_name(text: str) -> str:
 
 def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
     """Run an app's ``main()``. A mistake in the input (:data:`FILE_ERRORS`, or a ``ValueError`` raised
-    in this project's code) ends with one line on stderr, ``<prog>: error (<kind>): <message>``, and
-    exit status 2, unless ``--traceback`` is on the command line (``argv``, default ``sys.argv[1:]``),
-    which shows the whole trace."""
+    in this project's code) ends with ``<prog>: error (<kind>): <message>`` on stderr, a line saying
+    where it was raised, and exit status 2, unless ``--traceback`` is on the command line (``argv``,
+    default ``sys.argv[1:]``), which shows the whole trace."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         return main()
@@ -105,7 +129,8 @@ def add_run_args(
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
-    parser.add_argument("--preset", choices=presets, default=default_preset)
+    parser.add_argument("--preset", choices=presets, default=default_preset,
+                        help=f"settings to run (default {default_preset}; see the package README)")
     parser.add_argument("--out", type=Path, default=None, help=f"output directory (default runs/{parser.prog}/<time>)")
     if data_dir_help is not None:
         parser.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)

@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary file beside ``path`` (same suffix) to write to; renamed over ``path`` when the
-    block succeeds and removed when it fails, so ``path`` is never half-written::
+    block succeeds and removed when it fails, so ``path`` is never half-written. The file gets the
+    permissions of a plain ``open(path, "w")`` (the umask's), not ``mkstemp``'s owner-only ones::
 
         with atomic_path(out / "curve.png") as tmp:
             fig.savefig(tmp)
@@ -26,6 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a plain file would follow the umask
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,6 +45,8 @@ class TrainerConfig:
     robotics state); otherwise a replayed sample takes its batch slot's label (reference code).
     ``energy_bound``: a step whose energies exceed it in magnitude counts as divergence.
     ``ensemble_size`` > 0 keeps the last N snapshots, one every ``ensemble_every`` steps.
+    ``label`` names the run in its progress bar and its "resumed" line (default: the name of
+    ``out_dir``, e.g. the model's checkpoint folder, else "train").
     """
 
     steps: int = 1000
@@ -63,6 +66,7 @@ class TrainerConfig:
     ensemble_every: int = 100
     seed: int = 0
     quiet: bool = False
+    label: str | None = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -80,7 +84,7 @@ class TrainerConfig:
 
 # TrainerConfig fields a resumed run may change (everything else must equal the checkpoint's).
 RESUMABLE_CONFIG_CHANGES = frozenset(
-    {"steps", "quiet", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
+    {"steps", "quiet", "label", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
 )
 # Sampler fields that change how, not what, it samples.
 _SAMPLER_RUNTIME_FIELDS = frozenset({"create_graph", "record_every", "record_energies", "compile"})
@@ -160,6 +164,7 @@ class Trainer:
             else ClippedAdam(self.energy.parameters(), lr=config.lr, betas=config.betas)
         )
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.label = config.label or (self.out_dir.name if self.out_dir is not None else "train")
         self.callback, self.callback_every = callback, callback_every
         self.step = 0
         self.recoveries = 0
@@ -241,6 +246,8 @@ class Trainer:
         # the diagnostics up to the checkpoint (those kept in memory, else the logged ones), so that
         # history[-1] is its last step
         self.history = [h for h in self.history if h["step"] <= self.step] or _last_run(logged)
+        if not self.config.quiet and self.rank == 0:
+            print(f"{self.label}: resumed at step {self.step} from {path}", file=sys.stderr, flush=True)
         return True
 
     def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
@@ -330,7 +337,7 @@ class Trainer:
         total = steps if steps is not None else self.config.steps
         cfg = self.config
         self.energy.train()
-        bar = progress(total, initial=self.step, desc="train", disable=cfg.quiet or self.rank != 0)
+        bar = progress(total, initial=self.step, desc=self.label, disable=cfg.quiet or self.rank != 0)
         history: list[dict[str, float]] = []
         t0 = time.perf_counter()
         while self.step < total:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -126,18 +125,15 @@ def generate_shard(config: GenerationConfig, index: int, out_dir: str | Path) ->
             f"(trajectories {start}..{stop - 1})"
         )
     path = Path(out_dir) / shard_name(index)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # written beside and renamed (never half a shard); a plain open keeps the umask's permissions.
+    # Not ebm_core.atomic_path: importing ebm_core would load torch in every generation worker.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                states=states,
-                actions=actions,
-                trajectory_index=np.arange(start, stop, dtype=np.int64),
-            )
+        with open(tmp, "wb") as f:
+            np.savez(f, states=states, actions=actions, trajectory_index=np.arange(start, stop, dtype=np.int64))
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return {
         "index": index,

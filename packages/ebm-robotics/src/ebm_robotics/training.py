@@ -141,7 +141,7 @@ def train_fc(
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         start, history = state["step"], state["history"]
-    bar = progress(config.steps, initial=start, desc="fc", disable=quiet)
+    bar = progress(config.steps, initial=start, desc=Path(out_dir).name if out_dir is not None else "fc", disable=quiet)
     for step in range(start + 1, config.steps + 1):
         idx = torch.randint(0, steps.shape[0], (config.batch_size,), generator=gen).to(device)
         loss = nn.functional.mse_loss(model(y[idx]), steps[idx])

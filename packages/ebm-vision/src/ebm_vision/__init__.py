@@ -43,6 +43,7 @@ from .restoration import (
 from .robustness import (
     PGDConfig,
     RefineConfig,
+    RobustnessConfig,
     bpda_logits,
     class_energies,
     ebm_predict,
@@ -50,6 +51,7 @@ from .robustness import (
     pgd_attack,
     project_l2,
     project_linf,
+    robustness_curves,
 )
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import DigitClassifier, domain_fid, inception_scores, train_domain_classifier
@@ -67,6 +69,7 @@ __all__ = [
     "cross_class", "energies", "energy_gap", "nearest_neighbours",
     "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",
     "class_energies", "energy_logits", "PGDConfig", "pgd_attack", "project_linf", "project_l2", "RefineConfig",
+    "RobustnessConfig", "robustness_curves",
     "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling", "distrust", "tempered",
     "IMAGE_GENERATE_PRESETS", "ImageGenerateConfig", "run_image_generate", "image_generate_summary",
     "OOD_PRESETS", "OODEvalConfig", "run_ood_eval", "ROBUSTNESS_PRESETS", "RobustnessExperimentConfig",

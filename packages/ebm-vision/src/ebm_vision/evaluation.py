@@ -36,8 +36,10 @@ from .robustness import (
 )
 from .training import TRAINING_PRESETS, ImageTrainingConfig, for_trainer, train_image_energy, with_overrides
 
-
 # ------------------------------------------------------------------------ shared
+CLASSIFIER_KIND = "cross-entropy classifier"  # the robustness baseline's model file says so in its extra
+
+
 @dataclass
 class Prepared:
     energy: nn.Module
@@ -61,6 +63,9 @@ def prepare_model(
     info: dict[str, Any] = {}
     if checkpoint is not None:
         payload = payload if payload is not None else read_model_file(checkpoint)
+        if (payload.get("extra") or {}).get("kind") == CLASSIFIER_KIND:
+            raise ValueError(f"{checkpoint} is the cross-entropy baseline that apps/robustness trains beside the "
+                             "EBM, not an EBM; give the EBM's model.pt (e.g. OUT/model/model.pt)")
         check_checkpoint_shape(payload_config(payload), training.dataset, checkpoint)
         energy, ecfg = energy_from_payload(payload, training.trainer.device)
         ckpt_seed = payload_seed(payload)
@@ -137,8 +142,9 @@ def run_ood_eval(
     sets = {**synthetic_ood_sets(prep.eval_x, config.ood_images, seed=config.seed), **real}
     device = next(prep.energy.parameters()).device
     res = evaluate_ood(prep.energy, prep.eval_x.to(device), {n: v.to(device) for n, v in sets.items()}, k)
+    score = "-min_c E(x, c)" if k else "-E(x)"
     plot_relative_energy_histograms(res["scores"], out / "relative_energy_histograms.png",
-                                    f"{config.training.dataset}: -E(x) relative to the held-out test images")
+                                    f"{config.training.dataset}: {score} relative to the held-out test images", score)
     import numpy as np
 
     results = {
@@ -209,7 +215,7 @@ def run_robustness(
     clf_path = out / "classifier" / "model.pt"
     t_clf = time.perf_counter()
     clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet)
-    clf_settings = {"kind": "cross-entropy classifier", "energy": dataclasses.asdict(prep.energy_config),
+    clf_settings = {"kind": CLASSIFIER_KIND, "energy": dataclasses.asdict(prep.energy_config),
                     "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False)),
                     # what decides its training images: the data, the held-out split and its seed, the limit
                     "data": [config.training.dataset, prep.note, prep.info.get("split_seed_note")],

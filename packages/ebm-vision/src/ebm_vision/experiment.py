@@ -20,16 +20,28 @@ from .models import ImageEnergyConfig, energy_from_payload, payload_config, read
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
-from .scores import DigitClassifier, accuracy, domain_fid, extract, inception_scores, train_domain_classifier
+from .scores import (
+    DigitClassifier,
+    accuracy,
+    domain_fid,
+    extract,
+    inception_scores,
+    inception_weights_file,
+    train_domain_classifier,
+)
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
 MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNet: 10 spread over the 1000)
 
 
+DATA_DIR_DEFAULT = ("default: the shared MNIST folder for the mnist and tiny presets ($EBM_MNIST_DIR, else "
+                    "shared/data/mnist beside the checkout, else /work/shared/data/mnist), else data")
+
+
 def default_data_dir(preset: str) -> Path:
-    """The apps' ``--data-dir`` default: the shared MNIST folder (``../shared/data/mnist`` beside the
-    repository) for the MNIST presets ``mnist`` and ``tiny`` when it exists, else ``data``."""
+    """The apps' ``--data-dir`` default (:data:`DATA_DIR_DEFAULT`): ebm-core's ``shared_mnist_dir()``
+    for the MNIST presets ``mnist`` and ``tiny`` when it exists, else ``data``."""
     shared = shared_mnist_dir()
     return shared if preset in ("mnist", "tiny") and shared.is_dir() else Path("data")
 
@@ -147,11 +159,14 @@ def run_image_generate(
 ) -> dict[str, Any]:
     """Train (or load ``checkpoint``), evaluate, and write ``out/results.json`` and the PNGs."""
     t0 = time.perf_counter()
+    if inception_weights is not None:
+        inception_weights_file(inception_weights)  # a wrong path is refused now, not after training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tc = config.training
     device = _device(tc.trainer.device)
-    tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet))
+    tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
+                                                             label=tc.trainer.label or "energy"))
     payload = None
     if checkpoint is not None:  # read once; a model for other images fails here, before any data is loaded
         payload = read_model_file(checkpoint)

@@ -107,11 +107,10 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
     }[name]
     try:
         ds = cls(str(data_dir), train=False, download=False, **kwargs)
-    except RuntimeError as err:
+    except RuntimeError:  # torchvision's "Dataset not found. You can use download=True ...": not offered here
         raise FileNotFoundError(
             f"{name} test files not found under {data_dir} (torchvision layout, e.g. {data_dir / folder}); "
-            f"put them there or pass --ood-data-dir DIR (else --data-dir is searched). "
-            f"No download is attempted. ({err})"
+            f"put them there or pass --ood-data-dir DIR (else --data-dir is searched). No download is attempted."
         ) from None
     q = ds.data.unsqueeze(1)
     return q.transpose(2, 3).contiguous() if name == "emnist_letters" else q  # EMNIST is stored transposed
@@ -162,8 +161,10 @@ def evaluate_ood(
     return {"auroc": table, "mean_auroc": float(np.mean(list(table.values()))), "scores": scores}
 
 
-def plot_relative_energy_histograms(scores: Mapping[str, np.ndarray], path: str | Path, title: str = "") -> None:
-    """Figure 11 analogue: histograms of ``-E(x)`` relative to the in-distribution median."""
+def plot_relative_energy_histograms(scores: Mapping[str, np.ndarray], path: str | Path, title: str = "",
+                                    score_name: str = "-E(x)") -> None:
+    """Figure 11 analogue: histograms of the score (``-E(x)``; a conditional model's is
+    ``-min_c E(x, c)``, name it with ``score_name``) relative to the in-distribution median."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -180,7 +181,7 @@ def plot_relative_energy_histograms(scores: Mapping[str, np.ndarray], path: str 
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 50)
         ax.hist(np.clip(scores["in"] - ref, lo, hi), bins=bins, alpha=0.6, density=True, label="in-distribution")
         ax.hist(np.clip(scores[name] - ref, lo, hi), bins=bins, alpha=0.6, density=True, label=name)
-        ax.set_xlabel("-E(x) - median in-distribution")
+        ax.set_xlabel(f"{score_name} - median in-distribution")
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")

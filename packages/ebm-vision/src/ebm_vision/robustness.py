@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from ebm_core import (
     LangevinSampler,
+    check_count,
     check_nonnegative,
     check_unit_range,
     class_energies,
@@ -230,6 +231,15 @@ class RobustnessConfig:
     num_images: int = 200
     bpda_images: int | None = None  # the BPDA curve on the first N images only (it costs ~10x a plain attack)
     batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("linf_eps", "l2_eps"):
+            for eps in getattr(self, name):
+                check_nonnegative(eps, f"RobustnessConfig.{name}")
+        for name in ("pgd_steps", "eot_samples", "num_images", "batch_size"):
+            check_count(getattr(self, name), f"RobustnessConfig.{name}")
+        if self.bpda_images is not None:
+            check_count(self.bpda_images, "RobustnessConfig.bpda_images")
 
 
 Predict = Callable[[torch.Tensor], torch.Tensor]

@@ -104,6 +104,16 @@ def _to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
     return q.expand(-1, 3, -1, -1) if q.shape[1] == 1 else q
 
 
+def inception_weights_file(weights: str | Path) -> Path:
+    """The Inception weights file (torch-fidelity's ``pt_inception-2015-12-05-6726825d.pth``), checked
+    to exist, so that a run can refuse a wrong path before it trains."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"Inception weights {weights} not found (torch-fidelity's "
+                                "pt_inception-2015-12-05-6726825d.pth); pass --inception-weights PATH")
+    return weights
+
+
 def inception_scores(
     real: torch.Tensor, fake: torch.Tensor | Mapping[str, torch.Tensor], weights: str | Path | None = None,
     extractor: nn.Module | None = None, batch_size: int = 100, splits: int = 10,
@@ -128,10 +138,7 @@ def inception_scores(
     if extractor is None:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        weights = Path(weights)
-        if not weights.exists():
-            raise FileNotFoundError(f"Inception weights {weights} not found (torch-fidelity's "
-                                    "pt_inception-2015-12-05-6726825d.pth); pass --inception-weights PATH")
+        weights = inception_weights_file(weights)
         features: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(weights))
         logits: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
     else:
