@@ -21,6 +21,14 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     assert (out / "checkpoints" / "attr_Male" / "checkpoint.pt").exists()
     assert "Male=1 & Smiling=1" in proc.stdout
 
+    # --resume reuses the attribute classifier made with these settings and gives the same scores
+    clf = out / "checkpoints" / "attribute_classifier.pt"
+    made = clf.stat().st_mtime_ns
+    same = call_app(APP, "--synthetic", "--preset", "tiny", "--out", str(out), "--quiet", "--resume")
+    assert same.returncode == 0, same.stderr[-2000:]
+    assert clf.stat().st_mtime_ns == made
+    assert json.loads((out / "results.json").read_text())["combinations"] == results["combinations"]
+
 
 def test_missing_celeba_files_are_a_clear_error(tmp_path):
     proc = call_app(APP, "--data-dir", str(tmp_path), "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet")

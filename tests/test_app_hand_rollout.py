@@ -45,3 +45,6 @@ def test_data_dir_of_other_settings_is_refused_under_both_option_names(tmp_path)
         proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", option, str(data))
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "holds trajectories generated with {'seed': 99}" in proc.stderr and "--data-dir" in proc.stderr
+    manifest = str(data / MANIFEST_NAME)
+    proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", "--data-dir", manifest)
+    assert proc.returncode == 2 and "is a file; give a folder (--data-dir)" in proc.stderr

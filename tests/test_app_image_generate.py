@@ -3,6 +3,7 @@ resumes, and evaluates a saved model with --checkpoint."""
 
 import json
 
+import torch
 from app_runner import call_app, run_app
 
 APP = "image_generate"
@@ -34,8 +35,13 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert "salt_and_pepper: MSE" in proc.stdout
 
     # resume: training is already complete, so the same model is evaluated with the same seed
+    clf = out / "classifier.pt"
+    saved = torch.load(clf, weights_only=True)["settings"]  # the domain classifier keeps what made it
+    assert saved["kind"] == "domain classifier" and saved["seed"] == 3 and saved["steps"] > 0
+    made = clf.stat().st_mtime_ns
     again = run_app(APP, *common, "--out", str(out), "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
+    assert clf.stat().st_mtime_ns == made  # reused under the same settings, not trained again
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["restoration"] == results["restoration"]
     assert resumed["scores"]["domain_fid"] == results["scores"]["domain_fid"]

@@ -34,7 +34,9 @@ def test_an_existing_file_as_out_is_one_error_not_a_traceback(tmp_path):
     taken.write_text("not a folder\n")
     proc = call_app("ood_eval", "--preset", "tiny", "--out", str(taken), "--quiet")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("ood_eval: error (FileExistsError)") and str(taken) in proc.stderr
+    assert f"--out {taken} is a file, not a folder" in proc.stderr
+    proc = call_app("split_mnist", "--preset", "tiny", "--out", str(taken), "--resume")
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "starting a new one" not in proc.stderr
 
 
 def test_bad_budgets_and_temperatures_are_usage_errors_naming_the_flag(tmp_path):
@@ -53,13 +55,3 @@ def test_missing_inception_weights_are_refused_before_training(tmp_path):
                     "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode == 2 and f"Inception weights {missing} not found" in proc.stderr
     assert not (tmp_path / "o").exists()  # nothing trained, nothing written
-
-
-def test_the_robustness_baseline_classifier_is_not_taken_for_an_ebm(tmp_path):
-    from ebm_vision import ImageEnergyConfig, build_energy, save_image_energy
-
-    cfg = ImageEnergyConfig(arch="mnist", num_classes=10, in_channels=1, image_size=28)
-    path = tmp_path / "classifier" / "model.pt"
-    save_image_energy(build_energy(cfg), cfg, path, extra={"kind": "cross-entropy classifier"})
-    proc = call_app("robustness", "--preset", "tiny", "--checkpoint", str(path), "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "is the cross-entropy baseline" in proc.stderr

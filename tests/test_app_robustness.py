@@ -37,6 +37,9 @@ def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     more = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume", "--classifier-steps", "7")
     assert more.returncode == 0, more.stderr[-3000:]
     assert clf_file.stat().st_mtime_ns != trained
+    # the baseline's own model file is not an EBM to attack
+    wrong = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "x"), "--checkpoint", str(clf_file))
+    assert wrong.returncode == 2 and "is the cross-entropy baseline" in wrong.stderr
 
 
 def test_unconditional_checkpoint_is_rejected(tmp_path):

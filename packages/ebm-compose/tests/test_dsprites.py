@@ -97,3 +97,24 @@ def test_cross_product_splits_hold_out_unseen_combinations():
     sh = cross_product_split("shape_position", position_stride=2)
     assert len(sh["train_a"]) == 3 and set(sh["held_out"][:, 0]) == {1, 2}
     assert not set(map(tuple, np.concatenate([sh["train_a"], sh["train_b"]]))) & set(map(tuple, sh["held_out"]))
+
+
+def test_latent_predictor_is_reused_on_resume_only_under_its_settings(tmp_path, monkeypatch):
+    import dataclasses
+
+    from ebm_compose import DSprites, PredictorConfig
+    from ebm_compose import dsprites_experiment as exp
+
+    config = exp.PRESETS["tiny"]
+    trained = []
+    real = exp.train_latent_predictor
+    monkeypatch.setattr(exp, "train_latent_predictor", lambda *a, **k: trained.append(a[2]) or real(*a, **k))
+    first = exp._Run(config, tmp_path, DSprites(), resume=False, quiet=True).predictor()
+    again = exp._Run(config, tmp_path, DSprites(), resume=True, quiet=True).predictor()
+    assert len(trained) == 1  # the saved predictor was reused...
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    longer = dataclasses.replace(config, predictor=PredictorConfig(train_images=200, steps=6, batch_size=16))
+    exp._Run(longer, tmp_path, DSprites(), resume=True, quiet=True).predictor()
+    assert len(trained) == 2 and trained[-1].steps == 6  # ...but not after its settings changed
+    exp._Run(dataclasses.replace(config, seed=3), tmp_path, DSprites(), resume=True, quiet=True).predictor()
+    assert len(trained) == 3  # nor under another seed

@@ -181,7 +181,7 @@ def test_models_train_on_cuda_and_come_back_to_the_cpu(tmp_path):
         assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_fc_resume_continues_only_under_the_same_settings(tmp_path):
+def test_fc_resume_continues_only_under_the_same_settings(tmp_path, capsys):
     from ebm_robotics import train_fc
 
     rng = np.random.default_rng(0)
@@ -191,8 +191,10 @@ def test_fc_resume_continues_only_under_the_same_settings(tmp_path):
     cfg = DynamicsTrainingConfig(steps=50, batch_size=32, checkpoint_every=25)
     straight, _ = train_fc(tr, sc, True, cfg, quiet=True)
     train_fc(tr, sc, True, dataclasses.replace(cfg, steps=25), out_dir=tmp_path, quiet=True)
-    resumed, history = train_fc(tr, sc, True, cfg, out_dir=tmp_path, resume=True, quiet=True)
+    capsys.readouterr()
+    resumed, history = train_fc(tr, sc, True, cfg, out_dir=tmp_path, resume=True)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.allclose(a, b)  # 25 + 25 steps = 50 straight steps
+    assert f"{tmp_path.name}: resumed at step 25 from {tmp_path / 'checkpoint.pt'}" in capsys.readouterr().err
     with pytest.raises(ValueError, match="other settings"):
         train_fc(tr, sc, True, dataclasses.replace(cfg, fc_lr=1e-2), out_dir=tmp_path, resume=True, quiet=True)

@@ -94,3 +94,14 @@ def test_histogram_png(tmp_path):
     res = evaluate_ood(FirstPixel(), torch.rand(40, 1, 4, 4), synthetic_ood_sets(torch.rand(40, 1, 4, 4), 40))
     plot_relative_energy_histograms(res["scores"], tmp_path / "h.png", "test")
     assert (tmp_path / "h.png").stat().st_size > 5000
+
+
+def test_a_damaged_torchvision_ood_file_is_not_reported_missing(tmp_path):
+    import struct
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, 10, 28, 28) + bytes(100))  # cut off
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 10) + bytes(10))
+    with pytest.raises(ValueError, match="fashion_mnist test files under .* are there but damaged or incomplete"):
+        load_ood_images("fashion_mnist", tmp_path, (1, 28, 28))

@@ -130,7 +130,8 @@ class ContinualEBM:
         return TrainerConfig(
             steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=c.objective,
             buffer_size=c.buffer_size, replay_prob=c.replay_prob, seed=self.seed * 1000 + task_index,
-            quiet=self.quiet, label=f"task {task_index}", device=c.device, checkpoint_every=max(c.steps_per_task, 1),
+            quiet=self.quiet, label=f"EBM seed {self.seed} task {task_index}", device=c.device,
+            checkpoint_every=max(c.steps_per_task, 1),
             log_every=max(c.steps_per_task // 20, 1),
         )
 

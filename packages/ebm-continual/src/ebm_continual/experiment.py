@@ -17,6 +17,7 @@ from ebm_core import (
     atomic_path,
     check_count,
     package_versions,
+    plain_settings,
     save_figure,
     seed_everything,
     write_json_atomic,
@@ -119,7 +120,7 @@ def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dic
     cfg = {k: v for k, v in dataclasses.asdict(sub).items() if k != "device"}
     settings = {"method": method, "config": cfg, "data": data.description,
                 "n_train": len(data.y_train), "n_eval": len(data.y_eval)}
-    return json.loads(json.dumps(settings, default=str))  # tuples -> lists, as read back from a file
+    return plain_settings(settings)  # tuples -> lists, as read back from a file
 
 
 def run_split_mnist(

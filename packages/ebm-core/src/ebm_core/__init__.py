@@ -11,6 +11,7 @@ from .checkpoint import (
     atomic_torch_save,
     load_if_same_settings,
     load_torch_file,
+    plain_settings,
     save_with_settings,
     seed_everything,
 )
@@ -64,8 +65,8 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
     "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
-    "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "seed_everything",
-    "progress", "write_json_atomic", "package_versions",
+    "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
+    "seed_everything", "progress", "write_json_atomic", "package_versions",
     "atomic_path", "save_figure",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",

@@ -37,16 +37,16 @@ def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: An
         ) from e
 
 
-def _plain(settings: dict[str, Any]) -> Any:
+def plain_settings(settings: dict[str, Any]) -> Any:
     """``settings`` as plain JSON values (tuples as lists, paths as text), so that the settings
-    read back from a file compare equal to freshly built ones."""
+    read back from a file (JSON or torch) compare equal to freshly built ones."""
     return json.loads(json.dumps(settings, default=str))
 
 
 def save_with_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path) -> None:
     """Save ``module``'s weights together with the ``settings`` that made them (atomically), for
     :func:`load_if_same_settings` on a later ``--resume``."""
-    atomic_torch_save({"state_dict": module.state_dict(), "settings": _plain(settings)}, path)
+    atomic_torch_save({"state_dict": module.state_dict(), "settings": plain_settings(settings)}, path)
 
 
 def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path,
@@ -59,7 +59,7 @@ def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], pat
     if not path.exists():
         return False
     saved = load_torch_file(path, what, weights_only=True)
-    if not isinstance(saved, dict) or saved.get("settings") != _plain(settings):
+    if not isinstance(saved, dict) or saved.get("settings") != plain_settings(settings):
         return False
     module.load_state_dict(saved["state_dict"])
     return True

@@ -22,7 +22,7 @@ _Number = TypeVar("_Number", int, float)
 # What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
 # checks of files and values): reported in one short message by run_cli. Anything else (a bug, a
 # ValueError from inside torch or numpy, CUDA out of memory) keeps its traceback.
-FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def positive_int(text: str) -> int:
@@ -47,7 +47,7 @@ def nonnegative_float(text: str) -> float:
 
 def _bounded(value: _Number, low: float, rule: str, strict: bool = False) -> _Number:
     if value < low or (strict and value == low):
-        raise argparse.ArgumentTypeError(f"{rule}, got {value:g}")
+        raise argparse.ArgumentTypeError(f"{rule}, got {value}")
     return value
 
 
@@ -151,6 +151,8 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     it is not an error, so that a job script may always pass ``--resume``)."""
     if args.resume and args.out is None:
         parser.error("--resume needs --out DIR (the run to continue)")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file, not a folder")
     if args.out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         parser.error("under torchrun give --out DIR: every process must write to the same folder")
     if args.resume and not (args.out.is_dir() and any(args.out.iterdir())):

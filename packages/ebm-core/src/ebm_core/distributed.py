@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 from collections.abc import Iterable
 
@@ -22,15 +21,7 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
-        atexit.register(_destroy_process_group)
     return dist.get_rank(), dist.get_world_size()
-
-
-def _destroy_process_group() -> None:
-    """At exit, while the interpreter is still whole: a process group left to the interpreter's
-    teardown can abort the process (gloo's worker threads) or warn (NCCL) after a finished run."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def is_distributed() -> bool:

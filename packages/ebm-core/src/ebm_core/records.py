@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_file_beside(path: Path) -> str:
+    """Create a new empty hidden file next to ``path`` and return its name. Opened like a plain
+    ``open(path, "w")`` (mode 0o666, which the kernel narrows by the umask), unlike ``mkstemp``'s
+    owner-only 0o600."""
+    while True:
+        tmp = str(path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}"))
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -30,10 +37,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    tmp = _new_file_beside(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a plain file would follow the umask
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:

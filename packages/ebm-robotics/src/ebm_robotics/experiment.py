@@ -76,6 +76,8 @@ def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> Traj
     A directory already holding the complete dataset of these settings (``manifest.json``, or the
     part manifests of several machines) is loaded as it is; one holding trajectories of other
     settings (another seed, size or policy) is an error, never silently reused."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"trajectory folder {data_dir} is a file; give a folder (--data-dir)")
     gen = GenerationConfig(
         num_trajectories=config.num_trajectories, horizon=config.horizon, seed=config.seed,
         policy=config.policy, shard_size=config.shard_size, workers=config.workers,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,10 @@ def train_fc(
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         start, history = state["step"], state["history"]
-    bar = progress(config.steps, initial=start, desc=Path(out_dir).name if out_dir is not None else "fc", disable=quiet)
+    label = Path(out_dir).name if out_dir is not None else "fc"
+    if start and not quiet:
+        print(f"{label}: resumed at step {start} from {ckpt}", file=sys.stderr, flush=True)  # as the Trainer says
+    bar = progress(config.steps, initial=start, desc=label, disable=quiet)
     for step in range(start + 1, config.steps + 1):
         idx = torch.randint(0, steps.shape[0], (config.batch_size,), generator=gen).to(device)
         loss = nn.functional.mse_loss(model(y[idx]), steps[idx])

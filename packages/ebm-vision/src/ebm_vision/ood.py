@@ -107,7 +107,10 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
     }[name]
     try:
         ds = cls(str(data_dir), train=False, download=False, **kwargs)
-    except RuntimeError:  # torchvision's "Dataset not found. You can use download=True ...": not offered here
+    except RuntimeError as err:  # torchvision's "Dataset not found. You can use download=True ...": not offered here
+        if (data_dir / folder).exists():
+            raise ValueError(f"{name} test files under {data_dir} are there but damaged or incomplete "
+                             f"({data_dir / folder}: {err})") from err
         raise FileNotFoundError(
             f"{name} test files not found under {data_dir} (torchvision layout, e.g. {data_dir / folder}); "
             f"put them there or pass --ood-data-dir DIR (else --data-dir is searched). No download is attempted."
