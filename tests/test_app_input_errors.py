@@ -55,3 +55,11 @@ def test_missing_inception_weights_are_refused_before_training(tmp_path):
                     "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode == 2 and f"Inception weights {missing} not found" in proc.stderr
     assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+
+
+def test_likelihood_bounds_only_held_out_images_and_says_so(tmp_path):
+    proc = call_app("likelihood", "--preset", "tiny", "--test-images", "500", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "likelihood.num_test (500 test images, --test-images) exceeds" in proc.stderr
+    # the paper preset bounds the whole test set: without the train files nothing would be left to train on
+    proc = call_app("likelihood", "--preset", "paper", "--out", str(tmp_path / "p"), "--quiet")
+    assert proc.returncode == 2 and "would leave none to train on" in proc.stderr

@@ -287,6 +287,11 @@ class LikelihoodExperimentConfig:
     train_limit: int | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.likelihood.num_test > self.eval_images:  # the bounds are taken on the held-out images
+            raise ValueError(f"likelihood.num_test ({self.likelihood.num_test} test images, --test-images) exceeds "
+                             f"eval_images ({self.eval_images}), the held-out images the bounds are taken on")
+
 
 LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
     "mnist": LikelihoodExperimentConfig(),
@@ -301,7 +306,8 @@ LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
                             trainer=dataclasses.replace(TRAINING_PRESETS["mnist"].trainer, steps=30_000,
                                                         checkpoint_every=1000)),
         LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=10_000, num_temperatures=1000),
-                         temperatures=(1.0, 0.1, 0.01, 1e-3, 3e-4, 1e-4), num_test=10_000)),
+                         temperatures=(1.0, 0.1, 0.01, 1e-3, 3e-4, 1e-4), num_test=10_000),
+        eval_images=10_000),  # the whole MNIST test set (it used to hold out 2,000 and bound only those)
 }
 
 

@@ -113,6 +113,10 @@ def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any,
         if not config.holdout_from_test:
             raise
         x, y = load_images(name, "test", data_dir)
+        if config.eval_images >= x.shape[0]:
+            raise ValueError(f"the {name} train files are absent under {data_dir}, and holding out "
+                             f"{config.eval_images} of its {x.shape[0]} test images would leave none to train on; "
+                             "put the train files there (--data-dir)") from None
         (tx, ty), (ex, ey) = holdout_split(x, y, config.eval_images, seed=config.seed)
         if config.train_limit is not None:
             tx, ty = tx[: config.train_limit], ty[: config.train_limit]
