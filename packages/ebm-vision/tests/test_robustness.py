@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from ebm_core import LangevinSampler
+from ebm_core import LangevinSampler, lowest_energy_class
 from ebm_vision import MNISTEnergy, dequantize, load_images
 from ebm_vision.data import shared_mnist_dir
 from ebm_vision.robustness import (
@@ -16,7 +16,6 @@ from ebm_vision.robustness import (
     ebm_predict,
     energy_logits,
     pgd_attack,
-    predict_classes,
     project,
     refine,
     robustness_curves,
@@ -71,14 +70,14 @@ def test_attack_stays_feasible_and_lowers_classifier_accuracy(mnist, trained_cla
     x, y = mnist
     xt, yt = x[2500:2600], y[2500:2600]
     logits = energy_logits(trained_classifier, 10)
-    clean = (predict_classes(logits, xt) == yt).float().mean().item()
+    clean = (lowest_energy_class(trained_classifier, xt, 10) == yt).float().mean().item()
     torch.manual_seed(1)
     adv = pgd_attack(logits, xt, yt, PGDConfig(norm=norm, eps=eps, steps=10))
     dist = (adv - xt).flatten(1).abs().amax(1) if norm == "linf" else (adv - xt).flatten(1).norm(dim=1)
     assert (dist <= eps + 1e-5).all() and adv.min() >= 0 and adv.max() <= 1
-    attacked = (predict_classes(logits, adv) == yt).float().mean().item()
+    attacked = (lowest_energy_class(trained_classifier, adv, 10) == yt).float().mean().item()
     noise = project(xt + eps * torch.randn_like(xt) / (1 if norm == "linf" else 28), xt, eps, norm)
-    random = (predict_classes(logits, noise) == yt).float().mean().item()
+    random = (lowest_energy_class(trained_classifier, noise, 10) == yt).float().mean().item()
     assert clean > 0.5, clean
     assert attacked < clean - 0.3 and attacked < random - 0.2, (clean, random, attacked)
 

@@ -23,6 +23,7 @@ from ebm_core import (
     check_nonnegative,
     check_unit_range,
     class_energies,
+    lowest_energy_class,
     progress,
     repeat_per_class,
     save_figure,
@@ -211,12 +212,6 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_cla
     return losses
 
 
-def predict_classes(logits_fn: LogitsFn, x: torch.Tensor) -> torch.Tensor:
-    """Arg-max class of a plain classifier, ``(B,)``."""
-    with torch.no_grad():
-        return logits_fn(x).argmax(dim=1)
-
-
 # ------------------------------------------------------------------------- curves
 @dataclass(frozen=True)
 class RobustnessConfig:
@@ -278,7 +273,7 @@ def robustness_curves(
     if classifier is not None:
         classifier.eval()
         cls_logits = energy_logits(classifier, num_classes)
-        models["classifier"] = (cls_logits, lambda a: predict_classes(cls_logits, a))
+        models["classifier"] = (cls_logits, lambda a: lowest_energy_class(classifier, a, num_classes))
     budgets: dict[str, Sequence[float]] = {"linf": config.linf_eps, "l2": config.l2_eps}
     total = len(models) * sum(len(v) for v in budgets.values())
     bar = progress(total, desc="attacks", disable=quiet)
@@ -330,5 +325,5 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
 __all__ = [
     "class_energies", "energy_logits", "project_linf", "project_l2", "project", "PGDConfig", "pgd_attack",
     "RefineConfig", "refine", "ebm_predict", "bpda_logits", "ClassifierConfig", "train_classifier",
-    "predict_classes", "RobustnessConfig", "robustness_curves", "plot_robustness",
+    "RobustnessConfig", "robustness_curves", "plot_robustness",
 ]
