@@ -1,7 +1,7 @@
 """Shadow-hand data generation speed: gym loop vs fast path vs the physics bound.
 
 Prints env steps/second on one core for
-  (a) the gym loop  -- ``env.step(action)`` then reading the 31-D state,
+  (a) the gym loop  -- ``env.step(action)`` then reading the 61-D state,
   (b) the fast path -- :meth:`ebm_robotics.HandCubeSim.step`,
   (c) the physics bound -- ``mujoco.mj_step(model, data)`` (nstep=1) called n_substeps times per
       env step with the same controls (rate / n_substeps),
@@ -26,8 +26,7 @@ from multiprocessing import get_context
 import mujoco
 import numpy as np
 from ebm_robotics.env import HandCubeSim
-from ebm_robotics.generate import GenerationConfig, generate_trajectories, rollout
-from ebm_robotics.policy import FingerGaitPolicy, RandomEveryKth
+from ebm_robotics.generate import GenerationConfig, generate_trajectories, make_policy, rollout
 
 
 def timed(fn) -> float:
@@ -38,19 +37,17 @@ def timed(fn) -> float:
 
 def single_core(steps: int, rounds: int) -> dict[str, float]:
     sim = HandCubeSim()
-    # Actions of a real trajectory (finger gait + every 4th random), repeated to `steps`.
-    _, actions = rollout(sim, RandomEveryKth(FingerGaitPolicy()), 100, 0, np.random.default_rng(0))
+    # Actions of a real trajectory (the data's policy), repeated to `steps`.
+    _, actions, _ = rollout(sim, make_policy(GenerationConfig(num_train=1), sim), 100, 0, np.random.default_rng(0))
     actions = np.resize(actions, (steps, 20))
     sim.reset(seed=1)
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    saved = np.empty(mujoco.mj_stateSize(sim.model, spec))
-    mujoco.mj_getState(sim.model, sim.data, saved, spec)
+    saved = sim.save_physics()
     ctrls = np.empty((steps, sim.model.nu))
     for t in range(steps):  # the controls the env would set, for the bound
         sim.set_ctrl(actions[t])
         ctrls[t] = sim.data.ctrl
     model, data, n_sub = sim.model, sim.data, sim.n_substeps
-    out = np.empty(31)
+    out = np.empty(61)
 
     def gym_loop() -> None:
         for a in actions:
@@ -75,7 +72,7 @@ def single_core(steps: int, rounds: int) -> dict[str, float]:
     best = dict.fromkeys(paths, 0.0)
     for _ in range(rounds):
         for name, fn in paths.items():
-            mujoco.mj_setState(model, data, saved, spec)
+            sim.restore_physics(saved)
             mujoco.mj_forward(model, data)
             best[name] = max(best[name], steps / timed(fn))
     sim.close()
@@ -103,7 +100,7 @@ def generator(n: int, workers: int, shard_size: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process and its workers) to generate n trajectories."""
     out = tempfile.mkdtemp(prefix="hand_bench_")
     try:
-        cfg = GenerationConfig(num_trajectories=n, shard_size=shard_size, workers=workers, seed=0)
+        cfg = GenerationConfig(num_train=n, shard_size=shard_size, workers=workers, seed=0)
         cpu0 = _cpu_seconds()
         wall = timed(lambda: generate_trajectories(cfg, out, quiet=True))
         return wall, _cpu_seconds() - cpu0

@@ -7,27 +7,58 @@ from app_runner import call_app, run_app
 APP = "hand_rollout"
 
 
+MODELS = {f"{family}_{kind}" for kind in ("uncond", "cond") for family in ("ebm", "fc", "fc_paper", "gaussian")}
+
+
 def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30")
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--train", "24")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    keys = {"ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond"}
-    assert set(results["frechet_mean"]) == keys
-    assert set(results["frechet_per_step"]) == keys
+    assert results["eval_split"] == "test" and results["config"]["evaluation"]["split"] == "test"
+    assert set(results["frechet_mean"]) == set(results["frechet_ci95"]) == MODELS
+    assert set(results["frechet_per_step"]) == MODELS
     assert all(len(v) == results["horizon"] == 10 for v in results["frechet_per_step"].values())
-    assert results["n_train"] == 27 and results["n_test"] == 3
-    for k in ("config", "seed", "wall_seconds"):
+    assert (results["n_train"], results["n_validation"], results["n_test"], results["n_eval"]) == (24, 6, 6, 6)
+    for name, (lo, hi) in results["frechet_ci95"].items():
+        assert lo <= results["frechet_mean"][name] <= hi
+    assert set(results["frechet_diff_ci95"]) == {"uncond", "cond", "fc_paper_uncond", "fc_paper_cond",
+                                                 "gaussian_uncond", "gaussian_cond"}
+    assert set(results["multimodality"]) == MODELS and results["n_branch_starts"] == 3
+    mm = results["multimodality"]["ebm_uncond"]
+    assert set(mm) == {"distance", "distance_ci95", "spread_ratio"} and set(mm["distance"]) == {"1", "5"}
+    assert results["multimodality"]["fc_uncond"]["spread_ratio"]["5"] == 0.0  # one deterministic future
+    for k in ("config", "seed", "wall_seconds", "one_step_mse", "frechet_mean_controls"):
         assert k in results
     assert (out / "fd_curve.png").stat().st_size > 10_000
+    assert (out / "multimodality.png").stat().st_size > 10_000
     assert (out / "frames.png").exists() or "skipped" in results["frames"]
     assert (out / "checkpoints" / "ebm_uncond" / "checkpoint.pt").exists()
-    assert "ebm_uncond" in proc.stdout  # the printed summary table
+    assert "ebm_uncond" in proc.stdout and "evaluated on the test split" in proc.stdout  # the printed table
 
     # resume: the finished checkpoints are reused, so the numbers come out the same
-    again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--trajectories", "30", "--resume")
+    again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--train", "24", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["frechet_mean"] == results["frechet_mean"]
+
+
+def test_validation_split_and_a_subset_of_models_with_overrides(tmp_path):
+    """`--eval-split validation` scores the validation trajectories (and their branches); `--models`
+    trains only those asked for; `--set` changes any field of the config, recorded in results.json."""
+    data = tmp_path / "data"
+    out = tmp_path / "val"
+    proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--data-dir", str(data),
+                   "--eval-split", "validation", "--models", "ebm_uncond,gaussian_uncond",
+                   "--set", "training.energy=whitened", "--set", "training.rollout_sampler.steps=3", "--no-render")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["eval_split"] == "validation" and results["n_eval"] == results["n_validation"] == 6
+    assert set(results["frechet_mean"]) == {"ebm_uncond", "gaussian_uncond"}
+    assert set(results["frechet_diff_ci95"]) == {"gaussian_uncond"}
+    assert results["config"]["training"]["rollout_sampler"]["steps"] == 3
+    assert results["config"]["training"]["energy"] == "whitened"
+    assert (out / "checkpoints" / "gaussian_uncond" / "checkpoint.pt").exists()
+    assert not (out / "checkpoints" / "fc_uncond").exists()
 
 
 def test_resume_without_out_is_a_clear_error():
@@ -40,11 +71,27 @@ def test_data_dir_of_other_settings_is_refused_under_both_option_names(tmp_path)
 
     data = tmp_path / "trajectories"
     data.mkdir()
-    (data / MANIFEST_NAME).write_text(json.dumps({"format": MANIFEST_FORMAT, "config": {"seed": 99}, "complete": True}))
+    manifest_text = json.dumps({"format": MANIFEST_FORMAT, "config": {"seed": 99}, "complete": True})
+    (data / MANIFEST_NAME).write_text(manifest_text)
     for option in ("--data-dir", "--data"):  # --data: the earlier name, still accepted
         proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", option, str(data))
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "holds trajectories generated with {'seed': 99}" in proc.stderr and "--data-dir" in proc.stderr
+    assert not (tmp_path / "o").exists()  # refused before any work: no run folder
+    assert (data / MANIFEST_NAME).read_text() == manifest_text and len(list(data.iterdir())) == 1  # nothing lost
     manifest = str(data / MANIFEST_NAME)
     proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", "--data-dir", manifest)
     assert proc.returncode == 2 and "is a file; give a folder (--data-dir)" in proc.stderr
+
+
+def test_bad_settings_are_usage_errors_before_any_work(tmp_path):
+    for args, says in [(("--eval-split", "train"), "invalid choice: 'train'"),
+                       (("--models", "ebm_uncond,ebm_uncond"), "must be distinct names"),
+                       (("--models", "ebm"), "must be distinct names"),
+                       (("--set", "training.lr=-1"), "lr must be > 0"),
+                       (("--set", "training.stepz=1"), "has no field 'stepz'"),
+                       (("--validation", "0", "--eval-split", "validation"), "needs at least 2"),
+                       (("--set", "evaluation.horizons=(1, 50)"), "go past the branches")]:
+        proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", *args)
+        assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr[-1500:])
+        assert not (tmp_path / "o").exists()

@@ -115,3 +115,38 @@ def test_auroc_against_pairwise_definition():
     pairwise = ((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])).mean()
     assert auroc(pos, neg) == pytest.approx(pairwise)
     assert auroc([2, 3], [0, 1]) == 1.0 and auroc([0, 1], [2, 3]) == 0.0
+
+
+def test_batched_frechet_distances_match_one_at_a_time():
+    from ebm_core import frechet_distances
+
+    rng = np.random.default_rng(1)
+    d = 5
+    a = [rng.normal(size=(d, d)) for _ in range(3)]
+    covs = torch.tensor(np.stack([m @ m.T + 0.1 * np.eye(d) for m in a]))
+    mus = torch.tensor(rng.normal(size=(3, d)))
+    batched = frechet_distances(mus, covs, mus.flip(0), covs.flip(0))
+    for i in range(3):
+        assert batched[i].item() == pytest.approx(frechet_distance(mus[i], covs[i], mus[2 - i], covs[2 - i]))
+    # the closed form for commuting covariances: |mu1 - mu2|^2 + sum (sqrt(l1) - sqrt(l2))^2
+    one = frechet_distances(torch.zeros(d), torch.eye(d) * 4.0, torch.ones(d), torch.eye(d))
+    assert one.item() == pytest.approx(d + d * (2.0 - 1.0) ** 2)
+
+
+def test_energy_distance_is_zero_for_equal_laws_and_grows_with_a_shift():
+    from ebm_core import energy_distance, mean_pairwise_distance
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 64, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(200, 64, 3, generator=g, dtype=torch.float64)
+    same = energy_distance(x, y)
+    assert same.shape == (200,) and abs(same.mean().item()) < 0.01  # unbiased: zero on average
+    shifted = energy_distance(x, y + torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64))
+    assert shifted.mean().item() > 1.0
+    # by its definition, on one small pair of sets
+    a, b = x[0, :4], y[0, :5]
+    cross = torch.stack([torch.stack([(p - q).norm() for q in b]) for p in a]).mean()
+    within = lambda s: sum((s[i] - s[j]).norm() for i in range(len(s)) for j in range(len(s)) if i != j) / (  # noqa: E731
+        len(s) * (len(s) - 1))
+    assert energy_distance(a, b).item() == pytest.approx((2 * cross - within(a) - within(b)).item())
+    assert mean_pairwise_distance(a).item() == pytest.approx(within(a).item())

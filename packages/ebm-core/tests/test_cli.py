@@ -143,3 +143,33 @@ def test_unreadable_torch_files_are_named(tmp_path):
     good.write_bytes(good.read_bytes()[:40])  # cut off
     with pytest.raises(ValueError, match="good.pt cannot be loaded"):
         load_torch_file(good)
+
+
+def test_apply_overrides_sets_nested_fields_and_refuses_what_does_not_fit():
+    import dataclasses
+
+    from ebm_core import LangevinSampler, apply_overrides
+
+    @dataclasses.dataclass(frozen=True)
+    class Training:
+        steps: int = 10
+        lr: float = 1e-3
+        box: tuple[float, float] = (0.0, 1.0)
+        sampler: LangevinSampler = dataclasses.field(default_factory=LangevinSampler)
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        training: Training = dataclasses.field(default_factory=Training)
+        name: str = "a"
+
+    c = apply_overrides(Config(), ["training.steps=20", "training.lr=1", "training.box=(-1, 1)",
+                                   "training.sampler.grad_clip=None", "name=b"])
+    assert c.training.steps == 20 and c.training.lr == 1.0 and isinstance(c.training.lr, float)
+    assert c.training.box == (-1, 1) and c.training.sampler.grad_clip is None and c.name == "b"
+    assert c.training.sampler.steps == LangevinSampler().steps  # the rest kept
+    for bad, says in [("training.stepz=3", "has no field 'stepz'"), ("training.steps=2.5", "expected a value like 10"),
+                      ("training", "path.to.field=value"), ("training=3", "a group of settings"),
+                      ("training.sampler.steps=-1", "LangevinSampler.steps must be >= 0"),
+                      ("training.lr=nan", "expected a value like 0.001")]:
+        with pytest.raises(ValueError, match=says):
+            apply_overrides(Config(), [bad])

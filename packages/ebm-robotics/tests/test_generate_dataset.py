@@ -11,15 +11,17 @@ import pytest
 from ebm_robotics import generate as gen
 from ebm_robotics.dataset import load_trajectories, make_transitions
 from ebm_robotics.generate import GenerationConfig, generate_trajectories
-from ebm_robotics.shards import merge_manifests, split_trajectories
+from ebm_robotics.shards import merge_manifests, split_ranges
 
-CONFIG = GenerationConfig(num_trajectories=10, horizon=6, seed=7, shard_size=3, test_fraction=0.2)
+CONFIG = GenerationConfig(num_train=6, num_validation=2, num_test=2, horizon=6, seed=7, shard_size=3,
+                          branch_starts=1, branch_samples=3, branch_horizon=4)
 
 
 def all_states(data):
-    order = np.argsort(np.concatenate([data.train_indices, data.test_indices]))
-    states = np.concatenate([data.states_train, data.states_test])[order]
-    actions = np.concatenate([data.actions_train, data.actions_test])[order]
+    splits = (data.train, data.validation, data.test)
+    order = np.argsort(np.concatenate([s.indices for s in splits]))
+    states = np.concatenate([s.states for s in splits])[order]
+    actions = np.concatenate([s.actions for s in splits])[order]
     return states, actions
 
 
@@ -42,47 +44,49 @@ def test_manifest_and_shapes(reference):
     ]
     assert set(manifest["versions"]) == {"mujoco", "gymnasium", "gymnasium-robotics", "numpy"}
     assert manifest["env_id"] == "HandManipulateBlock-v1" and manifest["config"]["seed"] == 7
-    assert data.states_train.shape == (8, 7, 31) and data.actions_train.shape == (8, 6, 20)
-    assert data.states_test.shape == (2, 7, 31) and data.states_train.dtype == np.float32
+    assert data.train.states.shape == (6, 7, 61) and data.train.actions.shape == (6, 6, 20)
+    assert data.test.states.shape == (2, 7, 61) and data.train.states.dtype == np.float32
+    assert manifest["splits"] == {"test": [0, 2], "validation": [2, 4], "train": [4, 10]}
     assert not list(out.glob(".*"))  # no temporary file left
     umask = os.umask(0)
     os.umask(umask)
     for f in ("shard-00000.npz", "manifest.json"):  # as readable as any file this user makes, not owner-only
         assert stat.S_IMODE((out / f).stat().st_mode) == 0o666 & ~umask, f
-    states, actions = all_states(data)
+    states, _ = all_states(data)
     assert len({s.tobytes() for s in states[:, 0]}) == 10  # each trajectory starts differently
-    # Every 4th action (t = 3) is uniform in [-1, 1]; the gait between is a slow sinusoid (at most
-    # 0.1 cycle per step), so the jump into step 3 is much larger than the gait's own steps.
-    jump_to_random = np.abs(actions[:, 3] - actions[:, 2]).mean()
-    gait_steps = np.abs(np.diff(actions[:, :3], axis=1)).mean()
-    assert jump_to_random > 2 * gait_steps, (jump_to_random, gait_steps)
-    assert np.abs(actions[:, 5] - actions[:, 4]).mean() < 0.5 * jump_to_random
 
 
-def test_split_is_by_trajectory_and_deterministic(reference):
+def test_splits_are_disjoint_by_trajectory_and_branches_start_on_their_trajectory(reference):
     _, _, data = reference
-    train, test = split_trajectories(10, 0.2, seed=7)
-    np.testing.assert_array_equal(data.train_indices, train)
-    np.testing.assert_array_equal(data.test_indices, test)
-    assert len(test) == 2 and not set(train) & set(test) and len(train) + len(test) == 10
-    train2, test2 = split_trajectories(10, 0.2, seed=7)
-    np.testing.assert_array_equal(test, test2)
-    other = [tuple(split_trajectories(100, 0.1, seed=s)[1]) for s in range(3)]
-    assert len(set(other)) == 3
-    with pytest.raises(ValueError, match="test_fraction"):
-        split_trajectories(10, 1.0, seed=0)
+    splits = {name: data.split(name) for name in ("train", "validation", "test")}
+    indices = [set(s.indices.tolist()) for s in splits.values()]
+    assert sum(map(len, indices)) == 10 and set().union(*indices) == set(range(10))  # no index in two splits
+    starts = [{s.tobytes() for s in sp.states[:, 0]} for sp in splits.values()]
+    assert not (starts[0] & starts[1] or starts[0] & starts[2] or starts[1] & starts[2])  # nor any trajectory
+    assert split_ranges(6, 2, 2) == {"test": range(0, 2), "validation": range(2, 4), "train": range(4, 10)}
+    assert split_ranges(60, 2, 2)["test"] == range(0, 2)  # more training data leave test and validation alone
+    assert len(data.train.branches) == 0
+    for name in ("validation", "test"):
+        sp = splits[name]
+        b = sp.branches
+        assert len(b) == 1 and b.states.shape == (1, 3, 5, 61) and b.actions.shape == (1, 3, 4, 20)
+        row = list(sp.indices).index(b.trajectory_index[0])  # the first trajectory of the split
+        assert row == 0 and 0 <= b.time[0] <= 6 - 4
+        np.testing.assert_array_equal(b.states[0, :, 0], np.broadcast_to(sp.states[row, b.time[0]], (3, 61)))
+        assert len({f.tobytes() for f in b.states[0, :, -1]}) == 3  # three different futures
+    with pytest.raises(ValueError, match="unknown split"):
+        data.split("dev")
 
 
 def test_same_data_regardless_of_workers_and_sharding(reference, tmp_path):
     _, _, data = reference
-    cfg = GenerationConfig(
-        num_trajectories=10, horizon=6, seed=7, shard_size=4, test_fraction=0.2, workers=2
-    )
+    cfg = dataclasses.replace(CONFIG, shard_size=4, workers=2)
     generate_trajectories(cfg, tmp_path, quiet=True)
     other = load_trajectories(tmp_path)
-    np.testing.assert_array_equal(other.states_train, data.states_train)
-    np.testing.assert_array_equal(other.actions_test, data.actions_test)
-    different = GenerationConfig(num_trajectories=10, horizon=6, seed=8, shard_size=3)
+    np.testing.assert_array_equal(other.train.states, data.train.states)
+    np.testing.assert_array_equal(other.test.actions, data.test.actions)
+    np.testing.assert_array_equal(other.test.branches.states, data.test.branches.states)
+    different = dataclasses.replace(CONFIG, seed=8)
     generate_trajectories(different, tmp_path / "seed8", quiet=True)
     assert not np.array_equal(
         all_states(load_trajectories(tmp_path / "seed8"))[0], all_states(data)[0]
@@ -124,22 +128,19 @@ def test_resume_after_crash(reference, tmp_path, monkeypatch):
     assert (tmp_path / "shard-00000.npz").stat().st_mtime_ns == kept
     assert not list(tmp_path.glob(".*.tmp"))
     resumed = load_trajectories(tmp_path)
-    np.testing.assert_array_equal(resumed.states_train, data.states_train)
-    np.testing.assert_array_equal(resumed.actions_train, data.actions_train)
+    np.testing.assert_array_equal(resumed.train.states, data.train.states)
+    np.testing.assert_array_equal(resumed.train.actions, data.train.actions)
+    np.testing.assert_array_equal(resumed.validation.branches.states, data.validation.branches.states)
 
 
 def test_resume_rejects_other_config(reference, tmp_path):
     out, _, _ = reference
     shutil.copytree(out, tmp_path / "d")
     with pytest.raises(ValueError, match="different config"):
-        generate_trajectories(
-            GenerationConfig(num_trajectories=10, horizon=6, seed=8, shard_size=3),
-            tmp_path / "d",
-            quiet=True,
-        )
+        generate_trajectories(dataclasses.replace(CONFIG, seed=8), tmp_path / "d", quiet=True)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "nan", "garbage"])
+@pytest.mark.parametrize("damage", ["truncate", "nan", "garbage", "branch_nan", "branch_shape"])
 def test_corrupt_shard_is_named(reference, tmp_path, damage):
     out, _, _ = reference
     d = tmp_path / "d"
@@ -150,22 +151,32 @@ def test_corrupt_shard_is_named(reference, tmp_path, damage):
     elif damage == "garbage":
         bad.write_bytes(b"not a zip file at all")
     else:
+        bad = d / "shard-00000.npz" if damage.startswith("branch") else bad  # shard 0 holds the test branch
         with np.load(bad) as z:
             arrays = dict(z)
-        arrays["states"][1, 2, 5] = np.nan
+        if damage == "nan":
+            arrays["states"][1, 2, 5] = np.nan
+        elif damage == "branch_nan":
+            arrays["branch_states"][0, 1, 2, 5] = np.nan
+        else:
+            arrays["branch_actions"] = arrays["branch_actions"][:, :2]
         np.savez(bad, **arrays)
     for verify in (True, False):
-        with pytest.raises(ValueError, match="shard-00002.npz"):
+        with pytest.raises(ValueError, match=bad.name):
             load_trajectories(d, verify_checksums=verify)
 
 
 def test_bad_policy_spec_fails_before_writing(tmp_path):
-    cfg = GenerationConfig(num_trajectories=2, horizon=2, policy="no_such_policy", workers=2)
+    cfg = GenerationConfig(num_train=2, horizon=2, policy="no_such_policy", workers=2)
     with pytest.raises(ValueError, match="policy spec"):
         generate_trajectories(cfg, tmp_path / "d", quiet=True)
     assert not (tmp_path / "d").exists()
-    with pytest.raises(ValueError, match="num_trajectories"):
-        GenerationConfig(num_trajectories=0)
+    with pytest.raises(ValueError, match="num_train"):
+        GenerationConfig(num_train=0)
+    with pytest.raises(ValueError, match="branch_horizon"):
+        GenerationConfig(num_train=2, horizon=5, branch_starts=1, branch_horizon=6)
+    with pytest.raises(ValueError, match="seed must be below 2"):
+        GenerationConfig(num_train=2, seed=2**32)
 
 
 def test_missing_directory_and_manifest(tmp_path):
@@ -181,20 +192,20 @@ def test_machines_split_the_shards(reference, tmp_path):
         m = generate_trajectories(CONFIG, tmp_path, machine_index=k, num_machines=2, quiet=True)
         assert [s["index"] for s in m["shards"]] == list(range(k, 4, 2)) and m["complete"]
     assert (tmp_path / "manifest.part-001-of-002.json").is_file()
-    np.testing.assert_array_equal(load_trajectories(tmp_path).states_test, data.states_test)
+    np.testing.assert_array_equal(load_trajectories(tmp_path).test.states, data.test.states)
     merge_manifests(tmp_path)
-    np.testing.assert_array_equal(load_trajectories(tmp_path).states_train, data.states_train)
+    np.testing.assert_array_equal(load_trajectories(tmp_path).train.states, data.train.states)
 
 
 def test_transitions_and_normalizer(reference):
     _, _, data = reference
-    tr = make_transitions(data.states_train, data.actions_train)
-    assert len(tr) == 8 * 6
-    np.testing.assert_array_equal(tr.states[7], data.states_train[1, 1])
-    np.testing.assert_array_equal(tr.next_states[7], data.states_train[1, 2])
-    np.testing.assert_array_equal(tr.actions[7], data.actions_train[1, 1])
+    tr = make_transitions(data.train.states, data.train.actions)
+    assert len(tr) == 6 * 6
+    np.testing.assert_array_equal(tr.states[7], data.train.states[1, 1])
+    np.testing.assert_array_equal(tr.next_states[7], data.train.states[1, 2])
+    np.testing.assert_array_equal(tr.actions[7], data.train.actions[1, 1])
     with pytest.raises(ValueError, match="expected states"):
-        make_transitions(data.states_train[:, :-1], data.actions_train)
+        make_transitions(data.train.states[:, :-1], data.train.actions)
 
 
 def test_experiment_finishes_an_interrupted_generation_and_refuses_other_settings(tmp_path, monkeypatch):
@@ -202,7 +213,7 @@ def test_experiment_finishes_an_interrupted_generation_and_refuses_other_setting
     incomplete forever), and data of another seed is an error, never reused."""
     from ebm_robotics.experiment import PRESETS, prepare_data
 
-    config = PRESETS["tiny"]  # 20 trajectories in 2 shards of 10
+    config = PRESETS["tiny"]  # 32 trajectories in 4 shards of 10
     real = crash_at_shard(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         prepare_data(config, tmp_path / "data", quiet=True)
@@ -211,7 +222,7 @@ def test_experiment_finishes_an_interrupted_generation_and_refuses_other_setting
     straight = prepare_data(config, tmp_path / "straight", quiet=True)
     for a, b in zip(all_states(finished), all_states(straight)):
         np.testing.assert_array_equal(a, b)
-    assert len(finished.states_train) + len(finished.states_test) == 20
+    assert len(finished.train) + len(finished.validation) + len(finished.test) == 32
 
     with pytest.raises(ValueError, match="holds trajectories generated with"):
         prepare_data(dataclasses.replace(config, seed=1), tmp_path / "data", quiet=True)
@@ -220,8 +231,8 @@ def test_experiment_finishes_an_interrupted_generation_and_refuses_other_setting
 def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_path, monkeypatch):
     from ebm_robotics.experiment import PRESETS, prepare_data
 
-    config = PRESETS["tiny"]  # 2 shards: machine 0 makes shard 0, machine 1 shard 1
-    gen_config = GenerationConfig(num_trajectories=20, horizon=10, seed=0, policy=config.policy, shard_size=10)
+    config = PRESETS["tiny"]  # 4 shards: machine 0 makes shards 0 and 2, machine 1 shards 1 and 3
+    gen_config = config.data_config()
     generate_trajectories(gen_config, tmp_path, machine_index=0, num_machines=2, quiet=True)
     real = crash_at_shard(monkeypatch, None)
     with pytest.raises(KeyboardInterrupt):
@@ -231,4 +242,4 @@ def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_p
         prepare_data(config, tmp_path, quiet=True)
     assert not (tmp_path / "manifest.json").exists()  # nothing regenerated as one machine
     generate_trajectories(gen_config, tmp_path, machine_index=1, num_machines=2, quiet=True)
-    assert len(prepare_data(config, tmp_path, quiet=True).states_train) == 18
+    assert len(prepare_data(config, tmp_path, quiet=True).train) == 20

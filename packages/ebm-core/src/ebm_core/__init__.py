@@ -27,6 +27,7 @@ from .checks import (
 from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .cli import (
     add_run_args,
+    apply_overrides,
     default_out_dir,
     device_name,
     nonnegative_float,
@@ -43,7 +44,16 @@ from .distributed import average_gradients, broadcast_module, is_distributed, se
 from .hmc import HMCOutput, HMCSampler
 from .langevin import LangevinSampler, SampleOutput
 from .layers import ShrinkOnlySpectralNorm, activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
-from .metrics import auroc, frechet_distance, frechet_distance_samples, gaussian_fit
+from .metrics import (
+    auroc,
+    energy_distance,
+    frechet_distance,
+    frechet_distance_samples,
+    frechet_distances,
+    gaussian_fit,
+    mean_pairwise_distance,
+    sqrt_psd,
+)
 from .mlp import MLPEnergy
 from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
@@ -52,6 +62,7 @@ from .progress import progress
 from .quantization import dequantize, quantize
 from .records import atomic_path, package_versions, save_figure, write_json_atomic
 from .sampling_context import chain_context, frozen_parameters
+from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
@@ -62,14 +73,16 @@ __all__ = [
     "chain_context", "frozen_parameters",
     "ReplayBuffer",
     "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
-    "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
-    "frechet_distance", "frechet_distance_samples", "gaussian_fit", "auroc",
+    "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init", "SupervisedConfig", "train_supervised",
+    "frechet_distance", "frechet_distance_samples", "frechet_distances", "sqrt_psd", "gaussian_fit", "auroc",
+    "energy_distance", "mean_pairwise_distance",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
     "seed_everything", "progress", "write_json_atomic", "package_versions",
     "atomic_path", "save_figure",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
-    "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int", "nonnegative_int", "device_name",
+    "add_run_args", "apply_overrides", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int",
+    "nonnegative_int", "device_name",
     "positive_float", "nonnegative_float",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",

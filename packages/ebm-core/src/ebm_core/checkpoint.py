@@ -65,6 +65,32 @@ def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], pat
     return True
 
 
+# Run settings a resumed run may change: how long it runs, where and how it reports (every other
+# setting must equal the checkpoint's). The one rule of every training loop's --resume.
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "quiet", "label", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
+)
+
+
+def refuse_other_settings(saved: dict[str, Any], now: dict[str, Any], path: str | Path,
+                          extra: list[str] | None = None) -> None:
+    """Raise ``ValueError`` naming every difference when a checkpoint's ``saved`` settings differ
+    from ``now``'s (flat dicts; keys ``config.<field>`` are the run's settings, of which the
+    :data:`RESUMABLE_CHANGES` may differ; other keys, e.g. ``sampler.steps``, must all match);
+    ``extra`` lists further differences found by the caller."""
+    def kept(name: str) -> bool:
+        return not (name.startswith("config.") and name[len("config."):] in RESUMABLE_CHANGES)
+
+    saved, now = plain_settings(saved), plain_settings(now)
+    diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in saved if kept(k) and k in now and saved[k] != now[k]]
+    diff += extra or []
+    if diff:
+        raise ValueError(
+            f"checkpoint {str(path)!r} was written with other settings ({'; '.join(diff)}); "
+            "use a new output folder, or the same settings to resume"
+        )
+
+
 def rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -14,21 +14,32 @@ def _as_f64(a: ArrayLike) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _sqrt_psd(m: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh((m + m.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+def sqrt_psd(cov: torch.Tensor) -> torch.Tensor:
+    """Symmetric square roots of positive semi-definite matrices (..., D, D) (negative eigenvalues
+    of round-off clipped to 0)."""
+    w, v = torch.linalg.eigh((cov + cov.transpose(-1, -2)) / 2)
+    return (v * w.clamp_min(0).sqrt().unsqueeze(-2)) @ v.transpose(-1, -2)
+
+
+def frechet_distances(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor,
+                      sqrt_cov1: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Frechet (2-Wasserstein) distances between N(mu1, cov1) and N(mu2, cov2), batched over
+    leading dimensions: |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2), through symmetric
+    eigendecompositions. ``sqrt_cov1`` (``sqrt_psd(cov1)``) may be passed to reuse it."""
+    s1 = sqrt_psd(cov1) if sqrt_cov1 is None else sqrt_cov1
+    cross = s1 @ cov2 @ s1
+    tr_sqrt = torch.linalg.eigvalsh((cross + cross.transpose(-1, -2)) / 2).clamp_min(0).sqrt().sum(-1)
+    trace = torch.diagonal(cov1, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov2, dim1=-2, dim2=-1).sum(-1)
+    return ((mu1 - mu2) ** 2).sum(-1) + trace - 2 * tr_sqrt
 
 
 def frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
-    """Squared Frechet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2), as in FID:
-    |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2), in float64 through symmetric eigh."""
+    """Squared Frechet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2), as in FID,
+    in float64 (:func:`frechet_distances` for one pair)."""
     mu1, mu2, c1, c2 = map(_as_f64, (mu1, mu2, cov1, cov2))
     if mu1.shape != mu2.shape or c1.shape != c2.shape or c1.shape != (mu1.size, mu1.size):
         raise ValueError(f"shapes must be mu (D,), cov (D, D); got {mu1.shape}, {c1.shape}, {mu2.shape}, {c2.shape}")
-    s1 = _sqrt_psd(c1)
-    cross = np.linalg.eigvalsh(s1 @ c2 @ s1)
-    tr_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
+    return float(frechet_distances(*(torch.from_numpy(a) for a in (mu1, c1, mu2, c2))))
 
 
 def gaussian_fit(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +55,20 @@ def gaussian_fit(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance_samples(x: ArrayLike, y: ArrayLike) -> float:
     """Frechet distance between Gaussian fits of two sample sets (N, D) and (M, D)."""
     return frechet_distance(*gaussian_fit(x), *gaussian_fit(y))
+
+
+def mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance between distinct samples of each set ``x`` (..., n, D) -> (...): the
+    spread of a sample set, E|X - X'|."""
+    n = x.shape[-2]
+    return torch.cdist(x, x).sum((-1, -2)) / (n * (n - 1))
+
+
+def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between sample sets ``x`` (..., n, D) and
+    ``y`` (..., m, D), batched over leading dimensions; within-set terms over distinct pairs (unbiased).
+    Zero in expectation exactly when the two distributions are equal (Szekely & Rizzo 2013)."""
+    return 2 * torch.cdist(x, y).mean((-1, -2)) - mean_pairwise_distance(x) - mean_pairwise_distance(y)
 
 
 def auroc(scores_positive: ArrayLike, scores_negative: ArrayLike) -> float:

@@ -18,7 +18,14 @@ from torch import nn
 
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
-from .checkpoint import atomic_torch_save, load_torch_file, rng_state, seed_everything, set_rng_state
+from .checkpoint import (
+    atomic_torch_save,
+    load_torch_file,
+    refuse_other_settings,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
@@ -82,10 +89,6 @@ class TrainerConfig:
         check_probability(self.replay_prob, "TrainerConfig.replay_prob")
 
 
-# TrainerConfig fields a resumed run may change (everything else must equal the checkpoint's).
-RESUMABLE_CONFIG_CHANGES = frozenset(
-    {"steps", "quiet", "label", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
-)
 # Sampler fields that change how, not what, it samples.
 _SAMPLER_RUNTIME_FIELDS = frozenset({"create_graph", "record_every", "record_energies", "compile"})
 
@@ -253,20 +256,14 @@ class Trainer:
     def _check_same_settings(self, state: dict[str, Any], path: Path) -> None:
         """Refuse to continue a run made with other training or sampler settings (a changed step
         count, device, logging or checkpoint cadence is fine)."""
-        saved = {f"config.{k}": v for k, v in state.get("config", {}).items() if k not in RESUMABLE_CONFIG_CHANGES}
+        saved = {f"config.{k}": v for k, v in state.get("config", {}).items()}
         now = {f"config.{k}": v for k, v in dataclasses.asdict(self.config).items()}
         if state.get("sampler") is not None and _sampler_settings(self.sampler) is not None:
             saved.update({f"sampler.{k}": v for k, v in state["sampler"].items()})
             now.update({f"sampler.{k}": v for k, v in _sampler_settings(self.sampler).items()})
-        diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in saved if k in now and saved[k] != now[k]]
         rows = len(state["stream"]["perm"]) if "stream" in state else self.stream.n
-        if rows != self.stream.n:  # the saved epoch order indexes the data it was made for
-            diff.append(f"training examples: {rows} -> {self.stream.n}")
-        if diff:
-            raise ValueError(
-                f"checkpoint {str(path)!r} was written with other settings ({'; '.join(diff)}); "
-                "use a new output folder, or the same settings to resume"
-            )
+        extra = [f"training examples: {rows} -> {self.stream.n}"] if rows != self.stream.n else []
+        refuse_other_settings(saved, now, path, extra)  # the saved epoch order indexes the data it was made for
 
     def _truncate_metrics(self) -> list[str]:
         """Cut metrics.jsonl after the current step (and drop torn lines); returns the lines kept."""

@@ -24,21 +24,22 @@ if (
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "env": (
-        "ACTION_DIM", "ENV_ID", "HAND_JOINT_NAMES", "STATE_DIM", "HandCubeSim",
+        "ACTION_DIM", "ENV_ID", "HAND_JOINT_NAMES", "POSITION_DIM", "STATE_DIM", "ActuatorMap", "HandCubeSim",
         "cube_dropped", "cube_rotation_deg", "make_env",
     ),
-    "policy": ("FingerGaitConfig", "FingerGaitPolicy", "Policy", "RandomEveryKth", "load_policy"),
+    "policy": ("GaitConfig", "MarkovGaitPolicy", "Policy", "WithRandomActions", "load_policy"),
     "generate": ("GenerationConfig", "generate_trajectories", "rollout"),
-    "shards": ("merge_manifests", "split_trajectories"),
+    "shards": ("merge_manifests", "split_ranges"),
     "dataset": (
-        "TrajectoryData", "Transitions", "load_trajectories", "make_transitions",
+        "Branches", "TrajectoryData", "TrajectorySplit", "Transitions", "load_trajectories", "make_transitions",
     ),
     "scaling": ("TransitionScaler",),
-    "models": ("FCDynamics", "TransitionEnergy", "condition"),
-    "training": ("DynamicsTrainingConfig", "train_ebm", "train_fc"),
-    "rollouts": ("ZeroEnergy", "ebm_step", "fc_step", "frechet_per_step", "no_change_step", "one_step_mse",
+    "models": ("FCDynamics", "GaussianDynamics", "TransitionEnergy", "condition"),
+    "training": ("DynamicsTrainingConfig", "make_baseline", "train_baseline", "train_ebm"),
+    "rollouts": ("ZeroEnergy", "baseline_next_state", "ebm_next_state", "no_change", "one_step_mse",
                  "rollout_states"),
-    "experiment": ("HandRolloutConfig", "PRESETS", "run_hand_rollout", "summary_table"),
+    "evaluation": ("branch_scores", "frechet_per_step", "frechet_scores", "multimodality_summary"),
+    "experiment": ("EvaluationConfig", "HandRolloutConfig", "PRESETS", "run_hand_rollout", "summary_table"),
     "render": (
         "CameraConfig", "HandRenderer", "RenderingUnavailableError", "render_states",
         "save_state_grid",

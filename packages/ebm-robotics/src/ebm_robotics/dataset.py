@@ -1,4 +1,4 @@
-"""Loading generated trajectories (split by trajectory) and their one-step transitions.
+"""Loading generated trajectories (split by trajectory, with their branches) and one-step transitions.
 
 The on-disk format (shards + manifest) is described in :mod:`ebm_robotics.shards`.
 """
@@ -13,50 +13,77 @@ import numpy as np
 
 from .shards import (
     ACTION_DIM,
+    SPLITS,
     STATE_DIM,
     load_shard,
     read_manifest,
     sha256_file,
     shard_name,
-    split_trajectories,
 )
 
 
 @dataclass(frozen=True)
+class Branches:
+    """True continuations from recorded states (see :mod:`ebm_robotics.generate`): for each of m
+    start states, K futures of H steps. ``states[:, :, 0]`` is the trajectory's state at ``time``."""
+
+    trajectory_index: np.ndarray  # (m,) which trajectory (generation index)
+    time: np.ndarray  # (m,) the step of that trajectory the branches start from
+    states: np.ndarray  # (m, K, H+1, 61) float32
+    actions: np.ndarray  # (m, K, H, 20) float32
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+
+@dataclass(frozen=True)
+class TrajectorySplit:
+    """The trajectories of one split: states (N, T+1, 61), actions (N, T, 20) float32, their
+    generation ``indices`` (N,), and the branches of its first trajectories (empty for train)."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    indices: np.ndarray
+    branches: Branches
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+
+@dataclass(frozen=True)
 class TrajectoryData:
-    """Trajectories split by trajectory into train and test sets.
+    """Trajectories split BY TRAJECTORY into train, validation and test (disjoint index ranges)."""
 
-    states_*: (N, T+1, 31) float32, actions_*: (N, T, 20) float32; ``*_indices`` are the
-    trajectory indices (generation order) of each row.
-    """
-
-    states_train: np.ndarray
-    actions_train: np.ndarray
-    states_test: np.ndarray
-    actions_test: np.ndarray
-    train_indices: np.ndarray
-    test_indices: np.ndarray
+    train: TrajectorySplit
+    validation: TrajectorySplit
+    test: TrajectorySplit
     manifest: dict[str, Any]
 
     @property
     def horizon(self) -> int:
         """Number of actions per trajectory (T)."""
-        return int(self.actions_train.shape[1])
+        return int(self.train.actions.shape[1])
+
+    def split(self, name: str) -> TrajectorySplit:
+        """The split called ``name`` ("train", "validation" or "test")."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}: expected one of {SPLITS}")
+        return getattr(self, name)
 
 
-def load_trajectories(
-    directory: str | Path, test_fraction: float | None = None, verify_checksums: bool = True
-) -> TrajectoryData:
-    """Load all shards of a generated dataset and split them by trajectory.
+def load_trajectories(directory: str | Path, verify_checksums: bool = True) -> TrajectoryData:
+    """Load all shards of a generated dataset, split by trajectory as recorded at generation.
 
-    ``test_fraction`` defaults to the one recorded at generation. Raises ``FileNotFoundError``
-    for a missing directory/manifest/shard and ``ValueError`` naming the shard file when a shard
-    is corrupt, truncated, not finite or fails its sha256, or when the dataset is incomplete.
+    Raises ``FileNotFoundError`` for a missing directory/manifest/shard and ``ValueError`` naming
+    the shard file when a shard is corrupt, truncated, not finite or fails its sha256, or when the
+    dataset is incomplete.
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
     config = manifest["config"]
-    n_total, horizon = int(config["num_trajectories"]), int(config["horizon"])
+    counts = {name: int(config[f"num_{name}"]) for name in SPLITS}
+    n_total, horizon = sum(counts.values()), int(config["horizon"])
+    k, h = int(config["branch_samples"]), int(config["branch_horizon"])
     shards = manifest["shards"]
     covered = sorted(i for s in shards for i in range(s["start"], s["stop"]))
     if not manifest["complete"] or covered != list(range(n_total)):
@@ -70,31 +97,35 @@ def load_trajectories(
         )
     states = np.empty((n_total, horizon + 1, STATE_DIM), dtype=np.float32)
     actions = np.empty((n_total, horizon, ACTION_DIM), dtype=np.float32)
+    branch_parts: list[dict[str, np.ndarray]] = []
     for s in shards:
         path = directory / s["file"]
         if verify_checksums and path.is_file() and sha256_file(path) != s["sha256"]:
             raise ValueError(
                 f"shard {str(path)!r}: sha256 does not match the manifest (file changed or corrupt)"
             )
-        st, ac = load_shard(path, s["start"], s["stop"], horizon)
-        states[s["start"] : s["stop"]] = st
-        actions[s["start"] : s["stop"]] = ac
-    frac = float(config["test_fraction"]) if test_fraction is None else test_fraction
-    train, test = split_trajectories(n_total, frac, int(config["seed"]))
-    return TrajectoryData(
-        states_train=states[train],
-        actions_train=actions[train],
-        states_test=states[test],
-        actions_test=actions[test],
-        train_indices=train,
-        test_indices=test,
-        manifest=manifest,
-    )
+        arrays = load_shard(path, s["start"], s["stop"], horizon, (k, h))
+        states[s["start"] : s["stop"]] = arrays["states"]
+        actions[s["start"] : s["stop"]] = arrays["actions"]
+        branch_parts.append(arrays)
+    b_index = np.concatenate([a["branch_index"] for a in branch_parts])
+    b_time = np.concatenate([a["branch_time"] for a in branch_parts])
+    b_states = np.concatenate([a["branch_states"] for a in branch_parts])
+    b_actions = np.concatenate([a["branch_actions"] for a in branch_parts])
+    splits = {}
+    start = {"test": 0, "validation": counts["test"], "train": counts["test"] + counts["validation"]}
+    for name in SPLITS:
+        idx = np.arange(start[name], start[name] + counts[name])
+        mine = (b_index >= idx[0]) & (b_index <= idx[-1]) if len(idx) else np.zeros(len(b_index), bool)
+        order = np.argsort(b_index[mine])
+        branches = Branches(b_index[mine][order], b_time[mine][order], b_states[mine][order], b_actions[mine][order])
+        splits[name] = TrajectorySplit(states[idx], actions[idx], idx, branches)
+    return TrajectoryData(**splits, manifest=manifest)
 
 
 @dataclass(frozen=True)
 class Transitions:
-    """Flattened one-step transitions: states (M, 31), actions (M, 20), next_states (M, 31)."""
+    """Flattened one-step transitions: states (M, 61), actions (M, 20), next_states (M, 61)."""
 
     states: np.ndarray
     actions: np.ndarray
@@ -105,7 +136,7 @@ class Transitions:
 
 
 def make_transitions(states: np.ndarray, actions: np.ndarray) -> Transitions:
-    """All (s_t, a_t, s_{t+1}) of trajectories ``states`` (N, T+1, 31), ``actions`` (N, T, 20)."""
+    """All (s_t, a_t, s_{t+1}) of trajectories ``states`` (N, T+1, 61), ``actions`` (N, T, 20)."""
     states, actions = np.asarray(states), np.asarray(actions)
     if (
         states.ndim != 3

@@ -5,11 +5,19 @@ are reused as they are; :class:`HandCubeSim` only replaces the per-step Python o
 wrapper (action checks, goal/reward/observation bookkeeping) by a few in-place numpy operations
 followed by ``mujoco.mj_step(model, data, nstep=n_substeps)``.
 
-State (31-D, float64 while simulating, read by joint NAME from ``data.qpos``):
+State (61-D, float64 while simulating, read by joint NAME from ``data.qpos`` / ``data.qvel``):
 
-* ``state[0:24]``  -- the 24 hand hinge joints in the order of :data:`HAND_JOINT_NAMES`;
+* ``state[0:24]``  -- the 24 hand hinge joint angles in the order of :data:`HAND_JOINT_NAMES`;
 * ``state[24:27]`` -- cube position (x, y, z) in metres, world frame (free joint ``object:joint``);
-* ``state[27:31]`` -- cube orientation quaternion (w, x, y, z) of the same free joint.
+* ``state[27:31]`` -- cube orientation quaternion (w, x, y, z) of the same free joint;
+* ``state[31:55]`` -- the 24 hand joint velocities (rad/s), same order;
+* ``state[55:61]`` -- the cube's free-joint velocity: linear (world frame, m/s), then angular
+  (body frame, rad/s).
+
+Positions and velocities together are the Markov state of the hand and cube: with the actuators'
+controls (which have no internal state: position servos, no activation dynamics) they determine
+the next state. (MuJoCo's solver warm start is the one other input; it changes results by
+round-off only. :meth:`HandCubeSim.save_physics` keeps it too, for exact branching.)
 
 Action (20-D, in [-1, 1]): one command per actuator, in the order of
 :data:`ACTUATOR_NAMES`. As in the env (``relative_control=False``, the default of
@@ -28,7 +36,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from .shards import ACTION_DIM, STATE_DIM  # defined once, beside the trajectory files' layout
+from .shards import ACTION_DIM, POSITION_DIM, STATE_DIM  # defined once, beside the trajectory files' layout
 
 # gymnasium-robotics prints a notice about its Adroit environments (not used here) on import,
 # once per generation worker; keep it out of the output.
@@ -61,6 +69,9 @@ ACTUATOR_NAMES: tuple[str, ...] = (
 CUBE_JOINT_NAME = "object:joint"
 CUBE_POS = slice(24, 27)
 CUBE_QUAT = slice(27, 31)
+HAND_VEL = slice(31, 55)
+CUBE_VEL = slice(55, 61)
+_PHYSICS = mujoco.mjtState.mjSTATE_INTEGRATION  # everything mj_step reads: qpos, qvel, ctrl, warm start, time
 
 
 def make_env(**kwargs: Any) -> gym.Env:
@@ -69,20 +80,68 @@ def make_env(**kwargs: Any) -> gym.Env:
     return gym.make(ENV_ID, **kwargs)
 
 
-def state_qpos_indices(model: mujoco.MjModel) -> np.ndarray:
-    """Indices into ``data.qpos`` of the 31 state entries, looked up by joint name."""
-    idx: list[int] = []
+def state_indices(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``data.qpos`` (31) and ``data.qvel`` (30) of the state, looked up by joint name."""
+    qpos: list[int] = []
+    qvel: list[int] = []
     for name in HAND_JOINT_NAMES:
         joint = model.joint(name)
-        if model.jnt_type[joint.id] != mujoco.mjtJoint.mjJNT_HINGE:
+        if int(model.jnt_type[joint.id]) != int(mujoco.mjtJoint.mjJNT_HINGE):
             raise ValueError(f"expected joint {name!r} to be a hinge joint")
-        idx.append(int(model.jnt_qposadr[joint.id]))
+        qpos.append(int(model.jnt_qposadr[joint.id]))
+        qvel.append(int(model.jnt_dofadr[joint.id]))
     cube = model.joint(CUBE_JOINT_NAME)
-    if model.jnt_type[cube.id] != mujoco.mjtJoint.mjJNT_FREE:
+    if int(model.jnt_type[cube.id]) != int(mujoco.mjtJoint.mjJNT_FREE):
         raise ValueError(f"expected joint {CUBE_JOINT_NAME!r} to be a free joint")
-    start = int(model.jnt_qposadr[cube.id])
-    idx.extend(range(start, start + 7))
-    return np.asarray(idx, dtype=np.intp)
+    qpos.extend(range(int(model.jnt_qposadr[cube.id]), int(model.jnt_qposadr[cube.id]) + 7))
+    qvel.extend(range(int(model.jnt_dofadr[cube.id]), int(model.jnt_dofadr[cube.id]) + 6))
+    return np.asarray(qpos, dtype=np.intp), np.asarray(qvel, dtype=np.intp)
+
+
+def _block(index: np.ndarray) -> slice | None:
+    """The slice equal to ``index`` when it is contiguous (read through a view, no gather)."""
+    if np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return None
+
+
+@dataclass(frozen=True)
+class ActuatorMap:
+    """Where each actuator's joint sits in the 61-D state, and its control range.
+
+    An actuator of a coupled finger joint (``*J1``, a tendon over J1 and J0) measures the sum of
+    both angles. ``position(state)`` / ``velocity(state)`` give every actuator's joint position
+    and velocity in action units (-1 / +1: the ends of its control range), so a policy written
+    in action units can read the state it acts on.
+    """
+
+    center: np.ndarray  # (20,) centre of each actuator's ctrl range
+    half_range: np.ndarray  # (20,)
+    joint: np.ndarray  # (20,) index into state[0:24] of each actuator's joint
+    coupled: np.ndarray  # (20,) index of the J0 joint added to it, or -1
+
+    @classmethod
+    def from_model(cls, model: mujoco.MjModel) -> ActuatorMap:
+        cm = _control_map(model)
+        joint = np.asarray([HAND_JOINT_NAMES.index(n.replace(":A_", ":")) for n in ACTUATOR_NAMES], dtype=np.intp)
+        coupled = np.full(ACTION_DIM, -1, dtype=np.intp)
+        for f in ("FF", "MF", "RF", "LF"):
+            coupled[ACTUATOR_NAMES.index(f"robot0:A_{f}J1")] = HAND_JOINT_NAMES.index(f"robot0:{f}J0")
+        return cls(center=cm.center, half_range=cm.half_range, joint=joint, coupled=coupled)
+
+    def _sum(self, values: np.ndarray) -> np.ndarray:
+        out = values[self.joint]
+        has = self.coupled >= 0
+        out[has] += values[self.coupled[has]]
+        return out
+
+    def position(self, state: np.ndarray) -> np.ndarray:
+        """Each actuator's joint position in action units (20,)."""
+        return (self._sum(state[:24]) - self.center) / self.half_range
+
+    def velocity(self, state: np.ndarray) -> np.ndarray:
+        """Each actuator's joint velocity in action units per second (20,)."""
+        return self._sum(state[HAND_VEL]) / self.half_range
 
 
 @dataclass(frozen=True)
@@ -136,17 +195,12 @@ class HandCubeSim:
         self.data: mujoco.MjData = base.data
         self.n_substeps = int(base.n_substeps)
         self.relative_control = bool(base.relative_control)
-        self.qpos_index = state_qpos_indices(self.model)
-        n = len(self.qpos_index)
-        contiguous = np.array_equal(
-            self.qpos_index, np.arange(self.qpos_index[0], self.qpos_index[0] + n)
-        )
-        # A contiguous block of qpos is read through a view (no fancy-indexing gather).
-        self._qpos_view = (
-            self.data.qpos[self.qpos_index[0] : self.qpos_index[0] + n] if contiguous else None
-        )
+        self.qpos_index, self.qvel_index = state_indices(self.model)
+        self._qpos_block, self._qvel_block = _block(self.qpos_index), _block(self.qvel_index)
         self._ctrl = _control_map(self.model)
+        self.actuators = ActuatorMap.from_model(self.model)
         self._buf = np.empty(ACTION_DIM, dtype=np.float64)
+        self._physics_size = mujoco.mj_stateSize(self.model, _PHYSICS)
 
     @property
     def dt(self) -> float:
@@ -154,18 +208,17 @@ class HandCubeSim:
         return float(self.model.opt.timestep) * self.n_substeps
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        """Reset through the env (random cube pose from ``seed``); returns the 31-D state."""
+        """Reset through the env (random cube pose from ``seed``); returns the 61-D state."""
         self.env.reset(seed=seed)
         return self.get_state()
 
     def get_state(self, out: np.ndarray | None = None) -> np.ndarray:
-        """The current 31-D state (float64), written into ``out`` if given."""
+        """The current 61-D state (float64: positions, then velocities), written into ``out`` if given."""
         if out is None:
             out = np.empty(STATE_DIM, dtype=np.float64)
-        if self._qpos_view is not None:
-            out[...] = self._qpos_view
-        else:
-            np.take(self.data.qpos, self.qpos_index, out=out)
+        for src, block, index, dst in ((self.data.qpos, self._qpos_block, self.qpos_index, out[:POSITION_DIM]),
+                                       (self.data.qvel, self._qvel_block, self.qvel_index, out[POSITION_DIM:])):
+            dst[...] = src[block] if block is not None else src[index]
         return out
 
     def set_ctrl(self, action: np.ndarray) -> None:
@@ -183,7 +236,7 @@ class HandCubeSim:
         np.clip(buf, cm.low, cm.high, out=self.data.ctrl)
 
     def step(self, action: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Fast path: apply ``action`` for one env step; returns the new 31-D state."""
+        """Fast path: apply ``action`` for one env step; returns the new 61-D state."""
         if np.shape(action) != (ACTION_DIM,):
             raise ValueError(f"expected an action of shape ({ACTION_DIM},), got {np.shape(action)}")
         self.set_ctrl(action)
@@ -191,18 +244,30 @@ class HandCubeSim:
         return self.get_state(out)
 
     def step_gym(self, action: np.ndarray) -> np.ndarray:
-        """Reference path through ``env.step``; returns the new 31-D state."""
+        """Reference path through ``env.step``; returns the new 61-D state."""
         self.env.step(action)
         return self.get_state()
 
     def set_state(self, state: np.ndarray) -> None:
-        """Set hand joints and cube pose from a 31-D state (zero velocities) and run mj_forward."""
+        """Set hand joints and cube from a 61-D state (positions and velocities) and run mj_forward
+        (for rendering a state; :meth:`restore_physics` restores a simulation exactly)."""
         state = np.asarray(state, dtype=np.float64)
         if state.shape != (STATE_DIM,):
             raise ValueError(f"expected a state of shape ({STATE_DIM},), got {state.shape}")
-        self.data.qpos[self.qpos_index] = state
-        self.data.qvel[:] = 0.0
+        self.data.qpos[self.qpos_index] = state[:POSITION_DIM]
+        self.data.qvel[self.qvel_index] = state[POSITION_DIM:]
         mujoco.mj_forward(self.model, self.data)
+
+    def save_physics(self) -> np.ndarray:
+        """The whole simulator state (``mj_getState``, ``mjSTATE_INTEGRATION``: positions, velocities,
+        controls, the solver's warm start, time): restoring it replays the future bit for bit."""
+        saved = np.empty(self._physics_size)
+        mujoco.mj_getState(self.model, self.data, saved, _PHYSICS)
+        return saved
+
+    def restore_physics(self, saved: np.ndarray) -> None:
+        """Return the simulator to a state taken by :meth:`save_physics` (``mj_setState``)."""
+        mujoco.mj_setState(self.model, self.data, saved, _PHYSICS)
 
     def close(self) -> None:
         """Close the underlying env."""
@@ -218,7 +283,7 @@ def cube_rotation_deg(quat_a: np.ndarray, quat_b: np.ndarray) -> np.ndarray:
 
 
 def cube_dropped(states: np.ndarray, min_z: float = 0.1) -> np.ndarray:
-    """Whether the cube's centre went below ``min_z`` metres in a trajectory (..., T+1, 31).
+    """Whether the cube's centre went below ``min_z`` metres in a trajectory (..., T+1, 61).
 
     The palm is at z = 0.14 and the resting cube at z ~= 0.18; a cube that falls off the hand
     ends on the floor at z ~= 0.025.

@@ -1,4 +1,5 @@
-"""The section-5 experiment end to end: data, four models, rollouts, Frechet distance, figures."""
+"""The section-5 experiment end to end: data, the EBMs and three baselines, rollouts, Frechet
+distance with paired bootstrap intervals, multimodality against branched true futures, figures."""
 
 from __future__ import annotations
 
@@ -13,82 +14,119 @@ import numpy as np
 import torch
 from ebm_core import package_versions, save_figure, seed_everything, write_json_atomic
 
-from .dataset import TrajectoryData, load_trajectories, make_transitions
+from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
+from .env import CUBE_QUAT
+from .evaluation import HORIZONS, branch_scores, frechet_scores, interval, multimodality_summary
 from .generate import GenerationConfig, generate_trajectories
-from .rollouts import (
-    ZeroEnergy,
-    ebm_step,
-    fc_step,
-    frechet_per_step,
-    no_change_step,
-    one_step_mse,
-    rollout_states,
-)
+from .rollouts import ZeroEnergy, baseline_next_state, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
 from .shards import read_manifest
-from .training import DynamicsTrainingConfig, train_ebm, train_fc
+from .training import BASELINES, DynamicsTrainingConfig, train_baseline, train_ebm
 
 # versions written to results.json
 RECORDED_PACKAGES = ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics")
 
-MODELS = ("ebm_uncond", "fc_uncond", "ebm_cond", "fc_cond")
+KINDS = ("uncond", "cond")
+FAMILIES = ("ebm", *BASELINES)  # ebm, fc (strong), fc_paper, gaussian
+MODELS = tuple(f"{family}_{kind}" for kind in KINDS for family in FAMILIES)
 CONTROLS = {
     "noise_only_chain": "the EBMs' rollout chain on a zero energy (initial and Langevin noise only)",
     "stay_at_start": "every state kept at s_0",
-    "training_trajectories": "as many true training trajectories as test ones: the metric's noise floor",
+    "training_trajectories": "as many true training trajectories as evaluation ones: the metric's noise floor",
 }
 PAPER_FRECHET_MEAN = {"ebm_uncond": 5.96, "fc_uncond": 33.28, "ebm_cond": 8.97, "fc_cond": 19.75}
 FRAME_STEPS = (0, 20, 40, 80, 100)
+LABELS = {"ebm": "EBM", "fc": "FC (step)", "fc_paper": "FC (paper)", "gaussian": "Gaussian MLP"}
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """What the models are scored on: ``split`` ("test", read once for the reported figure, or
+    "validation", where every choice is made), ``bootstrap`` resamples for the 95% intervals, and the
+    ``horizons`` (steps after a branch's start) of the multimodality scores; ``models``: which of
+    :data:`MODELS` to train and score (all by default; e.g. only the EBMs while tuning them)."""
+
+    split: str = "test"
+    bootstrap: int = 200
+    horizons: tuple[int, ...] = HORIZONS
+    models: tuple[str, ...] = MODELS
+
+    def __post_init__(self) -> None:
+        if self.split not in ("validation", "test"):
+            raise ValueError(f"EvaluationConfig.split must be 'validation' or 'test', got {self.split!r}")
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models or len(set(self.models)) != len(self.models):
+            raise ValueError(f"EvaluationConfig.models must be distinct names among {', '.join(MODELS)}; "
+                             f"got {', '.join(self.models) or 'none'}")
+        if not isinstance(self.bootstrap, int) or self.bootstrap < 2:
+            raise ValueError(f"EvaluationConfig.bootstrap must be an integer >= 2, got {self.bootstrap!r}")
+        if not self.horizons or min(self.horizons) < 1:
+            raise ValueError(f"EvaluationConfig.horizons must be steps >= 1, got {self.horizons}")
+
+
+def default_data() -> GenerationConfig:
+    """The CPU default's data: 2,000 training, 500 validation and 1,000 test trajectories of 100
+    steps; 64 validation and 64 test start states, each with 32 true continuations of 20 steps."""
+    return GenerationConfig(num_train=2000, num_validation=500, num_test=1000, branch_starts=64,
+                            branch_samples=32, branch_horizon=20, shard_size=100, workers=2)
 
 
 @dataclass(frozen=True)
 class HandRolloutConfig:
-    """Scale of the experiment. Paper: 200,000 trajectories of 100 steps, 90/10 split."""
+    """The experiment: ``data`` (generated with the run's ``seed``, whatever ``data.seed`` says),
+    ``training`` (all models), ``evaluation``. Paper: 200,000 trajectories of 100 steps, 90/10 split."""
 
-    num_trajectories: int = 1000
-    horizon: int = 100
-    policy: str = "finger_gait"
-    workers: int = 2
-    shard_size: int = 50
+    data: GenerationConfig = field(default_factory=default_data)
     training: DynamicsTrainingConfig = field(default_factory=DynamicsTrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     seed: int = 0
     render: bool = True
+
+    def __post_init__(self) -> None:
+        n_eval = getattr(self.data, f"num_{self.evaluation.split}")
+        if n_eval < 2:
+            raise ValueError(f"evaluation on the {self.evaluation.split} split needs at least 2 of its trajectories "
+                             f"(data.num_{self.evaluation.split} = {n_eval})")
+        if self.data.branch_starts and self.data.branch_horizon < max(self.evaluation.horizons):
+            raise ValueError(f"evaluation.horizons {self.evaluation.horizons} go past the branches' "
+                             f"{self.data.branch_horizon} steps")
+        if self.data.branch_starts == 1:
+            raise ValueError("data.branch_starts must be 0 (no multimodality scores) or at least 2")
+
+    def data_config(self) -> GenerationConfig:
+        """The data of this run: ``data`` with the run's seed."""
+        return dataclasses.replace(self.data, seed=self.seed)
 
 
 PRESETS: dict[str, HandRolloutConfig] = {
     "default": HandRolloutConfig(),
     "paper": HandRolloutConfig(
-        num_trajectories=200_000, workers=max(os.cpu_count() or 1, 1), shard_size=1000,
+        data=GenerationConfig(num_train=180_000, num_validation=10_000, num_test=10_000, branch_starts=256,
+                              shard_size=1000, workers=max(os.cpu_count() or 1, 1)),
         training=DynamicsTrainingConfig(steps=100_000, lr=1e-4, checkpoint_every=5000),
+        evaluation=EvaluationConfig(bootstrap=1000),
     ),
     "tiny": HandRolloutConfig(
-        num_trajectories=20, horizon=10, workers=1, shard_size=10,
+        data=GenerationConfig(num_train=20, num_validation=6, num_test=6, horizon=10, branch_starts=3,
+                              branch_samples=4, branch_horizon=5, shard_size=10, workers=1),
         training=DynamicsTrainingConfig(steps=20, batch_size=32, buffer_size=256, checkpoint_every=10),
+        evaluation=EvaluationConfig(bootstrap=50, horizons=(1, 5)),
     ),
 }
 
 
+def diff_key(baseline: str) -> str:
+    """The key of ``frechet_diff_ci95`` for a baseline minus its EBM: "uncond" / "cond" for the
+    strong FC (the issue's headline comparison), else the baseline's own name."""
+    family, kind = baseline.rsplit("_", 1)
+    return kind if family == "fc" else baseline
 
 
-def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
-    """Generate (or finish generating: shards are resumable) and load the trajectories.
-
-    A directory already holding the complete dataset of these settings (``manifest.json``, or the
-    part manifests of several machines) is loaded as it is; one holding trajectories of other
-    settings (another seed, size or policy) is an error, never silently reused."""
+def check_data_dir(data_dir: Path, gen: GenerationConfig) -> bool:
+    """Whether ``data_dir`` holds the whole dataset of ``gen``. Raises (before any work) when it is a
+    file, or holds trajectories of other settings (never silently reused, never overwritten)."""
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"trajectory folder {data_dir} is a file; give a folder (--data-dir)")
-    gen = GenerationConfig(
-        num_trajectories=config.num_trajectories, horizon=config.horizon, seed=config.seed,
-        policy=config.policy, shard_size=config.shard_size, workers=config.workers,
-    )
-    if not _complete(data_dir, gen):
-        generate_trajectories(gen, data_dir, quiet=quiet)  # resumes; refuses data of other settings
-    return load_trajectories(data_dir)
-
-
-def _complete(data_dir: Path, gen: GenerationConfig) -> bool:
-    """Whether ``data_dir`` holds the whole dataset of ``gen``; raises if it holds another one."""
     try:
         manifest = read_manifest(data_dir)
     except FileNotFoundError:
@@ -106,27 +144,74 @@ def _complete(data_dir: Path, gen: GenerationConfig) -> bool:
     return bool(manifest["complete"])  # complete data are used whatever simulator versions made them
 
 
-def plot_fd_curve(
-    per_step: dict[str, list[float]], path: Path, controls: dict[str, list[float]] | None = None
-) -> None:
-    """Figure 13 analogue: Frechet distance over rollout steps, unconditional and conditional
-    (controls, if given, as thin grey lines on both panels)."""
+def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
+    """Generate (or finish generating: shards are resumable) and load the trajectories."""
+    gen = config.data_config()
+    if not check_data_dir(data_dir, gen):
+        generate_trajectories(gen, data_dir, quiet=quiet)  # resumes; refuses data of other settings
+    return load_trajectories(data_dir)
+
+
+def plot_fd_curve(per_step: dict[str, list[float]], path: Path, controls: dict[str, list[float]]) -> None:
+    """Figure 13 analogue: Frechet distance over rollout steps, unconditional and conditional, every
+    model, with the controls as thin grey lines."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    for ax, kind in zip(axes, ("uncond", "cond")):
-        for name, style in (("ebm", "-"), ("fc", "--")):
-            values = per_step[f"{name}_{kind}"]
-            ax.plot(range(1, len(values) + 1), values, style, label=f"{name.upper()} ({kind}itional)")
-        for (cname, values), style in zip((controls or {}).items(), (":", "-.", "-")):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, kind in zip(axes, KINDS):
+        for family, style in zip(FAMILIES, ("-", "--", ":", "-.")):
+            if f"{family}_{kind}" not in per_step:
+                continue
+            values = per_step[f"{family}_{kind}"]
+            ax.plot(range(1, len(values) + 1), values, style, lw=1.8, label=LABELS[family])
+        for (cname, values), style in zip(controls.items(), (":", "-.", "-")):
             ax.plot(range(1, len(values) + 1), values, style, color="grey", lw=1, label=cname.replace("_", " "))
         ax.set_xlabel("rollout step")
         ax.set_ylabel("Frechet distance")
+        ax.set_yscale("log")
         ax.set_title(("Unconditional" if kind == "uncond" else "Action-conditional") + " hand dynamics")
-        ax.legend()
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+def rotation_from(q0: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Rotation vectors (degrees, world frame) of the cube's turn from quaternion q0 (w, x, y, z) to
+    each q (..., 4): the axis times the angle of q q0^-1."""
+    w0, v0 = q0[..., :1], -q0[..., 1:]  # q0^-1 of a unit quaternion
+    w, v = q[..., :1], q[..., 1:]
+    rel_w = w * w0 - np.sum(v * v0, axis=-1, keepdims=True)
+    rel_v = w * v0 + w0 * v + np.cross(v, v0)
+    sign = np.where(rel_w < 0, -1.0, 1.0)  # the shorter of the two equal rotations
+    rel_w, rel_v = rel_w * sign, rel_v * sign
+    norm = np.linalg.norm(rel_v, axis=-1, keepdims=True)
+    angle = 2 * np.arctan2(norm, rel_w)
+    return np.degrees(angle * rel_v / np.maximum(norm, 1e-12))
+
+
+def plot_multimodality(true_fan: np.ndarray, fans: dict[str, np.ndarray], path: Path) -> None:
+    """For one start state: the cube's rotation (two components of its rotation vector, degrees)
+    along each true continuation and each model's sampled futures (unconditional models)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    panels = {"true continuations": true_fan, **fans}
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels), 3.1), sharex=True, sharey=True)
+    for i, (ax, (name, fan)) in enumerate(zip(axes, panels.items())):
+        rot = rotation_from(fan[:, :1, CUBE_QUAT], fan[:, :, CUBE_QUAT])  # (K, H+1, 3)
+        for path_ in rot:
+            ax.plot(path_[:, 0], path_[:, 1], lw=0.8, alpha=0.6, color="black" if i == 0 else f"C{i - 1}")
+            ax.plot(path_[-1, 0], path_[-1, 1], ".", ms=4, color="C3")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("rotation about x (deg)")
+    axes[0].set_ylabel("rotation about y (deg)")
+    fig.suptitle(f"Cube orientation over {true_fan.shape[1] - 1} steps from one start state "
+                 f"({true_fan.shape[0]} futures each; dots: the end)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 
@@ -143,80 +228,149 @@ def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:
     return f"frames written to {path.name} at t = {steps}"
 
 
+def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, checkpoints: Path, resume: bool, quiet: bool):
+    """Train each named model (checkpoints in ``checkpoints/<name>``); yields (name, next-state
+    function, history) in the order of ``names``. A whitened EBM is trained after the Gaussian model
+    of its kind, its base (trained here even when not asked for)."""
+    trained: dict[str, tuple] = {}
+    bases: dict[str, torch.nn.Module] = {}
+    whitened = tcfg.energy == "whitened"
+    order = sorted(names, key=lambda n: n.startswith("ebm_"))  # baselines first: the EBMs may need a base
+    for name in order:
+        family, kind = name.rsplit("_", 1)
+        conditional = kind == "cond"
+        if family == "ebm":
+            base = None
+            if whitened:
+                if f"gaussian_{kind}" not in bases:
+                    bases[f"gaussian_{kind}"], _ = train_baseline("gaussian", transitions, scaler, conditional, tcfg,
+                                                                  checkpoints / f"gaussian_{kind}", resume, quiet)
+                base = bases[f"gaussian_{kind}"]
+            energy, history = train_ebm(transitions, scaler, conditional, tcfg, checkpoints / name, resume, quiet,
+                                        base=base)
+            trained[name] = (ebm_next_state(energy.eval(), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std),
+                             history)
+        else:
+            model, history = train_baseline(family, transitions, scaler, conditional, tcfg, checkpoints / name,
+                                            resume, quiet)
+            bases[name] = model
+            trained[name] = (baseline_next_state(model, scaler), history)
+    return [(name, *trained[name]) for name in names]
+
+
+def _branch_rollout(next_state, split: TrajectorySplit, conditional: bool) -> torch.Tensor:
+    """(m, K, H+1, D) futures from each branch start state: K samples (unconditional models), or the
+    K true continuations' actions replayed (conditional models)."""
+    b = split.branches
+    m, k, h = b.actions.shape[:3]
+    s0 = torch.from_numpy(b.states[:, :, 0].reshape(m * k, -1))
+    actions = torch.from_numpy(b.actions.reshape(m * k, h, -1)) if conditional else None
+    return rollout_states(next_state, s0, h, actions).reshape(m, k, h + 1, -1)
+
+
 def run_hand_rollout(
     config: HandRolloutConfig, out_dir: str | Path, data_dir: str | Path | None = None,
     resume: bool = False, quiet: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole experiment and write ``results.json``, ``fd_curve.png``, frames, checkpoints."""
+    """Run the whole experiment; write ``results.json``, ``fd_curve.png``, ``multimodality.png``,
+    frames and checkpoints to ``out_dir``. Evaluates on ``config.evaluation.split``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
+    data_path = Path(data_dir) if data_dir is not None else out / "data"
+    check_data_dir(data_path, config.data_config())  # before any work: refuses data of other settings
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
-    data = prepare_data(config, Path(data_dir) if data_dir is not None else out / "data", quiet)
-    scaler = TransitionScaler.fit(data.states_train)
-    transitions = make_transitions(data.states_train, data.actions_train)
-    s_test = torch.from_numpy(data.states_test)
-    a_test = torch.from_numpy(data.actions_test)
+    data = prepare_data(config, data_path, quiet)
+    scaler = TransitionScaler.fit(data.train.states)
+    transitions = make_transitions(data.train.states, data.train.actions)
+    ev = data.split(config.evaluation.split)
+    s_eval, a_eval = torch.from_numpy(ev.states), torch.from_numpy(ev.actions)
     horizon = data.horizon
     tcfg = dataclasses.replace(config.training, seed=config.seed)
+    has_branches = len(ev.branches) >= 2
 
     rollouts: dict[str, torch.Tensor] = {}
+    branch_rollouts: dict[str, torch.Tensor] = {}
     one_step: dict[str, float] = {}
     histories: dict[str, list[dict[str, float]]] = {}
-    for name in MODELS:
+    ecfg = config.evaluation
+    for name, next_state, histories[name] in _train_models(ecfg.models, transitions, scaler, tcfg,
+                                                           out / "checkpoints", resume, quiet):
         conditional = name.endswith("_cond")
-        ckpt_dir = out / "checkpoints" / name
-        actions = a_test if conditional else None
-        if name.startswith("ebm"):
-            energy, histories[name] = train_ebm(
-                transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
-            )
-            step = ebm_step(energy.eval(), tcfg.rollout_sampler, tcfg.rollout_init_std)
-        else:
-            model, histories[name] = train_fc(
-                transitions, scaler, conditional, tcfg, out_dir=ckpt_dir, resume=resume, quiet=quiet
-            )
-            step = fc_step(model.eval())
-        # evaluation mode: spectral norm stops updating its power iteration, so evaluating the
-        # one-step error first leaves the rollouts as they would be without it
-        torch.manual_seed(config.seed)
-        one_step[name] = one_step_mse(step, scaler, s_test, actions)
-        torch.manual_seed(config.seed)
-        rollouts[name] = rollout_states(step, scaler, s_test[:, 0], horizon, actions)
+        actions = a_eval if conditional else None
+        with torch.no_grad():
+            torch.manual_seed(config.seed)
+            one_step[name] = one_step_mse(next_state, scaler, s_eval, actions)
+            torch.manual_seed(config.seed)
+            rollouts[name] = rollout_states(next_state, s_eval[:, 0], horizon, actions)
+            if has_branches:
+                torch.manual_seed(config.seed)
+                branch_rollouts[name] = _branch_rollout(next_state, ev, conditional)
 
     torch.manual_seed(config.seed)
-    zero = ZeroEnergy(s_test.shape[-1])
+    noise_only = ebm_next_state(ZeroEnergy(s_eval.shape[-1]), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std)
     controls = {
-        "noise_only_chain": rollout_states(
-            ebm_step(zero, tcfg.rollout_sampler, tcfg.rollout_init_std), scaler, s_test[:, 0], horizon
-        ),
-        "stay_at_start": s_test[:, :1].expand_as(s_test),
+        "noise_only_chain": rollout_states(noise_only, s_eval[:, 0], horizon),
+        "stay_at_start": s_eval[:, :1].expand_as(s_eval),
     }
-    if data.states_train.shape[0] >= s_test.shape[0]:
-        controls["training_trajectories"] = torch.from_numpy(data.states_train[: s_test.shape[0]])
-    truth = scaler.state(s_test)
-    per_step = {k: frechet_per_step(scaler.state(v), truth) for k, v in rollouts.items()}
-    means = {k: float(np.mean(v)) for k, v in per_step.items()}
-    control_steps = {k: frechet_per_step(scaler.state(v), truth) for k, v in controls.items()}
-    control_means = {k: float(np.mean(v)) for k, v in control_steps.items()}
-    plot_fd_curve(per_step, out / "fd_curve.png", control_steps)
+    if len(data.train) >= len(ev):
+        controls["training_trajectories"] = torch.from_numpy(data.train.states[: len(ev)])
+    truth = scaler.state(s_eval)
+    scores = frechet_scores({k: scaler.state(v) for k, v in rollouts.items()}, truth, ecfg.bootstrap, config.seed)
+    control_scores = frechet_scores({k: scaler.state(v) for k, v in controls.items()}, truth)
+    pairs = [(f"{f}_{k}", f"ebm_{k}") for k in KINDS for f in BASELINES
+             if {f"{f}_{k}", f"ebm_{k}"} <= set(ecfg.models)]
+    diffs = {diff_key(b): interval(scores.replicates[b] - scores.replicates[e], scores.mean[b] - scores.mean[e])
+             for b, e in pairs}
+    plot_fd_curve(scores.per_step, out / "fd_curve.png", control_scores.per_step)
+
+    multimodality, multimodality_diffs = {}, {}
+    if has_branches:
+        true_fans = scaler.state(torch.from_numpy(ev.branches.states))
+        bscores = {k: branch_scores(scaler.state(v), true_fans, ecfg.horizons) for k, v in branch_rollouts.items()}
+        multimodality, reps = multimodality_summary(bscores, ecfg.bootstrap, config.seed)
+        multimodality_diffs = {
+            b: {h: interval(reps[b][h] - reps[e][h], multimodality[b]["distance"][h] - multimodality[e]["distance"][h])
+                for h in reps[e]} for b, e in pairs}
+        fans = {LABELS[f]: branch_rollouts[f"{f}_uncond"][0].numpy() for f in FAMILIES
+                if f"{f}_uncond" in branch_rollouts}
+        if fans:
+            plot_multimodality(ev.branches.states[0], fans, out / "multimodality.png")
+
     frames_note = "frames skipped (render disabled)"
     if config.render:
-        rows = {"ground truth": data.states_test[0], "FC": rollouts["fc_uncond"][0].numpy(),
-                "EBM": rollouts["ebm_uncond"][0].numpy()}
+        rows = {"ground truth": ev.states[0],
+                **{LABELS[f]: rollouts[f"{f}_uncond"][0].numpy() for f in ("fc", "ebm") if f"{f}_uncond" in rollouts}}
         frames_note = render_frames(rows, horizon, out / "frames.png")
     results = {
-        "frechet_mean": means,
-        "frechet_per_step": per_step,
+        "eval_split": ecfg.split,
+        "frechet_mean": scores.mean,
+        "frechet_ci95": {k: interval(v, scores.mean[k]) for k, v in scores.replicates.items()},
+        "frechet_diff_ci95": diffs,
+        "frechet_diff_meaning": "baseline minus the EBM of the same kind ('uncond' / 'cond': the strong FC); "
+                                "above 0: the EBM is nearer the true states",
+        "frechet_per_step": scores.per_step,
         "paper_frechet_mean": PAPER_FRECHET_MEAN,
-        "frechet_mean_controls": control_means,
+        "frechet_mean_controls": control_scores.mean,
         "one_step_mse": one_step,
-        "one_step_mse_no_change": one_step_mse(no_change_step, scaler, s_test),
+        "one_step_mse_no_change": one_step_mse(no_change, scaler, s_eval),
+        "multimodality": multimodality,
+        "multimodality_diff_ci95": multimodality_diffs,
+        "multimodality_meaning": "energy distance between each start state's true continuations and the model's "
+                                 "futures from it, averaged over start states, at h steps; spread_ratio: the "
+                                 "model's mean pairwise distance over the true one (1: as spread out as the truth)",
         "controls": CONTROLS,
-        "frechet_space": "per-dimension standardized states (training mean/std)",
+        "frechet_space": "per-dimension standardized 61-D states (training mean/std)",
+        "bootstrap": {"resamples": ecfg.bootstrap, "items": "evaluation trajectories (Frechet), start states "
+                      "(multimodality); one resample shared by all models; 95% interval: the figure plus or "
+                      "minus 1.96 bootstrap standard deviations"},
         "config": dataclasses.asdict(config),
-        "n_train": int(data.states_train.shape[0]),
-        "n_test": int(data.states_test.shape[0]),
+        "n_train": len(data.train),
+        "n_validation": len(data.validation),
+        "n_test": len(data.test),
+        "n_eval": len(ev),
+        "n_branch_starts": len(ev.branches),
+        "branch_samples": int(ev.branches.states.shape[1]),
         "horizon": horizon,
         "seed": config.seed,
         "wall_seconds": time.perf_counter() - t0,
@@ -229,12 +383,27 @@ def run_hand_rollout(
 
 
 def summary_table(results: dict[str, Any]) -> str:
-    """A printed table of mean Frechet distances beside the paper's, with each model's one-step error."""
-    lines = ["model        mean FD (ours)   paper   one-step MSE",
-             "-----------  --------------  ------  ------------"]
-    for name in MODELS:
-        lines.append(f"{name:<11}  {results['frechet_mean'][name]:>14.2f}  {PAPER_FRECHET_MEAN[name]:>6.2f}  "
-                     f"{results['one_step_mse'][name]:>12.3f}")
-    for name, value in results.get("frechet_mean_controls", {}).items():
-        lines.append(f"{name:<16}  {value:>9.2f}       -   (control)")
+    """The printed table: mean Frechet distance with its 95% interval beside the paper's, one-step
+    error, the paired differences, and the multimodality scores."""
+    ci = results["frechet_ci95"]
+    lines = [f"evaluated on the {results['eval_split']} split: {results['n_eval']} trajectories",
+             "model              mean FD [95% CI]          paper   one-step MSE",
+             "-----------------  ------------------------  ------  ------------"]
+    for name in results["frechet_mean"]:
+        paper = PAPER_FRECHET_MEAN.get(name)
+        lines.append(f"{name:<17}  {results['frechet_mean'][name]:>7.2f} [{ci[name][0]:>6.2f}, {ci[name][1]:>6.2f}]"
+                     f"       {'-' if paper is None else f'{paper:.2f}':>6}  {results['one_step_mse'][name]:>12.3f}")
+    for name, value in results["frechet_mean_controls"].items():
+        lines.append(f"{name:<22}  {value:>7.2f}   (control)")
+    lines.append("baseline minus EBM, mean FD [95% CI] (above 0: the EBM is nearer):")
+    for key, (lo, hi) in results["frechet_diff_ci95"].items():
+        lines.append(f"  {key:<17} [{lo:>7.2f}, {hi:>7.2f}]")
+    if results["multimodality"]:
+        hs = list(next(iter(results["multimodality"].values()))["distance"])
+        lines.append(f"futures from {results['n_branch_starts']} start states x {results['branch_samples']}: "
+                     "energy distance to the true ones [95% CI] / spread ratio")
+        for name, m in results["multimodality"].items():
+            cells = "  ".join(f"h{h} {m['distance'][h]:.2f} [{m['distance_ci95'][h][0]:.2f}, "
+                              f"{m['distance_ci95'][h][1]:.2f}] / {m['spread_ratio'][h]:.2f}" for h in hs)
+            lines.append(f"  {name:<17} {cells}")
     return "\n".join(lines)

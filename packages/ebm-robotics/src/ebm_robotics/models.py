@@ -1,12 +1,28 @@
-"""Dynamics models of section 5: transition EBMs E(s_t[, a_t], s_t+1) and FC baselines.
+"""Dynamics models of section 5: the transition EBM E(s_t[, a_t], s_t+1) and three baselines.
 
-Both work in the units of :class:`TransitionScaler`: the condition is the standardized state
-s_t (and the action a_t for action-conditional models), the output is the normalized step.
+All condition on the standardized state s_t (and the action a_t for action-conditional models),
+in the units of :class:`ebm_robotics.TransitionScaler`:
+
+* :class:`TransitionEnergy` -- the EBM: an energy of the normalized step to s_t+1;
+* :class:`WhitenedTransitionEnergy` -- the EBM written in the coordinates of a Gaussian base model:
+  ``E(u | y) = |u|^2 / 2 + g(u, y)`` over the step whitened by the base, ``u = (step - mean(y)) / std(y)``
+  (the base's own energy plus a learned correction ``g``, a :class:`TransitionEnergy`);
+* :class:`FCDynamics` ``(target="step")`` -- the strong feed-forward baseline: the normalized step by
+  mean squared error (``fc_*``);
+* :class:`FCDynamics` ``(target="state")`` -- the paper's FC: the standardized next state itself by
+  mean squared error (``fc_paper_*``);
+* :class:`GaussianDynamics` -- the probabilistic MLP of model-based RL (PETS, Chua et al. 2018): a
+  mean and a variance per dimension of the normalized step, by Gaussian negative log likelihood,
+  sampled at rollout (``gaussian_*``).
+
+Every network is 3 hidden layers of 128 with spectral norm (5.1).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from ebm_core import MLPEnergy, activation, sn_linear
@@ -20,6 +36,11 @@ def condition(states: torch.Tensor, actions: torch.Tensor | None) -> torch.Tenso
     return states if actions is None else torch.cat([states, actions], dim=-1)
 
 
+def condition_width(conditional: bool) -> int:
+    """Width of the conditioning vector: the state, plus the action for action-conditional models."""
+    return STATE_DIM + (ACTION_DIM if conditional else 0)
+
+
 class TransitionEnergy(MLPEnergy):
     """E(s_t+1 | s_t[, a_t]): 3 hidden layers of 128 with spectral norm (5.1). ``x`` is the
     normalized step to s_t+1, ``y`` = s_t (unconditional model) or [s_t, a_t]."""
@@ -28,28 +49,118 @@ class TransitionEnergy(MLPEnergy):
         self, conditional: bool, hidden: Sequence[int] = (128, 128, 128), act: str = "swish",
         spectral_norm: bool = True,
     ):
-        cond_dim = STATE_DIM + (ACTION_DIM if conditional else 0)
-        super().__init__(STATE_DIM, hidden=hidden, cond_dim=cond_dim, act=act, spectral_norm=spectral_norm)
+        super().__init__(STATE_DIM, hidden=hidden, cond_dim=condition_width(conditional), act=act,
+                         spectral_norm=spectral_norm)
         self.conditional = conditional
 
 
-class FCDynamics(nn.Module):
-    """Feed-forward baseline predicting the normalized step from s_t[, a_t]: 3x128 with spectral
-    norm (5.1), trained by mean squared error."""
+class _Regressor(nn.Module):
+    """A spectrally normalized MLP from the condition to ``out_dim`` outputs, checking the width."""
 
-    def __init__(self, conditional: bool, hidden: Sequence[int] = (128, 128, 128), act: str = "swish"):
+    def __init__(self, conditional: bool, out_dim: int, hidden: Sequence[int], act: str):
         super().__init__()
         self.conditional = conditional
-        width = STATE_DIM + (ACTION_DIM if conditional else 0)
+        width = condition_width(conditional)
         layers: list[nn.Module] = []
         for h in hidden:
             layers += [sn_linear(width, h), activation(act)]
             width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, STATE_DIM))
+        self.net = nn.Sequential(*layers, nn.Linear(width, out_dim))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        width = STATE_DIM + (ACTION_DIM if self.conditional else 0)
+        width = condition_width(self.conditional)
         if y.shape[-1] != width:
             what = "[s_t, a_t]: pass the actions" if self.conditional else "s_t only (no actions)"
-            raise ValueError(f"this FC model takes {what}, width {width}; got width {y.shape[-1]}")
+            raise ValueError(f"this model takes {what}, width {width}; got width {y.shape[-1]}")
         return self.net(y)
+
+
+class FCDynamics(_Regressor):
+    """Feed-forward baseline trained by mean squared error: ``target="step"`` predicts the normalized
+    step (the strong FC), ``target="state"`` the standardized next state itself (the paper's FC)."""
+
+    def __init__(self, conditional: bool, target: Literal["step", "state"] = "step",
+                 hidden: Sequence[int] = (128, 128, 128), act: str = "swish"):
+        if target not in ("step", "state"):
+            raise ValueError(f"target must be 'step' or 'state', got {target!r}")
+        super().__init__(conditional, STATE_DIM, hidden, act)
+        self.target = target
+
+    def loss(self, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """Mean squared error of the prediction."""
+        return nn.functional.mse_loss(self(y), target)
+
+
+class GaussianDynamics(_Regressor):
+    """N(mean(y), diag(exp(log_var(y)))) over the normalized step, trained by negative log
+    likelihood. The log variance is kept between learned bounds by softplus (PETS), which start at
+    [-10, 0.5] and are pulled together by ``0.01 * (max - min)`` in the loss."""
+
+    def __init__(self, conditional: bool, hidden: Sequence[int] = (128, 128, 128), act: str = "swish"):
+        super().__init__(conditional, 2 * STATE_DIM, hidden, act)
+        self.max_log_var = nn.Parameter(torch.full((STATE_DIM,), 0.5))
+        self.min_log_var = nn.Parameter(torch.full((STATE_DIM,), -10.0))
+
+    def mean_log_var(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predicted mean and (bounded) log variance of the step."""
+        mean, raw = super().forward(y).chunk(2, dim=-1)
+        log_var = self.max_log_var - nn.functional.softplus(self.max_log_var - raw)
+        return mean, self.min_log_var + nn.functional.softplus(log_var - self.min_log_var)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """The predicted mean step."""
+        return self.mean_log_var(y)[0]
+
+    def sample(self, y: torch.Tensor) -> torch.Tensor:
+        """A step drawn from the predicted Gaussian."""
+        mean, log_var = self.mean_log_var(y)
+        return mean + (0.5 * log_var).exp() * torch.randn_like(mean)
+
+    def loss(self, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """Gaussian negative log likelihood per dimension (plus the bounds' pull)."""
+        mean, log_var = self.mean_log_var(y)
+        nll = 0.5 * ((target - mean) ** 2 * (-log_var).exp() + log_var + math.log(2 * math.pi)).mean()
+        return nll + 0.01 * (self.max_log_var - self.min_log_var).mean()
+
+
+class WhitenedTransitionEnergy(nn.Module):
+    """``E(u | y) = |u|^2 / 2 + g(u, y)``: a transition energy over the step whitened by a trained,
+    frozen Gaussian base, ``u = (step - mean(y)) / std(y)``.
+
+    With ``g = 0`` this is the base itself (its samples are ``N(0, I)`` in ``u``); the learned
+    correction ``g`` (a :class:`TransitionEnergy`) adds what a Gaussian cannot hold, such as several
+    modes. Working in ``u`` gives every coordinate the scale of its conditional spread, so one
+    Langevin step size fits them all, and fresh chains start from the base's own samples.
+    """
+
+    def __init__(self, base: GaussianDynamics, hidden: Sequence[int] = (128, 128, 128), act: str = "swish",
+                 spectral_norm: bool = True):
+        super().__init__()
+        self.base = base.eval().requires_grad_(False)
+        self.conditional = base.conditional
+        self.correction = TransitionEnergy(base.conditional, hidden=hidden, act=act, spectral_norm=spectral_norm)
+        self.in_dim = STATE_DIM
+
+    def train(self, mode: bool = True) -> WhitenedTransitionEnergy:
+        super().train(mode)
+        self.base.eval()  # frozen: its spectral norms do not move either
+        return self
+
+    def forward(self, u: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return 0.5 * u.square().sum(-1) + self.correction(u, y)
+
+    def energy_and_input_grad(self, u: torch.Tensor, y: torch.Tensor | None = None
+                              ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """E and dE/du without autograd (the correction's hand-written backward pass, plus u)."""
+        e, g = self.correction.energy_and_input_grad(u, y)
+        return e + 0.5 * u.square().sum(-1), g + u
+
+    def whiten(self, step: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """u of normalized steps given their conditions."""
+        mean, log_var = self.base.mean_log_var(y)
+        return (step - mean) * (-0.5 * log_var).exp()
+
+    def unwhiten(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Normalized steps from u given their conditions."""
+        mean, log_var = self.base.mean_log_var(y)
+        return mean + (0.5 * log_var).exp() * u

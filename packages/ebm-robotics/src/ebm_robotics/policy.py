@@ -1,8 +1,11 @@
-"""Policies that drive the hand, and the paper's "every 4th action is random" rule.
+"""Policies that drive the hand: a Markov finger gait with random discrete choices, and the
+paper's share of uniformly random actions.
 
-A policy maps a 31-D state to a 20-D action in [-1, 1] (see :mod:`ebm_robotics.env`). Stateful
-policies get a fresh per-trajectory ``np.random.Generator`` through ``reset``; every policy is
-called once per step in order t = 0, 1, ..., T-1.
+A policy maps a 61-D state (positions and velocities, see :mod:`ebm_robotics.env`) to a 20-D
+action in [-1, 1]. It gets a fresh ``np.random.Generator`` through ``reset`` at the start of each
+trajectory (or branch) and is then called once per step. The default policy is *Markov*: its action
+depends only on the current state and on randomness drawn fresh at each step, so the distribution
+of futures given a recorded state is well defined (and can be sampled again from that state).
 """
 
 from __future__ import annotations
@@ -15,11 +18,23 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .env import ACTION_DIM
+from .env import ACTION_DIM, ActuatorMap
 
-RANDOM_ACTION_PERIOD = 4
-RANDOM_ACTION_PHASE = 3
-DEFAULT_POLICY = "finger_gait"
+DEFAULT_POLICY = "markov_gait"
+RANDOM_ACTION_PROB = 0.25  # the paper: every 4th action is random; here each one is, with this probability
+
+# The gait's independent choices: one direction per group of actuators that move together
+# (indices into ACTUATOR_NAMES): the two wrist joints, each finger's abduction, each finger's
+# flexion (J2 with the coupled J1/J0 tendon), the little finger's metacarpal, each thumb joint
+# (thumb J1 and J0 flex together).
+GAIT_GROUPS: tuple[tuple[int, ...], ...] = (
+    (0,), (1,),  # wrist
+    (2,), (3, 4),  # first finger: abduction, flexion
+    (5,), (6, 7),  # middle finger
+    (8,), (9, 10),  # ring finger
+    (11,), (12,), (13, 14),  # little finger: metacarpal, abduction, flexion
+    (15,), (16,), (17,), (18, 19),  # thumb
+)  # fmt: skip
 
 
 @runtime_checkable
@@ -32,61 +47,59 @@ class Policy(Protocol):
 
 
 @dataclass(frozen=True)
-class FingerGaitConfig:
-    """Ranges from which each trajectory draws its per-actuator sinusoids.
+class GaitConfig:
+    """Settings of :class:`MarkovGaitPolicy` (action units: 1 = half an actuator's range).
 
-    Frequencies are in cycles per env step (one step = 0.04 s of simulated time).
-    Amplitudes are in action units (1 = half of the actuator's range); the wrist's amplitude is
-    scaled by ``wrist_scale`` since large wrist motions throw the cube off the palm.
+    ``lead``: how far ahead of a joint's current position its target is set, in its direction of
+    travel; ``switch_prob``: the chance per step that a moving group reverses; ``rest_speed``: below
+    this speed (action units per second) a group counts as at rest and picks a direction afresh.
     """
 
-    freq_min: float = 0.02
-    freq_max: float = 0.10
-    amp_min: float = 0.5
-    amp_max: float = 1.0
-    wrist_scale: float = 1.0
+    lead: float = 0.5
+    switch_prob: float = 0.05
+    rest_speed: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (self.lead > 0 and 0.0 <= self.switch_prob <= 1.0 and self.rest_speed >= 0):
+            raise ValueError(f"expected lead > 0, switch_prob in [0, 1], rest_speed >= 0; got {self}")
 
 
-class FingerGaitPolicy:
-    """Scripted finger gait: independent sinusoids per actuator around mid-range.
+class MarkovGaitPolicy:
+    """A finger gait whose only memory is the physical state: each group of joints
+    (:data:`GAIT_GROUPS`) keeps moving the way it moves now, and makes a discrete random choice.
 
-    ``action_j(t) = clip(A_j * sin(2 pi f_j t + phi_j), -1, 1)`` with ``f_j``, ``phi_j`` and
-    ``A_j`` drawn once per trajectory from the generator given to ``reset`` (ranges in
-    :class:`FingerGaitConfig`; wrist actuators 0 and 1 get ``wrist_scale`` times the amplitude).
-    Action 0 is each joint's mid-range, the pose in which the env settles the cube on the palm.
-    The state is ignored (open loop); ``t`` counts calls since ``reset``.
-
-    Measured with the defaults inside :class:`RandomEveryKth` (every 4th action random), 100
-    trajectories of T=100 (seed 0, mujoco 3.x, gymnasium-robotics 1.4.2): the cube never left
-    the hand (lowest cube centre z = 0.119 m; on the floor it would be 0.025 m, resting 0.18 m);
-    its rotation between t=0 and t=100 was mean 41.8 deg, median 39.4, 10th/90th percentile
-    20.7/66.3 (70% within 25-66 deg), largest rotation over a trajectory 53.9 deg on average;
-    the cube centre moved 3.1 cm on average (max 8.5 cm). For comparison, mid-range actions with
-    only the random every-4th action rotate it 26 deg on average, and a gait with wrist amplitude
-    scaled by 0.3 and amplitudes from [0.3, 1] 34 deg.
+    At each step, for each group: if it moves faster than ``rest_speed`` it keeps its direction
+    with probability ``1 - switch_prob`` and reverses otherwise; at rest (at a joint limit, or at
+    the start) it picks up or down with equal odds. Its actuators' targets are then set ``lead``
+    action units beyond their current positions in that direction. The direction is read from
+    the joint velocities of the state, so the policy is Markov in the 61-D state, and the future
+    from any state branches into distinct modes (which way each finger goes, and when it turns).
     """
 
-    def __init__(self, config: FingerGaitConfig | None = None) -> None:
-        self.config = config if config is not None else FingerGaitConfig()
-        self._freq = np.zeros(ACTION_DIM)
-        self._phase = np.zeros(ACTION_DIM)
-        self._amp = np.zeros(ACTION_DIM)
-        self._t = 0
+    def __init__(self, actuators: ActuatorMap, config: GaitConfig | None = None) -> None:
+        self.actuators = actuators
+        self.config = config if config is not None else GaitConfig()
+        self._rng = np.random.default_rng(0)
+        self._members = [np.asarray(g, dtype=np.intp) for g in GAIT_GROUPS]
 
     def reset(self, rng: np.random.Generator) -> None:
-        """Draw this trajectory's frequencies, phases and amplitudes; restart the clock."""
-        c = self.config
-        self._freq = rng.uniform(c.freq_min, c.freq_max, ACTION_DIM)
-        self._phase = rng.uniform(0.0, 2.0 * np.pi, ACTION_DIM)
-        self._amp = rng.uniform(c.amp_min, c.amp_max, ACTION_DIM)
-        self._amp[:2] *= c.wrist_scale
-        self._t = 0
+        """Draw this trajectory's choices from ``rng``."""
+        self._rng = rng
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
-        """The action for the current step (the state is not used)."""
-        a = self._amp * np.sin(2.0 * np.pi * self._freq * self._t + self._phase)
-        self._t += 1
-        return np.clip(a, -1.0, 1.0)
+        """The action for ``state``: targets ``lead`` ahead of each joint in its chosen direction."""
+        c = self.config
+        position = self.actuators.position(state)
+        velocity = self.actuators.velocity(state)
+        coin = self._rng.random(len(self._members))
+        direction = np.empty(ACTION_DIM)
+        for g, members in enumerate(self._members):
+            v = velocity[members].sum()
+            if abs(v) < c.rest_speed:
+                direction[members] = 1.0 if coin[g] < 0.5 else -1.0
+            else:
+                direction[members] = np.sign(v) * (-1.0 if coin[g] < c.switch_prob else 1.0)
+        return np.clip(position + c.lead * direction, -1.0, 1.0)
 
 
 class UniformRandomPolicy:
@@ -102,6 +115,33 @@ class UniformRandomPolicy:
     def __call__(self, state: np.ndarray) -> np.ndarray:
         """A uniform random action."""
         return self._rng.uniform(-1.0, 1.0, ACTION_DIM)
+
+
+class WithRandomActions:
+    """The paper's data rule, made Markov: each action is replaced, with probability ``prob``,
+    by a uniformly random one (the paper replaces every 4th action, by a clock; a clock is a
+    hidden state). The wrapped policy is still called at every step, so its draws do not depend
+    on which steps were replaced. ``reset(rng)`` gives it and the random actions independent
+    child generators of ``rng``."""
+
+    def __init__(self, policy: Policy, prob: float = RANDOM_ACTION_PROB) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"expected a probability in [0, 1], got {prob}")
+        self.policy = policy
+        self.prob = prob
+        self._rng = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Reset the wrapped policy and the random-action generator."""
+        policy_rng, self._rng = rng.spawn(2)
+        self.policy.reset(policy_rng)
+
+    def __call__(self, state: np.ndarray) -> np.ndarray:
+        """The wrapped policy's action, or a uniform random one with probability ``prob``."""
+        action = self.policy(state)
+        if self._rng.random() < self.prob:
+            action = self._rng.uniform(-1.0, 1.0, ACTION_DIM)
+        return action
 
 
 class CallablePolicy:
@@ -132,7 +172,7 @@ class CallablePolicy:
 
 
 class TorchScriptPolicy:
-    """A saved torch module mapping a float32 state tensor (31,) to an action tensor (20,).
+    """A saved torch module mapping a float32 state tensor (61,) to an action tensor (20,).
 
     ``.pt2`` files are ``torch.export`` programs (``torch.export.save``); other files are
     TorchScript (``torch.jit.save``).
@@ -159,65 +199,25 @@ class TorchScriptPolicy:
         return out.detach().cpu().numpy().reshape(-1).astype(np.float64)
 
 
-class RandomEveryKth:
-    """The paper's data rule: every ``period``-th action is replaced by a uniform random one.
-
-    At step ``t`` (0-based, counted since ``reset``) with ``t % period == phase`` -- by default
-    ``t % 4 == 3``, i.e. steps 3, 7, 11, ... -- the action is ``rng.uniform(-1, 1, 20)``. The
-    wrapped policy is still called at those steps (its output discarded) so that a stateful
-    policy's clock is not disturbed. ``reset(rng)`` gives the wrapped policy and the random
-    actions independent child generators of ``rng``.
-    """
-
-    def __init__(
-        self, policy: Policy, period: int = RANDOM_ACTION_PERIOD, phase: int = RANDOM_ACTION_PHASE
-    ) -> None:
-        if period < 1 or not 0 <= phase < period:
-            raise ValueError(f"expected period >= 1 and 0 <= phase < period, got {period}, {phase}")
-        self.policy = policy
-        self.period = period
-        self.phase = phase
-        self._rng = np.random.default_rng(0)
-        self._t = 0
-
-    def reset(self, rng: np.random.Generator) -> None:
-        """Reset the wrapped policy and the random-action generator; restart the clock."""
-        policy_rng, self._rng = rng.spawn(2)
-        self.policy.reset(policy_rng)
-        self._t = 0
-
-    def is_random_step(self, t: int) -> bool:
-        """Whether step ``t`` gets a random action."""
-        return t % self.period == self.phase
-
-    def __call__(self, state: np.ndarray) -> np.ndarray:
-        """The wrapped policy's action, or a uniform random one on every ``period``-th step."""
-        action = self.policy(state)
-        if self.is_random_step(self._t):
-            action = self._rng.uniform(-1.0, 1.0, ACTION_DIM)
-        self._t += 1
-        return action
-
-
 def _to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
 
 
-def load_policy(spec: str = DEFAULT_POLICY) -> Policy:
-    """Build a policy from a string spec.
+def load_policy(spec: str, actuators: ActuatorMap) -> Policy:
+    """Build a policy from a string spec (``actuators``: the model's, for policies in action units).
 
-    * ``"finger_gait"`` -- :class:`FingerGaitPolicy` with default settings;
+    * ``"markov_gait"`` -- :class:`MarkovGaitPolicy` with default settings (the default);
     * ``"random"`` -- :class:`UniformRandomPolicy`;
     * a path ending in ``.pt``/``.pth``/``.ts`` (TorchScript) or ``.pt2`` (``torch.export``) --
-      a saved module mapping a float32 state (31,) to an action (20,);
+      a saved module mapping a float32 state (61,) to an action (20,);
     * ``"package.module:attr"`` -- an importable object: a class is instantiated without
       arguments; an object with ``reset`` and ``__call__`` is used as a :class:`Policy`; any
       other callable is treated as ``state -> action``.
     """
-    if spec == "finger_gait":
-        return FingerGaitPolicy()
+    if spec == "markov_gait":
+        return MarkovGaitPolicy(actuators)
     if spec == "random":
         return UniformRandomPolicy()
     if spec.endswith((".pt", ".pth", ".ts", ".pt2")) or Path(spec).is_file():
@@ -244,6 +244,6 @@ def load_policy(spec: str = DEFAULT_POLICY) -> Policy:
             raise ValueError(f"policy spec {spec!r} does not name a callable")
         return CallablePolicy(obj, name=spec)
     raise ValueError(
-        f"unknown policy spec {spec!r}: expected 'finger_gait', 'random', a saved torch module "
+        f"unknown policy spec {spec!r}: expected 'markov_gait', 'random', a saved torch module "
         "(.pt/.pth/.ts/.pt2) or 'module:attr'"
     )

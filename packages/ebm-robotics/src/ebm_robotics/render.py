@@ -1,4 +1,4 @@
-"""Offscreen rendering of 31-D hand+cube states, and PNG grids comparing trajectories.
+"""Offscreen rendering of 61-D hand+cube states, and PNG grids comparing trajectories.
 
 Headless Linux needs an offscreen GL backend chosen BEFORE mujoco is first imported:
 ``import ebm_robotics`` sets ``MUJOCO_GL=egl`` on Linux when the variable is unset, mujoco is not
@@ -69,7 +69,7 @@ class HandRenderer:
         self._option.geomgroup[TARGET_GEOM_GROUP] = 0
 
     def render(self, state: np.ndarray) -> np.ndarray:
-        """An (H, W, 3) uint8 image of one 31-D state."""
+        """An (H, W, 3) uint8 image of one 61-D state (positions and velocities; the image shows the positions)."""
         self.sim.set_state(state)
         self._renderer.update_scene(self.sim.data, camera=self._camera, scene_option=self._option)
         return self._renderer.render().copy()
@@ -87,7 +87,7 @@ class HandRenderer:
 
 
 def render_states(states: np.ndarray, camera: CameraConfig | None = None) -> list[np.ndarray]:
-    """Images (H, W, 3) uint8 of states (K, 31); raises RenderingUnavailableError without GL."""
+    """Images (H, W, 3) uint8 of states (K, 61); raises RenderingUnavailableError without GL."""
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2 or states.shape[1] != STATE_DIM:
         raise ValueError(f"expected states of shape (K, {STATE_DIM}), got {states.shape}")
@@ -101,7 +101,7 @@ def save_state_grid(
     timesteps: Sequence[int],
     camera: CameraConfig | None = None,
 ) -> Path:
-    """Save a PNG grid: one row per named trajectory (T+1, 31), one column per timestep.
+    """Save a PNG grid: one row per named trajectory (T+1, 61), one column per timestep.
 
     E.g. ``rows={"ground truth": s, "FC": s_fc, "EBM": s_ebm}``. Written to a temporary file,
     then renamed. Raises RenderingUnavailableError without GL, ValueError on bad shapes.

@@ -1,4 +1,9 @@
-"""Multi-step rollouts on a model's own predictions (5.2) and the per-timestep Frechet distance."""
+"""Multi-step rollouts on a model's own predictions (5.2).
+
+A model enters a rollout as a ``NextState`` function: raw states s_t (B, 61) and the actions a_t
+(B, 20), or None for unconditional models, to raw states s_t+1. Every model but the paper's FC
+keeps its states inside the box spanned by the training states (``TransitionScaler.bound``).
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,61 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from ebm_core import LangevinSampler, frechet_distance_samples
+from ebm_core import LangevinSampler
 from torch import nn
 
-from .models import condition
+from .models import GaussianDynamics, condition
 from .scaling import TransitionScaler
-from .shards import STATE_DIM
 
-StepFn = Callable[[torch.Tensor], torch.Tensor]
+NextState = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
-def rollout_states(
-    predict_step: StepFn, scaler: TransitionScaler, s0: torch.Tensor, horizon: int,
-    actions: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """(N, horizon+1, D) raw states, each step predicted from the model's own previous state (5.2).
+def ebm_next_state(energy: nn.Module, scaler: TransitionScaler, sampler: LangevinSampler,
+                   init_std: float = 0.0) -> NextState:
+    """Sample s_t+1 from E(. | s_t[, a_t]) with Langevin dynamics on the normalized step, started
+    at s_t perturbed by ``init_std`` step units of Gaussian noise (0: exactly at s_t); for a
+    whitened energy, on the whitened step, started from ``init_std`` times the base's own noise."""
 
-    ``predict_step(y)`` maps the condition [standardized s_t(, a_t)] to a normalized step. Every
-    predicted state is kept inside the training states' box (``TransitionScaler.bound``), for
-    every model alike.
-    """
+    unwhiten = getattr(energy, "unwhiten", None)  # a WhitenedTransitionEnergy samples whitened steps
+
+    def next_state(s: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+        y = condition(scaler.state(s), a)
+        step = sampler(energy, init_std * torch.randn(s.shape[0], energy.in_dim), y)
+        if unwhiten is not None:
+            with torch.no_grad():
+                step = unwhiten(step, y)
+        return scaler.bound(scaler.step(s, step))
+
+    return next_state
+
+
+def baseline_next_state(model: nn.Module, scaler: TransitionScaler) -> NextState:
+    """A baseline's prediction: the strong FC's step, the Gaussian model's sampled step (both kept in
+    the training box), or the paper's FC's next state as it comes (standardized; no box)."""
+
+    def next_state(s: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+        y = condition(scaler.state(s), a)
+        with torch.no_grad():
+            if getattr(model, "target", "step") == "state":
+                return scaler.unstate(model(y))
+            step = model.sample(y) if isinstance(model, GaussianDynamics) else model(y)
+        return scaler.bound(scaler.step(s, step))
+
+    return next_state
+
+
+def rollout_states(next_state: NextState, s0: torch.Tensor, horizon: int,
+                   actions: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, horizon+1, D) raw states from ``s0`` (N, D), each step predicted from the model's own
+    previous state (5.2); conditional models get ``actions[:, t]``."""
     states = [s0]
     for t in range(horizon):
-        y = condition(scaler.state(states[-1]), actions[:, t] if actions is not None else None)
-        states.append(scaler.bound(scaler.step(states[-1], predict_step(y))))
+        states.append(next_state(states[-1], actions[:, t] if actions is not None else None))
     return torch.stack(states, dim=1)
 
 
 def one_step_mse(
-    predict_step: StepFn, scaler: TransitionScaler, states: torch.Tensor | np.ndarray,
+    next_state: NextState, scaler: TransitionScaler, states: torch.Tensor | np.ndarray,
     actions: torch.Tensor | np.ndarray | None = None,
 ) -> float:
     """Mean squared error of one predicted step from every true state of ``states`` (N, T+1, D), in
@@ -46,20 +77,7 @@ def one_step_mse(
     s = states[:, :-1].reshape(-1, states.shape[-1])
     s_next = states[:, 1:].reshape(-1, states.shape[-1])
     a = actions.reshape(-1, actions.shape[-1]) if actions is not None else None
-    with torch.no_grad():
-        target = scaler.delta(s, s_next)
-    return float(((predict_step(condition(scaler.state(s), a)) - target) ** 2).mean())
-
-
-def ebm_step(energy: nn.Module, sampler: LangevinSampler, init_std: float = 0.0) -> StepFn:
-    """Sample the step from E(. | y) with Langevin dynamics started at s_t, perturbed by
-    ``init_std`` delta units of Gaussian noise (0: exactly at s_t, a zero step)."""
-
-    def step(y: torch.Tensor) -> torch.Tensor:
-        x0 = init_std * torch.randn(y.shape[0], energy.in_dim, device=y.device)
-        return sampler(energy, x0, y)
-
-    return step
+    return float((scaler.delta(next_state(s, a), s_next) ** 2).mean())
 
 
 class ZeroEnergy(nn.Module):
@@ -74,29 +92,6 @@ class ZeroEnergy(nn.Module):
         return x.sum(dim=-1) * 0.0
 
 
-def no_change_step(y: torch.Tensor) -> torch.Tensor:
-    """The step of a model that predicts no change (s_t+1 = s_t): the reference of ``one_step_mse``."""
-    return torch.zeros(y.shape[0], STATE_DIM, device=y.device)
-
-
-def fc_step(model: nn.Module) -> StepFn:
-    """The FC baseline as a step function: its prediction of the normalized step, no sampling."""
-    def step(y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return model(y)
-
-    return step
-
-
-def frechet_per_step(predicted: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> list[float]:
-    """Frechet distance between the predicted and true state distributions (across trajectories)
-    at t = 1..T: inputs (N, T+1, D) sharing the start state t = 0; returns T values. A rollout that
-    left the finite numbers scores inf at that step."""
-    if predicted.shape != truth.shape:
-        raise ValueError(f"predicted {tuple(predicted.shape)} and truth {tuple(truth.shape)} differ")
-    out = []
-    for t in range(1, truth.shape[1]):
-        p = predicted[:, t]
-        finite = bool(torch.isfinite(torch.as_tensor(p)).all())
-        out.append(frechet_distance_samples(p, truth[:, t]) if finite else float("inf"))
-    return out
+def no_change(s: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+    """The model that predicts no change (s_t+1 = s_t): the reference of ``one_step_mse``."""
+    return s

@@ -12,7 +12,8 @@ from .shards import STATE_DIM
 class TransitionScaler(nn.Module):
     """Fitted on training trajectories (N, T+1, D).
 
-    * ``state(s)``: (s - mean) / std, the models' input and the space of the Frechet distance;
+    * ``state(s)``: (s - mean) / std, the models' input and the space of the Frechet distance
+      (``unstate`` inverts it);
     * ``delta(s, s_next)``: (s_next - s) / delta_std, what the transition EBM models: E(s_t, s_t+1)
       written in the step s_t+1 - s_t (a change of variables), so a chain started at s_t starts
       at 0 and every dimension moves on the scale of its typical one-step change;
@@ -58,6 +59,10 @@ class TransitionScaler(nn.Module):
     def state(self, s: torch.Tensor) -> torch.Tensor:
         self._check(s)
         return (s - self.state_mean) / self.state_std
+
+    def unstate(self, z: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``state``: raw states from standardized ones."""
+        return z * self.state_std + self.state_mean
 
     def delta(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
         self._check(s)

@@ -1,8 +1,11 @@
 """On-disk format of generated trajectories: shard files, manifests, the split.
 
-A data directory holds ``shard-00000.npz``, ... (arrays ``states`` (n, T+1, 31) float32,
-``actions`` (n, T, 20) float32, ``trajectory_index`` (n,) int64) and ``manifest.json`` -- or,
-when several machines generated parts of it, one ``manifest.part-KKK-of-NNN.json`` per machine.
+A data directory holds ``shard-00000.npz``, ... and ``manifest.json`` -- or, when several machines
+generated parts of it, one ``manifest.part-KKK-of-NNN.json`` per machine. A shard holds arrays
+``states`` (n, T+1, 61) float32, ``actions`` (n, T, 20) float32, ``trajectory_index`` (n,) int64, and
+the branches of its branched trajectories (m of them, m may be 0): ``branch_index`` (m,) int64
+(trajectory index), ``branch_time`` (m,) int64 (the step t they start from),
+``branch_states`` (m, K, H+1, 61) and ``branch_actions`` (m, K, H, 20) float32.
 This module needs only numpy (generation workers import it without torch).
 """
 
@@ -16,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
-STATE_DIM = 31  # state: 24 hand joint angles + cube position (3) + cube quaternion (4)
+POSITION_DIM = 31  # 24 hand joint angles + cube position (3) + cube quaternion (4)
+VELOCITY_DIM = 30  # 24 hand joint velocities + cube linear (3) and angular (3) velocity
+STATE_DIM = POSITION_DIM + VELOCITY_DIM  # the Markov state: positions, then velocities
 ACTION_DIM = 20  # one target per actuator of the Shadow hand
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "ebm-robotics-trajectories/1"
+MANIFEST_FORMAT = "ebm-robotics-trajectories/2"
+SPLITS = ("train", "validation", "test")
 
 
 def shard_name(index: int) -> str:
@@ -45,25 +51,15 @@ def sha256_file(path: str | Path) -> str:
 
 
 
-def split_trajectories(
-    num_trajectories: int, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic split BY TRAJECTORY: sorted (train_indices, test_indices).
-
-    ``round(test_fraction * N)`` trajectories, chosen by a permutation drawn from
-    ``SeedSequence(seed, spawn_key=(1,))`` (trajectory ``i`` itself uses spawn key ``(0, i)``),
-    form the test set; the split depends only on (N, test_fraction, seed).
-    """
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"expected 0 <= test_fraction < 1, got {test_fraction}")
-    n_test = int(round(test_fraction * num_trajectories))
-    if num_trajectories - n_test < 1:
-        raise ValueError(
-            f"no training trajectories left: N={num_trajectories}, test_fraction={test_fraction}"
-        )
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-    perm = rng.permutation(num_trajectories)
-    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+def split_ranges(num_train: int, num_validation: int, num_test: int) -> dict[str, range]:
+    """Trajectory indices of each split, disjoint BY TRAJECTORY: test ``[0, n_test)``, validation
+    next, train last. Every trajectory is an independent draw (its own seed), so contiguous ranges
+    are random splits; and a larger training set leaves the test and validation sets as they are."""
+    return {
+        "test": range(0, num_test),
+        "validation": range(num_test, num_test + num_validation),
+        "train": range(num_test + num_validation, num_test + num_validation + num_train),
+    }
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -135,29 +131,39 @@ def read_manifest_file(path: str | Path) -> dict[str, Any]:
     return obj
 
 
+BRANCH_KEYS = ("branch_index", "branch_time", "branch_states", "branch_actions")
+
+
 def load_shard(
-    path: str | Path, start: int, stop: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
+    path: str | Path, start: int, stop: int, horizon: int, branch: tuple[int, int] = (0, 0)
+) -> dict[str, np.ndarray]:
     """Load and validate one shard holding trajectories ``start..stop-1``.
 
-    Returns (states (n, T+1, 31) float32, actions (n, T, 20) float32). Raises ``ValueError``
-    naming the file if it is unreadable, truncated, mis-shaped, of the wrong dtype or not finite.
+    ``branch`` = (K, H): branches per branched trajectory and their length. Returns the arrays by
+    name (see the module docstring). Raises ``ValueError`` naming the file if it is unreadable,
+    truncated, mis-shaped, of the wrong dtype or not finite.
     """
     path = Path(path)
     n = stop - start
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("states", "actions", "trajectory_index")}
+            arrays = {k: z[k] for k in ("states", "actions", "trajectory_index", *BRANCH_KEYS)}
     except FileNotFoundError:
         raise FileNotFoundError(f"shard {str(path)!r} listed in the manifest is missing") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as e:
         raise ValueError(
             f"corrupt or truncated shard {str(path)!r}: {type(e).__name__}: {e}"
         ) from e
+    k, h = branch
+    m = arrays["branch_index"].shape[0] if arrays["branch_index"].ndim == 1 else -1
     expected = {
         "states": ((n, horizon + 1, STATE_DIM), np.float32),
         "actions": ((n, horizon, ACTION_DIM), np.float32),
         "trajectory_index": ((n,), np.int64),
+        "branch_index": ((m,), np.int64),
+        "branch_time": ((m,), np.int64),
+        "branch_states": ((m, k, h + 1, STATE_DIM), np.float32),
+        "branch_actions": ((m, k, h, ACTION_DIM), np.float32),
     }
     for key, (shape, dtype) in expected.items():
         a = arrays[key]
@@ -169,9 +175,13 @@ def load_shard(
             )
     if not np.array_equal(arrays["trajectory_index"], np.arange(start, stop)):
         raise ValueError(f"shard {str(path)!r}: expected trajectory indices {start}..{stop - 1}")
-    for key in ("states", "actions"):
+    bi, bt = arrays["branch_index"], arrays["branch_time"]
+    if ((bi < start) | (bi >= stop)).any() or ((bt < 0) | (bt > horizon - h)).any():
+        raise ValueError(f"shard {str(path)!r}: branches must start inside its trajectories, at t <= T - H")
+    for key in ("states", "actions", "branch_states", "branch_actions"):
         if not np.all(np.isfinite(arrays[key])):
             raise ValueError(f"shard {str(path)!r}: {key} contain NaN or inf")
-    if np.abs(arrays["actions"]).max(initial=0.0) > 1.0:
-        raise ValueError(f"shard {str(path)!r}: expected actions in [-1, 1]")
-    return arrays["states"], arrays["actions"]
+    for key in ("actions", "branch_actions"):
+        if np.abs(arrays[key]).max(initial=0.0) > 1.0:
+            raise ValueError(f"shard {str(path)!r}: expected {key} in [-1, 1]")
+    return arrays

@@ -1,32 +1,34 @@
-"""Training the section-5 dynamics models: EBMs through ebm-core's Trainer, FC by MSE."""
+"""Training the section-5 dynamics models: EBMs through ebm-core's Trainer, the baselines through
+ebm-core's one supervised loop."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from ebm_core import (
-    ClippedAdam,
     LangevinSampler,
     ObjectiveConfig,
+    SupervisedConfig,
     Trainer,
     TrainerConfig,
-    atomic_torch_save,
     check_count,
     check_nonnegative,
     check_positive,
     check_probability,
-    load_torch_file,
-    progress,
+    train_supervised,
 )
 from torch import nn
 
 from .dataset import Transitions
-from .models import FCDynamics, TransitionEnergy, condition
+from .models import FCDynamics, GaussianDynamics, TransitionEnergy, WhitenedTransitionEnergy, condition
 from .scaling import TransitionScaler
+
+BaselineKind = Literal["fc", "fc_paper", "gaussian"]
+BASELINES: tuple[BaselineKind, ...] = ("fc", "fc_paper", "gaussian")
 
 
 def _transition_sampler(noise_std: float) -> LangevinSampler:
@@ -35,57 +37,61 @@ def _transition_sampler(noise_std: float) -> LangevinSampler:
 
 @dataclass(frozen=True)
 class DynamicsTrainingConfig:
-    """Settings shared by the four models.
+    """Settings shared by the models.
 
     From the paper (5.1, A.11): 10 Langevin steps for negatives, Adam betas (0, 0.999) with the
     reference clip, batch 128. The CPU default uses lr 1e-3 for its short runs; the paper preset
-    the paper's 1e-4.
+    the paper's 1e-4. The baselines train as many steps on the same batches, with plain Adam at
+    ``baseline_lr``.
 
-    Ours, measured (robotics README): in the normalized step units of :class:`TransitionScaler`
-    (every dimension's one-step change has std 1) chains start at s_t plus ``init_std`` units of
-    Gaussian noise and take steps of 0.2 without gradient clip, noise 0.05. Negatives come from
-    fresh chains (``replay_prob`` 0) and the L2 coefficient is 0.001, because rollouts sample
-    every step with a fresh 10-step chain: with the image settings' replay buffer (95%) and L2
-    coefficient 1 the energy only learns to nudge long-lived chains, its gap between data and
-    samples stays about 1, and a fresh chain barely leaves its initial noise (one-step error
-    0.95, predicting no change 1.0). Both remain settings. Rollouts sample at half the training noise
-    (``rollout_sampler``, ``rollout_init_std``).
+    Ours (robotics README, chosen on validation): in the normalized step units of
+    :class:`TransitionScaler` (every dimension's one-step change has std 1) chains start at s_t plus
+    ``init_std`` units of Gaussian noise and take steps of ``sampler.step_size`` without gradient
+    clip. Negatives come from fresh chains (``replay_prob`` 0) and the L2 coefficient is small,
+    because rollouts sample every step with a fresh chain. Rollouts sample with ``rollout_sampler``
+    from ``rollout_init_std``. ``energy="whitened"`` writes the energy in the coordinates of the trained
+    Gaussian baseline (:class:`WhitenedTransitionEnergy`): chains then live in whitened units.
     """
 
     steps: int = 4000
     batch_size: int = 128
     lr: float = 1e-3
-    fc_lr: float = 1e-3
+    baseline_lr: float = 1e-3
     sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.05))
     init_std: float = 0.5
     rollout_sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.025))
     rollout_init_std: float = 0.25
     l2_coeff: float = 0.001
+    energy: Literal["plain", "whitened"] = "plain"
     buffer_size: int = 10_000
     replay_prob: float = 0.0
     checkpoint_every: int = 500
     seed: int = 0
-    device: str = "cpu"  # where the four models train (the rollouts then run on the CPU)
+    device: str = "cpu"  # where the models train (the rollouts then run on the CPU)
 
     def __post_init__(self) -> None:
         for name, minimum in (("steps", 1), ("batch_size", 1), ("buffer_size", 1), ("checkpoint_every", 1),
                               ("seed", 0)):
             check_count(getattr(self, name), f"DynamicsTrainingConfig.{name}", minimum)
-        for name in ("lr", "fc_lr"):
+        for name in ("lr", "baseline_lr"):
             check_positive(getattr(self, name), f"DynamicsTrainingConfig.{name}")
-        for name in ("init_std", "rollout_init_std"):
+        for name in ("init_std", "rollout_init_std", "l2_coeff"):
             check_nonnegative(getattr(self, name), f"DynamicsTrainingConfig.{name}")
         check_probability(self.replay_prob, "DynamicsTrainingConfig.replay_prob")
+        if self.energy not in ("plain", "whitened"):
+            raise ValueError(f"DynamicsTrainingConfig.energy must be 'plain' or 'whitened', got {self.energy!r}")
 
 
 def transition_tensors(
-    t: Transitions, scaler: TransitionScaler, conditional: bool
+    t: Transitions, scaler: TransitionScaler, conditional: bool, target: Literal["step", "state"] = "step",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x = normalized step s_t -> s_t+1, y = standardized s_t [+ a_t]) as float32 tensors."""
+    """(x, y = standardized s_t [+ a_t]) as float32 tensors; x is the normalized step s_t -> s_t+1
+    (``target="step"``) or the standardized s_t+1 (``target="state"``)."""
     s = torch.as_tensor(t.states, dtype=torch.float32)
     s_next = torch.as_tensor(t.next_states, dtype=torch.float32)
     a = torch.as_tensor(t.actions, dtype=torch.float32) if conditional else None
-    return scaler.delta(s, s_next), condition(scaler.state(s), a)
+    x = scaler.delta(s, s_next) if target == "step" else scaler.state(s_next)
+    return x, condition(scaler.state(s), a)
 
 
 def start_near_current_state(init_std: float) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
@@ -100,11 +106,23 @@ def start_near_current_state(init_std: float) -> Callable[[torch.Tensor, torch.T
 def train_ebm(
     transitions: Transitions, scaler: TransitionScaler, conditional: bool, config: DynamicsTrainingConfig,
     out_dir: str | Path | None = None, resume: bool = False, quiet: bool = False,
-) -> tuple[TransitionEnergy, list[dict[str, float]]]:
-    """Train E(s_t+1 | s_t[, a_t]) with ebm-core's Trainer (Algorithm 1)."""
+    base: GaussianDynamics | None = None,
+) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Train E(s_t+1 | s_t[, a_t]) with ebm-core's Trainer (Algorithm 1): a :class:`TransitionEnergy`
+    of the normalized step, or with ``config.energy == "whitened"`` a :class:`WhitenedTransitionEnergy`
+    over the trained Gaussian ``base`` (of the same conditioning)."""
     torch.manual_seed(config.seed)
-    energy = TransitionEnergy(conditional)
-    data = transition_tensors(transitions, scaler, conditional)
+    x, y = transition_tensors(transitions, scaler, conditional)
+    energy: nn.Module
+    if config.energy == "whitened":
+        if base is None or base.conditional != conditional:
+            raise ValueError("a whitened transition energy needs the trained Gaussian model of the same conditioning")
+        energy = WhitenedTransitionEnergy(base)
+        with torch.no_grad():
+            x = energy.whiten(x, y)
+    else:
+        energy = TransitionEnergy(conditional)
+    data = (x, y)
     cfg = TrainerConfig(
         steps=config.steps, batch_size=config.batch_size, lr=config.lr,
         objective=ObjectiveConfig(l2_coeff=config.l2_coeff), buffer_size=config.buffer_size,
@@ -119,46 +137,27 @@ def train_ebm(
     return energy.cpu(), trainer.history  # the whole run's, also when resumed
 
 
-def train_fc(
-    transitions: Transitions, scaler: TransitionScaler, conditional: bool, config: DynamicsTrainingConfig,
-    out_dir: str | Path | None = None, resume: bool = False, quiet: bool = False,
-) -> tuple[FCDynamics, list[dict[str, float]]]:
-    """Train the FC baseline by MSE on normalized steps (same steps, batch and optimizer)."""
-    torch.manual_seed(config.seed)
-    device = torch.device(config.device)
-    model = FCDynamics(conditional).to(device)
-    steps, y = (t.to(device) for t in transition_tensors(transitions, scaler, conditional))
-    opt = ClippedAdam(model.parameters(), lr=config.fc_lr)
-    gen = torch.Generator().manual_seed(config.seed)
-    start, history = 0, []
-    ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
-    settings = {"fc_lr": config.fc_lr, "batch_size": config.batch_size, "seed": config.seed, "conditional": conditional}
-    if resume and ckpt is not None and ckpt.exists():
-        state = load_torch_file(ckpt, "checkpoint")  # on the CPU: the generator state stays there
-        if state.get("settings", settings) != settings:
-            raise ValueError(f"checkpoint {str(ckpt)!r} was written with other settings ({state['settings']}, now "
-                             f"{settings}); use a new output folder, or the same settings to resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        start, history = state["step"], state["history"]
-    label = Path(out_dir).name if out_dir is not None else "fc"
-    if start and not quiet:
-        print(f"{label}: resumed at step {start} from {ckpt}", file=sys.stderr, flush=True)  # as the Trainer says
-    bar = progress(config.steps, initial=start, desc=label, disable=quiet)
-    for step in range(start + 1, config.steps + 1):
-        idx = torch.randint(0, steps.shape[0], (config.batch_size,), generator=gen).to(device)
-        loss = nn.functional.mse_loss(model(y[idx]), steps[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        bar.update(1)
-        if step % 25 == 0 or step == config.steps:
-            history.append({"step": step, "loss": loss.item()})
-        if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
-            atomic_torch_save(
-                {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                 "step": step, "history": history, "settings": settings}, ckpt,
-            )
-    bar.close()
-    return model.cpu(), history
+def make_baseline(kind: BaselineKind, conditional: bool) -> nn.Module:
+    """An untrained baseline of ``kind`` (see :mod:`ebm_robotics.models`)."""
+    if kind == "gaussian":
+        return GaussianDynamics(conditional)
+    if kind in ("fc", "fc_paper"):
+        return FCDynamics(conditional, target="step" if kind == "fc" else "state")
+    raise ValueError(f"unknown baseline {kind!r}: expected one of {BASELINES}")
+
+
+def train_baseline(
+    kind: BaselineKind, transitions: Transitions, scaler: TransitionScaler, conditional: bool,
+    config: DynamicsTrainingConfig, out_dir: str | Path | None = None, resume: bool = False, quiet: bool = False,
+) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Train a baseline (``fc``, ``fc_paper`` or ``gaussian``) by its own loss, with as many steps
+    and the same batch size as the EBMs; returns it on the CPU in eval mode, and its history."""
+    model = make_baseline(kind, conditional)
+    target = "state" if kind == "fc_paper" else "step"
+    x, y = transition_tensors(transitions, scaler, conditional, target)
+    cfg = SupervisedConfig(
+        steps=config.steps, batch_size=config.batch_size, lr=config.baseline_lr,
+        checkpoint_every=config.checkpoint_every, seed=config.seed, device=config.device, quiet=quiet,
+    )
+    history = train_supervised(model, lambda m, target_, cond: m.loss(cond, target_), (x, y), cfg, out_dir, resume)
+    return model.cpu().eval(), history

@@ -1,0 +1,112 @@
+"""The one supervised training loop: minibatches, Adam, checkpoints and exact resume.
+
+Every regression or classification model that is not an energy (baselines, classifiers) trains
+through :func:`train_supervised`; energies train through :class:`ebm_core.Trainer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import BatchStream, Data
+from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
+from .checks import check_count, check_nonnegative, check_positive
+from .progress import progress
+
+LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """Settings of :func:`train_supervised`: ``steps`` minibatches of ``batch_size`` (epoch
+    permutations from ``seed``), Adam(``lr``, ``betas``, ``weight_decay``)."""
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    checkpoint_every: int = 500
+    log_every: int = 25
+    seed: int = 0
+    device: str = "cpu"
+    quiet: bool = False
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("steps", 0), ("batch_size", 1), ("checkpoint_every", 1), ("log_every", 1),
+                              ("seed", 0)):
+            check_count(getattr(self, name), f"SupervisedConfig.{name}", minimum)
+        check_positive(self.lr, "SupervisedConfig.lr")
+        check_nonnegative(self.weight_decay, "SupervisedConfig.weight_decay")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"SupervisedConfig.betas must be two numbers in [0, 1), got {self.betas}")
+
+
+def train_supervised(
+    model: nn.Module, loss_fn: LossFn, data: Data, config: SupervisedConfig = SupervisedConfig(),
+    out_dir: str | Path | None = None, resume: bool = False,
+) -> list[dict[str, float]]:
+    """Minimize ``loss_fn(model, x, y)`` over minibatches of ``data`` (``(x, y)`` tensors or a
+    Dataset); returns the logged ``{"step", "loss"}`` rows of the whole run.
+
+    With ``out_dir``, the state (model, optimizer, data order, step, history) is saved to
+    ``out_dir/checkpoint.pt`` every ``checkpoint_every`` steps and at the end; ``resume=True``
+    continues from it bit for bit, and refuses one written with other settings. The model is
+    left on ``config.device`` in training mode.
+    """
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    stream = BatchStream(data, config.batch_size, seed=config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+                                 weight_decay=config.weight_decay)
+    ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
+    label = config.label or (Path(out_dir).name if out_dir is not None else "train")
+    settings = {f"config.{k}": v for k, v in dataclasses.asdict(config).items()}
+    step, history = 0, []
+    if resume and ckpt is not None and ckpt.exists():
+        state = load_torch_file(ckpt, "checkpoint", weights_only=True)
+        extra = [f"training examples: {len(state['stream']['perm'])} -> {stream.n}"] \
+            if len(state["stream"]["perm"]) != stream.n else []
+        refuse_other_settings(state["settings"], settings, ckpt, extra)
+        _load(model, optimizer, stream, state, ckpt)
+        step, history = int(state["step"]), list(state["history"])
+        if not config.quiet:
+            print(f"{label}: resumed at step {step} from {ckpt}", file=sys.stderr, flush=True)
+    bar = progress(config.steps, initial=step, desc=label, disable=config.quiet)
+    while step < config.steps:
+        x, y = stream.next()
+        loss = loss_fn(model, x.to(device), y.to(device) if y is not None else None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            history.append({"step": step, "loss": loss.item()})
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
+        if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "stream": stream.state_dict(), "step": step, "history": history,
+                               "settings": settings}, ckpt)
+    bar.close()
+    return history
+
+
+def _load(model: nn.Module, optimizer: torch.optim.Optimizer, stream: BatchStream, state: dict[str, Any],
+          path: Path) -> None:
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise ValueError(f"checkpoint {str(path)!r} does not fit this model: {e}") from e
+    stream.load_state_dict(state["stream"])

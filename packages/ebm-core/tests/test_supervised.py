@@ -1,0 +1,55 @@
+"""The one supervised loop: it learns, resumes bit for bit, and refuses other settings."""
+
+import dataclasses
+
+import pytest
+import torch
+from ebm_core import SupervisedConfig, train_supervised
+
+
+def mse(model, x, y):
+    return ((model(x) - y) ** 2).mean()
+
+
+def data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 3, generator=g)
+    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+
+
+def test_it_fits_a_regression():
+    model = torch.nn.Linear(3, 1)
+    history = train_supervised(model, mse, data(), SupervisedConfig(steps=400, batch_size=32, lr=3e-2, quiet=True))
+    assert history[-1]["loss"] < 1e-3 < history[0]["loss"]
+    assert torch.allclose(model.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=0.02)
+
+
+def test_resume_is_exact_and_refuses_other_settings(tmp_path, capsys):
+    cfg = SupervisedConfig(steps=60, batch_size=32, checkpoint_every=20, log_every=10, seed=3)
+    torch.manual_seed(0)
+    straight = torch.nn.Linear(3, 1)
+    start = {k: v.clone() for k, v in straight.state_dict().items()}
+    full = train_supervised(straight, mse, data(), cfg)
+    part = torch.nn.Linear(3, 1)
+    part.load_state_dict(start)
+    train_supervised(part, mse, data(), dataclasses.replace(cfg, steps=40), out_dir=tmp_path)
+    resumed = torch.nn.Linear(3, 1)
+    resumed.load_state_dict(start)
+    history = train_supervised(resumed, mse, data(), cfg, out_dir=tmp_path, resume=True)
+    assert torch.equal(resumed.weight, straight.weight) and history == full  # 40 + 20 steps = 60, bit for bit
+    assert "resumed at step 40" in capsys.readouterr().err
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # tensors and plain values only
+    assert saved["step"] == 60
+    with pytest.raises(ValueError, match=r"other settings \(config.lr: 0.001 -> 0.01\)"):
+        train_supervised(torch.nn.Linear(3, 1), mse, data(), dataclasses.replace(cfg, lr=1e-2), tmp_path, True)
+    with pytest.raises(ValueError, match="training examples: 300 -> 299"):
+        x, y = data()
+        train_supervised(torch.nn.Linear(3, 1), mse, (x[:-1], y[:-1]), cfg, tmp_path, True)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train_supervised(torch.nn.Linear(3, 2), lambda m, x, y: m(x).mean(), data(), cfg, tmp_path, True)
+
+
+def test_settings_are_checked():
+    for bad in ({"steps": -1}, {"lr": 0.0}, {"betas": (0.9, 1.0)}, {"batch_size": 0}):
+        with pytest.raises(ValueError, match="SupervisedConfig"):
+            SupervisedConfig(**bad)
