@@ -150,3 +150,7 @@ def test_energy_distance_is_zero_for_equal_laws_and_grows_with_a_shift():
         len(s) * (len(s) - 1))
     assert energy_distance(a, b).item() == pytest.approx((2 * cross - within(a) - within(b)).item())
     assert mean_pairwise_distance(a).item() == pytest.approx(within(a).item())
+    # paired draws (y[i] made from x[i]): the diagonal of the cross term would bias it low
+    near = x + 0.01 * y
+    assert energy_distance(x, near).mean().item() < -0.05  # biased by the dependent pairs (-0.07)
+    assert abs(energy_distance(x, near, paired=True).mean().item()) < 0.02

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from ebm_core import LangevinSampler
 from ebm_robotics import (
     DynamicsTrainingConfig,
     FCDynamics,
@@ -175,61 +176,86 @@ def mean_of(model, sc):
     return next_state
 
 
-def test_fresh_chain_training_learns_an_action_conditional_step_that_replay_training_misses():
-    """The step is a linear function of the action. Trained on fresh chains with a small L2
-    coefficient (the defaults), 10-step chains sample it; trained on a 95% replay buffer with L2
-    coefficient 1 (the image settings), fresh chains barely leave their start (robotics README)."""
+def test_the_recipe_learns_an_action_conditional_step_that_the_image_settings_miss():
+    """The step is a linear function of the action. The default recipe (the whitened energy over the
+    Gaussian model, temperature-1 chains; 1,000 steps here) samples it; the image settings (a plain energy, a 95% replay
+    buffer, L2 coefficient 1, the paper's chains from near s_t) leave fresh chains where they start."""
     rng = np.random.default_rng(0)
     n, t = 100, 20
     actions = rng.uniform(-1, 1, size=(n, t, 20)).astype(np.float32)
-    steps = actions @ (rng.normal(size=(20, D)).astype(np.float32) / np.sqrt(20))
+    steps = (actions @ rng.normal(size=(20, D)) / np.sqrt(20)).astype(np.float32)
     traj = np.concatenate([np.zeros((n, 1, D), np.float32), np.cumsum(steps, axis=1)], axis=1)
     sc = TransitionScaler.fit(traj)
     tr = make_transitions(traj, actions)
     s, a = torch.from_numpy(traj[:20]), torch.from_numpy(actions[:20])
     unchanged = one_step_mse(no_change, sc, s, a)
+    image = LangevinSampler(steps=10, step_size=0.2, noise_std=0.05, grad_clip=None, clamp=(-4.0, 4.0))
+    short = {"steps": 1000, "baseline_lr": 1e-3}  # a short run: the base learns faster at 1e-3
+    recipes = {"default": DynamicsTrainingConfig(**short),
+               "image": DynamicsTrainingConfig(**short, energy="plain", replay_prob=0.95, l2_coeff=1.0,
+                                               init_std=0.5, rollout_init_std=0.25, sampler=image,
+                                               conditional_rollout_sampler=image)}
     errors = {}
-    for name, changes in (("fresh", {}), ("replay", {"replay_prob": 0.95, "l2_coeff": 1.0})):
+    for name, cfg in recipes.items():
         torch.manual_seed(0)
-        cfg = DynamicsTrainingConfig(steps=1000, batch_size=128, **changes)
-        energy, _ = train_ebm(tr, sc, conditional=True, config=cfg, quiet=True)
+        base = train_baseline("gaussian", tr, sc, True, cfg, quiet=True)[0] if cfg.energy == "whitened" else None
+        energy, _ = train_ebm(tr, sc, conditional=True, config=cfg, quiet=True, base=base)
         torch.manual_seed(1)
-        errors[name] = one_step_mse(ebm_next_state(energy.eval(), sc, cfg.rollout_sampler, cfg.rollout_init_std),
-                                    sc, s, a)
-    assert errors["fresh"] < 0.5 * unchanged  # measured 0.39 vs 1.00
-    assert errors["replay"] > 0.85 * unchanged  # measured 0.96
+        sampler = cfg.conditional_rollout_sampler
+        errors[name] = one_step_mse(ebm_next_state(energy.eval(), sc, sampler, cfg.rollout_init_std), sc, s, a)
+    assert errors["default"] < 0.2 * unchanged, errors  # measured 0.09 vs 1.00
+    assert errors["image"] > 0.8 * unchanged, errors
 
 
-def two_mode_transitions(n: int = 200, t: int = 10):
-    """Each step moves dimension 0 by +1 or -1 (its step std) with equal odds: a transition with two
-    modes; the other 60 dimensions take small Gaussian steps."""
+def two_mode_transitions(joint: bool, n: int = 200, t: int = 10):
+    """A transition with two modes, +1 or -1 (in step-std units) with equal odds: the whole state
+    moves together (``joint``, s -> s + 1 or s - 1), or dimension 0 alone while the other 60 take
+    small Gaussian steps; plus small Gaussian noise (0.05)."""
     rng = np.random.default_rng(0)
-    steps = np.zeros((n, t, D), np.float32)
-    steps[..., 0] = rng.choice([-1.0, 1.0], size=(n, t))
-    steps[..., 1:] = rng.normal(scale=0.05, size=(n, t, D - 1))
+    steps = rng.normal(scale=0.05, size=(n, t, D)).astype(np.float32)
+    sign = rng.choice([-1.0, 1.0], size=(n, t)).astype(np.float32)
+    if joint:
+        steps += sign[..., None]
+    else:
+        steps[..., 0] = sign
     traj = np.concatenate([np.zeros((n, 1, D), np.float32), np.cumsum(steps, axis=1)], axis=1)
     return traj, make_transitions(traj, np.zeros((n, t, 20), np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation, measured (robotics README, 'Two modes'): the hand recipe's "
-                   "energy learns no barrier between the modes on this toy")
-def test_ebm_learns_a_two_mode_transition_that_fc_averages():
-    """The hand models' own recipe (DynamicsTrainingConfig defaults, the same training code): at least
-    30% of the EBM's sampled steps land in each mode (within 0.5 of +1 and of -1), while the FC
-    predicts the mean (0)."""
+def sampled_steps(joint: bool, steps: int = 1500) -> dict[str, torch.Tensor]:
+    """One step from s = 0 of the FC, the Gaussian MLP and the EBM trained on the two-mode transition
+    with the hand models' own recipe (DynamicsTrainingConfig defaults but the step count, the same
+    training code): per model, the step along the modes' axis (mean over dimensions, or dimension 0)."""
     torch.manual_seed(0)
-    traj, tr = two_mode_transitions()
+    traj, tr = two_mode_transitions(joint)
     sc = TransitionScaler.fit(traj)
-    cfg = DynamicsTrainingConfig(steps=1000)
+    cfg = DynamicsTrainingConfig(steps=steps)
     fc, _ = train_baseline("fc", tr, sc, False, cfg, quiet=True)
-    base = train_baseline("gaussian", tr, sc, False, cfg, quiet=True)[0] if cfg.energy == "whitened" else None
-    energy, _ = train_ebm(tr, sc, False, cfg, quiet=True, base=base)
+    gaussian, _ = train_baseline("gaussian", tr, sc, False, cfg, quiet=True)
+    energy, _ = train_ebm(tr, sc, False, cfg, quiet=True, base=gaussian)
     s0 = torch.zeros(1000, D)
-    fc_moved = rollout_states(baseline_next_state(fc, sc), s0, 1)[:, 1, 0]
-    assert fc_moved.abs().max() < 0.25  # the regression predicts the average step
-    out = rollout_states(ebm_next_state(energy.eval(), sc, cfg.rollout_sampler, cfg.rollout_init_std), s0, 1)
-    moved = out[:, 1, 0]
-    assert ((moved - 1).abs() < 0.5).float().mean() >= 0.3 and ((moved + 1).abs() < 0.5).float().mean() >= 0.3
+    out = {}
+    for name, next_state in (("fc", baseline_next_state(fc, sc)), ("gaussian", baseline_next_state(gaussian, sc)),
+                             ("ebm", ebm_next_state(energy.eval(), sc, cfg.rollout_sampler, cfg.rollout_init_std))):
+        moved = rollout_states(next_state, s0, 1)[:, 1]
+        out[name] = moved.mean(1) if joint else moved[:, 0]
+    return out
+
+
+def in_mode(moved: torch.Tensor, mode: float) -> float:
+    return float(((moved - mode).abs() < 0.5).float().mean())
+
+
+@pytest.mark.slow
+def test_ebm_samples_both_modes_of_a_transition_that_fc_and_gaussian_average():
+    """s -> s + 1 or s - 1: at least 30% of the EBM's sampled steps land in each mode (within 0.5);
+    the FC predicts the mean (0), and the Gaussian MLP (diagonal) samples around it (measured: EBM
+    0.44 / 0.42 with 0.14 between, Gaussian 0.00 / 0.00). When one coordinate of 61 alone has two
+    modes, the EBM does not separate them: benchmarks/two_mode_transition.py, robotics README."""
+    moved = sampled_steps(joint=True)
+    assert moved["fc"].abs().max() < 0.25
+    assert in_mode(moved["gaussian"], 1.0) < 0.05 and in_mode(moved["gaussian"], -1.0) < 0.05
+    assert in_mode(moved["ebm"], 1.0) >= 0.3 and in_mode(moved["ebm"], -1.0) >= 0.3
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -267,6 +293,6 @@ def test_baseline_resume_continues_only_under_the_same_settings(tmp_path, capsys
         assert torch.equal(a, b)  # 25 + 25 steps = 50 straight steps, bit for bit
     assert [h["step"] for h in history] == [25, 50]
     assert f"{tmp_path.name}: resumed at step 25 from {tmp_path / 'checkpoint.pt'}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="other settings.*config.lr: 0.001 -> 0.01"):
+    with pytest.raises(ValueError, match="other settings.*config.lr: 0.0003 -> 0.01"):
         train_baseline("fc", tr, sc, True, dataclasses.replace(cfg, baseline_lr=1e-2), out_dir=tmp_path, resume=True,
                        quiet=True)

@@ -64,11 +64,19 @@ def mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
     return torch.cdist(x, x).sum((-1, -2)) / (n * (n - 1))
 
 
-def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def energy_distance(x: torch.Tensor, y: torch.Tensor, paired: bool = False) -> torch.Tensor:
     """Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between sample sets ``x`` (..., n, D) and
     ``y`` (..., m, D), batched over leading dimensions; within-set terms over distinct pairs (unbiased).
-    Zero in expectation exactly when the two distributions are equal (Szekely & Rizzo 2013)."""
-    return 2 * torch.cdist(x, y).mean((-1, -2)) - mean_pairwise_distance(x) - mean_pairwise_distance(y)
+    Zero in expectation exactly when the two distributions are equal (Szekely & Rizzo 2013).
+    ``paired``: ``x[i]`` and ``y[i]`` were drawn together (n == m, e.g. under the same actions), so the
+    cross term skips i == j, the pairs that are not independent."""
+    cross = torch.cdist(x, y)
+    if paired:
+        n = x.shape[-2]
+        cross_mean = (cross.sum((-1, -2)) - torch.diagonal(cross, dim1=-2, dim2=-1).sum(-1)) / (n * (n - 1))
+    else:
+        cross_mean = cross.mean((-1, -2))
+    return 2 * cross_mean - mean_pairwise_distance(x) - mean_pairwise_distance(y)
 
 
 def auroc(scores_positive: ArrayLike, scores_negative: ArrayLike) -> float:

@@ -100,7 +100,9 @@ class BranchScores:
 
 def branch_scores(predicted: torch.Tensor, truth: torch.Tensor, horizons: Sequence[int] = HORIZONS) -> BranchScores:
     """Score futures sampled from m start states against the true continuations, both (m, K, H+1, D)
-    in standardized units, at each horizon h (the state h steps after the start)."""
+    in standardized units, at each horizon h (the state h steps after the start). The k-th future and
+    the k-th true continuation are not compared with each other (a conditional model's k-th future
+    follows the k-th continuation's actions: the pair is not independent)."""
     predicted = torch.as_tensor(predicted, dtype=torch.float64)
     truth = torch.as_tensor(truth, dtype=torch.float64)
     if predicted.shape != truth.shape:
@@ -111,7 +113,8 @@ def branch_scores(predicted: torch.Tensor, truth: torch.Tensor, horizons: Sequen
     for h in horizons:
         p, q = predicted[:, :, h], truth[:, :, h]
         finite = torch.isfinite(p).all(dim=(1, 2))
-        out["distance"][h] = torch.where(finite, energy_distance(q, p.nan_to_num()), torch.inf).numpy()
+        # paired: a conditional model's k-th future follows the k-th true future's actions
+        out["distance"][h] = torch.where(finite, energy_distance(q, p.nan_to_num(), paired=True), torch.inf).numpy()
         out["spread"][h] = mean_pairwise_distance(p.nan_to_num()).numpy()
         out["true_spread"][h] = mean_pairwise_distance(q).numpy()
     return BranchScores(**out)

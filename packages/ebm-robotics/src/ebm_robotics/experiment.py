@@ -21,7 +21,7 @@ from .generate import GenerationConfig, generate_trajectories
 from .rollouts import ZeroEnergy, baseline_next_state, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
 from .shards import read_manifest
-from .training import BASELINES, DynamicsTrainingConfig, train_baseline, train_ebm
+from .training import BASELINES, DynamicsTrainingConfig, rollout_sampler, train_baseline, train_ebm
 
 # versions written to results.json
 RECORDED_PACKAGES = ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics")
@@ -248,8 +248,8 @@ def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, checkpoints
                 base = bases[f"gaussian_{kind}"]
             energy, history = train_ebm(transitions, scaler, conditional, tcfg, checkpoints / name, resume, quiet,
                                         base=base)
-            trained[name] = (ebm_next_state(energy.eval(), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std),
-                             history)
+            sampler = rollout_sampler(tcfg, conditional)
+            trained[name] = (ebm_next_state(energy.eval(), scaler, sampler, tcfg.rollout_init_std), history)
         else:
             model, history = train_baseline(family, transitions, scaler, conditional, tcfg, checkpoints / name,
                                             resume, quiet)

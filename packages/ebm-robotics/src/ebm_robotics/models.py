@@ -32,8 +32,9 @@ from .shards import ACTION_DIM, STATE_DIM
 
 
 def condition(states: torch.Tensor, actions: torch.Tensor | None) -> torch.Tensor:
-    """The conditioning vector of a transition model: s_t, or [s_t, a_t] (action-conditional)."""
-    return states if actions is None else torch.cat([states, actions], dim=-1)
+    """The conditioning vector of a transition model: s_t, or [s_t, a_t] (action-conditional), in the
+    models' float32."""
+    return states.float() if actions is None else torch.cat([states, actions], dim=-1).float()
 
 
 def condition_width(conditional: bool) -> int:

@@ -3,6 +3,7 @@ ebm-core's one supervised loop."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,43 +30,52 @@ from .scaling import TransitionScaler
 
 BaselineKind = Literal["fc", "fc_paper", "gaussian"]
 BASELINES: tuple[BaselineKind, ...] = ("fc", "fc_paper", "gaussian")
+UNCOND_ROLLOUT_T = 0.8
 
 
-def _transition_sampler(noise_std: float) -> LangevinSampler:
-    return LangevinSampler(steps=10, step_size=0.2, noise_std=noise_std, grad_clip=None, clamp=(-4.0, 4.0))
+STEP_SIZE = 0.05
+
+
+def langevin_at(temperature: float, steps: int = 20, step_size: float = STEP_SIZE) -> LangevinSampler:
+    """Langevin dynamics that samples exp(-E / temperature): noise sqrt(2 * step_size * temperature)
+    (temperature 1: the paper's eq. 1, the model's own density), no gradient clip, states within +-4."""
+    return LangevinSampler(steps=steps, step_size=step_size, noise_std=math.sqrt(2 * step_size * temperature),
+                           grad_clip=None, clamp=(-4.0, 4.0))
 
 
 @dataclass(frozen=True)
 class DynamicsTrainingConfig:
-    """Settings shared by the models.
+    """Settings shared by the models (every choice made on validation: robotics README, "Choosing the
+    recipe").
 
-    From the paper (5.1, A.11): 10 Langevin steps for negatives, Adam betas (0, 0.999) with the
-    reference clip, batch 128. The CPU default uses lr 1e-3 for its short runs; the paper preset
-    the paper's 1e-4. The baselines train as many steps on the same batches, with plain Adam at
+    From the paper (5.1, A.11): Adam betas (0, 0.999) with the reference clip, batch 128, fresh
+    Langevin chains for negatives. The CPU default uses lr 1e-3 for its short runs (the paper preset
+    the paper's 1e-4). The baselines train as many steps on the same batches, with plain Adam at
     ``baseline_lr``.
 
-    Ours (robotics README, chosen on validation): in the normalized step units of
-    :class:`TransitionScaler` (every dimension's one-step change has std 1) chains start at s_t plus
-    ``init_std`` units of Gaussian noise and take steps of ``sampler.step_size`` without gradient
-    clip. Negatives come from fresh chains (``replay_prob`` 0) and the L2 coefficient is small,
-    because rollouts sample every step with a fresh chain. Rollouts sample with ``rollout_sampler``
-    from ``rollout_init_std``. ``energy="whitened"`` writes the energy in the coordinates of the trained
-    Gaussian baseline (:class:`WhitenedTransitionEnergy`): chains then live in whitened units.
+    The default energy is ``"whitened"`` (:class:`WhitenedTransitionEnergy`): written over the step
+    whitened by the trained Gaussian baseline, so chains start from the base's own samples
+    (``init_std`` 1) and one step size fits every coordinate. Training chains sample the model's
+    temperature-1 density (``sampler``: 20 steps of 0.05, noise sqrt(0.1)); the paper's 10 steps and
+    fresh chains from noise around s_t (``energy="plain"``) are kept as settings. Rollouts sample every
+    step with a fresh chain: ``rollout_sampler`` for unconditional models, ``conditional_rollout_sampler``
+    for action-conditional ones (colder: given the actions the future is near-deterministic).
     """
 
-    steps: int = 4000
+    steps: int = 8000
     batch_size: int = 128
     lr: float = 1e-3
-    baseline_lr: float = 1e-3
-    sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.05))
-    init_std: float = 0.5
-    rollout_sampler: LangevinSampler = field(default_factory=lambda: _transition_sampler(0.025))
-    rollout_init_std: float = 0.25
+    baseline_lr: float = 3e-4
+    sampler: LangevinSampler = field(default_factory=lambda: langevin_at(1.0))
+    init_std: float = 1.0
+    rollout_sampler: LangevinSampler = field(default_factory=lambda: langevin_at(UNCOND_ROLLOUT_T))
+    conditional_rollout_sampler: LangevinSampler = field(default_factory=lambda: langevin_at(0.5))
+    rollout_init_std: float = 1.0
     l2_coeff: float = 0.001
-    energy: Literal["plain", "whitened"] = "plain"
+    energy: Literal["plain", "whitened"] = "whitened"
     buffer_size: int = 10_000
     replay_prob: float = 0.0
-    checkpoint_every: int = 500
+    checkpoint_every: int = 1000
     seed: int = 0
     device: str = "cpu"  # where the models train (the rollouts then run on the CPU)
 
@@ -161,3 +171,9 @@ def train_baseline(
     )
     history = train_supervised(model, lambda m, target_, cond: m.loss(cond, target_), (x, y), cfg, out_dir, resume)
     return model.cpu().eval(), history
+
+
+def rollout_sampler(config: DynamicsTrainingConfig, conditional: bool) -> LangevinSampler:
+    """The sampler of a model's rollouts: ``conditional_rollout_sampler`` for action-conditional models,
+    else ``rollout_sampler``."""
+    return config.conditional_rollout_sampler if conditional else config.rollout_sampler
