@@ -3,7 +3,7 @@ from deep inside torch and not a run on the wrong data."""
 
 import pytest
 import torch
-from app_runner import call_app
+from app_runner import call_app, mnist_without_train_files
 
 
 def test_counts_below_one_are_usage_errors(tmp_path):
@@ -61,5 +61,7 @@ def test_likelihood_bounds_only_held_out_images_and_says_so(tmp_path):
     proc = call_app("likelihood", "--preset", "tiny", "--test-images", "500", "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "likelihood.num_test (500 test images, --test-images) exceeds" in proc.stderr
     # the paper preset bounds the whole test set: without the train files nothing would be left to train on
-    proc = call_app("likelihood", "--preset", "paper", "--out", str(tmp_path / "p"), "--quiet")
+    only_test = mnist_without_train_files(tmp_path / "mnist")
+    proc = call_app("likelihood", "--preset", "paper", "--data-dir", str(only_test), "--out", str(tmp_path / "p"),
+                    "--quiet")
     assert proc.returncode == 2 and "would leave none to train on" in proc.stderr

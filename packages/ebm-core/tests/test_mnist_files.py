@@ -107,5 +107,4 @@ def test_shared_mnist_dir_search_order(tmp_path, monkeypatch):
     assert shared_mnist_dir() == tmp_path / "beside"  # 2. beside the checkout (an absent $EBM_MNIST_DIR is skipped)
     monkeypatch.delenv("EBM_MNIST_DIR")
     monkeypatch.setattr(mnist_files, "_beside_checkout", lambda: tmp_path / "no-checkout")
-    work = Path("/work/shared/data/mnist")  # 3. the project machine's copy, else the (absent) folder of 2.
-    assert shared_mnist_dir() == (work if work.is_dir() else tmp_path / "no-checkout")
+    assert shared_mnist_dir() == tmp_path / "no-checkout"  # no other place is searched: a clear error later

@@ -100,10 +100,9 @@ def _beside_checkout() -> Path:
 
 
 def shared_mnist_dir() -> Path:
-    """The real MNIST test set (t10k idx .gz files) used by the CPU demos and tests: the folder
-    ``$EBM_MNIST_DIR``, else ``shared/data/mnist`` beside the repository checkout, else
-    ``/work/shared/data/mnist``; the first that exists (the second when none does)."""
-    candidates = [Path(os.environ["EBM_MNIST_DIR"])] if os.environ.get("EBM_MNIST_DIR") else []
-    beside = _beside_checkout()
-    candidates += [beside, Path("/work/shared/data/mnist")]
-    return next((c for c in candidates if c.is_dir()), beside)
+    """The real MNIST idx .gz files used by the CPU demos and tests: the folder ``$EBM_MNIST_DIR``
+    when it exists, else ``shared/data/mnist`` beside the repository checkout."""
+    env = os.environ.get("EBM_MNIST_DIR")
+    if env and Path(env).is_dir():
+        return Path(env)
+    return _beside_checkout()

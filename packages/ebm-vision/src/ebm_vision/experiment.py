@@ -36,7 +36,7 @@ MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNe
 
 
 DATA_DIR_DEFAULT = ("default: the shared MNIST folder for the mnist and tiny presets ($EBM_MNIST_DIR, else "
-                    "shared/data/mnist beside the checkout, else /work/shared/data/mnist), else data")
+                    "shared/data/mnist beside the checkout), else data")
 
 
 def default_data_dir(preset: str) -> Path:
