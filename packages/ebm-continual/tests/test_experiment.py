@@ -60,7 +60,7 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     assert any("settings differ" in s for s in said) and not any(s.startswith("joint") for s in said)
     assert json.loads((tmp_path / "runs" / "joint_seed0.json").read_text()) == joint_run  # unchanged: reused
     # the EBM's old per-task checkpoints (2 steps) were discarded, not resumed into the 1-step run
-    ckpt = torch.load(tmp_path / "checkpoints/ebm/seed0/task4/checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoints/ebm/seed0/task4/checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 1
     assert results["accuracy"]["joint"]["per_seed"] == [100 * joint_run["accuracy"]]
     assert (tmp_path / "table.md").exists() and (tmp_path / "accuracy_over_tasks.png").exists()

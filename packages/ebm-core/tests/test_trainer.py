@@ -122,7 +122,7 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         t.save_checkpoint()
     monkeypatch.undo()
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 6
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 6
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 

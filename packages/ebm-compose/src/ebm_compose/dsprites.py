@@ -7,7 +7,6 @@ images. Latents are integer class indices in the column order ``LATENT_NAMES``.
 
 from __future__ import annotations
 
-import pickle
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -132,12 +131,12 @@ def load_dsprites(data_dir: str | Path | None = None) -> DSprites:
             "the built-in renderer of the same factor grid."
         )
     try:
-        with np.load(path, allow_pickle=True, encoding="latin1") as f:
+        with np.load(path, allow_pickle=False) as f:  # only the array keys: the file's metadata is a pickle
             images = f["imgs"]
             classes = f["latents_classes"]
     except PermissionError:
         raise
-    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error) as e:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path} cannot be read as the dSprites .npz (a damaged or cut-off download?): {e}") from e
     if images.shape != (grid_size(), IMAGE_SIZE, IMAGE_SIZE) or classes.shape != (grid_size(), 6):
         raise ValueError(f"{path}: expected imgs (737280, 64, 64) and latents_classes (737280, 6), "

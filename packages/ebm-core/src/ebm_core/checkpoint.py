@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, f)
 
 
-def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu",
-                    weights_only: bool = False) -> Any:
-    """``torch.load`` with errors that name the file: ``FileNotFoundError`` when it is missing,
-    ``ValueError`` when it is a folder, truncated, or not a torch file at all."""
+def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu") -> Any:
+    """``torch.load(..., weights_only=True)``: tensors and plain containers only, so a file from
+    anyone runs no code. Errors name the file: ``FileNotFoundError`` when it is missing,
+    ``ValueError`` (one line) when it is a folder, truncated, not a torch file, or holds objects."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; give the file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, UnicodeDecodeError, AttributeError) as e:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as e:  # the weights-only unpickler's refusals, and whatever a damaged file provokes
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(
-            f"{what} {path} cannot be loaded (cut off, not a torch file, or written by other code): {e}"
-        ) from e
+            f"{what} {path} cannot be loaded (cut off, not a torch file, or holding objects other than "
+            f"tensors and plain values, which are never unpickled): {first[:200]}"
+        ) from None
 
 
 def plain_settings(settings: dict[str, Any]) -> Any:
@@ -58,7 +61,7 @@ def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], pat
     path = Path(path)
     if not path.exists():
         return False
-    saved = load_torch_file(path, what, weights_only=True)
+    saved = load_torch_file(path, what)
     if not isinstance(saved, dict) or saved.get("settings") != plain_settings(settings):
         return False
     module.load_state_dict(saved["state_dict"])
@@ -92,15 +95,24 @@ def refuse_other_settings(saved: dict[str, Any], now: dict[str, Any], path: str 
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """torch's, numpy's and Python's global RNG states as tensors and plain values (a checkpoint
+    loads with ``weights_only=True``)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"] = {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                            "pos": int(numpy_state["state"]["pos"])}
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+                            "pos": numpy_state["state"]["pos"]}
+    np.random.set_state(numpy_state)
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -74,7 +74,7 @@ def train_supervised(
     settings = {f"config.{k}": v for k, v in dataclasses.asdict(config).items()}
     step, history = 0, []
     if resume and ckpt is not None and ckpt.exists():
-        state = load_torch_file(ckpt, "checkpoint", weights_only=True)
+        state = load_torch_file(ckpt, "checkpoint")
         extra = [f"training examples: {len(state['stream']['perm'])} -> {stream.n}"] \
             if len(state["stream"]["perm"]) != stream.n else []
         refuse_other_settings(state["settings"], settings, ckpt, extra)

@@ -11,6 +11,8 @@ of futures given a recorded state is well defined (and can be sampled again from
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +207,9 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def load_policy(spec: str, actuators: ActuatorMap) -> Policy:
     """Build a policy from a string spec (``actuators``: the model's, for policies in action units).
 
@@ -215,6 +220,10 @@ def load_policy(spec: str, actuators: ActuatorMap) -> Policy:
     * ``"package.module:attr"`` -- an importable object: a class is instantiated without
       arguments; an object with ``reset`` and ``__call__`` is used as a :class:`Policy`; any
       other callable is treated as ``state -> action``.
+
+    The last two are code, run as they are: a policy is only ever what the caller names here (never
+    read from a data folder), and a module must be an installed, dotted module name (a path such as
+    ``../x.py:f`` is refused, as is a missing module), each with a one-line ``ValueError``.
     """
     if spec == "markov_gait":
         return MarkovGaitPolicy(actuators)
@@ -228,12 +237,19 @@ def load_policy(spec: str, actuators: ActuatorMap) -> Policy:
         return CallablePolicy(TorchScriptPolicy(spec), name=spec)
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
+        if not _DOTTED_NAME.fullmatch(module_name) or not _DOTTED_NAME.fullmatch(attr):
+            raise ValueError(f"policy spec {spec!r}: expected 'package.module:attr' with an installed module's "
+                             "dotted name (a file path is not imported)")
+        try:
+            found = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ValueError(f"policy spec {spec!r}: no installed module {module_name!r}")
         try:
             obj: Any = importlib.import_module(module_name)
         except ImportError as e:
-            raise ValueError(
-                f"cannot import module {module_name!r} of policy spec {spec!r}: {e}"
-            ) from e
+            raise ValueError(f"cannot import module {module_name!r} of policy spec {spec!r}: {e}") from None
         for part in attr.split("."):
             if not hasattr(obj, part):
                 raise ValueError(f"policy spec {spec!r}: {module_name!r} has no attribute {attr!r}")

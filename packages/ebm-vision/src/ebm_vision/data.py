@@ -14,7 +14,6 @@ raise a ``FileNotFoundError`` that names them and the ``--data-dir`` they are lo
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,8 @@ from ebm_core import quantize as quantize  # re-exported
 from ebm_core import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
 from ebm_core import shared_mnist_dir as shared_mnist_dir  # re-exported
 from torch.utils.data import Dataset, Subset
+
+from .pickled_arrays import load_pickled_arrays
 
 DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
 _SHAPES = {
@@ -94,32 +95,41 @@ def _has_mnist_test(data_dir: Path) -> bool:
 
 
 # ------------------------------------------------------------------- torchvision-backed sets
-def _hwc_to_chw(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()
+CIFAR_FILES = {
+    10: ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "labels"),
+    100: ("cifar-100-python", ("train",), ("test",), "fine_labels"),
+}
 
 
 def load_cifar(data_dir: str | Path, split: str = "train", classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    """CIFAR-10 / CIFAR-100 through torchvision (python pickle version, no download)."""
-    from torchvision.datasets import CIFAR10, CIFAR100
-
+    """CIFAR-10 / CIFAR-100 from the "python version" archive, extracted in ``data_dir``
+    (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``; ``cifar-100-python/train``, ``test``):
+    the batches are pickles, read by :func:`ebm_vision.pickled_arrays.load_pickled_arrays`, which
+    admits numpy arrays and plain values only (torchvision's CIFAR classes would unpickle anything)."""
     _check_split(split)
     data_dir = Path(data_dir)
-    if classes == 10:
-        cls, files = CIFAR10, ["cifar-10-batches-py/" + f for f in
-                               ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-                                "test_batch", "batches.meta"]]
-    elif classes == 100:
-        cls, files = CIFAR100, ["cifar-100-python/" + f for f in ["train", "test", "meta"]]
-    else:
+    if classes not in CIFAR_FILES:
         raise ValueError(f"CIFAR has 10 or 100 classes, got {classes}")
-    if not all((data_dir / f).exists() for f in files):
-        raise _missing(f"CIFAR-{classes}", data_dir, files, " (torchvision's 'python version' archive, extracted)")
-    try:
-        ds = cls(str(data_dir), train=split == "train", download=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:  # torchvision's md5 check; a cut-off pickle
-        raise ValueError(f"CIFAR-{classes} files under {data_dir} are damaged or incomplete (their checksums "
-                         f"or contents do not match torchvision's): {e}") from e
-    return _hwc_to_chw(ds.data), torch.as_tensor(ds.targets, dtype=torch.long)
+    folder, train_files, test_files, label_key = CIFAR_FILES[classes]
+    names = train_files if split == "train" else test_files
+    paths = [data_dir / folder / n for n in names]
+    if not all(p.is_file() for p in paths):
+        raise _missing(f"CIFAR-{classes}", data_dir, [f"{folder}/{n}" for n in names],
+                       " (the 'python version' archive, extracted)")
+    images, labels = [], []
+    for p in paths:
+        batch = load_pickled_arrays(p, f"CIFAR-{classes}")
+        x, y = batch.get("data"), batch.get(label_key)
+        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 \
+                or y is None or len(y) != x.shape[0]:
+            raise ValueError(f"{p} is not a CIFAR-{classes} batch: expected 'data' uint8 (N, 3072) and "
+                             f"'{label_key}' of N labels")
+        y = np.asarray(y, dtype=np.int64)
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise ValueError(f"{p}: labels must lie in [0, {classes}), got values in [{y.min()}, {y.max()}]")
+        images.append(torch.from_numpy(x.reshape(-1, 3, 32, 32).copy()))
+        labels.append(torch.from_numpy(y))
+    return torch.cat(images), torch.cat(labels)
 
 
 def load_svhn(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,11 +178,9 @@ def load_imagenet32(data_dir: str | Path, split: str = "train") -> tuple[torch.T
         paths.append(found[0])
     images, labels = [], []
     for p in paths:
-        try:
-            with open(p, "rb") as f:
-                d = pickle.load(f)
-        except (EOFError, pickle.UnpicklingError, ValueError) as e:
-            raise ValueError(f"{p} cannot be read as a downsampled-ImageNet batch (cut off or damaged?): {e}") from e
+        d = load_pickled_arrays(p, "downsampled-ImageNet")
+        if "data" not in d or "labels" not in d:
+            raise ValueError(f"{p} is not a downsampled-ImageNet batch: expected the keys 'data' and 'labels'")
         images.append(torch.from_numpy(np.asarray(d["data"], dtype=np.uint8)).view(-1, 3, 32, 32))
         labels.append(torch.as_tensor(np.asarray(d["labels"]), dtype=torch.long) - 1)
     return torch.cat(images), torch.cat(labels)

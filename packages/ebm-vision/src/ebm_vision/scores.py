@@ -5,13 +5,14 @@ Inception FID numbers)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import check_unit_range, frechet_distance_samples, progress
+from ebm_core import check_unit_range, frechet_distance_samples, load_torch_file, progress
 from torch import nn
 
 SKIPPED = "skipped: no Inception weights"
@@ -104,14 +105,41 @@ def _to_uint8_rgb(x: torch.Tensor) -> torch.Tensor:
     return q.expand(-1, 3, -1, -1) if q.shape[1] == 1 else q
 
 
-def inception_weights_file(weights: str | Path) -> Path:
-    """The Inception weights file (torch-fidelity's ``pt_inception-2015-12-05-6726825d.pth``), checked
-    to exist, so that a run can refuse a wrong path before it trains."""
+def read_inception_weights(weights: str | Path) -> dict[str, torch.Tensor]:
+    """The Inception weights (torch-fidelity's ``pt_inception-2015-12-05-6726825d.pth``) as a state
+    dict, read with ``weights_only=True``: a run refuses a missing, damaged or crafted file (one-line
+    error naming it) before it trains, and no code in the file runs."""
     weights = Path(weights)
     if not weights.is_file():
         raise FileNotFoundError(f"Inception weights {weights} not found (torch-fidelity's "
                                 "pt_inception-2015-12-05-6726825d.pth); pass --inception-weights PATH")
-    return weights
+    state = load_torch_file(weights, "Inception weights")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"Inception weights {weights} is not a state dict of tensors "
+                         "(torch-fidelity's pt_inception-2015-12-05-6726825d.pth)")
+    return state
+
+
+def inception_weights_file(weights: str | Path) -> Path:
+    """The Inception weights file, checked by :func:`read_inception_weights` (so that a run can refuse
+    a wrong path before it trains)."""
+    read_inception_weights(weights)
+    return Path(weights)
+
+
+def _inception_networks(weights: str | Path) -> tuple[nn.Module, nn.Module]:
+    """torchmetrics' Inception (pool features, unbiased logits) on the checked weights. torch-fidelity
+    unpickles its weights file without ``weights_only``, so it is handed a copy that this function wrote
+    from the tensors alone, never the user's file."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    state = read_inception_weights(weights)
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / "pt_inception.pth"
+        torch.save(state, plain)
+        features = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(plain))
+        logits = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(plain))
+    return features, logits
 
 
 def inception_scores(
@@ -135,12 +163,10 @@ def inception_scores(
         return skipped if isinstance(fake, Mapping) else skipped[""]
     from torchmetrics.image.inception import InceptionScore
 
+    features: nn.Module
+    logits: nn.Module
     if extractor is None:
-        from torchmetrics.image.fid import NoTrainInceptionV3
-
-        weights = inception_weights_file(weights)
-        features: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(weights))
-        logits: nn.Module = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], str(weights))
+        features, logits = _inception_networks(weights)
     else:
         features = logits = extractor
 
