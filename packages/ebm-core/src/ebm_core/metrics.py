@@ -25,9 +25,10 @@ def frechet_distances(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, 
                       sqrt_cov1: torch.Tensor | None = None) -> torch.Tensor:
     """Squared Frechet (2-Wasserstein) distances between N(mu1, cov1) and N(mu2, cov2), batched over
     leading dimensions: |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2), through symmetric
-    eigendecompositions. ``sqrt_cov1`` (``sqrt_psd(cov1)``) may be passed to reuse it."""
+    eigendecompositions. ``sqrt_cov1``, any factor ``A`` of ``cov1 = A A^T`` (``sqrt_psd(cov1)`` or a
+    Cholesky factor: ``A^T C2 A`` has the eigenvalues of ``C1 C2`` either way), may be passed to reuse it."""
     s1 = sqrt_psd(cov1) if sqrt_cov1 is None else sqrt_cov1
-    cross = s1 @ cov2 @ s1
+    cross = s1.transpose(-1, -2) @ cov2 @ s1
     tr_sqrt = torch.linalg.eigvalsh((cross + cross.transpose(-1, -2)) / 2).clamp_min(0).sqrt().sum(-1)
     trace = torch.diagonal(cov1, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(cov2, dim1=-2, dim2=-1).sum(-1)
     return ((mu1 - mu2) ** 2).sum(-1) + trace - 2 * tr_sqrt

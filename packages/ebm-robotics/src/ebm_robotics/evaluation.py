@@ -9,6 +9,7 @@ models is paired (DESIGN.md, Measurement).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,19 @@ def _weighted_moments(counts: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tens
     """Mean (R, D) and unbiased covariance (R, D, D) of ``x`` (N, D) under each row of counts (R, N)."""
     n, d = x.shape
     mean = counts @ x / n
-    second = (counts @ (x[:, :, None] * x[:, None, :]).reshape(n, d * d) / n).reshape(-1, d, d)
+    i, j = torch.triu_indices(d, d)  # the second moments are symmetric: half the products
+    upper = counts @ (x[:, i] * x[:, j]) / n
+    second = x.new_empty(counts.shape[0], d, d)
+    second[:, i, j] = upper
+    second[:, j, i] = upper
     return mean, (second - mean[:, :, None] * mean[:, None, :]) * (n / (n - 1))
+
+
+def _factor(cov: torch.Tensor) -> torch.Tensor:
+    """A factor A of each covariance (cov = A A^T): Cholesky, or the symmetric square root where a
+    covariance is singular."""
+    chol, info = torch.linalg.cholesky_ex(cov)
+    return chol if not bool(info.any()) else sqrt_psd(cov)
 
 
 @dataclass(frozen=True)
@@ -66,16 +78,21 @@ def frechet_scores(predicted: Mapping[str, torch.Tensor], truth: torch.Tensor, n
     counts = resample_counts(truth.shape[0], n_boot, seed)
     steps = truth.shape[1] - 1
     fd = {name: torch.empty(counts.shape[0], steps, dtype=torch.float64) for name in predicted}
-    for t in range(1, steps + 1):
-        m_true, c_true = _weighted_moments(counts, truth[:, t])
-        s_true = sqrt_psd(c_true)
-        for name, p in predicted.items():
-            x = torch.as_tensor(p[:, t], dtype=torch.float64)
-            if not torch.isfinite(x).all():
-                fd[name][:, t - 1] = torch.inf
-                continue
-            m, c = _weighted_moments(counts, x)
-            fd[name][:, t - 1] = frechet_distances(m_true, c_true, m, c, s_true)
+    def score(name: str, t: int, m_true: torch.Tensor, c_true: torch.Tensor, s_true: torch.Tensor) -> None:
+        x = torch.as_tensor(predicted[name][:, t], dtype=torch.float64)
+        if not torch.isfinite(x).all():
+            fd[name][:, t - 1] = torch.inf
+            return
+        m, c = _weighted_moments(counts, x)
+        fd[name][:, t - 1] = frechet_distances(m_true, c_true, m, c, s_true)
+
+    # two models at a time: torch's batched eigensolver runs on one core
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for t in range(1, steps + 1):
+            m_true, c_true = _weighted_moments(counts, truth[:, t])
+            s_true = _factor(c_true)
+            n = len(predicted)
+            list(pool.map(score, predicted, [t] * n, [m_true] * n, [c_true] * n, [s_true] * n))
     return FrechetScores(
         per_step={k: v[0].tolist() for k, v in fd.items()},
         mean={k: float(v[0].mean()) for k, v in fd.items()},
