@@ -296,3 +296,19 @@ def test_baseline_resume_continues_only_under_the_same_settings(tmp_path, capsys
     with pytest.raises(ValueError, match="other settings.*config.lr: 0.0003 -> 0.01"):
         train_baseline("fc", tr, sc, True, dataclasses.replace(cfg, baseline_lr=1e-2), out_dir=tmp_path, resume=True,
                        quiet=True)
+
+
+def test_a_diverging_ebm_rollout_stops_instead_of_reporting_nan():
+    from ebm_core import NonFiniteError
+
+    class NaNEnergy(torch.nn.Module):
+        in_dim = D
+
+        def forward(self, x, y=None):
+            return x.sum(1) * math.nan
+
+    rng = np.random.default_rng(0)
+    sc = TransitionScaler.fit(np.cumsum(rng.normal(size=(4, 5, D)), axis=1).astype(np.float32))
+    next_state = ebm_next_state(NaNEnergy(), sc, DynamicsTrainingConfig().rollout_sampler, 1.0)
+    with pytest.raises(NonFiniteError, match="Langevin samples"):
+        rollout_states(next_state, torch.zeros(3, D), 2)

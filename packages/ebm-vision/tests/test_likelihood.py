@@ -67,7 +67,7 @@ def test_distrust_of_wide_brackets():
     assert distrust(row, None, 0.2) is None
     assert "wider" in distrust({"lower_nats": 1000.0, "upper_nats": 1300.0}, None, 0.2)
     assert "inverted" in distrust({"lower_nats": 1000.0, "upper_nats": 700.0}, None, 0.2)
-    assert distrust({"lower_nats": 1000.0, "upper_nats": 990.0}, None, 0.2) is None  # AIS noise
+    assert "inverted" in distrust({"lower_nats": 1000.0, "upper_nats": 990.0}, None, 0.2)  # only ordered bounds
     assert "ceiling" in distrust(row, 900.0, 0.2)
 
 
@@ -92,3 +92,16 @@ def test_paper_bounds_per_variant():
     assert paper_bounds("l2_0.01") == list(PAPER_SENSITIVITY["l2_coeff"][0.01])
     assert paper_bounds("step_1000") == list(PAPER_SENSITIVITY["step_size"][1000.0])
     assert all(paper_bounds(n) is not None for n in names) and paper_bounds("checkpoint") is None
+
+
+def test_nan_energies_stop_the_bounds_with_the_model_named():
+    from ebm_core import NonFiniteError
+
+    class NaNEnergy(nn.Module):
+        def forward(self, x, y=None):
+            return x.flatten(1).sum(1) * math.nan
+
+    cfg = LikelihoodConfig(ais=AISConfig(num_chains=4, num_temperatures=3, hmc=HMCSampler(leapfrog_steps=2)),
+                           temperatures=(1.0,), num_test=4)
+    with pytest.raises(NonFiniteError, match="replay_buffer: AIS likelihood bounds at temperature 1.0"):
+        likelihood_bounds(NaNEnergy(), torch.rand(4, 1, 2, 2), cfg, name="replay_buffer")

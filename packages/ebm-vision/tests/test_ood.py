@@ -105,3 +105,18 @@ def test_a_damaged_torchvision_ood_file_is_not_reported_missing(tmp_path):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 10) + bytes(10))
     with pytest.raises(ValueError, match="fashion_mnist test files under .* are there but damaged or incomplete"):
         load_ood_images("fashion_mnist", tmp_path, (1, 28, 28))
+
+
+def test_nan_scores_stop_the_ood_evaluation_naming_the_model_and_set():
+    from ebm_core import NonFiniteError
+
+    class NaNOnBright(nn.Module):
+        def forward(self, x, y=None):
+            e = -x[:, 0, 0, 0]
+            return torch.where(x[:, 0, 0, 0] > 0.9, torch.full_like(e, float("nan")), e)
+
+    x_in = images_with_first_pixel([0.1, 0.2, 0.3])
+    res = evaluate_ood(NaNOnBright(), x_in, {"dim": images_with_first_pixel([0.4, 0.5])}, model="model.pt")
+    assert res["auroc"]["dim"] == 0.0  # finite scores: a number (here the worst one)
+    with pytest.raises(NonFiniteError, match="OOD scores of model.pt on bright: 1 of 2 values"):
+        evaluate_ood(NaNOnBright(), x_in, {"bright": images_with_first_pixel([0.95, 0.5])}, model="model.pt")

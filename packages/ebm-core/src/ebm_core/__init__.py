@@ -16,8 +16,10 @@ from .checkpoint import (
     seed_everything,
 )
 from .checks import (
+    NonFiniteError,
     check_count,
     check_energy_output,
+    check_finite,
     check_nonnegative,
     check_positive,
     check_probability,
@@ -85,6 +87,7 @@ __all__ = [
     "nonnegative_int", "device_name",
     "positive_float", "nonnegative_float",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
+    "NonFiniteError", "check_finite",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
     "check_energy_output",
 ]

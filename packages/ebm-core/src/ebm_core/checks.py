@@ -89,6 +89,22 @@ def check_unit_range(x: torch.Tensor, name: str = "images") -> None:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]{hint}")
 
 
+class NonFiniteError(ValueError):
+    """A computed figure (energies, samples, scores, bounds) came out NaN or infinite: never reported,
+    the run stops with a one-line message naming what and where (exit status 2 in the apps)."""
+
+
+def check_finite(values: object, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` when ``values`` (a tensor, array or number)
+    holds NaN or infinite entries."""
+    t = torch.as_tensor(values)
+    if t.is_floating_point() or t.is_complex():
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            raise NonFiniteError(f"{what}: {bad} of {t.numel()} values are NaN or infinite (the model's energies "
+                                 "or the sampler diverged); nothing is reported")
+
+
 def check_energy_output(e: torch.Tensor, x: torch.Tensor, who: str = "an energy") -> None:
     """An energy returns one value per sample: shape (B,), not (B, 1) (which would broadcast)."""
     if not isinstance(e, torch.Tensor) or e.shape != (x.shape[0],):

@@ -15,6 +15,7 @@ from .checks import (
     check_condition,
     check_count,
     check_energy_output,
+    check_finite,
     check_mask,
     check_nonnegative,
     check_positive,
@@ -42,7 +43,9 @@ class LangevinSampler:
     ``grad_clip=None`` disables the clip. Per-element bounds ``low`` / ``high`` passed to ``run``
     (e.g. a box around each input) apply after the clamp. With a ``mask`` only entries where the
     mask is true move; the others stay bit-identical (inpainting). ``create_graph=True`` keeps the graph
-    through the chain, with respect to the parameters too (the KL term, A.8).
+    through the chain, with respect to the parameters too (the KL term, A.8). ``check_finite=True``
+    (the evaluations' samplers) checks the final states once and raises ``NonFiniteError`` where a
+    chain diverged, instead of returning NaN.
 
     Without ``create_graph`` the chain updates one state tensor in place. ``compile=True``
     (opt-in) runs each step's energy and input gradient through ``torch.compile``, with the
@@ -63,6 +66,7 @@ class LangevinSampler:
     record_every: int = 0
     record_energies: bool = False
     compile: bool = False
+    check_finite: bool = False
 
     def __post_init__(self) -> None:
         check_count(self.steps, "LangevinSampler.steps", minimum=0)
@@ -104,8 +108,12 @@ class LangevinSampler:
         mask = check_mask(mask, x0)
         low, high = check_bounds(low, high, x0)
         if self.create_graph:
-            return self._run_with_graph(terms, x0.detach(), mask, low, high)
-        return self._run_in_place(terms, x0.detach(), mask, low, high)
+            out = self._run_with_graph(terms, x0.detach(), mask, low, high)
+        else:
+            out = self._run_in_place(terms, x0.detach(), mask, low, high)
+        if self.check_finite:
+            check_finite(out.x.detach(), f"Langevin samples ({self.steps} steps of {self.step_size})")
+        return out
 
     def _step_functions(self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], x: torch.Tensor) -> list[Step]:
         """One gradient function per term: compiled where asked and available, else eager (x then

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .checks import check_finite
+
 ArrayLike = np.ndarray | torch.Tensor
 
 
@@ -81,10 +83,13 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, paired: bool = False) -> t
 
 
 def auroc(scores_positive: ArrayLike, scores_negative: ArrayLike) -> float:
-    """Area under the ROC curve for 'positive scores higher' (Mann-Whitney U, ties count 1/2)."""
+    """Area under the ROC curve for 'positive scores higher' (Mann-Whitney U, ties count 1/2); NaN or
+    infinite scores raise ``NonFiniteError`` (a NaN would rank arbitrarily)."""
     pos, neg = _as_f64(scores_positive).ravel(), _as_f64(scores_negative).ravel()
     if pos.size == 0 or neg.size == 0:
         raise ValueError("auroc needs at least one positive and one negative score")
+    check_finite(pos, "AUROC: the positive scores")
+    check_finite(neg, "AUROC: the negative scores")
     scores = np.concatenate([pos, neg])
     order = np.argsort(scores, kind="mergesort")
     sorted_scores = scores[order]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import package_versions, save_figure, seed_everything, write_json_atomic
+from ebm_core import NonFiniteError, package_versions, save_figure, seed_everything, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
 from .env import CUBE_QUAT
@@ -298,14 +298,20 @@ def run_hand_rollout(
                                                            out / "checkpoints", resume, quiet):
         conditional = name.endswith("_cond")
         actions = a_eval if conditional else None
-        with torch.no_grad():
-            torch.manual_seed(config.seed)
-            one_step[name] = one_step_mse(next_state, scaler, s_eval, actions)
-            torch.manual_seed(config.seed)
-            rollouts[name] = rollout_states(next_state, s_eval[:, 0], horizon, actions)
-            if has_branches:
+        stage = "one-step predictions"
+        try:
+            with torch.no_grad():
                 torch.manual_seed(config.seed)
-                branch_rollouts[name] = _branch_rollout(next_state, ev, conditional)
+                one_step[name] = one_step_mse(next_state, scaler, s_eval, actions)
+                stage = "rollouts"
+                torch.manual_seed(config.seed)
+                rollouts[name] = rollout_states(next_state, s_eval[:, 0], horizon, actions)
+                if has_branches:
+                    stage = "branch futures"
+                    torch.manual_seed(config.seed)
+                    branch_rollouts[name] = _branch_rollout(next_state, ev, conditional)
+        except NonFiniteError as e:
+            raise NonFiniteError(f"{name}, {stage}: {e}") from None
 
     torch.manual_seed(config.seed)
     noise_only = ebm_next_state(ZeroEnergy(s_eval.shape[-1]), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std)

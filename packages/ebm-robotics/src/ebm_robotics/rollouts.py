@@ -7,6 +7,7 @@ keeps its states inside the box spanned by the training states (``TransitionScal
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -24,8 +25,10 @@ def ebm_next_state(energy: nn.Module, scaler: TransitionScaler, sampler: Langevi
                    init_std: float = 0.0) -> NextState:
     """Sample s_t+1 from E(. | s_t[, a_t]) with Langevin dynamics on the normalized step, started
     at s_t perturbed by ``init_std`` step units of Gaussian noise (0: exactly at s_t); for a
-    whitened energy, on the whitened step, started from ``init_std`` times the base's own noise."""
+    whitened energy, on the whitened step, started from ``init_std`` times the base's own noise. A
+    chain that diverges raises ``NonFiniteError`` (``check_finite``) instead of feeding NaN onward."""
 
+    sampler = dataclasses.replace(sampler, check_finite=True)
     unwhiten = getattr(energy, "unwhiten", None)  # a WhitenedTransitionEnergy samples whitened steps
 
     def next_state(s: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:

@@ -141,7 +141,9 @@ def run_ood_eval(
     k = prep.energy_config.num_classes
     sets = {**synthetic_ood_sets(prep.eval_x, config.ood_images, seed=config.seed), **real}
     device = next(prep.energy.parameters()).device
-    res = evaluate_ood(prep.energy, prep.eval_x.to(device), {n: v.to(device) for n, v in sets.items()}, k)
+    model = str(checkpoint) if checkpoint is not None else "the trained model"
+    res = evaluate_ood(prep.energy, prep.eval_x.to(device), {n: v.to(device) for n, v in sets.items()}, k,
+                       model=model)
     score = "-min_c E(x, c)" if k else "-E(x)"
     plot_relative_energy_histograms(res["scores"], out / "relative_energy_histograms.png",
                                     f"{config.training.dataset}: {score} relative to the held-out test images", score)
@@ -418,7 +420,7 @@ def run_likelihood(
         base = next((r for r in rows if r["name"] == "replay_buffer"), None)
         if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
             lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
-        b = likelihood_bounds(energy, eval_x, lk, device=device)
+        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name)
         rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
                      "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")

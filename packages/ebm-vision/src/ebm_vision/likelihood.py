@@ -25,6 +25,7 @@ from ebm_core import (
     SumEnergy,
     ais_log_partition,
     check_count,
+    check_finite,
     check_positive,
     check_unit_range,
     save_figure,
@@ -74,10 +75,13 @@ def entropy_ceiling(shape: Sequence[int], levels: int = 256) -> float:
 
 def distrust(row: dict[str, Any], ceiling: float | None, max_relative_gap: float) -> str | None:
     """Why a temperature's AIS bounds are not trusted, or None when they are: a lower bound above
-    the entropy ceiling, or a bracket (either way round: an inverted one means the reverse chains
-    were far from model samples) wider than ``max_relative_gap`` of the lower bound. The gap rule is
-    relative, so it tolerates more nats where the bound is large."""
+    the entropy ceiling, an inverted bracket (upper below lower: the reverse chains were far from
+    model samples), or a bracket wider than ``max_relative_gap`` of the lower bound. The gap rule is
+    relative, so it tolerates more nats where the bound is large. Only finite, ordered bounds are
+    ever trusted (non-finite ones stop :func:`likelihood_bounds`)."""
     lower, upper = row["lower_nats"], row["upper_nats"]
+    if upper < lower:
+        return f"inverted bracket {lower:.0f} .. {upper:.0f}: the reverse chains were far from model samples"
     if ceiling is not None and lower > ceiling:
         return f"lower bound {lower:.0f} above the entropy ceiling {ceiling:.0f}: AIS has not converged"
     if abs(upper - lower) > max_relative_gap * max(abs(lower), 1.0):
@@ -95,7 +99,7 @@ def tempered(energy: nn.Module, temperature: float) -> nn.Module:
 
 def likelihood_bounds(
     energy: nn.Module, x_test: torch.Tensor, config: LikelihoodConfig = LikelihoodConfig(),
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "cpu", name: str = "the model",
 ) -> dict[str, Any]:
     """Mean test log likelihood bounds in nats for each temperature, and the best trusted one
     (:func:`distrust`; if no temperature is trusted, the best of all, with ``trusted`` False).
@@ -111,6 +115,8 @@ def likelihood_bounds(
         e_t = tempered(energy, t)
         res = ais_log_partition(e_t, tuple(x.shape[1:]), config.ais, device=device)
         lower, upper = res.log_likelihood_bounds(e_t, x)
+        check_finite([lower, upper, res.log_z_lower, res.log_z_upper],
+                     f"{name}: AIS likelihood bounds at temperature {t}")
         rows.append({
             "temperature": t, "lower_nats": lower, "upper_nats": upper,
             "log_z_lower": res.log_z_lower, "log_z_upper": res.log_z_upper,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import auroc, check_unit_range, class_energies, save_figure
+from ebm_core import auroc, check_finite, check_unit_range, class_energies, save_figure
 from torch import nn
 
 from .data import dequantize, load_images
@@ -144,15 +144,17 @@ def load_ood_images(name: str, data_dir: str | Path, shape: tuple[int, int, int]
 # ----------------------------------------------------------------------- evaluation
 def evaluate_ood(
     energy: nn.Module, x_in: torch.Tensor, ood_sets: Mapping[str, torch.Tensor], num_classes: int = 0,
-    batch_size: int = 500,
+    batch_size: int = 500, model: str = "the model",
 ) -> dict[str, Any]:
-    """AUROC of the score (in-distribution = positive) for each OOD set, and their mean.
+    """AUROC of the score (in-distribution = positive) for each OOD set, and their mean. Non-finite
+    scores raise ``NonFiniteError`` naming ``model`` and the set.
 
     Returns ``{"auroc": {set: value}, "mean_auroc": float, "scores": {"in": ..., set: ...}}`` with
     scores as numpy arrays (for histograms)."""
     if not ood_sets:
         raise ValueError("give at least one OOD set")
     s_in = ood_scores(energy, x_in, num_classes, batch_size).numpy()
+    check_finite(s_in, f"OOD scores of {model} on the in-distribution images")
     scores: dict[str, np.ndarray] = {"in": s_in}
     table = {}
     for name, x in ood_sets.items():
@@ -160,6 +162,7 @@ def evaluate_ood(
             got, want = tuple(x.shape[1:]), tuple(x_in.shape[1:])
             raise ValueError(f"OOD set {name!r} has images {got}, the model takes {want}")
         scores[name] = ood_scores(energy, x, num_classes, batch_size).numpy()
+        check_finite(scores[name], f"OOD scores of {model} on {name}")
         table[name] = auroc(s_in, scores[name])
     return {"auroc": table, "mean_auroc": float(np.mean(list(table.values()))), "scores": scores}
 
