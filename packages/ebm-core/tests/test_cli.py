@@ -173,3 +173,36 @@ def test_apply_overrides_sets_nested_fields_and_refuses_what_does_not_fit():
                       ("training.lr=nan", "expected a value like 0.001")]:
         with pytest.raises(ValueError, match=says):
             apply_overrides(Config(), [bad])
+
+
+def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
+    p = _parser()
+    run = tmp_path / "run"
+    (run / "checkpoints" / "a").mkdir(parents=True)
+    (run / "results.json").write_text("{}")
+    (run / "checkpoints" / "a" / "metrics.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(SystemExit) as exc:
+        resolve_out_dir(p, p.parse_args(["--out", str(run)]))
+    assert exc.value.code == 2
+    assert f"--out {run} holds a run (results.json, checkpoints); add --resume" in capsys.readouterr().err
+    assert (run / "checkpoints" / "a" / "metrics.jsonl").exists()  # refused: nothing touched
+    with pytest.raises(SystemExit):
+        resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume", "--overwrite"]))
+    assert "exclude each other" in capsys.readouterr().err
+    assert resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume"])) == run
+    assert resolve_out_dir(p, p.parse_args(["--out", str(run), "--overwrite"])) == run
+    assert not (run / "checkpoints" / "a" / "metrics.jsonl").exists()  # a fresh run's log starts empty
+    assert (run / "results.json").exists()  # replaced when the new run writes it, not before
+    fresh = tmp_path / "other"
+    (fresh / "data").mkdir(parents=True)  # e.g. a data folder alone is not a run
+    assert resolve_out_dir(p, p.parse_args(["--out", str(fresh)])) == fresh
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(capsys):
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_cli(interrupted, "demo", argv=[]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "demo: interrupted; run the same command with --resume (and the same --out) to continue " \
+                  "from its last checkpoint"

@@ -92,10 +92,15 @@ def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -
     """Run an app's ``main()``. A mistake in the input (:data:`FILE_ERRORS`, or a ``ValueError`` raised
     in this project's code) ends with ``<prog>: error (<kind>): <message>`` on stderr, a line saying
     where it was raised, and exit status 2, unless ``--traceback`` is on the command line (``argv``,
-    default ``sys.argv[1:]``), which shows the whole trace."""
+    default ``sys.argv[1:]``), which shows the whole trace. Ctrl-C ends with one line saying how to
+    resume, and exit status 130."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         return main()
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; run the same command with --resume (and the same --out) to continue "
+              "from its last checkpoint", file=sys.stderr)
+        return 130
     except (*FILE_ERRORS, ValueError) as e:
         where = traceback.extract_tb(e.__traceback__)[-1]
         ours = isinstance(e, FILE_ERRORS) or _project_file(where.filename)
@@ -140,6 +145,8 @@ def add_run_args(
         parser.add_argument("--device", type=device_name, default=device_default, help=device_help)
     parser.add_argument("--seed", type=nonnegative_int, default=0, help=seed_help)
     parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in an --out that holds a run (its logs are cleared, its files replaced)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--traceback", action="store_true", help="on an error, show the whole Python traceback")
     return parser
@@ -150,16 +157,36 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     error (exit status 2), since there is no run to continue; so is a missing ``--out`` under
     ``torchrun`` (each process would name its folder by its own clock). ``--resume`` with an ``--out``
     that holds nothing starts a new run and says so on stderr (a typo would otherwise go unnoticed;
-    it is not an error, so that a job script may always pass ``--resume``)."""
+    it is not an error, so that a job script may always pass ``--resume``). An ``--out`` that holds a
+    run (:func:`run_files`) is refused without ``--resume``, unless ``--overwrite`` starts it over (its
+    ``metrics.jsonl`` logs are deleted; its other files are replaced as the run writes them)."""
     if args.resume and args.out is None:
         parser.error("--resume needs --out DIR (the run to continue)")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file, not a folder")
     if args.out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         parser.error("under torchrun give --out DIR: every process must write to the same folder")
+    if args.resume and getattr(args, "overwrite", False):
+        parser.error("--resume and --overwrite exclude each other")
+    first_rank = os.environ.get("RANK", "0") == "0"  # under torchrun one process judges the folder
+    held = run_files(args.out) if args.out is not None and first_rank else []
+    if held and not args.resume:
+        if not getattr(args, "overwrite", False):
+            parser.error(f"--out {args.out} holds a run ({', '.join(held)}); add --resume to continue it, "
+                         "--overwrite to start it over, or give another folder")
+        for log in args.out.rglob("metrics.jsonl"):  # a fresh run's logs start empty, not appended to
+            log.unlink(missing_ok=True)
     if args.resume and not (args.out.is_dir() and any(args.out.iterdir())):
         print(f"{parser.prog}: --resume: {args.out} holds no earlier run; starting a new one", file=sys.stderr)
     return args.out if args.out is not None else default_out_dir(parser.prog)
+
+
+RUN_FILES = ("results.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "checkpoints")
+
+
+def run_files(folder: Path) -> list[str]:
+    """The names in ``folder`` that show it holds a run (:data:`RUN_FILES`), [] if none (or no folder)."""
+    return [name for name in RUN_FILES if (folder / name).exists()] if folder.is_dir() else []
 
 
 def apply_overrides(config: Any, assignments: Iterable[str]) -> Any:
