@@ -17,6 +17,7 @@ from ebm_core import (
     positive_int,
     resolve_out_dir,
     run_cli,
+    start_run_folder,
 )
 
 
@@ -95,6 +96,7 @@ def test_resume_into_an_empty_folder_says_it_starts_a_new_run(tmp_path, capsys):
     assert "holds no earlier run; starting a new one" in capsys.readouterr().err
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"x")
+    start_run_folder(tmp_path / "run", "demo_app")
     resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "run"), "--resume"]))
     assert capsys.readouterr().err == ""
 
@@ -181,10 +183,11 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
     (run / "checkpoints" / "a").mkdir(parents=True)
     (run / "results.json").write_text("{}")
     (run / "checkpoints" / "a" / "metrics.jsonl").write_text('{"step": 1}\n')
+    start_run_folder(run, "demo_app")
     with pytest.raises(SystemExit) as exc:
         resolve_out_dir(p, p.parse_args(["--out", str(run)]))
     assert exc.value.code == 2
-    assert f"--out {run} holds a run (results.json, checkpoints); add --resume" in capsys.readouterr().err
+    assert f"--out {run} holds a run (run.json, results.json, checkpoints); add --resume" in capsys.readouterr().err
     assert (run / "checkpoints" / "a" / "metrics.jsonl").exists()  # refused: nothing touched
     with pytest.raises(SystemExit):
         resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume", "--overwrite"]))
@@ -206,3 +209,44 @@ def test_ctrl_c_ends_with_one_line_and_status_130(capsys):
     err = capsys.readouterr().err.strip()
     assert err == "demo: interrupted; run the same command with --resume (and the same --out) to continue " \
                   "from its last checkpoint"
+
+
+def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
+    from ebm_core import atomic_path, stale_temporaries
+
+    p = _parser()
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "ebm"
+    ckpt.mkdir(parents=True)
+    (ckpt / "checkpoint.pt").write_bytes(b"done")
+    start_run_folder(run, "demo_app")
+    try:
+        with atomic_path(ckpt / "checkpoint.pt") as tmp:
+            tmp.write_bytes(b"half")
+            left = tmp.with_name(tmp.name)  # what a SIGKILL here would leave
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    left.write_bytes(b"half")  # atomic_path removes it on an exception; a kill would not
+    (ckpt / ".notes").write_text("mine")  # other hidden files are not atomic_path's
+    assert stale_temporaries(run) == [left]
+    resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume"]))
+    assert not left.exists() and (ckpt / ".notes").exists() and (ckpt / "checkpoint.pt").read_bytes() == b"done"
+
+
+def test_resume_continues_only_a_run_of_the_same_app(tmp_path, capsys):
+    p = _parser()
+    other = start_run_folder(tmp_path / "other", "split_mnist")
+    (other / "results.json").write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        resolve_out_dir(p, p.parse_args(["--out", str(other), "--resume"]))
+    assert exc.value.code == 2 and "holds a run of split_mnist, not of demo_app" in capsys.readouterr().err
+    assert (other / "results.json").read_text() == "{}"
+    with pytest.raises(ValueError, match="holds a run of split_mnist, not of demo_app"):
+        start_run_folder(other, "demo_app")  # the library's own guard, for code that skips the CLI
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "checkpoint.pt").write_bytes(b"x")  # a run from before run records
+    with pytest.raises(SystemExit):
+        resolve_out_dir(p, p.parse_args(["--out", str(old), "--resume"]))
+    assert "without a run record (run.json)" in capsys.readouterr().err

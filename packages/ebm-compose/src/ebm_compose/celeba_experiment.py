@@ -17,6 +17,7 @@ from ebm_core import (
     progress,
     save_with_settings,
     seed_everything,
+    start_run_folder,
     write_json_atomic,
 )
 from torch import nn
@@ -113,7 +114,7 @@ def run_celeba_compose(
     ``results.json``, ``combinations.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "celeba_compose")
     seed_everything(config.seed)
     names = tuple(config.attributes)
     for combo in config.combinations:

@@ -16,6 +16,7 @@ from ebm_core import (
     package_versions,
     save_with_settings,
     seed_everything,
+    start_run_folder,
     write_json_atomic,
 )
 from torch import nn
@@ -219,7 +220,7 @@ def run_dsprites_compose(
     ``joint_samples.png``, ``cross_product.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "dsprites_compose")
     seed_everything(config.seed)
     run = _Run(config, out, load_dsprites(data_dir), resume, quiet)
     predictor = run.predictor()

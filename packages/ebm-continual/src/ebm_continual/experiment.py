@@ -20,6 +20,7 @@ from ebm_core import (
     plain_settings,
     save_figure,
     seed_everything,
+    start_run_folder,
     write_json_atomic,
 )
 
@@ -133,7 +134,7 @@ def run_split_mnist(
     unless those settings changed (then it is run again, and a changed EBM's checkpoints are
     discarded); the EBM also resumes per task."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "split_mnist")
     t0 = time.perf_counter()
     tasks = split_tasks(data)
     say = log or (lambda s: None)

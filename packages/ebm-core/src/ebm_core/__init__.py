@@ -62,7 +62,15 @@ from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .quantization import dequantize, quantize
-from .records import atomic_path, package_versions, save_figure, write_json_atomic
+from .records import (
+    RUN_RECORD,
+    atomic_path,
+    package_versions,
+    save_figure,
+    stale_temporaries,
+    start_run_folder,
+    write_json_atomic,
+)
 from .sampling_context import chain_context, frozen_parameters
 from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
@@ -81,7 +89,7 @@ __all__ = [
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
     "seed_everything", "progress", "write_json_atomic", "package_versions",
-    "atomic_path", "save_figure",
+    "atomic_path", "stale_temporaries", "start_run_folder", "RUN_RECORD", "save_figure",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "add_run_args", "apply_overrides", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int",
     "nonnegative_int", "device_name",

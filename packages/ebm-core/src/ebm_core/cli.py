@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+
+from .records import RUN_RECORD, stale_temporaries
 
 _Number = TypeVar("_Number", int, float)
 
@@ -176,12 +179,29 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                          "--overwrite to start it over, or give another folder")
         for log in args.out.rglob("metrics.jsonl"):  # a fresh run's logs start empty, not appended to
             log.unlink(missing_ok=True)
+    for tmp in stale_temporaries(args.out) if held else []:  # half-written files of a killed run
+        tmp.unlink(missing_ok=True)
+    if args.resume and held:
+        owner = _recorded_app(args.out)
+        if owner != parser.prog:
+            parser.error(f"--out {args.out} holds " + ("a run without a run record (run.json): not one this version "
+                         "of the apps can continue" if owner is None else f"a run of {owner}, not of {parser.prog}")
+                         + "; give another --out")
     if args.resume and not (args.out.is_dir() and any(args.out.iterdir())):
         print(f"{parser.prog}: --resume: {args.out} holds no earlier run; starting a new one", file=sys.stderr)
     return args.out if args.out is not None else default_out_dir(parser.prog)
 
 
-RUN_FILES = ("results.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "checkpoints")
+RUN_FILES = (RUN_RECORD, "results.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "checkpoints")
+
+
+def _recorded_app(folder: Path) -> str | None:
+    """The app named by a run folder's record (None without a readable one)."""
+    try:
+        owner = json.loads((folder / RUN_RECORD).read_text()).get("app")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if isinstance(owner, str) else None
 
 
 def run_files(folder: Path) -> list[str]:

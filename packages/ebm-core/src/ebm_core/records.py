@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,39 @@ def _new_file_beside(path: Path) -> str:
             return tmp
         except FileExistsError:
             continue
+
+
+RUN_RECORD = "run.json"
+
+
+def start_run_folder(out: str | Path, app: str) -> Path:
+    """Create the run folder ``out`` of ``app`` and its record ``run.json`` ({"app": ...}), or check the
+    record of a folder being resumed: a folder recorded for another app raises ``ValueError`` (its
+    results would be overwritten). Returns ``out`` as a Path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = out / RUN_RECORD
+    if record.exists():
+        try:
+            owner = json.loads(record.read_text()).get("app")
+        except (ValueError, AttributeError):
+            raise ValueError(f"{record} is not a run record (JSON with the app's name); give another --out") from None
+        if owner != app:
+            raise ValueError(f"{out} holds a run of {owner}, not of {app}; give {app} its own --out")
+    else:
+        write_json_atomic(record, {"app": app})
+    return out
+
+
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}(\.[^.]+)?")
+
+
+def stale_temporaries(folder: str | Path) -> list[Path]:
+    """The temporary files :func:`atomic_path` left under ``folder`` when a process was killed while
+    writing (``.<stem>.<8 hex digits><suffix>``; a checkpoint's can be hundreds of MB)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob(".*") if p.is_file() and _TEMPORARY.fullmatch(p.name)) \
+        if folder.is_dir() else []
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import NonFiniteError, package_versions, save_figure, seed_everything, write_json_atomic
+from ebm_core import NonFiniteError, package_versions, save_figure, seed_everything, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
 from .env import CUBE_QUAT
@@ -278,7 +278,7 @@ def run_hand_rollout(
     out = Path(out_dir)
     data_path = Path(data_dir) if data_dir is not None else out / "data"
     check_data_dir(data_path, config.data_config())  # before any work: refuses data of other settings
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "hand_rollout")
     seed_everything(config.seed)
     data = prepare_data(config, data_path, quiet)
     scaler = TransitionScaler.fit(data.train.states)

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, lowest_energy_class, package_versions, seed_everything, write_json_atomic
+from ebm_core import (
+    LangevinSampler,
+    Trainer,
+    lowest_energy_class,
+    package_versions,
+    seed_everything,
+    start_run_folder,
+    write_json_atomic,
+)
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
@@ -130,7 +138,7 @@ def run_ood_eval(
     """AUROC of ``-E(x)`` per OOD set and their mean (Figure 10), histograms (Figure 11)."""
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "ood_eval")
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
     shape = config.training.energy.shape if payload is None else payload_config(payload).shape
     real = {name: load_ood_images(name, ood_data_dir or data_dir, shape, config.ood_images, config.seed)
@@ -204,7 +212,7 @@ def run_robustness(
     """Accuracy-vs-eps curves (Figure 8) for the EBM (with and through refinement) and the baseline."""
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "robustness")
     prep = prepare_model(config.training, out, data_dir, config.eval_images, config.seed, checkpoint, resume, quiet,
                          config.train_limit)
     k = prep.energy_config.num_classes
@@ -388,7 +396,7 @@ def run_likelihood(
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "likelihood")
     gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
                               train_limit=config.train_limit, seed=config.seed)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once

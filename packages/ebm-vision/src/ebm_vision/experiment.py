@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import load_if_same_settings, package_versions, save_with_settings, seed_everything, write_json_atomic
+from ebm_core import (
+    load_if_same_settings,
+    package_versions,
+    save_with_settings,
+    seed_everything,
+    start_run_folder,
+    write_json_atomic,
+)
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
@@ -166,7 +173,7 @@ def run_image_generate(
     if inception_weights is not None:
         inception_weights_file(inception_weights)  # a wrong path is refused now, not after training
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    start_run_folder(out, "image_generate")
     tc = config.training
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
