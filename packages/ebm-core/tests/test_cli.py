@@ -250,3 +250,23 @@ def test_resume_continues_only_a_run_of_the_same_app(tmp_path, capsys):
     with pytest.raises(SystemExit):
         resolve_out_dir(p, p.parse_args(["--out", str(old), "--resume"]))
     assert "without a run record (run.json)" in capsys.readouterr().err
+
+
+def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom ebm_core import start_run_folder\n"
+         f"start_run_folder({str(run)!r}, 'demo_app')\nprint('locked', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "locked"
+        with pytest.raises(ValueError, match=rf"is in use by another job \(pid {first.pid} on .*, started "):
+            start_run_folder(run, "demo_app")
+    finally:
+        first.kill()
+        first.wait()
+    assert start_run_folder(run, "demo_app") == run  # the lock died with its job
+    assert start_run_folder(run, "demo_app") == run  # taken once per process: a second call is fine

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -28,6 +29,32 @@ def _new_file_beside(path: Path) -> str:
 
 
 RUN_RECORD = "run.json"
+RUN_LOCK = "run.lock"
+_HELD_LOCKS: dict[Path, int] = {}  # the run folders this process has locked (released when it exits)
+
+
+def lock_run_folder(out: Path) -> None:
+    """Take the OS lock (``flock``) of run folder ``out`` for this process, so that a second job on the
+    same folder stops at once with ``ValueError`` naming the first (its pid, host and start time).
+    Held until the process exits (a kill releases it too); taken once per process and folder; under
+    ``torchrun`` only rank 0 takes it (one lock per job); a no-op where ``fcntl`` is missing."""
+    if os.environ.get("RANK", "0") != "0" or out.resolve() in _HELD_LOCKS:
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return
+    fd = os.open(out / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 300).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise ValueError(f"{out} is in use by another job ({holder}); wait for it to end or give another --out"
+                         ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {platform.node()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+    _HELD_LOCKS[out.resolve()] = fd
 
 
 def start_run_folder(out: str | Path, app: str) -> Path:
@@ -36,6 +63,7 @@ def start_run_folder(out: str | Path, app: str) -> Path:
     results would be overwritten). Returns ``out`` as a Path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_folder(out)
     record = out / RUN_RECORD
     if record.exists():
         try:
