@@ -28,18 +28,7 @@ from ebm_robotics import (
     train_baseline,
     train_ebm,
 )
-from ebm_robotics.dataset import make_transitions
-
-
-def transitions(joint: bool, n: int = 200, t: int = 10) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    steps = rng.normal(scale=0.05, size=(n, t, STATE_DIM)).astype(np.float32)
-    sign = rng.choice([-1.0, 1.0], size=(n, t)).astype(np.float32)
-    if joint:
-        steps += sign[..., None]
-    else:
-        steps[..., 0] = sign
-    return np.concatenate([np.zeros((n, 1, STATE_DIM), np.float32), np.cumsum(steps, axis=1)], axis=1)
+from ebm_robotics.dataset import make_transitions, two_mode_trajectories
 
 
 def main() -> None:
@@ -48,7 +37,7 @@ def main() -> None:
     args = p.parse_args()
     for joint in (True, False):
         torch.manual_seed(0)
-        traj = transitions(joint)
+        traj = two_mode_trajectories(joint)
         sc = TransitionScaler.fit(traj)
         tr = make_transitions(traj, np.zeros((traj.shape[0], traj.shape[1] - 1, 20), np.float32))
         cfg = DynamicsTrainingConfig(steps=args.steps)

@@ -92,8 +92,9 @@ def test_pickled_image_batches_admit_arrays_only(tmp_path, marker):
 def test_dsprites_reads_only_its_array_keys(tmp_path, marker):
     from ebm_compose.dsprites import NPZ_NAME, load_dsprites
 
-    buffer = io.BytesIO()
-    np.save(buffer, np.array([Payload(marker)], dtype=object), allow_pickle=True)  # an object array: a pickle
+    buffer = io.BytesIO()  # an object-array .npy as numpy writes one: the header, then a pickle
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    buffer.write(pickle.dumps(Payload(marker)))
     with zipfile.ZipFile(tmp_path / NPZ_NAME, "w") as z:
         z.writestr("imgs.npy", buffer.getvalue())
         z.writestr("latents_classes.npy", buffer.getvalue())
@@ -105,7 +106,7 @@ def test_dsprites_reads_only_its_array_keys(tmp_path, marker):
 
 @pytest.mark.parametrize("spec, message", [
     ("../policies/evil.py:act", "dotted name"),
-    ("/tmp/evil:act", "dotted name"),
+    ("./evil:act", "dotted name"),
     ("no_such_module_here:act", "no installed module 'no_such_module_here'"),
     ("numpy:not_there", "has no attribute"),
 ])

@@ -181,9 +181,9 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
     p = _parser()
     run = tmp_path / "run"
     (run / "checkpoints" / "a").mkdir(parents=True)
+    start_run_folder(run, "demo_app")
     (run / "results.json").write_text("{}")
     (run / "checkpoints" / "a" / "metrics.jsonl").write_text('{"step": 1}\n')
-    start_run_folder(run, "demo_app")
     with pytest.raises(SystemExit) as exc:
         resolve_out_dir(p, p.parse_args(["--out", str(run)]))
     assert exc.value.code == 2
@@ -194,6 +194,8 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
     assert resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume"])) == run
     assert resolve_out_dir(p, p.parse_args(["--out", str(run), "--overwrite"])) == run
+    assert (run / "checkpoints" / "a" / "metrics.jsonl").exists()  # resolve_out_dir only checks
+    start_run_folder(run, "demo_app", resume=False)  # the run, holding the lock, starts over
     assert not (run / "checkpoints" / "a" / "metrics.jsonl").exists()  # a fresh run's log starts empty
     assert (run / "results.json").exists()  # replaced when the new run writes it, not before
     fresh = tmp_path / "other"
@@ -229,8 +231,12 @@ def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
         pass
     left.write_bytes(b"half")  # atomic_path removes it on an exception; a kill would not
     (ckpt / ".notes").write_text("mine")  # other hidden files are not atomic_path's
+    (ckpt / "metrics.jsonl").write_text('{"step": 1}\n')
     assert stale_temporaries(run) == [left]
     resolve_out_dir(p, p.parse_args(["--out", str(run), "--resume"]))
+    assert left.exists()  # resolve_out_dir only checks: a running job may still be writing there
+    start_run_folder(run, "demo_app", resume=True)
+    assert (ckpt / "metrics.jsonl").exists()  # resumed: the log goes on
     assert not left.exists() and (ckpt / ".notes").exists() and (ckpt / "checkpoint.pt").read_bytes() == b"done"
 
 
@@ -257,14 +263,19 @@ def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
     import sys
 
     run = tmp_path / "run"
+    (run / "ckpt").mkdir(parents=True)
+    log, partial = run / "ckpt" / "metrics.jsonl", run / "ckpt" / ".checkpoint.0123abcd.pt"
     first = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom ebm_core import start_run_folder\n"
          f"start_run_folder({str(run)!r}, 'demo_app')\nprint('locked', flush=True)\ntime.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().strip() == "locked"
+        log.write_text('{"step": 1}\n')  # what the running job is writing
+        partial.write_bytes(b"half")
         with pytest.raises(ValueError, match=rf"is in use by another job \(pid {first.pid} on .*, started "):
-            start_run_folder(run, "demo_app")
+            start_run_folder(run, "demo_app")  # a fresh run would delete logs and temporaries: refused first
+        assert log.exists() and partial.exists()
     finally:
         first.kill()
         first.wait()

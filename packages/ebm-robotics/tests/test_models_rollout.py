@@ -21,7 +21,7 @@ from ebm_robotics import (
     train_baseline,
     train_ebm,
 )
-from ebm_robotics.dataset import make_transitions
+from ebm_robotics.dataset import make_transitions, two_mode_trajectories
 
 D = 61
 
@@ -207,19 +207,10 @@ def test_the_recipe_learns_an_action_conditional_step_that_the_image_settings_mi
     assert errors["image"] > 0.8 * unchanged, errors
 
 
-def two_mode_transitions(joint: bool, n: int = 200, t: int = 10):
-    """A transition with two modes, +1 or -1 (in step-std units) with equal odds: the whole state
-    moves together (``joint``, s -> s + 1 or s - 1), or dimension 0 alone while the other 60 take
-    small Gaussian steps; plus small Gaussian noise (0.05)."""
-    rng = np.random.default_rng(0)
-    steps = rng.normal(scale=0.05, size=(n, t, D)).astype(np.float32)
-    sign = rng.choice([-1.0, 1.0], size=(n, t)).astype(np.float32)
-    if joint:
-        steps += sign[..., None]
-    else:
-        steps[..., 0] = sign
-    traj = np.concatenate([np.zeros((n, 1, D), np.float32), np.cumsum(steps, axis=1)], axis=1)
-    return traj, make_transitions(traj, np.zeros((n, t, 20), np.float32))
+def two_mode_transitions(joint: bool):
+    """ebm_robotics' two-mode trajectories and their transitions (no actions)."""
+    traj = two_mode_trajectories(joint)
+    return traj, make_transitions(traj, np.zeros((traj.shape[0], traj.shape[1] - 1, 20), np.float32))
 
 
 def sampled_steps(joint: bool, steps: int = 1500) -> dict[str, torch.Tensor]:

@@ -42,12 +42,17 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def test_cifar_batches_load_as_images_and_labels(data_dir):
+def test_cifar_batches_load_as_images_and_labels(data_dir, tmp_path):
     images, labels = load_cifar(data_dir, "train")  # five batches of 6
     assert images.shape == (30, 3, 32, 32) and images.dtype == torch.uint8 and labels.shape == (30,)
-    first = pickle.loads((data_dir / "cifar-10-batches-py" / "data_batch_1").read_bytes())
-    assert torch.equal(images[0], torch.from_numpy(first["data"][0].reshape(3, 32, 32)))  # channel-major rows
-    assert labels[:6].tolist() == [int(v) for v in first["labels"]]
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    row = np.arange(3072) % 256  # channel-major: 1,024 red values, then green, then blue
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.stack([row, row[::-1]]).astype(np.uint8),
+                                                      "labels": [3, 9]}))
+    images, labels = load_cifar(tmp_path, "test")
+    assert images.shape == (2, 3, 32, 32) and labels.tolist() == [3, 9]
+    assert images[0, 1, 0, 5] == 5 and images[0, 0, 0, 1] == 1 and images[1, 2, 31, 31] == 0
 
 
 def test_imagenet32_labels_count_from_zero(data_dir):

@@ -114,7 +114,7 @@ def run_celeba_compose(
     ``results.json``, ``combinations.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
-    start_run_folder(out, "celeba_compose")
+    start_run_folder(out, "celeba_compose", resume)
     seed_everything(config.seed)
     names = tuple(config.attributes)
     for combo in config.combinations:

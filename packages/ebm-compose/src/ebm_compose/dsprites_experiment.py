@@ -220,7 +220,7 @@ def run_dsprites_compose(
     ``joint_samples.png``, ``cross_product.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
-    start_run_folder(out, "dsprites_compose")
+    start_run_folder(out, "dsprites_compose", resume)
     seed_everything(config.seed)
     run = _Run(config, out, load_dsprites(data_dir), resume, quiet)
     predictor = run.predictor()

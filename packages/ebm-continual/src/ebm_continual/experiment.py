@@ -134,7 +134,7 @@ def run_split_mnist(
     unless those settings changed (then it is run again, and a changed EBM's checkpoints are
     discarded); the EBM also resumes per task."""
     out = Path(out_dir)
-    start_run_folder(out, "split_mnist")
+    start_run_folder(out, "split_mnist", resume)
     t0 = time.perf_counter()
     tasks = split_tasks(data)
     say = log or (lambda s: None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .records import RUN_RECORD, stale_temporaries
+from .records import RUN_RECORD, recorded_app
 
 _Number = TypeVar("_Number", int, float)
 
@@ -161,8 +160,9 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ``torchrun`` (each process would name its folder by its own clock). ``--resume`` with an ``--out``
     that holds nothing starts a new run and says so on stderr (a typo would otherwise go unnoticed;
     it is not an error, so that a job script may always pass ``--resume``). An ``--out`` that holds a
-    run (:func:`run_files`) is refused without ``--resume``, unless ``--overwrite`` starts it over (its
-    ``metrics.jsonl`` logs are deleted; its other files are replaced as the run writes them)."""
+    run (:func:`run_files`) is refused without ``--resume``, unless ``--overwrite`` starts it over;
+    ``--resume`` needs the folder's record to name this app. Only checks: the folder is cleaned by
+    :func:`ebm_core.start_run_folder` once the run holds its lock."""
     if args.resume and args.out is None:
         parser.error("--resume needs --out DIR (the run to continue)")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -177,12 +177,8 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         if not getattr(args, "overwrite", False):
             parser.error(f"--out {args.out} holds a run ({', '.join(held)}); add --resume to continue it, "
                          "--overwrite to start it over, or give another folder")
-        for log in args.out.rglob("metrics.jsonl"):  # a fresh run's logs start empty, not appended to
-            log.unlink(missing_ok=True)
-    for tmp in stale_temporaries(args.out) if held else []:  # half-written files of a killed run
-        tmp.unlink(missing_ok=True)
     if args.resume and held:
-        owner = _recorded_app(args.out)
+        owner = recorded_app(args.out)
         if owner != parser.prog:
             parser.error(f"--out {args.out} holds " + ("a run without a run record (run.json): not one this version "
                          "of the apps can continue" if owner is None else f"a run of {owner}, not of {parser.prog}")
@@ -193,15 +189,6 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 RUN_FILES = (RUN_RECORD, "results.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "checkpoints")
-
-
-def _recorded_app(folder: Path) -> str | None:
-    """The app named by a run folder's record (None without a readable one)."""
-    try:
-        owner = json.loads((folder / RUN_RECORD).read_text()).get("app")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return owner if isinstance(owner, str) else None
 
 
 def run_files(folder: Path) -> list[str]:

@@ -57,23 +57,37 @@ def lock_run_folder(out: Path) -> None:
     _HELD_LOCKS[out.resolve()] = fd
 
 
-def start_run_folder(out: str | Path, app: str) -> Path:
-    """Create the run folder ``out`` of ``app`` and its record ``run.json`` ({"app": ...}), or check the
-    record of a folder being resumed: a folder recorded for another app raises ``ValueError`` (its
-    results would be overwritten). Returns ``out`` as a Path."""
+def recorded_app(folder: str | Path) -> str | None:
+    """The app named by a run folder's record ``run.json`` (None without a readable one)."""
+    try:
+        owner = json.loads((Path(folder) / RUN_RECORD).read_text()).get("app")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if isinstance(owner, str) else None
+
+
+def start_run_folder(out: str | Path, app: str, resume: bool = False) -> Path:
+    """Create (or reopen) the run folder ``out`` of ``app``, in this order: take its lock
+    (:func:`lock_run_folder`); refuse a folder recorded for another app (``ValueError``: its results
+    would be overwritten); remove the temporary files a killed run left (:func:`stale_temporaries`);
+    unless ``resume``, delete its ``metrics.jsonl`` logs (a run started over does not append to the
+    old one's); write the record ``run.json`` ({"app": ...}). Only the holder of the lock cleans, so
+    a second job never deletes what a running one writes. Returns ``out`` as a Path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock_run_folder(out)
-    record = out / RUN_RECORD
-    if record.exists():
-        try:
-            owner = json.loads(record.read_text()).get("app")
-        except (ValueError, AttributeError):
-            raise ValueError(f"{record} is not a run record (JSON with the app's name); give another --out") from None
-        if owner != app:
-            raise ValueError(f"{out} holds a run of {owner}, not of {app}; give {app} its own --out")
-    else:
-        write_json_atomic(record, {"app": app})
+    owner = recorded_app(out)
+    if owner is None and (out / RUN_RECORD).exists():
+        raise ValueError(f"{out / RUN_RECORD} is not a run record (JSON with the app's name); give another --out")
+    if owner is not None and owner != app:
+        raise ValueError(f"{out} holds a run of {owner}, not of {app}; give {app} its own --out")
+    for tmp in stale_temporaries(out):
+        tmp.unlink(missing_ok=True)
+    if not resume:
+        for log in out.rglob("metrics.jsonl"):
+            log.unlink(missing_ok=True)
+    if owner is None:
+        write_json_atomic(out / RUN_RECORD, {"app": app})
     return out
 
 

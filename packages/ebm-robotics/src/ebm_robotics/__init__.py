@@ -32,6 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "shards": ("merge_manifests", "split_ranges"),
     "dataset": (
         "Branches", "TrajectoryData", "TrajectorySplit", "Transitions", "load_trajectories", "make_transitions",
+        "two_mode_trajectories",
     ),
     "scaling": ("TransitionScaler",),
     "models": ("FCDynamics", "GaussianDynamics", "TransitionEnergy", "condition"),

@@ -153,3 +153,18 @@ def make_transitions(states: np.ndarray, actions: np.ndarray) -> Transitions:
         actions=actions.reshape(n * t, -1),
         next_states=states[:, 1:].reshape(n * t, -1),
     )
+
+
+def two_mode_trajectories(joint: bool, n: int = 200, t: int = 10, seed: int = 0) -> np.ndarray:
+    """Synthetic 61-D trajectories (n, t+1, 61) from s_0 = 0 whose every step is +1 or -1 with equal
+    odds, plus N(0, 0.05^2) noise: in every coordinate together (``joint``: s -> s + 1 or s - 1) or in
+    coordinate 0 alone (the other 60 take the small noise only). The check that a dynamics model
+    samples both modes (section 5's multimodality) where a regression predicts their mean."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(scale=0.05, size=(n, t, STATE_DIM)).astype(np.float32)
+    sign = rng.choice([-1.0, 1.0], size=(n, t)).astype(np.float32)
+    if joint:
+        steps += sign[..., None]
+    else:
+        steps[..., 0] = sign
+    return np.concatenate([np.zeros((n, 1, STATE_DIM), np.float32), np.cumsum(steps, axis=1)], axis=1)

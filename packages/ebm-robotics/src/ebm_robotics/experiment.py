@@ -278,7 +278,7 @@ def run_hand_rollout(
     out = Path(out_dir)
     data_path = Path(data_dir) if data_dir is not None else out / "data"
     check_data_dir(data_path, config.data_config())  # before any work: refuses data of other settings
-    start_run_folder(out, "hand_rollout")
+    start_run_folder(out, "hand_rollout", resume)
     seed_everything(config.seed)
     data = prepare_data(config, data_path, quiet)
     scaler = TransitionScaler.fit(data.train.states)

@@ -138,7 +138,7 @@ def run_ood_eval(
     """AUROC of ``-E(x)`` per OOD set and their mean (Figure 10), histograms (Figure 11)."""
     t0 = time.perf_counter()
     out = Path(out)
-    start_run_folder(out, "ood_eval")
+    start_run_folder(out, "ood_eval", resume)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
     shape = config.training.energy.shape if payload is None else payload_config(payload).shape
     real = {name: load_ood_images(name, ood_data_dir or data_dir, shape, config.ood_images, config.seed)
@@ -212,7 +212,7 @@ def run_robustness(
     """Accuracy-vs-eps curves (Figure 8) for the EBM (with and through refinement) and the baseline."""
     t0 = time.perf_counter()
     out = Path(out)
-    start_run_folder(out, "robustness")
+    start_run_folder(out, "robustness", resume)
     prep = prepare_model(config.training, out, data_dir, config.eval_images, config.seed, checkpoint, resume, quiet,
                          config.train_limit)
     k = prep.energy_config.num_classes
@@ -396,7 +396,7 @@ def run_likelihood(
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
     out = Path(out)
-    start_run_folder(out, "likelihood")
+    start_run_folder(out, "likelihood", resume)
     gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
                               train_limit=config.train_limit, seed=config.seed)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once

@@ -173,7 +173,7 @@ def run_image_generate(
     if inception_weights is not None:
         inception_weights_file(inception_weights)  # a wrong path is refused now, not after training
     out = Path(out)
-    start_run_folder(out, "image_generate")
+    start_run_folder(out, "image_generate", resume)
     tc = config.training
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
