@@ -11,6 +11,7 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     out = tmp_path / "run"
     proc = run_app(APP, "--synthetic", "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     results = json.loads((out / "results.json").read_text())
     assert results["synthetic"] is True and "NOT CelebA" in results["data"]
     combo = results["combinations"]["Male=1 & Smiling=1"]

@@ -16,6 +16,7 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     common = ("--preset", "tiny", "--quiet", "--seed", "3")  # --data-dir defaults to the shared MNIST folder
     proc = run_app(APP, *common, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     results = json.loads((out / "results.json").read_text())
     assert results["training"]["steps"] == 6 and results["seed"] == 3
     assert results["data"].startswith("mnist train split (")  # the shared folder holds the full MNIST

@@ -13,6 +13,7 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--model-temperatures", "1", "0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     r = json.loads((out / "results.json").read_text())
     assert set(r["bounds_nats"]) == {"replay_buffer", "pcd", "l2_0.1"}  # l2 1.0 / step 10 are the base model
     assert all(math.isfinite(v) for b in r["bounds_nats"].values() for v in b)

@@ -11,6 +11,7 @@ def test_ood_eval_tiny_end_to_end_and_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     r = json.loads((out / "results.json").read_text())
     assert set(r["auroc"]) == {"constant", "uniform", "interpolation"}
     assert all(0.0 <= v <= 1.0 for v in r["auroc"].values())

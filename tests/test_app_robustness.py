@@ -11,6 +11,7 @@ def test_robustness_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     r = json.loads((out / "results.json").read_text())
     assert set(r["accuracy"]) == {"ebm", "ebm_bpda", "classifier"}
     assert r["eps"] == {"linf": [0.0, 0.3], "l2": [0.0, 3.0]}

@@ -15,6 +15,7 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
             "--eval-per-class", "20", "--out", str(out), "--quiet")
     proc = run_app(APP, *args, env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     results = json.loads((out / "results.json").read_text())
     assert set(results["accuracy"]) == {"ebm", "finetune", "vae", "ebm_joint"}
     for method, acc in results["accuracy"].items():

@@ -7,21 +7,20 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 
 from ebm_compose.celeba_experiment import PRESETS, run_celeba_compose, summary_table
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="celeba_compose", description=__doc__.splitlines()[0])
+    p = app_parser("celeba_compose", __doc__)
     add_run_args(p, PRESETS, "default", data_dir_help="folder whose celeba/ subfolder holds the CelebA files",
                  device_help="torch device, e.g. cuda")
     p.add_argument("--synthetic", action="store_true",
                    help="use generated face-like images (clearly NOT CelebA) to see the pipeline without the files")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per attribute model")
+    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per attribute model")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
     if args.data_dir is None and not args.synthetic:

@@ -6,20 +6,19 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 
 from ebm_compose.dsprites_experiment import PRESETS, run_dsprites_compose, summary_table
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="dsprites_compose", description=__doc__.splitlines()[0])
+    p = app_parser("dsprites_compose", __doc__)
     add_run_args(p, PRESETS, "default", device_help="torch device, e.g. cuda",
                  data_dir_help="folder holding dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz "
                                "(default: built-in renderer)")
-    p.add_argument("--steps", type=positive_int, default=None,
+    p.add_argument("--steps", type=training_steps, default=None,
                    help="override the training steps of every model (the preset's per-concept joint_steps too)")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)

@@ -13,14 +13,21 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, apply_overrides, nonnegative_int, positive_int, resolve_out_dir, run_cli
+from ebm_core import (
+    add_run_args,
+    app_parser,
+    apply_overrides,
+    nonnegative_int,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hand_rollout", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p = app_parser("hand_rollout", __doc__)
     add_run_args(p, PRESETS, "default", device_default="cpu",
                  data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
                  device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)")
@@ -31,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=positive_int, default=None, help="override the number of training trajectories")
     p.add_argument("--validation", type=nonnegative_int, default=None, help="override the validation trajectories")
     p.add_argument("--test", type=nonnegative_int, default=None, help="override the test trajectories")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")
+    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per model")
     p.add_argument("--workers", type=positive_int, default=None, help="generation worker processes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="set any field of the preset's config, e.g. training.sampler.step_size=0.1 (repeatable)")

@@ -7,27 +7,26 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, chain_steps, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.experiment import DATA_DIR_DEFAULT, PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="image_generate", description=__doc__.splitlines()[0])
+    p = app_parser("image_generate", __doc__)
     add_run_args(p, PRESETS, "mnist", device_help="cpu, cuda (torchrun: one GPU per process)",
                  data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})",
                  resume_help="continue training from the checkpoint in --out")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="torch-fidelity Inception file (pt_inception-2015-12-05-6726825d.pth) for IS/FID")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps")
+    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps")
     p.add_argument("--batch-size", type=positive_int, default=None)
-    p.add_argument("--langevin-steps", type=positive_int, default=None, help="override the Langevin steps per chain")
+    p.add_argument("--langevin-steps", type=chain_steps, default=None, help="override the Langevin steps per chain")
     p.add_argument("--samples", type=positive_int, default=None, help="number of generated images to score")
     p.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training images")
     args = p.parse_args(argv)

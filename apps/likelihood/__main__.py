@@ -8,19 +8,18 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, positive_float, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, positive_float, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="likelihood", description=__doc__.splitlines()[0])
+    p = app_parser("likelihood", __doc__)
     add_run_args(p, LIKELIHOOD_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
                  data_dir_help=f"MNIST idx files ({DATA_DIR_DEFAULT})")
     p.add_argument("--checkpoint", type=Path, default=None, help="bound this unconditional model.pt only")
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the sweep's models use the replay-buffer model's T when it is trusted, else every T")
     p.add_argument("--test-images", type=positive_int, default=None,
                    help="held-out images whose log likelihood is bounded")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps per model")
+    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per model")
     args = p.parse_args(argv)
 
     c = LIKELIHOOD_PRESETS[args.preset]

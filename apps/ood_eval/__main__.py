@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.ood import REAL_SETS
@@ -21,7 +20,7 @@ from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ood_eval", description=__doc__.splitlines()[0])
+    p = app_parser("ood_eval", __doc__)
     add_run_args(p, OOD_PRESETS, "mnist", resume_help="continue training from the checkpoint in --out",
                  data_dir_help=f"in-distribution dataset ({DATA_DIR_DEFAULT})")
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt (from apps/image_generate)")
@@ -29,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="real OOD sets to add to the synthetic ones (default: the preset's)")
     p.add_argument("--ood-data-dir", type=Path, default=None, help="folder of the real OOD sets (default --data-dir)")
     p.add_argument("--images", type=positive_int, default=None, help="images per OOD set")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the training steps (no --checkpoint)")
+    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps (no --checkpoint)")
     args = p.parse_args(argv)
 
     config = OOD_PRESETS[args.preset]

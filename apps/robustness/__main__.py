@@ -7,19 +7,18 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, nonnegative_float, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, nonnegative_float, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="robustness", description=__doc__.splitlines()[0])
+    p = app_parser("robustness", __doc__)
     add_run_args(p, ROBUSTNESS_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
                  data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})")
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -30,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--l2-eps", type=nonnegative_float, nargs="+", default=None, help="L2 budgets (pixels in [0, 1])")
     p.add_argument("--no-bpda", action="store_true", help="skip the attack through the Langevin refinement")
     p.add_argument("--eot", type=positive_int, default=None, help="EOT draws per BPDA gradient")
-    p.add_argument("--steps", type=positive_int, default=None, help="override the EBM training steps (no --checkpoint)")
-    p.add_argument("--classifier-steps", type=positive_int, default=None, help="cross-entropy baseline training steps")
+    p.add_argument("--steps", type=training_steps, default=None,
+                   help="override the EBM training steps (no --checkpoint)")
+    p.add_argument("--classifier-steps", type=training_steps, default=None,
+                   help="cross-entropy baseline training steps")
     args = p.parse_args(argv)
 
     c = ROBUSTNESS_PRESETS[args.preset]

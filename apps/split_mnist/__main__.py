@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 
@@ -20,11 +19,11 @@ from ebm_continual import (
     summary_table,
     with_device,
 )
-from ebm_core import add_run_args, positive_int, resolve_out_dir, run_cli
+from ebm_core import add_run_args, app_parser, positive_int, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="split_mnist", description=__doc__.splitlines()[0])
+    p = app_parser("split_mnist", __doc__)
     add_run_args(p, PRESETS, "default", device_default="cpu", device_help="cpu or cuda", seed_help="first seed",
                  data_dir_help=f"MNIST location (demo: the t10k idx .gz files, default {shared_mnist_dir()}; "
                                "torchvision: its root)",
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)} "
                                                    f"(default: all but ebm_joint)")
     p.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the preset's)")
-    p.add_argument("--ebm-steps", type=positive_int, default=None, help="override the EBM's training steps per task")
+    p.add_argument("--ebm-steps", type=training_steps, default=None, help="override the EBM's training steps per task")
     args = p.parse_args(argv)
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
@@ -47,13 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is not None:
         config = dataclasses.replace(config, data=args.data)
     if args.methods is not None:
-        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-        if not methods:
-            p.error("--methods names no method")
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            p.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-        config = dataclasses.replace(config, methods=methods)
+        try:
+            config = dataclasses.replace(config, methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()))
+        except ValueError as e:
+            p.error(f"--methods {args.methods}: {e}")
     if args.ebm_steps is not None:
         config = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=args.ebm_steps))
     config = with_device(config, args.device)

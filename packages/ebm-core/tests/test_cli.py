@@ -90,15 +90,20 @@ def test_counts_seeds_and_devices_are_checked_when_parsed(capsys):
         assert "CUDA is not available on this machine" in capsys.readouterr().err
 
 
-def test_resume_into_an_empty_folder_says_it_starts_a_new_run(tmp_path, capsys):
+def test_the_run_folder_is_the_first_line_and_resume_into_an_empty_one_says_it_starts_anew(tmp_path, capsys):
     p = _parser()
-    assert resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "typo"), "--resume"])) == tmp_path / "typo"
-    assert "holds no earlier run; starting a new one" in capsys.readouterr().err
+    out = resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "typo"), "--resume"]))
+    assert out == tmp_path / "typo" and not out.exists()  # resolving only checks: nothing made yet
+    start_run_folder(out, "demo_app", resume=True)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"demo_app: run folder {out} (--resume: no earlier run there; starting a new one)"
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"x")
-    start_run_folder(tmp_path / "run", "demo_app")
+    start_run_folder(tmp_path / "run", "demo_app", announce=False)
+    assert capsys.readouterr().out == ""
     resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "run"), "--resume"]))
-    assert capsys.readouterr().err == ""
+    start_run_folder(tmp_path / "run", "demo_app", resume=True)
+    assert capsys.readouterr().out == f"demo_app: run folder {tmp_path / 'run'}\n"
 
 
 def test_run_cli_reports_input_errors_in_one_line(capsys):
@@ -203,14 +208,18 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
     assert resolve_out_dir(p, p.parse_args(["--out", str(fresh)])) == fresh
 
 
-def test_ctrl_c_ends_with_one_line_and_status_130(capsys):
+def test_ctrl_c_ends_with_one_line_naming_the_folder_to_resume_and_status_130(capsys, monkeypatch):
+    import ebm_core.cli
+
     def interrupted() -> int:
         raise KeyboardInterrupt
 
-    assert run_cli(interrupted, "demo", argv=[]) == 130
-    err = capsys.readouterr().err.strip()
-    assert err == "demo: interrupted; run the same command with --resume (and the same --out) to continue " \
-                  "from its last checkpoint"
+    for held, where in (([], "the same --out"), ([Path("runs/a"), Path("runs/b")], "--out runs/b")):
+        monkeypatch.setattr(ebm_core.cli, "held_run_folders", lambda held=held: held)
+        assert run_cli(interrupted, "demo", argv=[]) == 130
+        err = capsys.readouterr().err.strip()
+        assert err == f"demo: interrupted; to continue from the last checkpoint, run the same command with --resume " \
+                      f"and {where}"
 
 
 def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
@@ -270,6 +279,7 @@ def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
          f"start_run_folder({str(run)!r}, 'demo_app')\nprint('locked', flush=True)\ntime.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
     try:
+        assert first.stdout.readline().strip() == f"demo_app: run folder {run}"  # the first line, once locked
         assert first.stdout.readline().strip() == "locked"
         log.write_text('{"step": 1}\n')  # what the running job is writing
         partial.write_bytes(b"half")

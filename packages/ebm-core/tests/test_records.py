@@ -122,3 +122,30 @@ def test_files_written_atomically_get_the_umasks_permissions_not_owner_only(tmp_
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name  # readable by the group and others
     finally:
         os.umask(mask)
+
+
+def test_a_run_record_holds_app_settings_and_version_and_resume_keeps_the_settings(tmp_path, capsys):
+    from ebm_core import TrainerConfig, start_run_folder
+
+    out = tmp_path / "run"
+    settings = {"trainer": TrainerConfig(steps=5), "seed": 3, "data": ("mnist", 100)}
+    start_run_folder(out, "demo", settings=settings)
+    record = json.loads((out / "run.json").read_text())
+    assert record["app"] == "demo" and record["ebm_core_version"] and record["settings"]["seed"] == 3
+    assert record["settings"]["trainer"]["steps"] == 5 and record["settings"]["data"] == ["mnist", 100]
+    # more steps, another device: the same run, continued; the record now says so
+    start_run_folder(out, "demo", resume=True,
+                     settings={**settings, "trainer": TrainerConfig(steps=9, device="meta")})
+    assert json.loads((out / "run.json").read_text())["settings"]["trainer"]["steps"] == 9
+    # another seed or data: not the run in the folder; nothing is changed
+    (out / "metrics.jsonl").write_text("{}\n")
+    before = (out / "run.json").read_text()
+    for change, said in (({"seed": 4}, "seed: 3 -> 4"), ({"data": ("fashion", 100)}, "data: ['mnist', 100] -> "),
+                         ({"trainer": TrainerConfig(steps=9, lr=0.5)}, "trainer.lr: ")):
+        with pytest.raises(ValueError, match="was run with other settings") as err:
+            start_run_folder(out, "demo", resume=True, settings={**settings, **change})
+        assert said in str(err.value) and "\n" not in str(err.value)
+    assert (out / "run.json").read_text() == before and (out / "metrics.jsonl").exists()
+    # starting over (no --resume) takes the new settings
+    start_run_folder(out, "demo", settings={**settings, "seed": 4})
+    assert json.loads((out / "run.json").read_text())["settings"]["seed"] == 4 and not (out / "metrics.jsonl").exists()

@@ -113,9 +113,6 @@ def run_celeba_compose(
     """Train one EBM per attribute, combine two or more by summed energies, score; write
     ``results.json``, ``combinations.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    start_run_folder(out, "celeba_compose", resume)
-    seed_everything(config.seed)
     names = tuple(config.attributes)
     for combo in config.combinations:
         if len(combo) < 2 or any(a not in names or v not in (0, 1) for a, v in combo):
@@ -128,6 +125,11 @@ def run_celeba_compose(
             raise FileNotFoundError("CelebA needs --data-dir DATA_DIR (files under DATA_DIR/celeba/) or --synthetic")
         data = load_celeba(data_dir, names, config.image_size, "train", config.train_images)
         held = load_celeba(data_dir, names, config.image_size, "test", config.eval_samples * 4)
+    out = Path(out_dir)
+    start_run_folder(out, "celeba_compose", resume, settings={  # every input checked: the run starts
+        "data": data.source, **{k: getattr(config, k) for k in ("attributes", "image_size", "train_images",
+                                                                 "channels", "training", "classifier_steps", "seed")}})
+    seed_everything(config.seed)
 
     clf_path = out / "checkpoints" / "attribute_classifier.pt"
     classifier = PlainCNN(3, config.image_size, len(names), channels=(32, 64, 64))

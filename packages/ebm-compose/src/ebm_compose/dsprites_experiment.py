@@ -219,10 +219,13 @@ def run_dsprites_compose(
     """Run joint composition and the cross-product experiments; write ``results.json``,
     ``joint_samples.png``, ``cross_product.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
+    data = load_dsprites(data_dir)  # checked before the run folder is made
     out = Path(out_dir)
-    start_run_folder(out, "dsprites_compose", resume)
+    start_run_folder(out, "dsprites_compose", resume, settings={  # what a --resume must keep: data and models
+        k: getattr(config, k) for k in ("image_size", "train_images", "concepts", "training", "position_stride",
+                                        "predictor", "seed")})
     seed_everything(config.seed)
-    run = _Run(config, out, load_dsprites(data_dir), resume, quiet)
+    run = _Run(config, out, data, resume, quiet)
     predictor = run.predictor()
     joint, joint_samples = run_joint(run, predictor)
     show = min(8, config.eval_samples)

@@ -20,6 +20,9 @@ __all__ = [
 ]
 
 
+NUM_CLASSES = 10
+
+
 @dataclass(frozen=True)
 class MNISTSplit:
     """Train and evaluation tensors plus a sentence saying where they came from (for results.json)."""
@@ -31,6 +34,14 @@ class MNISTSplit:
     description: str
     train_index: torch.Tensor | None = None  # rows of the source set (demo split), for provenance
     eval_index: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        for name, x, y in (("training", self.x_train, self.y_train), ("eval", self.x_eval, self.y_eval)):
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(f"MNISTSplit: {x.shape[0]} {name} images but {y.shape[0]} labels")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES):  # never dropped silently
+                stray = sorted({int(v) for v in y[(y < 0) | (y >= NUM_CLASSES)][:1000]})
+                raise ValueError(f"MNISTSplit: the {name} labels hold {stray[:5]}, outside the digits 0-9")
 
 
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

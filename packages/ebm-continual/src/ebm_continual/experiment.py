@@ -65,6 +65,14 @@ class SplitMNISTConfig:
 
     def __post_init__(self) -> None:
         check_count(self.seeds, "SplitMNISTConfig.seeds")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"SplitMNISTConfig.methods: unknown {unknown}; choose from {', '.join(METHODS)}"
+                             if unknown else "SplitMNISTConfig.methods names no method")
+        repeated = sorted({m for m in self.methods if self.methods.count(m) > 1})
+        if repeated:
+            raise ValueError(f"SplitMNISTConfig.methods names {', '.join(repeated)} twice; each method runs once "
+                             "per seed (more seeds: --seeds)")
 
 
 PRESETS: dict[str, SplitMNISTConfig] = {
@@ -133,10 +141,11 @@ def run_split_mnist(
     ``out_dir/runs`` with its settings (:func:`run_settings`) and, with ``resume``, not run again
     unless those settings changed (then it is run again, and a changed EBM's checkpoints are
     discarded); the EBM also resumes per task."""
-    out = Path(out_dir)
-    start_run_folder(out, "split_mnist", resume)
     t0 = time.perf_counter()
-    tasks = split_tasks(data)
+    tasks = split_tasks(data)  # checks the labels before the run folder is made
+    out = Path(out_dir)
+    start_run_folder(out, "split_mnist", resume,  # the rest: per (method, seed) run, rerun when changed
+                     settings={"data": data.description, "seed": config.seed})
     say = log or (lambda s: None)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in config.methods}
     for method in config.methods:

@@ -25,11 +25,15 @@ from .checks import (
     check_probability,
     check_unit_range,
     check_widths,
+    finite_stage,
 )
 from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .cli import (
     add_run_args,
+    app_parser,
     apply_overrides,
+    chain_steps,
+    check_memory,
     default_out_dir,
     device_name,
     nonnegative_float,
@@ -38,6 +42,8 @@ from .cli import (
     positive_int,
     resolve_out_dir,
     run_cli,
+    seed_number,
+    training_steps,
 )
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
@@ -93,10 +99,10 @@ __all__ = [
     "atomic_path", "stale_temporaries", "start_run_folder", "recorded_app", "RUN_RECORD", "save_figure",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "add_run_args", "apply_overrides", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int",
-    "nonnegative_int", "device_name",
+    "nonnegative_int", "device_name", "app_parser", "seed_number", "training_steps", "chain_steps", "check_memory",
     "positive_float", "nonnegative_float",
     "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
-    "NonFiniteError", "check_finite",
+    "NonFiniteError", "check_finite", "finite_stage",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
     "check_energy_output",
 ]

@@ -119,7 +119,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """One seed for torch (CPU and CUDA), numpy and Python's ``random``."""
+    """One seed for torch (CPU and CUDA), numpy and Python's ``random``: a whole number in [0, 2**32)
+    (numpy's range; a larger one would alias a smaller one), else ``ValueError``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
     torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed)
     random.seed(seed)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import torch
@@ -103,6 +104,16 @@ def check_finite(values: object, what: str) -> None:
         if bad:
             raise NonFiniteError(f"{what}: {bad} of {t.numel()} values are NaN or infinite (the model's energies "
                                  "or the sampler diverged); nothing is reported")
+
+
+@contextmanager
+def finite_stage(what: str) -> Iterator[None]:
+    """Name the stage in any :class:`NonFiniteError` raised inside the block (``"model.pt, restoration:
+    Langevin samples ..."``), so that the one-line error says which model and which stage broke."""
+    try:
+        yield
+    except NonFiniteError as e:
+        raise NonFiniteError(f"{what}: {e}") from None
 
 
 def check_energy_output(e: torch.Tensor, x: torch.Tensor, who: str = "an energy") -> None:

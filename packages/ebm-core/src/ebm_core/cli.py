@@ -15,11 +15,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
-from .records import RUN_RECORD, recorded_app
+from .records import RUN_RECORD, held_run_folders, recorded_app
 
 _Number = TypeVar("_Number", int, float)
 
@@ -29,14 +29,62 @@ _Number = TypeVar("_Number", int, float)
 FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
+# Limits that protect the machine, checked when the command line is read (issue 23, part 4).
+MAX_SEED = 2**31 - 1  # numpy's and CUDA's generators take 32 bits; runs add small offsets to the seed
+MAX_TRAINING_STEPS = 86_400_000  # a day at 1 ms a step, faster than any model here trains
+MAX_CHAIN_STEPS = 10_000  # Langevin steps per chain; the paper uses 60 (CIFAR-10), 10 for refinement
+MAX_COUNT = 10_000_000  # images, samples, trajectories, chains: checked against memory where they are used
+
+
 def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (a count of steps, images, seeds, workers)."""
-    return _bounded(_whole_number(text), 1, "must be at least 1")
+    """argparse type: a whole number from 1 to :data:`MAX_COUNT` (a count of images, seeds, workers)."""
+    return _at_most(_bounded(_whole_number(text), 1, "must be at least 1"), MAX_COUNT, "a count")
 
 
 def nonnegative_int(text: str) -> int:
-    """argparse type: a whole number of at least 0 (a seed)."""
-    return _bounded(_whole_number(text), 0, "must be 0 or more")
+    """argparse type: a whole number from 0 to :data:`MAX_COUNT` (a count that may be zero)."""
+    return _at_most(_bounded(_whole_number(text), 0, "must be 0 or more"), MAX_COUNT, "a count")
+
+
+def seed_number(text: str) -> int:
+    """argparse type: a seed, 0 to :data:`MAX_SEED` (a larger one would alias a small one)."""
+    return _at_most(_bounded(_whole_number(text), 0, "must be 0 or more"), MAX_SEED,
+                    "a seed (numpy and CUDA take 32 bits, and runs add offsets)")
+
+
+def training_steps(text: str) -> int:
+    """argparse type: training steps, 1 to :data:`MAX_TRAINING_STEPS` (a day at 1 ms a step)."""
+    steps = _bounded(_whole_number(text), 1, "must be at least 1")
+    if steps > MAX_TRAINING_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"{steps:,} steps would take {steps / 1000 / 86400:,.1f} days even at 1 ms a step; "
+            f"at most {MAX_TRAINING_STEPS:,}")
+    return steps
+
+
+def chain_steps(text: str) -> int:
+    """argparse type: Langevin steps per chain, 1 to :data:`MAX_CHAIN_STEPS`."""
+    return _at_most(_bounded(_whole_number(text), 1, "must be at least 1"), MAX_CHAIN_STEPS,
+                    "Langevin steps per chain (the paper uses 60 on CIFAR-10)")
+
+
+def _at_most(value: int, high: int, what: str) -> int:
+    if value > high:
+        raise argparse.ArgumentTypeError(f"{value:,} is over the limit of {high:,} for {what}")
+    return value
+
+
+def check_memory(what: str, nbytes: float, available: float | None = None) -> None:
+    """Refuse (``ValueError`` naming ``what`` and both figures) a run whose arrays of ``nbytes`` bytes
+    would not fit this machine's memory (``available``: default its physical memory)."""
+    if available is None:
+        try:
+            available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not POSIX: no figure to compare with
+            return
+    if nbytes > available:
+        raise ValueError(f"{what} would need {nbytes / 2**30:,.1f} GiB of memory; this machine has "
+                         f"{available / 2**30:,.1f} GiB")
 
 
 def positive_float(text: str) -> float:
@@ -92,25 +140,45 @@ def device_name(text: str) -> str:
 
 def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
     """Run an app's ``main()``. A mistake in the input (:data:`FILE_ERRORS`, or a ``ValueError`` raised
-    in this project's code) ends with ``<prog>: error (<kind>): <message>`` on stderr, a line saying
-    where it was raised, and exit status 2, unless ``--traceback`` is on the command line (``argv``,
+    in this project's code) ends with one line on stderr, ``<prog>: error (<kind>): <message> [<where it
+    was raised>]``, and exit status 2, unless ``--traceback`` is on the command line (``argv``,
     default ``sys.argv[1:]``), which shows the whole trace. Ctrl-C ends with one line saying how to
     resume, and exit status 130."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         return main()
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; run the same command with --resume (and the same --out) to continue "
-              "from its last checkpoint", file=sys.stderr)
+        held = held_run_folders()
+        where = f"--out {held[-1]}" if held else "the same --out"
+        print(f"\n{prog}: interrupted; to continue from the last checkpoint, run the same command with --resume "
+              f"and {where}", file=sys.stderr)
         return 130
     except (*FILE_ERRORS, ValueError) as e:
         where = traceback.extract_tb(e.__traceback__)[-1]
         ours = isinstance(e, FILE_ERRORS) or _project_file(where.filename)
         if "--traceback" in argv or not ours:
             raise
-        print(f"{prog}: error ({type(e).__name__}): {e}\n  (raised at {Path(where.filename).name}:{where.lineno}; "
-              "--traceback shows the whole trace)", file=sys.stderr)
+        message = " ".join(str(e).split())  # one line, whatever the message held
+        print(f"{prog}: error ({type(e).__name__}): {message} [{Path(where.filename).name}:{where.lineno}; "
+              "--traceback shows the trace]", file=sys.stderr)
         return 2
+
+
+class AppParser(argparse.ArgumentParser):
+    """An app's parser: a usage mistake ends with one line, ``<prog>: error: <message>``, and exit
+    status 2 (argparse's own prints the whole usage first); the module docstring's examples are the
+    epilog of ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (--help lists the options)\n")
+
+
+def app_parser(prog: str, doc: str) -> AppParser:
+    """The parser of app ``prog`` whose module docstring is ``doc`` (first line: the description;
+    the rest, kept as written: the examples)."""
+    lines = doc.strip("\n").splitlines()
+    return AppParser(prog=prog, description=lines[0], epilog="\n".join(lines[1:]).strip("\n") or None,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def default_out_dir(app: str) -> Path:
@@ -145,7 +213,7 @@ def add_run_args(
         parser.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)
     if device:
         parser.add_argument("--device", type=device_name, default=device_default, help=device_help)
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help=seed_help)
+    parser.add_argument("--seed", type=seed_number, default=0, help=seed_help or f"random seed, 0 to {MAX_SEED}")
     parser.add_argument("--resume", action="store_true", help=resume_help)
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in an --out that holds a run (its logs are cleared, its files replaced)")
@@ -158,8 +226,8 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """``--out``, else :func:`default_out_dir` of the app; ``--resume`` without ``--out`` is a usage
     error (exit status 2), since there is no run to continue; so is a missing ``--out`` under
     ``torchrun`` (each process would name its folder by its own clock). ``--resume`` with an ``--out``
-    that holds nothing starts a new run and says so on stderr (a typo would otherwise go unnoticed;
-    it is not an error, so that a job script may always pass ``--resume``). An ``--out`` that holds a
+    that holds nothing starts a new run (:func:`ebm_core.start_run_folder` says so; it is not an
+    error, so that a job script may always pass ``--resume``). An ``--out`` that holds a
     run (:func:`run_files`) is refused without ``--resume``, unless ``--overwrite`` starts it over;
     ``--resume`` needs the folder's record to name this app. Only checks: the folder is cleaned by
     :func:`ebm_core.start_run_folder` once the run holds its lock."""
@@ -183,8 +251,6 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"--out {args.out} holds " + ("a run without a run record (run.json): not one this version "
                          "of the apps can continue" if owner is None else f"a run of {owner}, not of {parser.prog}")
                          + "; give another --out")
-    if args.resume and not (args.out.is_dir() and any(args.out.iterdir())):
-        print(f"{parser.prog}: --resume: {args.out} holds no earlier run; starting a new one", file=sys.stderr)
     return args.out if args.out is not None else default_out_dir(parser.prog)
 
 

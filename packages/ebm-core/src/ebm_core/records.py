@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -57,38 +58,92 @@ def lock_run_folder(out: Path) -> None:
     _HELD_LOCKS[out.resolve()] = fd
 
 
+def read_run_record(folder: str | Path) -> dict[str, Any] | None:
+    """A run folder's record ``run.json`` ({"app", "settings", ...}); None without a readable one."""
+    try:
+        record = json.loads((Path(folder) / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("app"), str) else None
+
+
 def recorded_app(folder: str | Path) -> str | None:
     """The app named by a run folder's record ``run.json`` (None without a readable one)."""
-    try:
-        owner = json.loads((Path(folder) / RUN_RECORD).read_text()).get("app")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return owner if isinstance(owner, str) else None
+    record = read_run_record(folder)
+    return None if record is None else record["app"]
 
 
-def start_run_folder(out: str | Path, app: str, resume: bool = False) -> Path:
-    """Create (or reopen) the run folder ``out`` of ``app``, in this order: take its lock
-    (:func:`lock_run_folder`); refuse a folder recorded for another app (``ValueError``: its results
-    would be overwritten); remove the temporary files a killed run left (:func:`stale_temporaries`);
-    unless ``resume``, delete its ``metrics.jsonl`` logs (a run started over does not append to the
-    old one's); write the record ``run.json`` ({"app": ...}). Only the holder of the lock cleans, so
-    a second job never deletes what a running one writes. Returns ``out`` as a Path."""
+FREE_ON_RESUME = ("steps", "device", "quiet", "workers")  # settings a --resume may change: train on, elsewhere
+
+
+def start_run_folder(
+    out: str | Path, app: str, resume: bool = False, announce: bool = True, settings: dict[str, Any] | None = None,
+) -> Path:
+    """Create (or reopen) the run folder ``out`` of ``app``, in this order: refuse a folder recorded
+    for another app (``ValueError``: its results would be overwritten) or, with ``resume``, recorded
+    with other ``settings`` (the ones that decide what the folder holds; any field named in
+    :data:`FREE_ON_RESUME` may change, e.g. more steps); take its lock (:func:`lock_run_folder`);
+    remove the temporary files a killed run left (:func:`stale_temporaries`); unless ``resume``, delete
+    its ``metrics.jsonl`` logs (a run started over does not append to the old one's); write the record
+    ``run.json`` (app, settings, ebm-core version); with ``announce``, print ``<app>: run folder <out>``
+    (from rank 0), the first line of an app's output. Only the holder of the lock cleans, so a second
+    job never deletes what a running one writes. Call it after every input has been checked: no folder
+    is made for a run that cannot start. Returns ``out``."""
+    from . import __version__
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    lock_run_folder(out)
-    owner = recorded_app(out)
-    if owner is None and (out / RUN_RECORD).exists():
+    fresh = not out.is_dir() or not any(out.iterdir())
+    record = read_run_record(out)
+    owner = record.get("app") if record else None
+    if record is None and (out / RUN_RECORD).exists():
         raise ValueError(f"{out / RUN_RECORD} is not a run record (JSON with the app's name); give another --out")
     if owner is not None and owner != app:
         raise ValueError(f"{out} holds a run of {owner}, not of {app}; give {app} its own --out")
+    settings = None if settings is None else json.loads(json.dumps(_as_dicts(settings), default=str))
+    if resume and record and settings is not None and record.get("settings") is not None:
+        changed = settings_changes(record["settings"], settings)
+        if changed:
+            raise ValueError(f"--resume: {out} was run with other settings ({'; '.join(changed[:4])}"
+                             f"{'; ...' if len(changed) > 4 else ''}); resume with the same settings, "
+                             "or give --overwrite or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    lock_run_folder(out)  # checked first, locked now: no folder is made or changed for a run that cannot start
     for tmp in stale_temporaries(out):
         tmp.unlink(missing_ok=True)
     if not resume:
         for log in out.rglob("metrics.jsonl"):
             log.unlink(missing_ok=True)
-    if owner is None:
-        write_json_atomic(out / RUN_RECORD, {"app": app})
+    write_json_atomic(out / RUN_RECORD, {"app": app, "ebm_core_version": __version__, "settings": settings})
+    if announce and os.environ.get("RANK", "0") == "0":
+        print(f"{app}: run folder {out}" + (" (--resume: no earlier run there; starting a new one)"
+                                              if resume and fresh else ""), flush=True)
     return out
+
+
+def _as_dicts(value: Any) -> Any:
+    """Settings with every dataclass as a dict of its fields (then JSON: tuples as lists, paths as text)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return {k: _as_dicts(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def settings_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """``"path: old -> new"`` for each setting that differs between two plain (JSON) settings trees,
+    except those whose name is in :data:`FREE_ON_RESUME`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for key in sorted(set(old) | set(new)) if key not in FREE_ON_RESUME
+                for change in settings_changes(old.get(key), new.get(key), f"{path}.{key}" if path else key)]
+    return [] if old == new else [f"{path or 'settings'}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def held_run_folders() -> list[Path]:
+    """The run folders this process holds the lock of, oldest first (what Ctrl-C asks to resume)."""
+    return list(_HELD_LOCKS)
 
 
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}(\.[^.]+)?")

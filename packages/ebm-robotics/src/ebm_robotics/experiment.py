@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import NonFiniteError, package_versions, save_figure, seed_everything, start_run_folder, write_json_atomic
+from ebm_core import (
+    check_memory,
+    finite_stage,
+    package_versions,
+    save_figure,
+    seed_everything,
+    start_run_folder,
+    write_json_atomic,
+)
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
 from .env import CUBE_QUAT
@@ -20,7 +28,7 @@ from .evaluation import HORIZONS, branch_scores, frechet_scores, interval, multi
 from .generate import GenerationConfig, generate_trajectories
 from .rollouts import ZeroEnergy, baseline_next_state, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
-from .shards import read_manifest
+from .shards import ACTION_DIM, STATE_DIM, read_manifest
 from .training import BASELINES, DynamicsTrainingConfig, rollout_sampler, train_baseline, train_ebm
 
 # versions written to results.json
@@ -142,6 +150,30 @@ def check_data_dir(data_dir: Path, gen: GenerationConfig) -> bool:
             "finished: finish each machine's part (generate_trajectories(..., machine_index=k, num_machines=n))"
         )
     return bool(manifest["complete"])  # complete data are used whatever simulator versions made them
+
+
+def resume_settings(config: HandRolloutConfig) -> dict[str, Any]:
+    """What a ``--resume`` must keep: the data and the training (the evaluation and the rollout
+    samplers, used only when scoring, may change)."""
+    training = {k: v for k, v in dataclasses.asdict(config.training).items()
+                if k not in ("rollout_sampler", "conditional_rollout_sampler", "rollout_init_std")}
+    return {"data": dataclasses.asdict(config.data_config()), "training": training, "seed": config.seed}
+
+
+TRAJECTORY_COPIES = 3  # the loaded trajectories, their transitions (s, a, s') and the scaled batches
+
+
+def check_run_inputs(config: HandRolloutConfig, data_dir: Path) -> None:
+    """What is checked before the run folder is made: the data folder (:func:`check_data_dir`), that
+    the trajectories fit in memory, and a worker count the machine can run (at most 4 per core)."""
+    gen = config.data_config()
+    check_data_dir(data_dir, gen)  # refuses data of other settings
+    cores = os.cpu_count() or 1
+    if gen.workers > 4 * cores:
+        raise ValueError(f"{gen.workers} generation workers on a machine with {cores} cores; at most {4 * cores}")
+    dims = STATE_DIM + ACTION_DIM
+    check_memory(f"{gen.num_trajectories:,} trajectories of {gen.horizon} steps",
+                 TRAJECTORY_COPIES * gen.num_trajectories * (gen.horizon + 1) * dims * 4)
 
 
 def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
@@ -277,8 +309,8 @@ def run_hand_rollout(
     t0 = time.perf_counter()
     out = Path(out_dir)
     data_path = Path(data_dir) if data_dir is not None else out / "data"
-    check_data_dir(data_path, config.data_config())  # before any work: refuses data of other settings
-    start_run_folder(out, "hand_rollout", resume)
+    check_run_inputs(config, data_path)
+    start_run_folder(out, "hand_rollout", resume, settings=resume_settings(config))
     seed_everything(config.seed)
     data = prepare_data(config, data_path, quiet)
     scaler = TransitionScaler.fit(data.train.states)
@@ -298,20 +330,17 @@ def run_hand_rollout(
                                                            out / "checkpoints", resume, quiet):
         conditional = name.endswith("_cond")
         actions = a_eval if conditional else None
-        stage = "one-step predictions"
-        try:
-            with torch.no_grad():
-                torch.manual_seed(config.seed)
+        with torch.no_grad():
+            torch.manual_seed(config.seed)
+            with finite_stage(f"{name}, one-step predictions"):
                 one_step[name] = one_step_mse(next_state, scaler, s_eval, actions)
-                stage = "rollouts"
-                torch.manual_seed(config.seed)
+            torch.manual_seed(config.seed)
+            with finite_stage(f"{name}, rollouts"):
                 rollouts[name] = rollout_states(next_state, s_eval[:, 0], horizon, actions)
-                if has_branches:
-                    stage = "branch futures"
-                    torch.manual_seed(config.seed)
+            if has_branches:
+                torch.manual_seed(config.seed)
+                with finite_stage(f"{name}, branch futures"):
                     branch_rollouts[name] = _branch_rollout(next_state, ev, conditional)
-        except NonFiniteError as e:
-            raise NonFiniteError(f"{name}, {stage}: {e}") from None
 
     torch.manual_seed(config.seed)
     noise_only = ebm_next_state(ZeroEnergy(s_eval.shape[-1]), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std)

@@ -123,6 +123,8 @@ def read_manifest_file(path: str | Path) -> dict[str, Any]:
             obj = json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"manifest {str(path)!r} is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise ValueError(f"manifest {str(path)!r} is not a JSON object")
     if obj.get("format") != MANIFEST_FORMAT:
         raise ValueError(
             f"manifest {str(path)!r}: expected format {MANIFEST_FORMAT!r}, "

@@ -5,6 +5,7 @@ one through the shared training API, evaluate, and write ``results.json`` and PN
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 from ebm_core import (
     LangevinSampler,
     Trainer,
+    check_memory,
+    finite_stage,
     lowest_energy_class,
     package_versions,
     seed_everything,
@@ -50,8 +53,13 @@ CLASSIFIER_KIND = "cross-entropy classifier"  # the robustness baseline's model 
 
 @dataclass
 class Prepared:
-    energy: nn.Module
+    """An evaluation's model and data: ``energy`` is None until :func:`train_model` has trained it
+    (a ``--checkpoint``'s is loaded by :func:`prepare_inputs`)."""
+
+    energy: nn.Module | None
     energy_config: ImageEnergyConfig
+    training: ImageTrainingConfig  # what trains the model when there is no checkpoint
+    seed: int  # the held-out split's seed (a checkpoint's own, where it records one)
     train: Any  # the training data (Dataset or tensors)
     eval_x: torch.Tensor
     eval_y: torch.Tensor
@@ -59,16 +67,17 @@ class Prepared:
     info: dict[str, Any]
 
 
-def prepare_model(
-    training: ImageTrainingConfig, out: Path, data_dir: str | Path, eval_images: int, seed: int,
-    checkpoint: str | Path | None = None, resume: bool = False, quiet: bool = False,
-    train_limit: int | None = None, payload: dict[str, Any] | None = None,
+def prepare_inputs(
+    training: ImageTrainingConfig, data_dir: str | Path, eval_images: int, seed: int,
+    checkpoint: str | Path | None = None, train_limit: int | None = None, payload: dict[str, Any] | None = None,
 ) -> Prepared:
-    """Data split as ``apps/image_generate`` makes it (MNIST without train files: the test split
-    minus ``eval_images`` held-out images), and the model: loaded from ``checkpoint`` (a
-    ``model.pt``; ``payload``: its contents when the caller has read them already), else trained
-    into ``out/model`` with ``train_image_energy``."""
+    """Everything an evaluation reads, checked before its run folder is made: the model file
+    ``checkpoint`` (``payload``: its contents when the caller has read them already), loaded, and the
+    data split as ``apps/image_generate`` makes it (MNIST without train files: the test split minus
+    ``eval_images`` held-out images). Without a checkpoint the energy is left to :func:`train_model`."""
     info: dict[str, Any] = {}
+    energy = None
+    ecfg = training.energy
     if checkpoint is not None:
         payload = payload if payload is not None else read_model_file(checkpoint)
         if (payload.get("extra") or {}).get("kind") == CLASSIFIER_KIND:
@@ -85,18 +94,32 @@ def prepare_model(
     gen = ImageGenerateConfig(training=training, holdout_from_test=True, eval_images=eval_images,
                               train_limit=train_limit, seed=seed)
     train, eval_x, eval_y, note = load_splits(gen, data_dir)
-    if checkpoint is None:
-        t0 = time.perf_counter()
-        tc = dataclasses.replace(training, trainer=dataclasses.replace(training.trainer, seed=seed, quiet=quiet))
-        energy, trainer = train_image_energy(tc, train, out / "model", resume=resume)
-        ecfg = training.energy
-        info["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
-                            "seconds": time.perf_counter() - t0,
-                            "last": trainer.history[-1] if trainer.history else None,
-                            "model_file": str(out / "model" / "model.pt")}
     if tuple(eval_x.shape[1:]) != ecfg.shape:
         raise ValueError(f"the model takes images {ecfg.shape} but {training.dataset} has {tuple(eval_x.shape[1:])}")
-    return Prepared(energy.eval(), ecfg, train, eval_x, eval_y, note, info)
+    return Prepared(energy, ecfg, training, seed, train, eval_x, eval_y, note, info)
+
+
+def train_model(prep: Prepared, out: Path, resume: bool = False, quiet: bool = False) -> Prepared:
+    """``prep`` with its energy: the checkpoint's, or one trained into ``out/model`` with
+    ``train_image_energy`` (after the run folder is made)."""
+    if prep.energy is None:
+        t0 = time.perf_counter()
+        training = prep.training
+        tc = dataclasses.replace(training, trainer=dataclasses.replace(training.trainer, seed=prep.seed, quiet=quiet))
+        energy, trainer = train_image_energy(tc, prep.train, out / "model", resume=resume)
+        prep = dataclasses.replace(prep, energy=energy, info={**prep.info, "training": {
+            "steps": trainer.step, "recoveries": trainer.recoveries, "seconds": time.perf_counter() - t0,
+            "last": trainer.history[-1] if trainer.history else None,
+            "model_file": str(out / "model" / "model.pt")}})
+    prep.energy.eval()
+    return prep
+
+
+def _model_settings(config: Any, checkpoint: str | Path | None) -> dict[str, Any]:
+    """What a ``--resume`` of an evaluation must keep: the model's training, its data split and seed
+    (the evaluation's own settings may change)."""
+    return {"training": dataclasses.asdict(config.training), "checkpoint": checkpoint, "seed": config.seed,
+            "eval_images": config.eval_images, "train_limit": config.train_limit}
 
 
 def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
@@ -137,14 +160,16 @@ def run_ood_eval(
 ) -> dict[str, Any]:
     """AUROC of ``-E(x)`` per OOD set and their mean (Figure 10), histograms (Figure 11)."""
     t0 = time.perf_counter()
-    out = Path(out)
-    start_run_folder(out, "ood_eval", resume)
-    payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
-    shape = config.training.energy.shape if payload is None else payload_config(payload).shape
+    prep = prepare_inputs(config.training, data_dir, config.eval_images, config.seed, checkpoint,
+                          config.train_limit)
+    shape = prep.energy_config.shape
+    check_memory(f"{config.ood_images:,} images per OOD set of {tuple(shape)}",
+                 (len(config.real_sets) + 5) * config.ood_images * math.prod(shape) * 4)
     real = {name: load_ood_images(name, ood_data_dir or data_dir, shape, config.ood_images, config.seed)
             for name in config.real_sets}  # before training: a missing set fails fast
-    prep = prepare_model(config.training, out, data_dir, config.eval_images, config.seed, checkpoint, resume, quiet,
-                         config.train_limit, payload)
+    out = Path(out)
+    start_run_folder(out, "ood_eval", resume, settings=_model_settings(config, checkpoint))
+    prep = train_model(prep, out, resume, quiet)
     seed_everything(config.seed)
     k = prep.energy_config.num_classes
     sets = {**synthetic_ood_sets(prep.eval_x, config.ood_images, seed=config.seed), **real}
@@ -211,13 +236,16 @@ def run_robustness(
 ) -> dict[str, Any]:
     """Accuracy-vs-eps curves (Figure 8) for the EBM (with and through refinement) and the baseline."""
     t0 = time.perf_counter()
-    out = Path(out)
-    start_run_folder(out, "robustness", resume)
-    prep = prepare_model(config.training, out, data_dir, config.eval_images, config.seed, checkpoint, resume, quiet,
-                         config.train_limit)
+    prep = prepare_inputs(config.training, data_dir, config.eval_images, config.seed, checkpoint,
+                          config.train_limit)
     k = prep.energy_config.num_classes
     if k < 2:
-        raise ValueError("robustness needs a class-conditional model (num_classes >= 2); this one is unconditional")
+        who = checkpoint if checkpoint is not None else "the preset's model"
+        raise ValueError(f"robustness needs a class-conditional model (num_classes >= 2); {who} is unconditional")
+    out = Path(out)
+    start_run_folder(out, "robustness", resume, settings={**_model_settings(config, checkpoint),
+                                                          "classifier": dataclasses.asdict(config.classifier)})
+    prep = train_model(prep, out, resume, quiet)
     device = next(prep.energy.parameters()).device
 
     # the cross-entropy baseline: the same network, trained on the same images
@@ -244,14 +272,16 @@ def run_robustness(
     clf_seconds = time.perf_counter() - t_clf
 
     # refinement with the model's own Langevin step settings, 10 steps (4.3)
-    sampler = dataclasses.replace(config.training.sampler, steps=config.curves.refine.sampler.steps)
+    sampler = dataclasses.replace(config.training.sampler, steps=config.curves.refine.sampler.steps,
+                                  check_finite=True)
     curves_cfg = dataclasses.replace(config.curves, refine=dataclasses.replace(config.curves.refine, sampler=sampler))
     x, y = prep.eval_x[: curves_cfg.num_images].to(device), prep.eval_y[: curves_cfg.num_images].to(device)
     seed_everything(config.seed)
     bs = curves_cfg.batch_size
     clean = {"ebm_no_refinement": (lowest_energy_class(prep.energy, x, k, bs) == y).float().mean().item(),
              "classifier": (lowest_energy_class(clf, x, k, bs) == y).float().mean().item()}
-    curves = robustness_curves(prep.energy, clf, x, y, k, curves_cfg, quiet=quiet)
+    with finite_stage(f"{checkpoint or 'the trained model'}, attacks through the Langevin refinement"):
+        curves = robustness_curves(prep.energy, clf, x, y, k, curves_cfg, quiet=quiet)
     plot_robustness(curves, curves_cfg, str(out / "robustness.png"))
     results = {
         "accuracy": curves, "eps": {"linf": list(curves_cfg.linf_eps), "l2": list(curves_cfg.l2_eps)},
@@ -395,8 +425,6 @@ def run_likelihood(
     """AIS bounds (nats) on continuous MNIST for each trained variant, beside Figures 23 and 25.
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
-    out = Path(out)
-    start_run_folder(out, "likelihood", resume)
     gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
                               train_limit=config.train_limit, seed=config.seed)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
@@ -414,7 +442,10 @@ def run_likelihood(
             raise ValueError("the likelihood needs an unconditional model (num_classes=0); "
                              f"{checkpoint} is conditional on {ecfg.num_classes} classes")
         models["checkpoint"] = (energy, {"file": str(checkpoint)})
-    else:
+    out = Path(out)
+    start_run_folder(out, "likelihood", resume, settings={  # every input checked: the run starts
+        **_model_settings(config, checkpoint), "pcd": config.pcd, "step_sweep": config.step_sweep})
+    if checkpoint is None:
         for name, cfg in variants(config).items():
             tc = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, seed=config.seed, quiet=quiet))
             seed_everything(config.seed)
@@ -444,7 +475,7 @@ def run_likelihood(
 
 
 __all__ = [
-    "prepare_model", "OODEvalConfig", "OOD_PRESETS", "run_ood_eval", "RobustnessExperimentConfig",
+    "prepare_inputs", "train_model", "OODEvalConfig", "OOD_PRESETS", "run_ood_eval", "RobustnessExperimentConfig",
     "ROBUSTNESS_PRESETS", "run_robustness", "LikelihoodExperimentConfig", "LIKELIHOOD_PRESETS", "variants",
     "paper_bounds",
     "run_likelihood",

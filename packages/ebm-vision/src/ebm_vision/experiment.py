@@ -5,6 +5,7 @@ and PNGs."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 import torch
 from ebm_core import (
+    check_memory,
+    finite_stage,
     load_if_same_settings,
     package_versions,
     save_with_settings,
@@ -39,6 +42,7 @@ from .scores import (
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
+SAMPLE_COPIES = 8  # the arrays of generated images held at once (single, ensemble, one chain, init, grads ...)
 MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNet: 10 spread over the 1000)
 
 
@@ -170,11 +174,12 @@ def run_image_generate(
 ) -> dict[str, Any]:
     """Train (or load ``checkpoint``), evaluate, and write ``out/results.json`` and the PNGs."""
     t0 = time.perf_counter()
+    # every input is checked before the run folder is made
     if inception_weights is not None:
         inception_weights_file(inception_weights)  # a wrong path is refused now, not after training
-    out = Path(out)
-    start_run_folder(out, "image_generate", resume)
     tc = config.training
+    check_memory(f"{config.num_samples:,} generated images of {tuple(tc.energy.shape)}",
+                 SAMPLE_COPIES * config.num_samples * math.prod(tc.energy.shape) * 4)
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
                                                              label=tc.trainer.label or "energy"))
@@ -183,6 +188,11 @@ def run_image_generate(
         payload = read_model_file(checkpoint)
         check_checkpoint_shape(payload_config(payload), tc.dataset, checkpoint)
     train, eval_x, eval_y, note = load_splits(config, data_dir)
+    out = Path(out)
+    start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
+        "training": dataclasses.asdict(config.training), "checkpoint": checkpoint,
+        **{k: getattr(config, k) for k in ("train_limit", "holdout_from_test", "eval_images", "classifier_steps",
+                                           "seed")}})
     results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
                                "config": dataclasses.asdict(config)}
 
@@ -204,6 +214,8 @@ def run_image_generate(
         buffer_images = trainer.buffer.latest(max(config.num_samples, 100)).float().cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
+    model_name = str(checkpoint) if checkpoint is not None else "the trained model"
+    tc = dataclasses.replace(tc, sampler=dataclasses.replace(tc.sampler, check_finite=True))  # no NaN image scored
     shape, k = ecfg.shape, ecfg.num_classes
 
     # ---------------------------------------------------------------- domain classifier
@@ -236,9 +248,10 @@ def run_image_generate(
     y_gen = (torch.arange(n) % k).to(device) if k else None
     init = buffer_images[-n:] if buffer_images is not None and buffer_images.shape[0] >= n else None
     results["test_time_init"] = "training replay buffer" if init is not None else "uniform noise"
-    single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
-    ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
-    one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
+    with finite_stage(f"{model_name}, test-time sampling"):
+        single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
+        ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
+        one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
     if k:  # one row of (up to) 10 samples per class
         yc = y_gen.cpu()
         order = torch.cat([torch.nonzero(yc == c).flatten()[:10] for c in range(min(k, 10))])
@@ -249,9 +262,10 @@ def run_image_generate(
     plots.save_grid(one_chain[order], out / "samples_one_chain.png")
     if buffer_images is not None:
         plots.save_grid(buffer_images[-100:], out / "replay_buffer.png")
-    strip = chain_from_noise(energy, min(k or 8, 10), shape, tc.sampler,
-                             tc.sampler.steps * config.test_time.rounds, config.strip_frames,
-                             torch.arange(min(k or 8, 10)).to(device) if k else None, device)
+    with finite_stage(f"{model_name}, chain strip"):
+        strip = chain_from_noise(energy, min(k or 8, 10), shape, tc.sampler,
+                                 tc.sampler.steps * config.test_time.rounds, config.strip_frames,
+                                 torch.arange(min(k or 8, 10)).to(device) if k else None, device)
     plots.save_chain_strip(strip.cpu(), out / "chain_strip.png")
 
     # ---------------------------------------------------------------- scores
@@ -289,7 +303,8 @@ def run_image_generate(
     r = config.restoration_images
     rx, ry = eval_x[:r].to(device), (eval_y[:r].to(device) if k else None)
     classify = (lambda x: extract(clf, x.cpu())) if clf is not None else None
-    metrics, images = run_restoration(energy, rx, ry, tc.sampler, config.restoration, classify, config.seed)
+    with finite_stage(f"{model_name}, restoration"):
+        metrics, images = run_restoration(energy, rx, ry, tc.sampler, config.restoration, classify, config.seed)
     results["restoration"] = metrics
     show = slice(0, 10)
     rows = [rx[show]]
@@ -302,7 +317,8 @@ def run_image_generate(
     if k:
         src = eval_x[: config.cross_class_sources].to(device)
         classes = cross_class_targets(k)
-        panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds, targets=classes).cpu()
+        with finite_stage(f"{model_name}, cross-class sampling"):
+            panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds, targets=classes).cpu()
         plots.save_cross_class(src.cpu(), panel, out / "cross_class.png")
         results["cross_class_targets"] = classes.tolist()
         if clf is not None:

@@ -1,0 +1,384 @@
+"""The standing table of bad inputs (issue 23, part 5): every app, handed a mistake, stops before any
+work with exit status 2 and ONE line on stderr that names the input, no traceback, nothing on stdout
+and nothing written or changed in the data and run folders; the public API raises the documented
+exception. New bad inputs join the tables here.
+
+The apps run inside the test process (``call_app``); a case whose checks let the run start (its run
+folder locked) fails at once with "ran past its checks" instead of training."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from app_runner import ROOT, call_app
+
+APPS = ("hand_rollout", "image_generate", "ood_eval", "robustness", "likelihood", "split_mnist",
+        "dsprites_compose", "celeba_compose")
+IMAGE_APPS = ("image_generate", "ood_eval", "robustness", "likelihood")
+STEP_FLAG = {app: "--ebm-steps" if app == "split_mnist" else "--steps" for app in APPS}
+NO_CUDA = not torch.cuda.is_available()
+
+
+class RanPastChecks(BaseException):
+    """Raised where a run locks its folder: the input was accepted and the work would start."""
+
+
+# ----------------------------------------------------------------- the files a case can name
+def _pickle_payload(path: Path, marker: Path) -> None:
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(marker),)
+
+    torch.save({"state_dict": {}, "config": {}, "extra": Payload()}, path)
+
+
+def _image_model(path: Path, num_classes: int) -> None:
+    from ebm_vision.models import ImageEnergyConfig, build_energy, save_image_energy
+
+    cfg = ImageEnergyConfig(num_classes=num_classes, mnist_channels=(4, 4, 4, 4), mnist_hidden=8)
+    save_image_energy(build_energy(cfg), cfg, path)
+
+
+def _make(token: str, tmp: Path) -> Path:
+    """The file or folder a case's ``{token}`` names, made inside ``tmp``."""
+    path = tmp / token
+    if token == "text":
+        path.write_text("my model is in another folder\n")
+    elif token == "empty_file":
+        path.write_bytes(b"")
+    elif token in ("empty_dir", "file_as_out"):
+        path.mkdir() if token == "empty_dir" else path.write_text("not a folder\n")
+    elif token == "pickle":
+        _pickle_payload(path, tmp / "code-ran")
+    elif token == "tensor":
+        torch.save(torch.zeros(3), path)
+    elif token == "no_config":
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    elif token == "truncated":
+        _image_model(tmp / "whole.pt", 0)
+        path.write_bytes((tmp / "whole.pt").read_bytes()[:300])
+        (tmp / "whole.pt").unlink()
+    elif token == "zip_junk":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", b"not a pickle")
+    elif token == "uncond_model":
+        _image_model(path, 0)
+    elif token == "cond_model":
+        _image_model(path, 10)
+    elif token.startswith("run_"):  # run folders: of another app, without a record, with a bad record
+        path.mkdir()
+        (path / "results.json").write_text("{}")
+        if token == "run_other":
+            (path / "run.json").write_text(json.dumps({"app": "some_other_app"}))
+        elif token.startswith("run_settings_"):  # this app's run, of other settings
+            (path / "run.json").write_text(json.dumps({"app": token[len("run_settings_"):], "settings": {"seed": 7}}))
+        elif token == "run_bad_record":
+            (path / "run.json").write_text("[not, json")
+    elif token == "object_npz":
+        np.savez(path, imgs=np.array([{"a": 1}], dtype=object))
+        path = path.with_suffix(".npz")
+    elif token.endswith("_manifest"):  # a trajectory folder: of other settings, of an unknown format, not JSON
+        from ebm_robotics.shards import MANIFEST_FORMAT
+
+        path.mkdir()
+        manifest = {"other_manifest": {"format": MANIFEST_FORMAT, "config": {"num_train": 1}, "complete": True},
+                    "old_manifest": {"config": {}}, "list_manifest": []}.get(token)
+        (path / "manifest.json").write_text("{not json" if manifest is None else json.dumps(manifest))
+    elif token not in ("out", "missing"):
+        raise KeyError(token)
+    return path
+
+
+def _snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folders``: its size and modification time (what a run would change)."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (-1, 0)
+            for folder in folders if folder.exists() for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def no_run_starts(monkeypatch):
+    import ebm_core.records
+
+    def refuse(out):
+        raise RanPastChecks(f"the run started in {out}: its checks let a bad input through")
+
+    monkeypatch.setattr(ebm_core.records, "lock_run_folder", refuse)
+
+
+def _check(app: str, args: tuple[str, ...], fragment: str, tmp: Path) -> None:
+    tokens = {t for a in (*args, fragment) for t in _tokens(a)}
+    paths = {t: _make(t, tmp) for t in sorted(tokens)}
+    args = tuple(a.format(**paths) for a in args)
+    fragment = fragment.format(**paths)
+    if not any(a == "--out" for a in args) and "--resume" not in args:
+        args = (*args, "--out", str(tmp / "out"))
+    before = _snapshot(tmp, ROOT / "runs")
+    proc = call_app(app, *args)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, f"{app} {' '.join(args)}: exit {proc.returncode}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"{app}: error"), lines[0]
+    assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    assert proc.stdout == "", proc.stdout
+    assert _snapshot(tmp, ROOT / "runs") == before, "files were written or changed"
+    assert not (tmp / "code-ran").exists(), "a crafted file ran code"
+
+
+def _tokens(text: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name]
+
+
+# ----------------------------------------------------------------- the table
+def _common(app: str) -> list:
+    steps = STEP_FLAG[app]
+    preset = ("--preset", "tiny", *(("--synthetic",) if app == "celeba_compose" else ()))  # data it can run on
+    rows = [
+        (("--seed", "-1"), "--seed: must be 0 or more, got -1"),
+        (("--seed", str(2**32)), "--seed: 4,294,967,296 is over the limit"),
+        (("--seed", str(2**31)), "--seed: 2,147,483,648 is over the limit"),
+        (("--seed", "abc"), "--seed: expected a whole number, got 'abc'"),
+        (("--seed", "1.5"), "--seed: expected a whole number, got '1.5'"),
+        (("--preset", "nope"), "--preset: invalid choice: 'nope'"),
+        (("--preset",), "--preset: expected one argument"),
+        (("--device", "tpu0"), "--device: not a torch device: 'tpu0'"),
+        (("--out", "{file_as_out}"), "--out {file_as_out} is a file, not a folder"),
+        (("--resume",), "--resume needs --out DIR"),
+        (("--resume", "--overwrite", "--out", "{out}"), "--resume and --overwrite exclude each other"),
+        (("--out", "{run_x}"), "--out {run_x} holds a run (results.json)"),
+        (("--resume", "--out", "{run_other}"), "holds a run of some_other_app, not of " + app),
+        (("--resume", "--out", "{run_norecord}"), "a run without a run record (run.json)"),
+        (("--resume", "--out", "{run_bad_record}"), "a run without a run record (run.json)"),
+        (("--resume", "--out", f"{{run_settings_{app}}}"), "was run with other settings ("),
+        (("--no-such-flag",), "unrecognized arguments: --no-such-flag"),
+        ((steps, "0"), f"{steps}: must be at least 1, got 0"),
+        ((steps, "-3"), f"{steps}: must be at least 1, got -3"),
+        ((steps, "many"), f"{steps}: expected a whole number, got 'many'"),
+        ((steps, "1e3"), f"{steps}: expected a whole number, got '1e3'"),
+        ((steps, str(10**9)), f"{steps}: 1,000,000,000 steps would take 11.6 days even at 1 ms a step"),
+        (("--data-dir",), "--data-dir: expected one argument"),
+        (("--out",), "--out: expected one argument"),
+    ]
+    if NO_CUDA:
+        rows += [(("--device", "cuda"), "--device: cuda: CUDA is not available on this machine"),
+                 (("--device", "cuda:3"), "--device: cuda:3: CUDA is not available on this machine")]
+    return [pytest.param(app, (*preset, *args), fragment, id=f"{app}:{' '.join(args)}") for args, fragment in rows]
+
+
+def _model_files(app: str) -> list:
+    rows = [
+        ("{text}", "model file {text} cannot be loaded"),
+        ("{empty_file}", "model file {empty_file} cannot be loaded"),
+        ("{pickle}", "model file {pickle} cannot be loaded"),
+        ("{tensor}", "{tensor}"),
+        ("{no_config}", "{no_config}"),
+        ("{truncated}", "model file {truncated} cannot be loaded"),
+        ("{zip_junk}", "model file {zip_junk} cannot be loaded"),
+        ("{empty_dir}", "{empty_dir}"),
+        ("{missing}", "{missing}"),
+    ]
+    return [pytest.param(app, ("--preset", "tiny", "--checkpoint", f), fragment, id=f"{app}:--checkpoint {f}")
+            for f, fragment in rows]
+
+
+SPECIFIC = [
+    # image_generate
+    ("image_generate", ("--langevin-steps", "0"), "--langevin-steps: must be at least 1, got 0"),
+    ("image_generate", ("--langevin-steps", "100000"), "--langevin-steps: 100,000 is over the limit of 10,000"),
+    ("image_generate", ("--langevin-steps", "x"), "--langevin-steps: expected a whole number, got 'x'"),
+    ("image_generate", ("--samples", "0"), "--samples: must be at least 1, got 0"),
+    ("image_generate", ("--samples", str(10**8)), "--samples: 100,000,000 is over the limit of 10,000,000"),
+    ("image_generate", ("--samples", "9000000"), "9,000,000 generated images of (1, 28, 28) would need"),
+    ("image_generate", ("--batch-size", "0"), "--batch-size: must be at least 1, got 0"),
+    ("image_generate", ("--train-limit", "-1"), "--train-limit: must be at least 1, got -1"),
+    ("image_generate", ("--inception-weights", "{missing}"), "Inception weights {missing} not found"),
+    ("image_generate", ("--inception-weights", "{text}"), "{text}"),
+    ("image_generate", ("--inception-weights", "{pickle}"), "{pickle}"),
+    ("image_generate", ("--inception-weights", "{empty_dir}"), "{empty_dir}"),
+    ("image_generate", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("image_generate", ("--preset", "cifar10_cond", "--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("image_generate", ("--checkpoint", "{cond_model}", "--preset", "cifar10_cond"), "takes images (1, 28, 28)"),
+    # ood_eval
+    ("ood_eval", ("--ood-sets", "nope"), "--ood-sets: invalid choice: 'nope'"),
+    ("ood_eval", ("--ood-sets", "fashion_mnist", "--ood-data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("ood_eval", ("--images", "0"), "--images: must be at least 1, got 0"),
+    ("ood_eval", ("--images", "-5"), "--images: must be at least 1, got -5"),
+    ("ood_eval", ("--images", "9000000"), "9,000,000 images per OOD set of (1, 28, 28) would need"),
+    ("ood_eval", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("ood_eval", ("--checkpoint", "{cond_model}", "--preset", "cifar10"), "takes images (1, 28, 28)"),
+    # robustness
+    ("robustness", ("--linf-eps", "0", "-0.1"), "--linf-eps: must be 0 or more, got -0.1"),
+    ("robustness", ("--linf-eps", "nan"), "--linf-eps: expected a finite number, got 'nan'"),
+    ("robustness", ("--linf-eps", "inf"), "--linf-eps: expected a finite number, got 'inf'"),
+    ("robustness", ("--l2-eps", "abc"), "--l2-eps: expected a number, got 'abc'"),
+    ("robustness", ("--l2-eps", "-1"), "--l2-eps: must be 0 or more, got -1"),
+    ("robustness", ("--eot", "0"), "--eot: must be at least 1, got 0"),
+    ("robustness", ("--images", "0"), "--images: must be at least 1, got 0"),
+    ("robustness", ("--classifier-steps", "0"), "--classifier-steps: must be at least 1, got 0"),
+    ("robustness", ("--classifier-steps", str(10**10)), "--classifier-steps: 10,000,000,000 steps would take"),
+    ("robustness", ("--checkpoint", "{uncond_model}"), "{uncond_model} is unconditional"),
+    ("robustness", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    # likelihood
+    ("likelihood", ("--chains", "0"), "--chains: must be at least 1, got 0"),
+    ("likelihood", ("--temperatures", "0"), "--temperatures: must be at least 1, got 0"),
+    ("likelihood", ("--temperatures", "x"), "--temperatures: expected a whole number, got 'x'"),
+    ("likelihood", ("--model-temperatures", "0"), "--model-temperatures: must be > 0, got 0"),
+    ("likelihood", ("--model-temperatures", "-1"), "--model-temperatures: must be > 0, got -1"),
+    ("likelihood", ("--model-temperatures", "nan"), "--model-temperatures: expected a finite number, got 'nan'"),
+    ("likelihood", ("--model-temperatures",), "--model-temperatures: expected at least one argument"),
+    ("likelihood", ("--test-images", "0"), "--test-images: must be at least 1, got 0"),
+    ("likelihood", ("--checkpoint", "{cond_model}"), "{cond_model} is conditional on 10 classes"),
+    ("likelihood", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    # split_mnist
+    ("split_mnist", ("--methods", "ebm,ebm"), "--methods ebm,ebm: SplitMNISTConfig.methods names ebm twice"),
+    ("split_mnist", ("--methods", "ebm,nope"), "unknown ['nope']"),
+    ("split_mnist", ("--methods", ","), "names no method"),
+    ("split_mnist", ("--methods", ""), "names no method"),
+    ("split_mnist", ("--seeds", "0"), "--seeds: must be at least 1, got 0"),
+    ("split_mnist", ("--seeds", str(10**8)), "--seeds: 100,000,000 is over the limit"),
+    ("split_mnist", ("--eval-per-class", "0"), "--eval-per-class: must be at least 1, got 0"),
+    ("split_mnist", ("--train-per-class", "0"), "--train-per-class: must be at least 1, got 0"),
+    ("split_mnist", ("--data", "nope"), "--data: invalid choice: 'nope'"),
+    ("split_mnist", ("--data", "demo", "--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("split_mnist", ("--data", "torchvision", "--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("split_mnist", ("--data", "demo", "--data-dir", "{text}"), "{text}"),
+    # hand_rollout
+    ("hand_rollout", ("--train", "0"), "--train: must be at least 1, got 0"),
+    ("hand_rollout", ("--validation", "-1"), "--validation: must be 0 or more, got -1"),
+    ("hand_rollout", ("--test", "x"), "--test: expected a whole number, got 'x'"),
+    ("hand_rollout", ("--train", str(10**8)), "--train: 100,000,000 is over the limit"),
+    ("hand_rollout", ("--train", "9000000", "--no-render"), "trajectories of 10 steps would need"),
+    ("hand_rollout", ("--workers", "0"), "--workers: must be at least 1, got 0"),
+    ("hand_rollout", ("--workers", "100000"), "100000 generation workers on a machine with"),
+    ("hand_rollout", ("--eval-split", "train"), "--eval-split: invalid choice: 'train'"),
+    ("hand_rollout", ("--models", "nope"), "nope"),
+    ("hand_rollout", ("--models", "ebm_uncond,ebm_uncond"), "ebm_uncond"),
+    ("hand_rollout", ("--set", "training.steps"), "expected path.to.field=value"),
+    ("hand_rollout", ("--set", "training.nofield=1"), "has no field 'nofield'"),
+    ("hand_rollout", ("--set", "training.steps=abc"), "expected a value like"),
+    ("hand_rollout", ("--set", "training.steps=-1"), "training.steps=-1"),
+    ("hand_rollout", ("--set", "training=1"), "that is a group of settings"),
+    ("hand_rollout", ("--set", "data.seed=4294967296"), "data.seed=4294967296"),
+    ("hand_rollout", ("--data-dir", "{file_as_out}"), "{file_as_out} is a file"),
+    ("hand_rollout", ("--data-dir", "{other_manifest}"), "holds trajectories generated with"),
+    ("hand_rollout", ("--data-dir", "{old_manifest}"), "expected format 'ebm-robotics-trajectories/"),
+    ("hand_rollout", ("--data-dir", "{list_manifest}"), "is not a JSON object"),
+    ("hand_rollout", ("--data-dir", "{text_manifest}"), "is not valid JSON"),
+    # dsprites_compose
+    ("dsprites_compose", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("dsprites_compose", ("--data-dir", "{text}"), "{text}"),
+    # celeba_compose
+    ("celeba_compose", (), "give --data-dir DATA_DIR (CelebA files in DATA_DIR/celeba/) or --synthetic"),
+    ("celeba_compose", ("--synthetic", "--data-dir", "{empty_dir}"), "not both"),
+    ("celeba_compose", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+]
+
+
+CASES = [case for app in APPS for case in _common(app)]
+CASES += [case for app in IMAGE_APPS for case in _model_files(app)]
+CASES += [pytest.param(app, ("--preset", "tiny", *args), fragment, id=f"{app}:{' '.join(args)}")
+          for app, args, fragment in SPECIFIC]
+
+
+def test_the_table_holds_at_least_200_bad_inputs():
+    assert len(CASES) >= 200, len(CASES)
+
+
+@pytest.mark.parametrize(("app", "args", "fragment"), CASES)
+def test_a_bad_input_is_one_line_and_exit_2_with_nothing_written(app, args, fragment, tmp_path, no_run_starts):
+    _check(app, args, fragment, tmp_path)
+
+
+# ----------------------------------------------------------------- the public API's misuses
+def _api_cases() -> list:
+    import ebm_core as ec
+    from ebm_continual import MNISTSplit, SplitMNISTConfig
+    from ebm_robotics.generate import GenerationConfig
+    from ebm_vision.models import ImageEnergyConfig
+
+    e = ec.MLPEnergy(2, hidden=(4,))
+    broken = ec.MLPEnergy(2, hidden=(4,))
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.fill_(float("nan"))
+    x = torch.zeros(3, 2)
+    nan = float("nan")
+    rows = [
+        ("LangevinSampler(steps=-1)", lambda: ec.LangevinSampler(steps=-1), ValueError, "LangevinSampler.steps"),
+        ("LangevinSampler(step_size=0)", lambda: ec.LangevinSampler(step_size=0.0), ValueError, "step_size"),
+        ("LangevinSampler(step_size=nan)", lambda: ec.LangevinSampler(step_size=nan), ValueError, "step_size"),
+        ("LangevinSampler(noise_std=-1)", lambda: ec.LangevinSampler(noise_std=-1.0), ValueError, "noise_std"),
+        ("LangevinSampler(temperature=0)", lambda: ec.LangevinSampler(temperature=0.0), ValueError, "temperature"),
+        ("LangevinSampler(grad_clip=0)", lambda: ec.LangevinSampler(grad_clip=0.0), ValueError, "grad_clip"),
+        ("LangevinSampler(clamp=(1, 0))", lambda: ec.LangevinSampler(clamp=(1.0, 0.0)), ValueError, "clamp"),
+        ("sampler on NaN energies", lambda: ec.LangevinSampler(steps=2, check_finite=True)(broken, x.clone()),
+         ec.NonFiniteError, "Langevin samples (2 steps of"),
+        ("ReplayBuffer(capacity=0)", lambda: ec.ReplayBuffer((2,), capacity=0), ValueError, "capacity"),
+        ("ReplayBuffer(replay_prob=2)", lambda: ec.ReplayBuffer((2,), replay_prob=2.0), ValueError, "replay_prob"),
+        ("TrainerConfig(batch_size=0)", lambda: ec.TrainerConfig(batch_size=0), ValueError, "batch_size"),
+        ("TrainerConfig(steps=-1)", lambda: ec.TrainerConfig(steps=-1), ValueError, "steps"),
+        ("seed_everything(-1)", lambda: ec.seed_everything(-1), ValueError, "seed must be a whole number"),
+        ("seed_everything(2**32)", lambda: ec.seed_everything(2**32), ValueError, "seed must be a whole number"),
+        ("seed_everything(1.5)", lambda: ec.seed_everything(1.5), ValueError, "seed must be a whole number"),
+        ("seed_everything(True)", lambda: ec.seed_everything(True), ValueError, "seed must be a whole number"),
+        ("frechet_distance of other shapes", lambda: ec.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3),
+                                                                          np.eye(3)), ValueError, "shapes must be"),
+        ("gaussian_fit of one sample", lambda: ec.gaussian_fit(np.zeros((1, 2))), ValueError,
+         "need samples of shape (N >= 2, D), got (1, 2)"),
+        ("gaussian_fit of NaN samples", lambda: ec.gaussian_fit(np.full((3, 2), nan)), ValueError,
+         "samples contain NaN or inf values"),
+        ("auroc of NaN scores", lambda: ec.auroc(np.array([nan, 1.0]), np.array([0.0, 1.0])), ec.NonFiniteError,
+         "AUROC: the positive scores"),
+        ("check_finite of inf", lambda: ec.check_finite(torch.tensor([1.0, float("inf")]), "energies"),
+         ec.NonFiniteError, "energies: 1 of 2 values"),
+        ("check_memory over the machine", lambda: ec.check_memory("a test", 2.0**60), ValueError,
+         "a test would need"),
+        ("check_memory over a given figure", lambda: ec.check_memory("arrays", 3 * 2**30, available=2**30),
+         ValueError, "arrays would need 3.0 GiB of memory; this machine has 1.0 GiB"),
+        ("load_torch_file of a folder", lambda: ec.load_torch_file(ROOT), ValueError, "is a folder; give the file"),
+        ("apply_overrides without =", lambda: ec.apply_overrides(ec.TrainerConfig(), ["steps"]), ValueError,
+         "expected path.to.field=value"),
+        ("apply_overrides of an unknown field", lambda: ec.apply_overrides(ec.TrainerConfig(), ["nope=1"]),
+         ValueError, "has no field 'nope'"),
+        ("apply_overrides of a wrong type", lambda: ec.apply_overrides(ec.TrainerConfig(), ["steps='x'"]),
+         ValueError, "expected a value like"),
+        ("MLPEnergy output of (B, 1)", lambda: ec.check_energy_output(torch.zeros(3, 1), x), ValueError,
+         "must return shape (3,)"),
+        ("energy of the wrong width", lambda: e(torch.zeros(3, 5)), ValueError, "x must have shape (B, 2), got (3, 5)"),
+        ("SplitMNISTConfig(methods=('ebm', 'ebm'))", lambda: SplitMNISTConfig(methods=("ebm", "ebm")), ValueError,
+         "names ebm twice"),
+        ("SplitMNISTConfig(methods=('nope',))", lambda: SplitMNISTConfig(methods=("nope",)), ValueError,
+         "unknown ['nope']"),
+        ("SplitMNISTConfig(seeds=0)", lambda: SplitMNISTConfig(seeds=0), ValueError, "seeds"),
+        ("MNISTSplit with label 10", lambda: MNISTSplit(torch.zeros(2, 784), torch.tensor([1, 10]),
+                                                        torch.zeros(1, 784), torch.tensor([0]), "test"),
+         ValueError, "the training labels hold [10], outside the digits 0-9"),
+        ("MNISTSplit with label -1", lambda: MNISTSplit(torch.zeros(1, 784), torch.tensor([1]),
+                                                        torch.zeros(1, 784), torch.tensor([-1]), "test"),
+         ValueError, "the eval labels hold [-1]"),
+        ("MNISTSplit of unequal lengths", lambda: MNISTSplit(torch.zeros(3, 784), torch.tensor([1]),
+                                                             torch.zeros(1, 784), torch.tensor([1]), "test"),
+         ValueError, "3 training images but 1 labels"),
+        ("GenerationConfig(num_train=0)", lambda: GenerationConfig(num_train=0), ValueError, "num_train"),
+        ("GenerationConfig(seed=2**32)", lambda: GenerationConfig(num_train=1, seed=2**32), ValueError, "seed"),
+        ("GenerationConfig(random_action_prob=2)", lambda: GenerationConfig(num_train=1, random_action_prob=2.0),
+         ValueError, "random_action_prob"),
+        ("ImageEnergyConfig(arch='nope')", lambda: ImageEnergyConfig(arch="nope"), ValueError, "arch must be"),
+        ("ImageEnergyConfig(num_classes=-1)", lambda: ImageEnergyConfig(num_classes=-1), ValueError, "num_classes"),
+        ("ImageEnergyConfig(dropout=1)", lambda: ImageEnergyConfig(dropout=1.0), ValueError, "dropout"),
+    ]
+    return [pytest.param(call, exc, fragment, id=name) for name, call, exc, fragment in rows]
+
+
+@pytest.mark.parametrize(("call", "exception", "fragment"), _api_cases())
+def test_an_api_misuse_raises_the_documented_exception_in_one_line(call, exception, fragment):
+    with pytest.raises(exception) as err:
+        call()
+    assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
