@@ -382,3 +382,18 @@ def test_an_api_misuse_raises_the_documented_exception_in_one_line(call, excepti
     with pytest.raises(exception) as err:
         call()
     assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_a_read_only_or_full_disk_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    import errno
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    out = tmp_path / "out"
+    proc = call_app("ood_eval", "--preset", "tiny", "--out", str(out))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("ood_eval: error (OSError): [Errno 30] Read-only file system") and str(out) in lines[0]
+    assert not out.exists()

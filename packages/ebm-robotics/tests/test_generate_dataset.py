@@ -251,8 +251,9 @@ def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_p
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_generation_workers_die_with_a_killed_parent(tmp_path):
-    """SIGKILL of the parent leaves no worker behind (the pool's workers get SIGTERM from the kernel)."""
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_generation_workers_die_with_a_killed_parent(tmp_path, kill):
+    """SIGKILL or SIGTERM of the parent leaves no worker behind (the workers get SIGTERM from the kernel)."""
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, time\n"
@@ -268,7 +269,7 @@ def test_generation_workers_die_with_a_killed_parent(tmp_path):
     )
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
-    parent.send_signal(signal.SIGKILL)
+    parent.send_signal(kill)
     parent.wait()
 
     def alive(pid: int) -> bool:

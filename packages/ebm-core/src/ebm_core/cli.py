@@ -26,7 +26,7 @@ _Number = TypeVar("_Number", int, float)
 # What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
 # checks of files and values): reported in one short message by run_cli. Anything else (a bug, a
 # ValueError from inside torch or numpy, CUDA out of memory) keeps its traceback.
-FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+FILE_ERRORS = (OSError,)  # a missing or unreadable file, a read-only or full disk: what the machine refuses
 
 
 # Limits that protect the machine, checked when the command line is read (issue 23, part 4).
