@@ -55,7 +55,7 @@ def call_app(app: str, *args: str) -> subprocess.CompletedProcess:
 def mnist_without_train_files(folder: Path) -> Path:
     """``folder`` holding links to the shared MNIST test files only (``t10k-*``): the apps' path for a
     machine without the train files, whatever the shared folder holds."""
-    from ebm_core import shared_mnist_dir
+    from ebm_run import shared_mnist_dir
 
     folder.mkdir(parents=True, exist_ok=True)
     for source in sorted(shared_mnist_dir().glob("t10k-*")):

@@ -103,12 +103,12 @@ def _snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture
 def no_run_starts(monkeypatch):
-    import ebm_core.records
+    import ebm_run.records
 
     def refuse(out):
         raise RanPastChecks(f"the run started in {out}: its checks let a bad input through")
 
-    monkeypatch.setattr(ebm_core.records, "lock_run_folder", refuse)
+    monkeypatch.setattr(ebm_run.records, "lock_run_folder", refuse)
 
 
 def _check(app: str, args: tuple[str, ...], fragment: str, tmp: Path) -> None:
@@ -299,6 +299,7 @@ def test_a_bad_input_is_one_line_and_exit_2_with_nothing_written(app, args, frag
 # ----------------------------------------------------------------- the public API's misuses
 def _api_cases() -> list:
     import ebm_core as ec
+    import ebm_run as er
     from ebm_continual import MNISTSplit, SplitMNISTConfig
     from ebm_robotics.generate import GenerationConfig
     from ebm_vision.models import ImageEnergyConfig
@@ -338,16 +339,16 @@ def _api_cases() -> list:
          "AUROC: the positive scores"),
         ("check_finite of inf", lambda: ec.check_finite(torch.tensor([1.0, float("inf")]), "energies"),
          ec.NonFiniteError, "energies: 1 of 2 values"),
-        ("check_memory over the machine", lambda: ec.check_memory("a test", 2.0**60), ValueError,
+        ("check_memory over the machine", lambda: er.check_memory("a test", 2.0**60), ValueError,
          "a test would need"),
-        ("check_memory over a given figure", lambda: ec.check_memory("arrays", 3 * 2**30, available=2**30),
+        ("check_memory over a given figure", lambda: er.check_memory("arrays", 3 * 2**30, available=2**30),
          ValueError, "arrays would need 3.0 GiB of memory; this machine has 1.0 GiB"),
         ("load_torch_file of a folder", lambda: ec.load_torch_file(ROOT), ValueError, "is a folder; give the file"),
-        ("apply_overrides without =", lambda: ec.apply_overrides(ec.TrainerConfig(), ["steps"]), ValueError,
+        ("apply_overrides without =", lambda: er.apply_overrides(ec.TrainerConfig(), ["steps"]), ValueError,
          "expected path.to.field=value"),
-        ("apply_overrides of an unknown field", lambda: ec.apply_overrides(ec.TrainerConfig(), ["nope=1"]),
+        ("apply_overrides of an unknown field", lambda: er.apply_overrides(ec.TrainerConfig(), ["nope=1"]),
          ValueError, "has no field 'nope'"),
-        ("apply_overrides of a wrong type", lambda: ec.apply_overrides(ec.TrainerConfig(), ["steps='x'"]),
+        ("apply_overrides of a wrong type", lambda: er.apply_overrides(ec.TrainerConfig(), ["steps='x'"]),
          ValueError, "expected a value like"),
         ("MLPEnergy output of (B, 1)", lambda: ec.check_energy_output(torch.zeros(3, 1), x), ValueError,
          "must return shape (3,)"),

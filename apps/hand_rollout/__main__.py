@@ -13,7 +13,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import (
+from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
+from ebm_run import (
     add_run_args,
     app_parser,
     apply_overrides,
@@ -23,7 +24,6 @@ from ebm_core import (
     run_cli,
     training_steps,
 )
-from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 
 
 def main(argv: list[str] | None = None) -> int:

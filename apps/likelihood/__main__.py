@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, app_parser, positive_float, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, positive_float, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_core import add_run_args, app_parser, nonnegative_float, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, nonnegative_float, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides

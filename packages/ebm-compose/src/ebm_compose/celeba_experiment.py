@@ -10,16 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    load_if_same_settings,
-    package_versions,
-    progress,
-    save_with_settings,
-    seed_everything,
-    start_run_folder,
-    write_json_atomic,
-)
+from ebm_core import LangevinSampler, load_if_same_settings, progress, save_with_settings, seed_everything
+from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes

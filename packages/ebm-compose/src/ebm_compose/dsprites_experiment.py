@@ -11,14 +11,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import (
-    load_if_same_settings,
-    package_versions,
-    save_with_settings,
-    seed_everything,
-    start_run_folder,
-    write_json_atomic,
-)
+from ebm_core import load_if_same_settings, save_with_settings, seed_everything
+from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy

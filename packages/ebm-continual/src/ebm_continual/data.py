@@ -1,7 +1,7 @@
 """MNIST for the Split-MNIST protocol: torchvision's loader for users, the real test set for the demo.
 
 Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits. The idx files are
-read by ebm-core (``ebm_core.read_mnist_idx``, ``read_idx``), which also says where the demo data
+read by ebm-core (``ebm_run.read_mnist_idx``, ``read_idx``), which also says where the demo data
 lives (``shared_mnist_dir``); ``read_idx`` and ``shared_mnist_dir`` are re-exported here.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import check_count, read_idx, read_mnist_idx, shared_mnist_dir
+from ebm_core import check_count
+from ebm_run import read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [
     "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",

@@ -5,6 +5,7 @@ An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
 """
 
 from .ais import AISConfig, AISResult, ais_log_partition
+from .atomic import atomic_path
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
 from .checkpoint import (
@@ -28,23 +29,6 @@ from .checks import (
     finite_stage,
 )
 from .classify import class_energies, lowest_energy_class, repeat_per_class
-from .cli import (
-    add_run_args,
-    app_parser,
-    apply_overrides,
-    chain_steps,
-    check_memory,
-    default_out_dir,
-    device_name,
-    nonnegative_float,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-    resolve_out_dir,
-    run_cli,
-    seed_number,
-    training_steps,
-)
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
@@ -63,21 +47,10 @@ from .metrics import (
     sqrt_psd,
 )
 from .mlp import MLPEnergy
-from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .quantization import dequantize, quantize
-from .records import (
-    RUN_RECORD,
-    atomic_path,
-    package_versions,
-    recorded_app,
-    save_figure,
-    stale_temporaries,
-    start_run_folder,
-    write_json_atomic,
-)
 from .sampling_context import chain_context, frozen_parameters
 from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
@@ -95,13 +68,9 @@ __all__ = [
     "energy_distance", "mean_pairwise_distance",
     "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
-    "seed_everything", "progress", "write_json_atomic", "package_versions",
-    "atomic_path", "stale_temporaries", "start_run_folder", "recorded_app", "RUN_RECORD", "save_figure",
+    "seed_everything", "progress",
+    "atomic_path",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
-    "add_run_args", "apply_overrides", "default_out_dir", "resolve_out_dir", "run_cli", "positive_int",
-    "nonnegative_int", "device_name", "app_parser", "seed_number", "training_steps", "chain_steps", "check_memory",
-    "positive_float", "nonnegative_float",
-    "MNIST_FILES", "read_idx", "find_mnist_files", "read_mnist_idx", "shared_mnist_dir",
     "NonFiniteError", "check_finite", "finite_stage",
     "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
     "check_energy_output",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .records import atomic_path
+from .atomic import atomic_path
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

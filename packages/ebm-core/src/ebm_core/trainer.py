@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
 from .checkpoint import (
@@ -33,7 +34,6 @@ from .langevin import LangevinSampler
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
-from .records import atomic_path
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 Callback = Callable[[int, "Trainer"], None]

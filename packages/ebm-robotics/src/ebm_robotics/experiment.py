@@ -12,15 +12,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import (
-    check_memory,
-    finite_stage,
-    package_versions,
-    save_figure,
-    seed_everything,
-    start_run_folder,
-    write_json_atomic,
-)
+from ebm_core import finite_stage, seed_everything
+from ebm_run import check_memory, package_versions, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
 from .env import CUBE_QUAT

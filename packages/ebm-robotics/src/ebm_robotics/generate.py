@@ -323,7 +323,7 @@ def generate_trajectories(
     different config or package versions. Workers are started with "spawn": a script calling
     this with ``workers > 1`` needs the ``if __name__ == "__main__":`` guard.
     """
-    from ebm_core import write_json_atomic  # here, not at the top: generation workers skip torch
+    from ebm_run import write_json_atomic  # here, not at the top: generation workers skip torch
 
     if not 0 <= machine_index < num_machines:
         raise ValueError(

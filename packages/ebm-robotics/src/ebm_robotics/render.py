@@ -17,7 +17,7 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-from ebm_core import save_figure
+from ebm_run import save_figure
 
 from .env import STATE_DIM, HandCubeSim
 

@@ -108,7 +108,7 @@ def merge_part_manifests(parts: list[dict[str, Any]], where: str = "") -> dict[s
 
 def merge_manifests(directory: str | Path) -> Path:
     """Write ``manifest.json`` merged from the part manifests in ``directory``; returns its path."""
-    from ebm_core import write_json_atomic  # here, not at the top: generation workers skip torch
+    from ebm_run import write_json_atomic  # here, not at the top: generation workers skip torch
 
     manifest = read_manifest(directory)
     path = Path(directory) / MANIFEST_NAME

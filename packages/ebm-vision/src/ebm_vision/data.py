@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import check_count, find_mnist_files, read_mnist_idx
+from ebm_core import check_count
 from ebm_core import dequantize as dequantize  # re-exported: the paper's (q + U(0, 1)) / 256
 from ebm_core import quantize as quantize  # re-exported
-from ebm_core import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
-from ebm_core import shared_mnist_dir as shared_mnist_dir  # re-exported
+from ebm_run import find_mnist_files, read_mnist_idx
+from ebm_run import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
+from ebm_run import shared_mnist_dir as shared_mnist_dir  # re-exported
 from torch.utils.data import Dataset, Subset
 
 from .pickled_arrays import load_pickled_arrays
@@ -69,7 +70,7 @@ def _missing(name: str, data_dir: Path, files: Sequence[str], hint: str = "") ->
 
 
 # --------------------------------------------------------------------------------------- MNIST
-# The idx reader, the file locations and the shared demo folder are ebm-core's (``ebm_core.mnist_files``);
+# The idx reader, the file locations and the shared demo folder are ebm-run's (``ebm_run.mnist_files``);
 # ``read_idx`` and ``shared_mnist_dir`` stay importable from here.
 def load_mnist(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST from its idx files (``train-*`` / ``t10k-*``, plain or .gz) in ``data_dir``,

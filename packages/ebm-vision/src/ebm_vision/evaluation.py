@@ -12,17 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    Trainer,
-    check_memory,
-    finite_stage,
-    lowest_energy_class,
-    package_versions,
-    seed_everything,
-    start_run_folder,
-    write_json_atomic,
-)
+from ebm_core import LangevinSampler, Trainer, finite_stage, lowest_energy_class, seed_everything
+from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits

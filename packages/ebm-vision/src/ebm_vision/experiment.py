@@ -13,16 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import (
-    check_memory,
-    finite_stage,
-    load_if_same_settings,
-    package_versions,
-    save_with_settings,
-    seed_everything,
-    start_run_folder,
-    write_json_atomic,
-)
+from ebm_core import finite_stage, load_if_same_settings, save_with_settings, seed_everything
+from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir

@@ -28,8 +28,8 @@ from ebm_core import (
     check_finite,
     check_positive,
     check_unit_range,
-    save_figure,
 )
+from ebm_run import save_figure
 from torch import nn
 
 # Figure 23 (lower, upper bound in nats, 10,000 AIS chains) and Figure 25 (sensitivity).

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ebm_core import atomic_path, save_figure
+from ebm_core import atomic_path
+from ebm_run import save_figure
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, pad: int = 2) -> Path:

@@ -26,8 +26,8 @@ from ebm_core import (
     lowest_energy_class,
     progress,
     repeat_per_class,
-    save_figure,
 )
+from ebm_run import save_figure
 from torch import nn
 
 from .scores import train_cross_entropy

@@ -1,4 +1,5 @@
-"""Run records: results and figures written atomically, and the versions that produced them."""
+"""Run folders and what goes in them: the record ``run.json`` and the folder's lock, results and figures
+written atomically, and the versions that produced them."""
 
 from __future__ import annotations
 
@@ -7,27 +8,12 @@ import json
 import os
 import platform
 import re
-import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
-def _new_file_beside(path: Path) -> str:
-    """Create a new empty hidden file next to ``path`` and return its name. Opened like a plain
-    ``open(path, "w")`` (mode 0o666, which the kernel narrows by the umask), unlike ``mkstemp``'s
-    owner-only 0o600."""
-    while True:
-        tmp = str(path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}"))
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-
+from ebm_core import atomic_path
 
 RUN_RECORD = "run.json"
 RUN_LOCK = "run.lock"
@@ -89,7 +75,7 @@ def start_run_folder(
     (from rank 0), the first line of an app's output. Only the holder of the lock cleans, so a second
     job never deletes what a running one writes. Call it after every input has been checked: no folder
     is made for a run that cannot start. Returns ``out``."""
-    from . import __version__
+    from ebm_core import __version__
 
     out = Path(out)
     fresh = not out.is_dir() or not any(out.iterdir())
@@ -155,26 +141,6 @@ def stale_temporaries(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.rglob(".*") if p.is_file() and _TEMPORARY.fullmatch(p.name)) \
         if folder.is_dir() else []
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` (same suffix) to write to; renamed over ``path`` when the
-    block succeeds and removed when it fails, so ``path`` is never half-written. The file gets the
-    permissions of a plain ``open(path, "w")`` (the umask's), not ``mkstemp``'s owner-only ones::
-
-        with atomic_path(out / "curve.png") as tmp:
-            fig.savefig(tmp)
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_file_beside(path)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from ebm_core import (
+from ebm_core import load_torch_file
+from ebm_run import (
     add_run_args,
     default_out_dir,
-    load_torch_file,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -155,7 +155,8 @@ def test_unreadable_torch_files_are_named(tmp_path):
 def test_apply_overrides_sets_nested_fields_and_refuses_what_does_not_fit():
     import dataclasses
 
-    from ebm_core import LangevinSampler, apply_overrides
+    from ebm_core import LangevinSampler
+    from ebm_run import apply_overrides
 
     @dataclasses.dataclass(frozen=True)
     class Training:
@@ -209,13 +210,13 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path, capsys):
 
 
 def test_ctrl_c_ends_with_one_line_naming_the_folder_to_resume_and_status_130(capsys, monkeypatch):
-    import ebm_core.cli
+    import ebm_run.cli
 
     def interrupted() -> int:
         raise KeyboardInterrupt
 
     for held, where in (([], "the same --out"), ([Path("runs/a"), Path("runs/b")], "--out runs/b")):
-        monkeypatch.setattr(ebm_core.cli, "held_run_folders", lambda held=held: held)
+        monkeypatch.setattr(ebm_run.cli, "held_run_folders", lambda held=held: held)
         assert run_cli(interrupted, "demo", argv=[]) == 130
         err = capsys.readouterr().err.strip()
         assert err == f"demo: interrupted; to continue from the last checkpoint, run the same command with --resume " \
@@ -223,7 +224,8 @@ def test_ctrl_c_ends_with_one_line_naming_the_folder_to_resume_and_status_130(ca
 
 
 def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
-    from ebm_core import atomic_path, stale_temporaries
+    from ebm_core import atomic_path
+    from ebm_run import stale_temporaries
 
     p = _parser()
     run = tmp_path / "run"
@@ -275,7 +277,7 @@ def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
     (run / "ckpt").mkdir(parents=True)
     log, partial = run / "ckpt" / "metrics.jsonl", run / "ckpt" / ".checkpoint.0123abcd.pt"
     first = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom ebm_core import start_run_folder\n"
+        [sys.executable, "-c", "import sys, time\nfrom ebm_run import start_run_folder\n"
          f"start_run_folder({str(run)!r}, 'demo_app')\nprint('locked', flush=True)\ntime.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ebm_core import MNIST_FILES, find_mnist_files, mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
+from ebm_run import MNIST_FILES, find_mnist_files, mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
 
 
 def _idx_bytes(a: np.ndarray) -> bytes:

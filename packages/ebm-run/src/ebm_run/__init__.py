@@ -1,0 +1,51 @@
+"""ebm-run: what every app of this repository needs and no algorithm does.
+
+The command-line conventions (:mod:`.cli`, :mod:`.flags`, :mod:`.overrides`), run folders that own
+their runs and the files written into them (:mod:`.records`), and the finding of the MNIST files the
+CPU demos use (:mod:`.mnist_files`). The algorithms live in ebm-core; the experiments in the domain
+packages, which call these helpers at their boundary.
+"""
+
+from .cli import AppParser, add_run_args, app_parser, default_out_dir, resolve_out_dir, run_cli, run_files
+from .flags import (
+    MAX_CHAIN_STEPS,
+    MAX_COUNT,
+    MAX_SEED,
+    MAX_TRAINING_STEPS,
+    chain_steps,
+    check_memory,
+    device_name,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    seed_number,
+    training_steps,
+)
+from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
+from .overrides import apply_overrides
+from .records import (
+    FREE_ON_RESUME,
+    RUN_RECORD,
+    held_run_folders,
+    lock_run_folder,
+    package_versions,
+    read_run_record,
+    recorded_app,
+    save_figure,
+    settings_changes,
+    stale_temporaries,
+    start_run_folder,
+    write_json_atomic,
+)
+
+__all__ = [
+    "AppParser", "app_parser", "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "run_files",
+    "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
+    "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",
+    "apply_overrides",
+    "FREE_ON_RESUME", "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
+    "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
+    "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir",
+]
+__version__ = "0.1.0"

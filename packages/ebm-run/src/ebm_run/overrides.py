@@ -1,0 +1,60 @@
+"""``--set path.to.field=value``: any field of an app's nested frozen-dataclass config, from the command line."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Any
+
+
+def apply_overrides(config: Any, assignments: Iterable[str]) -> Any:
+    """A copy of the nested frozen dataclass ``config`` with ``path.to.field=value`` assignments
+    applied (``--set training.l2_coeff=0.01``). A value is read as a Python literal (numbers,
+    tuples, None, True/False) or else as text, and must fit the type the field holds now (an
+    int is accepted for a float); the changed dataclasses re-run their own checks. Raises
+    ``ValueError`` naming the assignment and what was expected."""
+    for text in assignments:
+        path, sep, raw = text.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--set {text!r}: expected path.to.field=value")
+        config = _assign(config, path.split("."), raw, text)
+    return config
+
+
+def _assign(obj: Any, path: list[str], raw: str, text: str) -> Any:
+    if not dataclasses.is_dataclass(obj):
+        raise ValueError(f"--set {text!r}: {type(obj).__name__} has no fields to set")
+    names = [f.name for f in dataclasses.fields(obj)]
+    if path[0] not in names:
+        raise ValueError(f"--set {text!r}: {type(obj).__name__} has no field {path[0]!r} (fields: {', '.join(names)})")
+    current = getattr(obj, path[0])
+    value = _assign(current, path[1:], raw, text) if len(path) > 1 else _coerce(current, raw, text)
+    try:
+        return dataclasses.replace(obj, **{path[0]: value})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--set {text!r}: {e}") from None
+
+
+def _coerce(current: Any, raw: str, text: str) -> Any:
+    if dataclasses.is_dataclass(current):
+        raise ValueError(f"--set {text!r}: that is a group of settings; set one of its fields")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if value is None or current is None:  # "off" (e.g. grad_clip=None), or a field now off: its own checks decide
+        ok = True
+    elif isinstance(current, bool) or isinstance(value, bool):
+        ok = isinstance(current, bool) and isinstance(value, bool)
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif isinstance(current, tuple) and isinstance(value, list):
+        value, ok = tuple(value), True
+    else:
+        ok = isinstance(value, type(current))
+    if not ok:
+        raise ValueError(f"--set {text!r}: expected a value like {current!r}, got {value!r}")
+    return value
