@@ -90,9 +90,83 @@ def _make(token: str, tmp: Path) -> Path:
         manifest = {"other_manifest": {"format": MANIFEST_FORMAT, "config": {"num_train": 1}, "complete": True},
                     "old_manifest": {"config": {}}, "list_manifest": []}.get(token)
         (path / "manifest.json").write_text("{not json" if manifest is None else json.dumps(manifest))
+    elif token.startswith("model_"):  # a model file in the right format with contents that do not fit
+        _odd_model(path, token[len("model_"):])
+    elif token.startswith("mnist_"):  # an MNIST folder with a flaw
+        _odd_mnist(path, token[len("mnist_"):])
+    elif token == "fifo":
+        os.mkfifo(path)
+    elif token == "tensor_dict":
+        torch.save({"weight": torch.zeros(3)}, path)
     elif token not in ("out", "missing"):
         raise KeyError(token)
     return path
+
+
+def _odd_model(path: Path, flaw: str) -> None:
+    from ebm_vision.models import FORMAT, ImageEnergyConfig, build_energy, save_image_energy
+
+    cfg = ImageEnergyConfig(mnist_channels=(4, 4, 4, 4), mnist_hidden=8)
+    save_image_energy(build_energy(cfg), cfg, path)
+    payload = torch.load(path, weights_only=True)
+    sd = payload["state_dict"]
+    first = next(iter(sd))
+    if flaw == "no_config":
+        del payload["config"]
+    elif flaw == "config_list":
+        payload["config"] = [1, 2]
+    elif flaw == "config_extra_key":
+        payload["config"]["depth"] = 3
+    elif flaw == "config_bad_value":
+        payload["config"]["act"] = "nonexistent"
+    elif flaw == "config_huge":  # a network of ~10^12 weights: refused without allocating it
+        payload["config"]["mnist_hidden"] = 10**9
+    elif flaw == "config_overflow":  # 10^9 x 10^9 x 4 x 4 weights: more than torch can count
+        payload["config"]["mnist_channels"] = (10**9,) * 4
+    elif flaw == "no_state_dict":
+        del payload["state_dict"]
+    elif flaw == "empty_state_dict":
+        payload["state_dict"] = {}
+    elif flaw == "wrong_shape":
+        sd[first] = torch.zeros(3)
+    elif flaw == "complex":
+        sd[first] = sd[first].to(torch.complex64)
+    elif flaw == "nan":
+        sd[first] = sd[first] * float("nan")
+    elif flaw == "sparse":
+        sd[first] = sd[first].to_sparse()
+    elif flaw == "snapshots_str":
+        payload["snapshots"] = "x"
+    else:
+        raise KeyError(flaw)
+    assert payload.get("format", FORMAT) == FORMAT
+    torch.save(payload, path)
+
+
+def _odd_mnist(folder: Path, flaw: str) -> None:
+    """Test-split idx files (the apps then train on the test split) with one flaw."""
+    import gzip
+
+    def idx(name: str, array: np.ndarray) -> None:
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        with gzip.open(folder / f"{name}.gz", "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+
+    folder.mkdir()
+    n = 300
+    images, labels = np.zeros((n, 28, 28)), np.arange(n) % 10
+    if flaw == "big_images":
+        images = np.zeros((n, 32, 32))
+    elif flaw == "label_11":
+        labels[7] = 11
+    elif flaw == "train_without_labels":
+        idx("train-images-idx3-ubyte", images)
+    elif flaw == "fewer_labels":
+        labels = labels[:-1]
+    else:
+        raise KeyError(flaw)
+    idx("t10k-images-idx3-ubyte", images)
+    idx("t10k-labels-idx1-ubyte", labels)
 
 
 def _snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
@@ -172,8 +246,26 @@ def _common(app: str) -> list:
     return [pytest.param(app, (*preset, *args), fragment, id=f"{app}:{' '.join(args)}") for args, fragment in rows]
 
 
+MODEL_FLAWS = {
+    "no_config": "its config must be a dict of ImageEnergyConfig fields, got NoneType",
+    "config_list": "its config must be a dict of ImageEnergyConfig fields, got list",
+    "config_extra_key": "its config has fields ImageEnergyConfig does not: ['depth']",
+    "config_bad_value": "activation must be",
+    "config_huge": "its state_dict entry dense.bias has shape (8,), the network's is (1000000000,)",
+    "config_overflow": "its config declares a network torch cannot even describe",
+    "no_state_dict": "its state_dict must be a dict of tensors",
+    "empty_state_dict": "its state_dict does not fit its config's network (missing [",
+    "wrong_shape": "its state_dict entry convs.0.bias has shape (3,), the network's is (4,)",
+    "complex": "its state_dict entry convs.0.bias is torch.complex64 (torch.strided), not a dense real floating-point",
+    "nan": "its state_dict entry convs.0.bias holds NaN or infinite values",
+    "snapshots_str": "its snapshots must be a list",
+}
+
+
 def _model_files(app: str) -> list:
-    rows = [
+    rows = [(f"{{model_{flaw}}}", f"model file {{model_{flaw}}} cannot be used: {said}")
+            for flaw, said in MODEL_FLAWS.items()]
+    rows += [
         ("{text}", "model file {text} cannot be loaded"),
         ("{empty_file}", "model file {empty_file} cannot be loaded"),
         ("{pickle}", "model file {pickle} cannot be loaded"),
@@ -205,6 +297,12 @@ SPECIFIC = [
     ("image_generate", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("image_generate", ("--preset", "cifar10_cond", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("image_generate", ("--checkpoint", "{cond_model}", "--preset", "cifar10_cond"), "takes images (1, 28, 28)"),
+    ("image_generate", ("--batch-size", "10000000"), "batch size 10,000,000 exceeds the 1,000 training images"),
+    ("image_generate", ("--train-limit", "10000000"), "10,000,000 images asked for, the files in"),
+    ("image_generate", ("--data-dir", "{mnist_big_images}"), "holds images of 32x32, not 28x28"),
+    ("image_generate", ("--data-dir", "{mnist_label_11}"), "holds labels outside 0-9 (0 to 11)"),
+    ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),
+    ("image_generate", ("--data-dir", "{mnist_train_without_labels}"), "missing train-labels-idx1-ubyte.gz"),
     # ood_eval
     ("ood_eval", ("--ood-sets", "nope"), "--ood-sets: invalid choice: 'nope'"),
     ("ood_eval", ("--ood-sets", "fashion_mnist", "--ood-data-dir", "{empty_dir}"), "{empty_dir}"),
@@ -225,7 +323,13 @@ SPECIFIC = [
     ("robustness", ("--classifier-steps", str(10**10)), "--classifier-steps: 10,000,000,000 steps would take"),
     ("robustness", ("--checkpoint", "{uncond_model}"), "{uncond_model} is unconditional"),
     ("robustness", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
+    ("robustness", ("--linf-eps", "5"), "a budget above 1 (5.0) allows no more than 1 does"),
+    ("robustness", ("--images", "10000000"), "10,000,000 images to attack, 200 held out"),
     # likelihood
+    ("likelihood", ("--model-temperatures", "1e-320"), "temperatures: 1e-320 is below 1e-06"),
+    ("likelihood", ("--chains", "10000000"), "AIS: 10,000,000 chains of (1, 28, 28) would need"),
+    ("likelihood", ("--temperatures", "10000000"), "AIS: 10,000,000 temperatures take 220,000,022 HMC steps"),
+    ("likelihood", ("--chains", "5000000", "--temperatures", "100000"), "more than a day at 100,000 a second"),
     ("likelihood", ("--chains", "0"), "--chains: must be at least 1, got 0"),
     ("likelihood", ("--temperatures", "0"), "--temperatures: must be at least 1, got 0"),
     ("likelihood", ("--temperatures", "x"), "--temperatures: expected a whole number, got 'x'"),
@@ -249,7 +353,24 @@ SPECIFIC = [
     ("split_mnist", ("--data", "demo", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("split_mnist", ("--data", "torchvision", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("split_mnist", ("--data", "demo", "--data-dir", "{text}"), "{text}"),
+    ("split_mnist", ("--seeds", "5000"), "SplitMNISTConfig.seeds: 5,000 runs of every method; at most 1000"),
+    ("split_mnist", ("--seed", "5000000"), "give task seeds beyond 2^32"),
+    ("split_mnist", ("--seed", "2147483647", "--seeds", "5"), "give task seeds beyond 2^32"),
+    ("split_mnist", ("--train-per-class", "100000"), "to train on"),
+    ("split_mnist", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
+    ("image_generate", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
+    ("image_generate", ("--checkpoint", "{fifo}"), "is not a regular file"),
+    ("image_generate", ("--checkpoint", "/dev/null"), "is not a regular file"),
+    ("image_generate", ("--checkpoint", "{model_sparse}"), "(torch.sparse_coo), not a dense real floating-point"),
+    ("image_generate", ("--inception-weights", "{tensor_dict}"), "do not fit torch-fidelity's InceptionV3"),
     # hand_rollout
+    ("hand_rollout", ("--set", "training.device=banana"), "not a torch device: 'banana'"),
+    ("hand_rollout", ("--set", "training.device=meta"), "the apps run on cpu, cuda or mps"),
+    ("hand_rollout", ("--set", "training.lr=1e300"), "1e+300 is beyond float32's range"),
+    ("hand_rollout", ("--set", "training.batch_size=100000"), "batch size 100,000 exceeds the 200 training"),
+    ("hand_rollout", ("--set", "training.steps=100000000000"), "100,000,000,000 is over the limit of 86,400,000"),
+    ("hand_rollout", ("--set", "training.sampler.steps=1000000000000"), "is over the limit of 10,000"),
+    ("hand_rollout", ("--set", "training.buffer_size=100000000000"), "is over the limit of 10,000,000"),
     ("hand_rollout", ("--train", "0"), "--train: must be at least 1, got 0"),
     ("hand_rollout", ("--validation", "-1"), "--validation: must be 0 or more, got -1"),
     ("hand_rollout", ("--test", "x"), "--test: expected a whole number, got 'x'"),
@@ -374,6 +495,40 @@ def _api_cases() -> list:
         ("ImageEnergyConfig(arch='nope')", lambda: ImageEnergyConfig(arch="nope"), ValueError, "arch must be"),
         ("ImageEnergyConfig(num_classes=-1)", lambda: ImageEnergyConfig(num_classes=-1), ValueError, "num_classes"),
         ("ImageEnergyConfig(dropout=1)", lambda: ImageEnergyConfig(dropout=1.0), ValueError, "dropout"),
+        ("LangevinSampler(clamp='ab')", lambda: ec.LangevinSampler(clamp="ab"), ValueError, "clamp must be"),
+        ("sampler given a function", lambda: ec.LangevinSampler(steps=1)(lambda s, y=None: s.sum(1), x.clone()),
+         TypeError, "energy must be an nn.Module"),
+        ("sampler given an empty batch", lambda: ec.LangevinSampler(steps=1)(e, torch.zeros(0, 2)), ValueError,
+         "x0 must have shape (B, ...) with B >= 1"),
+        ("ReplayBuffer(sample_shape=4)", lambda: ec.ReplayBuffer(4), ValueError, "sample_shape must be"),
+        ("ReplayBuffer(sample_shape=(-1,))", lambda: ec.ReplayBuffer((-1,)), ValueError, "sample_shape must be"),
+        ("ReplayBuffer.latest(-5)", lambda: ec.ReplayBuffer((2,), capacity=4).latest(-5), ValueError, "latest(n)"),
+        ("ReplayBuffer.latest(2.5)", lambda: ec.ReplayBuffer((2,), capacity=4).latest(2.5), ValueError,
+         "must be an integer"),
+        ("ReplayBuffer.load_state_dict of junk", lambda: ec.ReplayBuffer((2,)).load_state_dict({"a": 1}), ValueError,
+         "a replay buffer state needs"),
+        ("ReplayBuffer.load_state_dict of another shape", lambda: ec.ReplayBuffer((4,)).load_state_dict(
+            ec.ReplayBuffer((5,)).state_dict()), ValueError, "checkpoint buffer samples are (5,)"),
+        ("TrainerConfig(device='banana')", lambda: ec.TrainerConfig(device="banana"), ValueError,
+         "not a torch device: 'banana'"),
+        ("TrainerConfig(objective='ml')", lambda: ec.TrainerConfig(objective="ml"), ValueError,
+         "must be an ObjectiveConfig"),
+        ("Trainer(energy=lambda)", lambda: ec.Trainer(lambda s, y=None: s.sum(1), ec.LangevinSampler(), x),
+         TypeError, "Trainer: energy must be an nn.Module"),
+        ("Trainer(sampler=None)", lambda: ec.Trainer(e, None, x), TypeError, "Trainer: sampler must be a sampler"),
+        ("Trainer(config=dict)", lambda: ec.Trainer(e, ec.LangevinSampler(), x, {"steps": 1}), TypeError,
+         "Trainer: config must be a TrainerConfig"),
+        ("Trainer on 1-D data", lambda: ec.Trainer(e, ec.LangevinSampler(), torch.zeros(16),
+                                                    ec.TrainerConfig(batch_size=4)), ValueError,
+         "training data x must be (N, ...) with a feature dimension"),
+        ("load_torch_file(None)", lambda: ec.load_torch_file(None), TypeError, "expected a path"),
+        ("start_run_folder(app='')", lambda: er.start_run_folder(ROOT / "runs" / "never", ""), ValueError,
+         "app must name the app"),
+        ("start_run_folder(settings=[1, 2])", lambda: er.start_run_folder(ROOT / "runs" / "never", "a", settings=[1]),
+         ValueError, "settings must be a dict"),
+        ("start_run_folder(settings with NaN)", lambda: er.start_run_folder(ROOT / "runs" / "never", "a",
+                                                                             settings={"a": nan}),
+         ValueError, "settings that JSON cannot hold"),
     ]
     return [pytest.param(call, exc, fragment, id=name) for name, call, exc, fragment in rows]
 
@@ -382,7 +537,17 @@ def _api_cases() -> list:
 def test_an_api_misuse_raises_the_documented_exception_in_one_line(call, exception, fragment):
     with pytest.raises(exception) as err:
         call()
+    assert not (ROOT / "runs" / "never").exists()
     assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_seed_everything_takes_numpys_integers():
+    from ebm_core import seed_everything
+
+    seed_everything(np.int64(3))
+    first = torch.rand(2)
+    seed_everything(3)
+    assert torch.equal(first, torch.rand(2))
 
 
 def test_a_read_only_or_full_disk_is_one_line_naming_the_folder(tmp_path, monkeypatch):

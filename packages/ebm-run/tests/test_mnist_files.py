@@ -96,15 +96,18 @@ def test_missing_and_bad_files_are_clear_errors(tmp_path):
 
 
 def test_shared_mnist_dir_search_order(tmp_path, monkeypatch):
-    checkout = Path(__file__).resolve().parents[3]  # <checkout>/packages/ebm-core/tests/this file
+    checkout = Path(__file__).resolve().parents[3]  # <checkout>/packages/ebm-run/tests/this file
     assert mnist_files._beside_checkout() == checkout.parent / "shared" / "data" / "mnist"
     (tmp_path / "env").mkdir()
     (tmp_path / "beside").mkdir()
     monkeypatch.setattr(mnist_files, "_beside_checkout", lambda: tmp_path / "beside")
     monkeypatch.setenv("EBM_MNIST_DIR", str(tmp_path / "env"))
     assert shared_mnist_dir() == tmp_path / "env"  # 1. $EBM_MNIST_DIR
-    monkeypatch.setenv("EBM_MNIST_DIR", str(tmp_path / "absent"))
-    assert shared_mnist_dir() == tmp_path / "beside"  # 2. beside the checkout (an absent $EBM_MNIST_DIR is skipped)
+    monkeypatch.setenv("EBM_MNIST_DIR", str(tmp_path / "absent"))  # a wrong one is used, and named when read
+    assert shared_mnist_dir() == tmp_path / "absent"
+    with pytest.raises(FileNotFoundError, match="absent"):
+        read_mnist_idx(shared_mnist_dir(), "test")
     monkeypatch.delenv("EBM_MNIST_DIR")
+    assert shared_mnist_dir() == tmp_path / "beside"  # 2. beside the checkout
     monkeypatch.setattr(mnist_files, "_beside_checkout", lambda: tmp_path / "no-checkout")
     assert shared_mnist_dir() == tmp_path / "no-checkout"  # no other place is searched: a clear error later

@@ -75,6 +75,9 @@ def demo_split(
         idx = torch.nonzero(y == c).squeeze(1)
         if len(idx) <= eval_per_class:
             raise ValueError(f"digit {c} has {len(idx)} images, cannot hold out {eval_per_class}")
+        if train_per_class is not None and len(idx) < eval_per_class + train_per_class:  # never fewer than asked
+            raise ValueError(f"digit {c} has {len(idx)} images: not {eval_per_class} to hold out and "
+                             f"{train_per_class} to train on")
         idx = idx[torch.randperm(len(idx), generator=gen)]
         eval_idx.append(idx[:eval_per_class])
         end = None if train_per_class is None else eval_per_class + train_per_class

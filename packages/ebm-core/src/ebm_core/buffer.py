@@ -30,6 +30,9 @@ class ReplayBuffer:
     ):
         check_count(capacity, "capacity")
         check_probability(replay_prob, "replay_prob")
+        if not isinstance(sample_shape, Sequence) or not sample_shape or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in sample_shape):
+            raise ValueError(f"sample_shape must be a non-empty sequence of sizes >= 1, got {sample_shape!r}")
         self.sample_shape = tuple(sample_shape)
         self.capacity, self.replay_prob, self.uint8, self.dtype = capacity, replay_prob, uint8, dtype
         self.device = torch.device(device)
@@ -78,6 +81,7 @@ class ReplayBuffer:
     def latest(self, n: int) -> torch.Tensor:
         """The ``n`` most recently added samples (fewer if the buffer holds fewer), oldest first, as
         floats (a uint8 buffer's at the centre of each bin, without the dequantization noise)."""
+        check_count(n, "latest(n)", minimum=0)
         n = min(n, self.size)
         idx = (self.ptr - n + torch.arange(n, device=self.device)) % self.capacity
         q = self.samples[idx]
@@ -119,6 +123,13 @@ class ReplayBuffer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` gave; a state of another buffer is refused (``ValueError``)."""
+        missing = [k for k in ("capacity", "size", "ptr", "samples", "labels") if k not in state]
+        if missing:
+            raise ValueError(f"a replay buffer state needs {missing}")
+        if tuple(state["samples"].shape[1:]) != self.sample_shape:
+            raise ValueError(f"checkpoint buffer samples are {tuple(state['samples'].shape[1:])}, this buffer's "
+                             f"{self.sample_shape}")
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != {self.capacity}")
         size = state["size"]

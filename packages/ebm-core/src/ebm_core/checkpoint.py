@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,20 @@ def load_torch_file(path: str | Path, what: str = "checkpoint", map_location: An
     """``torch.load(..., weights_only=True)``: tensors and plain containers only, so a file from
     anyone runs no code. Errors name the file: ``FileNotFoundError`` when it is missing,
     ``ValueError`` (one line) when it is a folder, truncated, not a torch file, or holds objects."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{what}: expected a path (str or Path), got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; give the file")
+    if not path.is_file():  # a pipe or a device would block or never end
+        raise ValueError(f"{what} {path} is not a regular file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
+        with warnings.catch_warnings():  # torch's warnings about a file's contents: the error says enough
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError):
         raise
     except Exception as e:  # the weights-only unpickler's refusals, and whatever a damaged file provokes
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -123,6 +130,7 @@ def seed_everything(seed: int) -> None:
     (numpy's range; a larger one would alias a smaller one), else ``ValueError``."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    seed = int(seed)  # numpy's integers too: Python's random takes only int
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)

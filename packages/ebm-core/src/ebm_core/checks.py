@@ -53,7 +53,8 @@ def check_widths(widths: Sequence[int], name: str) -> None:
 
 def check_box(box: tuple[float, float] | None, name: str) -> None:
     """None (unbounded) or (low, high) with low < high."""
-    if box is not None and (len(box) != 2 or not box[0] < box[1]):
+    if box is not None and (not isinstance(box, (tuple, list)) or len(box) != 2
+                            or not all(isinstance(b, Real) and math.isfinite(b) for b in box) or not box[0] < box[1]):
         raise ValueError(f"{name} must be (low, high) with low < high, got {box}")
 
 
@@ -64,8 +65,8 @@ def check_state(x: torch.Tensor, name: str = "x") -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating tensor (e.g. float32), got dtype {x.dtype}")
-    if x.dim() < 2:
-        raise ValueError(f"{name} must have shape (B, ...) with at least 2 dims, got {tuple(x.shape)}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (B, ...) with B >= 1 and at least 2 dims, got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf values")
 

@@ -103,7 +103,9 @@ class LangevinSampler:
         """``steps`` rounds; in each round one Langevin step per ``(energy, y)`` term, in turn (a single
         term is the plain chain; several are :func:`ebm_core.sample_in_turn`)."""
         check_state(x0, "x0")
-        for _, y in terms:
+        for energy, y in terms:
+            if not isinstance(energy, nn.Module):
+                raise TypeError(f"energy must be an nn.Module mapping (x, y) to (B,), got {type(energy).__name__}")
             check_condition(y, x0)
         mask = check_mask(mask, x0)
         low, high = check_bounds(low, high, x0)

@@ -82,6 +82,12 @@ class TrainerConfig:
                               ("ensemble_every", 1), ("seed", 0)):
             check_count(getattr(self, name), f"TrainerConfig.{name}", minimum)
         check_positive(self.lr, "TrainerConfig.lr")
+        if not isinstance(self.objective, ObjectiveConfig):
+            raise ValueError(f"TrainerConfig.objective must be an ObjectiveConfig, got {self.objective!r}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"TrainerConfig.device: not a torch device: {self.device!r}") from None
         if not self.energy_bound > 0:  # math.inf turns the bound off
             raise ValueError(f"TrainerConfig.energy_bound must be > 0 (inf: no bound), got {self.energy_bound}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -142,6 +148,12 @@ class Trainer:
         out_dir: str | Path | None = None, callback: Callback | None = None,
         callback_every: int = 0, buffer: ReplayBuffer | None = None, optimizer: torch.optim.Optimizer | None = None,
     ):
+        if not isinstance(energy, nn.Module):
+            raise TypeError(f"Trainer: energy must be an nn.Module mapping (x, y) to (B,), got {type(energy).__name__}")
+        if not callable(getattr(sampler, "run", None)):
+            raise TypeError(f"Trainer: sampler must be a sampler (e.g. LangevinSampler), got {type(sampler).__name__}")
+        if not isinstance(config, TrainerConfig):
+            raise TypeError(f"Trainer: config must be a TrainerConfig, got {type(config).__name__}")
         self.config = config
         self.device = torch.device(config.device)
         self.rank, self.world_size = setup_distributed(self.device)
@@ -177,6 +189,9 @@ class Trainer:
 
     # ----------------------------------------------------------------- checks
     def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"training data x must be (N, ...) with a feature dimension, got rows of shape "
+                             f"{tuple(x.shape[1:])} (one value per example: reshape to (N, 1))")
         if not x.is_floating_point():
             raise ValueError(f"training data x must be floating point, got {x.dtype}")
         if not torch.isfinite(x).all():

@@ -161,6 +161,9 @@ def check_run_inputs(config: HandRolloutConfig, data_dir: Path) -> None:
     the trajectories fit in memory, and a worker count the machine can run (at most 4 per core)."""
     gen = config.data_config()
     check_data_dir(data_dir, gen)  # refuses data of other settings
+    transitions = gen.num_train * gen.horizon
+    if config.training.batch_size > transitions:
+        raise ValueError(f"batch size {config.training.batch_size:,} exceeds the {transitions:,} training transitions")
     cores = os.cpu_count() or 1
     if gen.workers > 4 * cores:
         raise ValueError(f"{gen.workers} generation workers on a machine with {cores} cores; at most {4 * cores}")

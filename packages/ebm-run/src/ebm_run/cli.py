@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -21,6 +22,9 @@ from .records import RUN_RECORD, held_run_folders, recorded_app
 # checks of files and values): reported in one short message by run_cli. Anything else (a bug, a
 # ValueError from inside torch or numpy, CUDA out of memory) keeps its traceback.
 FILE_ERRORS = (OSError,)  # a missing or unreadable file, a read-only or full disk: what the machine refuses
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # terminal escapes, control bytes
 
 
 def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
@@ -43,7 +47,7 @@ def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -
         ours = isinstance(e, FILE_ERRORS) or _project_file(where.filename)
         if "--traceback" in argv or not ours:
             raise
-        message = " ".join(str(e).split())  # one line, whatever the message held
+        message = " ".join(_CONTROL.sub("", str(e)).split())  # one plain line, whatever the message held
         print(f"{prog}: error ({type(e).__name__}): {message} [{Path(where.filename).name}:{where.lineno}; "
               "--traceback shows the trace]", file=sys.stderr)
         return 2

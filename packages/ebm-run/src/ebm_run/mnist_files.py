@@ -88,6 +88,10 @@ def read_mnist_idx(data_dir: str | Path, split: str = "train") -> tuple[np.ndarr
         )
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"MNIST {split}: {image_path} holds images of {images.shape[1]}x{images.shape[2]}, not 28x28")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"MNIST {split}: {label_path} holds labels outside 0-9 ({labels.min()} to {labels.max()})")
     return images, labels
 
 
@@ -101,8 +105,8 @@ def _beside_checkout() -> Path:
 
 def shared_mnist_dir() -> Path:
     """The real MNIST idx .gz files used by the CPU demos and tests: the folder ``$EBM_MNIST_DIR``
-    when it exists, else ``shared/data/mnist`` beside the repository checkout."""
+    when it is set, else ``shared/data/mnist`` beside the repository checkout."""
     env = os.environ.get("EBM_MNIST_DIR")
-    if env and Path(env).is_dir():
+    if env:  # where the user said: a wrong one is named when its files are looked for, never skipped
         return Path(env)
     return _beside_checkout()

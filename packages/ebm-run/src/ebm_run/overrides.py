@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import math
 from collections.abc import Iterable
 from typing import Any
+
+from .flags import MAX_CHAIN_STEPS, MAX_COUNT, MAX_SEED, MAX_TRAINING_STEPS, device_name
 
 
 def apply_overrides(config: Any, assignments: Iterable[str]) -> Any:
@@ -30,7 +33,8 @@ def _assign(obj: Any, path: list[str], raw: str, text: str) -> Any:
     if path[0] not in names:
         raise ValueError(f"--set {text!r}: {type(obj).__name__} has no field {path[0]!r} (fields: {', '.join(names)})")
     current = getattr(obj, path[0])
-    value = _assign(current, path[1:], raw, text) if len(path) > 1 else _coerce(current, raw, text)
+    value = _assign(current, path[1:], raw, text) if len(path) > 1 else _within_limits(
+        _coerce(current, raw, text), path[0], type(obj).__name__, text)
     try:
         return dataclasses.replace(obj, **{path[0]: value})
     except (TypeError, ValueError) as e:
@@ -57,4 +61,25 @@ def _coerce(current: Any, raw: str, text: str) -> Any:
         ok = isinstance(value, type(current))
     if not ok:
         raise ValueError(f"--set {text!r}: expected a value like {current!r}, got {value!r}")
+    return value
+
+
+FLOAT32_MAX = 3.4e38
+
+
+def _within_limits(value: Any, name: str, owner: str, text: str) -> Any:
+    """The machine's limits (:mod:`.flags`) on a value set by name: a device this machine has, a seed,
+    training or Langevin steps, any other count, a float that float32 holds."""
+    try:
+        if name == "device" and isinstance(value, str):
+            device_name(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            limit = (MAX_SEED if name == "seed" else MAX_CHAIN_STEPS if name == "steps" and "Sampler" in owner
+                     else MAX_TRAINING_STEPS if name == "steps" else MAX_COUNT)
+            if value > limit:
+                raise ValueError(f"{value:,} is over the limit of {limit:,}")
+        elif isinstance(value, float) and abs(value) > FLOAT32_MAX:
+            raise ValueError(f"{value!r} is beyond float32's range")
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise ValueError(f"--set {text!r}: {e}") from None
     return value

@@ -77,6 +77,10 @@ def start_run_folder(
     is made for a run that cannot start. Returns ``out``."""
     from ebm_core import __version__
 
+    if not isinstance(app, str) or not app.strip():
+        raise ValueError(f"start_run_folder: app must name the app, got {app!r}")
+    if settings is not None and not isinstance(settings, dict):
+        raise ValueError(f"start_run_folder: settings must be a dict (or None), got {type(settings).__name__}")
     out = Path(out)
     fresh = not out.is_dir() or not any(out.iterdir())
     record = read_run_record(out)
@@ -85,7 +89,11 @@ def start_run_folder(
         raise ValueError(f"{out / RUN_RECORD} is not a run record (JSON with the app's name); give another --out")
     if owner is not None and owner != app:
         raise ValueError(f"{out} holds a run of {owner}, not of {app}; give {app} its own --out")
-    settings = None if settings is None else json.loads(json.dumps(_as_dicts(settings), default=str))
+    try:  # plain JSON; NaN or infinity is no setting a run can be resumed by
+        settings = None if settings is None else json.loads(json.dumps(_as_dicts(settings), default=str,
+                                                                       allow_nan=False))
+    except ValueError as e:
+        raise ValueError(f"start_run_folder: settings that JSON cannot hold ({e})") from None
     if resume and record and settings is not None and record.get("settings") is not None:
         changed = settings_changes(record["settings"], settings)
         if changed:

@@ -209,6 +209,9 @@ def load_images(
         check_count(limit, "limit")
     images, labels = _LOADERS[name](Path(data_dir), split)
     if limit is not None:
+        if limit > images.shape[0]:  # never a silently smaller run than asked for
+            raise ValueError(f"{name} {split}: {limit:,} images asked for, the files in {data_dir} hold "
+                             f"{images.shape[0]:,}")
         images, labels = images[:limit], labels[:limit]
     return images, labels
 

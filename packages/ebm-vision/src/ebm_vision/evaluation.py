@@ -17,7 +17,14 @@ from ebm_run import check_memory, package_versions, start_run_folder, write_json
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
-from .likelihood import PAPER_LIKELIHOOD, PAPER_SENSITIVITY, LikelihoodConfig, likelihood_bounds, plot_likelihood
+from .likelihood import (
+    PAPER_LIKELIHOOD,
+    PAPER_SENSITIVITY,
+    LikelihoodConfig,
+    check_ais_cost,
+    likelihood_bounds,
+    plot_likelihood,
+)
 from .models import (
     ImageEnergyConfig,
     build_energy,
@@ -233,6 +240,9 @@ def run_robustness(
     if k < 2:
         who = checkpoint if checkpoint is not None else "the preset's model"
         raise ValueError(f"robustness needs a class-conditional model (num_classes >= 2); {who} is unconditional")
+    if config.curves.num_images > prep.eval_x.shape[0]:
+        raise ValueError(f"{config.curves.num_images:,} images to attack, {prep.eval_x.shape[0]:,} held out "
+                         "(at most that many)")
     out = Path(out)
     start_run_folder(out, "robustness", resume, settings={**_model_settings(config, checkpoint),
                                                           "classifier": dataclasses.asdict(config.classifier)})
@@ -416,6 +426,7 @@ def run_likelihood(
     """AIS bounds (nats) on continuous MNIST for each trained variant, beside Figures 23 and 25.
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
+    check_ais_cost(config.likelihood.ais, config.training.energy.shape)  # a day and the memory: checked first
     gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
                               train_limit=config.train_limit, seed=config.seed)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once

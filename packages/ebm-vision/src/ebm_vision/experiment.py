@@ -113,8 +113,8 @@ def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any,
         ex, ey = load_images(name, "test", data_dir, config.eval_images)
         note = f"{name} train split ({tx.shape[0]} images); {ex.shape[0]} test images held out"
     except FileNotFoundError:
-        if not config.holdout_from_test:
-            raise
+        if not config.holdout_from_test or any(Path(data_dir).rglob("train*")):
+            raise  # no fallback when some train files are there: a damaged set is named, not skipped
         x, y = load_images(name, "test", data_dir)
         if config.eval_images >= x.shape[0]:
             raise ValueError(f"the {name} train files are absent under {data_dir}, and holding out "
@@ -122,6 +122,9 @@ def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any,
                              "put the train files there (--data-dir)") from None
         (tx, ty), (ex, ey) = holdout_split(x, y, config.eval_images, seed=config.seed)
         if config.train_limit is not None:
+            if config.train_limit > tx.shape[0]:
+                raise ValueError(f"{config.train_limit:,} training images asked for; without the train files "
+                                 f"{tx.shape[0]:,} test-split images are left to train on") from None
             tx, ty = tx[: config.train_limit], ty[: config.train_limit]
         note = (f"{name} train files absent: trained on {tx.shape[0]} test-split images, "
                 f"{ex.shape[0]} other test images held out")
@@ -175,11 +178,14 @@ def run_image_generate(
     device = _device(tc.trainer.device)
     tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
                                                              label=tc.trainer.label or "energy"))
-    payload = None
-    if checkpoint is not None:  # read once; a model for other images fails here, before any data is loaded
+    if checkpoint is not None:  # read and built once; a model for other images fails here, before the data
         payload = read_model_file(checkpoint)
         check_checkpoint_shape(payload_config(payload), tc.dataset, checkpoint)
+        energy, ecfg = energy_from_payload(payload, device)
+        ensemble, _ = energy_from_payload(payload, device, ensemble=True)
     train, eval_x, eval_y, note = load_splits(config, data_dir)
+    if checkpoint is None and tc.trainer.batch_size > len(train):
+        raise ValueError(f"batch size {tc.trainer.batch_size:,} exceeds the {len(train):,} training images")
     out = Path(out)
     start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
         "training": dataclasses.asdict(config.training), "checkpoint": checkpoint,
@@ -192,8 +198,6 @@ def run_image_generate(
     t_train = time.perf_counter()
     buffer_images = None
     if checkpoint is not None:
-        energy, ecfg = energy_from_payload(payload, device)
-        ensemble, _ = energy_from_payload(payload, device, ensemble=True)
         results["checkpoint"] = str(checkpoint)
     else:
         energy, trainer = train_image_energy(tc, train, out, resume=resume)

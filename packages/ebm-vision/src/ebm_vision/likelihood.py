@@ -29,7 +29,7 @@ from ebm_core import (
     check_positive,
     check_unit_range,
 )
-from ebm_run import save_figure
+from ebm_run import MAX_TRAINING_STEPS, check_memory, save_figure
 from torch import nn
 
 # Figure 23 (lower, upper bound in nats, 10,000 AIS chains) and Figure 25 (sensitivity).
@@ -38,6 +38,26 @@ PAPER_SENSITIVITY: dict[str, dict[float, tuple[float, float]]] = {
     "l2_coeff": {0.01: (1519.0, 2370.0), 0.1: (1925.0, 2218.0), 1.0: (1498.0, 2044.0)},
     "step_size": {10.0: (1498.0, 2044.0), 100.0: (1765.0, 2309.0), 1000.0: (1740.0, 2009.0)},
 }
+
+
+MIN_MODEL_TEMPERATURE = 1e-6
+MAX_AIS_EVALUATIONS = 10**10  # energy evaluations of one AIS run: a day at 100,000 a second
+AIS_COPIES = 8  # the chains' arrays held at once (states, momenta, gradients, proposals ...)
+
+
+def check_ais_cost(ais: AISConfig, shape: Sequence[int], what: str = "AIS") -> None:
+    """Refuse (``ValueError`` with the figures) an AIS run that would not fit in a day or in memory."""
+    per_chain = (ais.num_temperatures + ais.final_transitions) * ais.hmc.steps * (ais.hmc.leapfrog_steps + 1)
+    evaluations = 2 * ais.num_chains * per_chain  # forward and reverse chains
+    if 2 * per_chain > MAX_TRAINING_STEPS:  # steps in sequence, each at least a millisecond
+        raise ValueError(f"{what}: {ais.num_temperatures:,} temperatures take {2 * per_chain:,} HMC steps in "
+                         f"sequence, more than a day even at 1 ms a step (at most {MAX_TRAINING_STEPS:,})")
+    if evaluations > MAX_AIS_EVALUATIONS:
+        raise ValueError(f"{what}: {ais.num_chains:,} chains x {ais.num_temperatures:,} temperatures need "
+                         f"{evaluations:.2e} energy evaluations, more than a day at 100,000 a second "
+                         f"(at most {MAX_AIS_EVALUATIONS:.0e})")
+    check_memory(f"{what}: {ais.num_chains:,} chains of {tuple(shape)}",
+                 AIS_COPIES * ais.num_chains * math.prod(shape) * 4)
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,8 @@ class LikelihoodConfig:
             raise ValueError("LikelihoodConfig.temperatures must hold at least one temperature")
         for t in self.temperatures:
             check_positive(t, "each of LikelihoodConfig.temperatures")
+            if t < MIN_MODEL_TEMPERATURE:  # E / T overflows float32 for any energy above ~1e-6 * 3e38
+                raise ValueError(f"LikelihoodConfig.temperatures: {t!r} is below {MIN_MODEL_TEMPERATURE:g}")
         check_count(self.num_test, "LikelihoodConfig.num_test")
         if self.levels is not None:
             check_count(self.levels, "LikelihoodConfig.levels", minimum=2)

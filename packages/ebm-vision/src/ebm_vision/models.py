@@ -91,7 +91,10 @@ def save_image_energy(
 
 def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checked contents of a model file (``format``, ``config``, ``state_dict``, ``snapshots``,
-    ``extra``): read it once, then build with ``energy_from_payload`` and look into ``extra``."""
+    ``extra``): read it once, then build with ``energy_from_payload`` and look into ``extra``. Every
+    part is checked before anything is built: a config ``ImageEnergyConfig`` accepts, weights that are
+    finite real tensors of exactly the shapes that config's network has (compared on the meta device,
+    so a config declaring a huge network allocates nothing); else one ``ValueError`` naming the file."""
     path = Path(path)
     payload = load_torch_file(path, "model file", map_location=map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -99,11 +102,63 @@ def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") 
                 and "optimizer" in payload else "")
         raise ValueError(f"{path} is not an ebm-vision model file (expected format {FORMAT!r}){hint}; "
                          "the apps write model.pt, or write one with save_image_energy")
+    try:
+        config = _config_from(payload.get("config"))
+        try:
+            with torch.device("meta"):
+                shapes = {k: tuple(v.shape) for k, v in build_energy(config).state_dict().items()}
+        except RuntimeError as e:
+            raise ValueError(f"its config declares a network torch cannot even describe ({str(e)[:80]})") from None
+        snapshots = payload.get("snapshots", [])
+        if not isinstance(snapshots, list) or not isinstance(payload.get("extra", {}), dict):
+            raise ValueError("its snapshots must be a list and its extra a dict")
+        for name, weights in (("state_dict", payload.get("state_dict")),
+                              *((f"snapshot {i}", sd) for i, sd in enumerate(snapshots))):
+            _check_weights(weights, shapes, name)
+    except ValueError as e:
+        raise ValueError(f"model file {path} cannot be used: {e}") from None
+    payload.setdefault("snapshots", [])
+    payload.setdefault("extra", {})
     return payload
 
 
+def _config_from(raw: Any) -> ImageEnergyConfig:
+    if not isinstance(raw, dict):
+        raise ValueError(f"its config must be a dict of ImageEnergyConfig fields, got {type(raw).__name__}")
+    fields = {f.name for f in dataclasses.fields(ImageEnergyConfig)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ValueError(f"its config has fields ImageEnergyConfig does not: {unknown[:5]}")
+    try:
+        return ImageEnergyConfig(**raw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"its config is refused ({e})") from None
+
+
+_REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _check_weights(weights: Any, shapes: dict[str, tuple[int, ...]], name: str) -> None:
+    """``weights`` must hold exactly the entries of ``shapes``: finite real tensors of those shapes."""
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ValueError(f"its {name} must be a dict of tensors")
+    missing, extra = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"its {name} does not fit its config's network (missing {missing[:3]}, unexpected "
+                         f"{extra[:3]})")
+    for key, want in shapes.items():
+        t = weights[key]
+        if tuple(t.shape) != want:
+            raise ValueError(f"its {name} entry {key} has shape {tuple(t.shape)}, the network's is {want}")
+        if t.layout != torch.strided or t.dtype not in _REAL:
+            raise ValueError(f"its {name} entry {key} is {t.dtype} ({t.layout}), not a dense real floating-point "
+                             "tensor")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"its {name} entry {key} holds NaN or infinite values")
+
+
 def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
-    """The ``ImageEnergyConfig`` stored in a model file's contents."""
+    """The ``ImageEnergyConfig`` stored in a model file's contents (checked by :func:`read_model_file`)."""
     return ImageEnergyConfig(**payload["config"])
 
 

@@ -231,6 +231,9 @@ class RobustnessConfig:
         for name in ("linf_eps", "l2_eps"):
             for eps in getattr(self, name):
                 check_nonnegative(eps, f"RobustnessConfig.{name}")
+        if any(eps > 1.0 for eps in self.linf_eps):
+            raise ValueError(f"RobustnessConfig.linf_eps: pixels lie in [0, 1], so a budget above 1 "
+                             f"({max(self.linf_eps)}) allows no more than 1 does")
         for name in ("pgd_steps", "eot_samples", "num_images", "batch_size"):
             check_count(getattr(self, name), f"RobustnessConfig.{name}")
         if self.bpda_images is not None:

@@ -121,9 +121,19 @@ def read_inception_weights(weights: str | Path) -> dict[str, torch.Tensor]:
 
 
 def inception_weights_file(weights: str | Path) -> Path:
-    """The Inception weights file, checked by :func:`read_inception_weights` (so that a run can refuse
-    a wrong path before it trains)."""
-    read_inception_weights(weights)
+    """The Inception weights file, checked by :func:`read_inception_weights` and by building the network
+    on it (so that a run refuses a wrong path or a state dict of another network before it trains)."""
+    try:
+        import torch_fidelity  # noqa: F401  (the network the weights are for)
+    except ImportError:  # without the extra, the weights are only read and checked to be tensors
+        read_inception_weights(weights)
+        return Path(weights)
+    try:
+        _inception_networks(weights)
+    except (RuntimeError, KeyError, TypeError, AssertionError) as e:  # the network refused the tensors
+        first = " ".join(str(e).split()) or type(e).__name__
+        raise ValueError(f"Inception weights {weights} do not fit torch-fidelity's InceptionV3: {first[:200]}"
+                         ) from None
     return Path(weights)
 
 
