@@ -33,6 +33,16 @@ def test_label_scale_makes_the_label_move_the_energy_more():
     assert spreads[1] > 3 * spreads[0]
 
 
-def test_default_label_input_is_the_plain_one_hot():
-    assert isinstance(ContinualEBM(ContinualEBMConfig()).energy, MLPEnergy)
-    assert isinstance(ContinualEBM(ContinualEBMConfig(label_scale=10.0)).energy, LabelScaledEnergy)
+def test_default_label_input_is_the_plain_one_hot_and_a_scale_multiplies_it():
+    """Built from one seed, the scaled model's E(x, c) is the plain model's E on scale x one-hot(c): the
+    label input is the plain one-hot by default, and ``label_scale`` multiplies exactly that."""
+    x, y = torch.rand(16, 784), torch.arange(16) % 10
+    torch.manual_seed(3)
+    plain = ContinualEBM(ContinualEBMConfig()).energy.eval()
+    torch.manual_seed(3)
+    scaled = ContinualEBM(ContinualEBMConfig(label_scale=10.0)).energy.eval()
+    one_hot = torch.nn.functional.one_hot(y, 10).float()
+    with torch.no_grad():
+        assert torch.allclose(plain(x, y), plain(x, one_hot), atol=1e-6)  # an index is the plain one-hot
+        assert torch.allclose(scaled(x, y), plain(x, 10.0 * one_hot), atol=1e-5)
+        assert not torch.allclose(scaled(x, y), plain(x, y), atol=1e-3)  # the scale changes the energy
