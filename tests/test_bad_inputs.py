@@ -515,7 +515,7 @@ def _api_cases() -> list:
          "must be an ObjectiveConfig"),
         ("Trainer(energy=lambda)", lambda: ec.Trainer(lambda s, y=None: s.sum(1), ec.LangevinSampler(), x),
          TypeError, "Trainer: energy must be an nn.Module"),
-        ("Trainer(sampler=None)", lambda: ec.Trainer(e, None, x), TypeError, "Trainer: sampler must be a sampler"),
+        ("Trainer(sampler=None)", lambda: ec.Trainer(e, None, x), TypeError, "Trainer: sampler must be a Sampler"),
         ("Trainer(config=dict)", lambda: ec.Trainer(e, ec.LangevinSampler(), x, {"steps": 1}), TypeError,
          "Trainer: config must be a TrainerConfig"),
         ("Trainer on 1-D data", lambda: ec.Trainer(e, ec.LangevinSampler(), torch.zeros(16),

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 from ebm_core import AISConfig, HMCSampler, ais_log_partition
 from toy_energies import BoxGaussianEnergy
@@ -33,3 +34,32 @@ def test_ais_bounds_bracket_known_log_z_and_tighten():
     exact = (-energy(x).mean() - truth).item()
     assert lo - 0.05 <= exact <= hi + 0.05
     assert not math.isnan(r.accept_rate)
+
+
+def test_both_samplers_are_samplers_with_one_output_type_and_the_trainer_takes_hmc():
+    """The Sampler protocol (DESIGN.md's call shape): Langevin and HMC implement it and return the same
+    SampleOutput; the Trainer trains with either (HMC without the KL term, which needs a graph)."""
+    from ebm_core import (
+        HMCSampler,
+        LangevinSampler,
+        MLPEnergy,
+        ObjectiveConfig,
+        SampleOutput,
+        Sampler,
+        Trainer,
+        TrainerConfig,
+    )
+
+    energy, x0 = MLPEnergy(2, hidden=(8,)), torch.rand(6, 2)
+    for sampler in (LangevinSampler(steps=2, step_size=0.1), HMCSampler(steps=2, leapfrog_steps=2, step_size=0.05)):
+        assert isinstance(sampler, Sampler)
+        out = sampler.run(energy, x0)
+        assert type(out) is SampleOutput and out.x.shape == x0.shape
+        assert torch.isfinite(out.x).all() and not torch.equal(out.x, x0)
+    assert 0.0 <= HMCSampler(steps=3, leapfrog_steps=2, step_size=0.05).run(energy, x0).accept_rate <= 1.0
+    data = torch.rand(32, 2)
+    hmc = HMCSampler(steps=1, leapfrog_steps=2, step_size=0.05, clamp=(0.0, 1.0))
+    history = Trainer(energy, hmc, data, TrainerConfig(steps=3, batch_size=8, quiet=True)).train()
+    assert len(history) >= 1 and all(math.isfinite(h["loss"]) for h in history)
+    with pytest.raises(ValueError, match="the KL term"):
+        Trainer(energy, hmc, data, TrainerConfig(batch_size=8, objective=ObjectiveConfig(kl_coeff=1.0)))

@@ -265,7 +265,8 @@ import sys, torch, torch.distributed as dist
 sys.path.insert(0, {tests!r})
 from test_trainer import ring, SAMPLER
 import dataclasses
-from ebm_core import MLPEnergy, Trainer, TrainerConfig, average_gradients
+from ebm_core import MLPEnergy, Trainer, TrainerConfig
+from ebm_core.distributed import average_gradients
 torch.manual_seed(int(__import__('os').environ['RANK']))  # different inits: broadcast must align them
 energy = MLPEnergy(2, hidden=(16, 16))
 init = torch.cat([p.detach().flatten() for p in energy.parameters()])

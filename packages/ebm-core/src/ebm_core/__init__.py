@@ -32,10 +32,9 @@ from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
-from .distributed import average_gradients, broadcast_module, is_distributed, setup_distributed
-from .hmc import HMCOutput, HMCSampler
-from .langevin import LangevinSampler, SampleOutput
-from .layers import ShrinkOnlySpectralNorm, activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
+from .hmc import HMCSampler
+from .langevin import LangevinSampler
+from .layers import activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
 from .metrics import (
     auroc,
     energy_distance,
@@ -51,22 +50,20 @@ from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .quantization import dequantize, quantize
-from .sampling_context import chain_context, frozen_parameters
+from .sampler import SampleOutput, Sampler
 from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
     "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "ResNetEnergy", "SumEnergy", "sample_in_turn",
-    "activation", "check_image", "sn_linear", "sn_conv2d", "shrink_sn_conv2d", "ShrinkOnlySpectralNorm",
-    "LangevinSampler", "SampleOutput", "HMCSampler", "HMCOutput",
-    "chain_context", "frozen_parameters",
+    "activation", "check_image", "sn_linear", "sn_conv2d", "shrink_sn_conv2d",
+    "Sampler", "SampleOutput", "LangevinSampler", "HMCSampler",
     "ReplayBuffer",
     "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init", "SupervisedConfig", "train_supervised",
     "frechet_distance", "frechet_distance_samples", "frechet_distances", "sqrt_psd", "gaussian_fit", "auroc",
     "energy_distance", "mean_pairwise_distance",
-    "setup_distributed", "is_distributed", "broadcast_module", "average_gradients",
     "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
     "seed_everything", "progress",
     "atomic_path",

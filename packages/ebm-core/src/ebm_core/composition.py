@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from .checks import check_energy_output
-from .langevin import LangevinSampler, SampleOutput
+from .langevin import LangevinSampler
+from .sampler import SampleOutput
 
 
 class SumEnergy(nn.Module):
@@ -81,4 +82,4 @@ def sample_in_turn(
         ys = list(y)
         if len(ys) != len(energies):
             raise ValueError(f"got {len(ys)} conditions for {len(energies)} energies")
-    return sampler._chain(list(zip(energies, ys)), x0, mask, low, high)
+    return sampler.run_in_turn(list(zip(energies, ys)), x0, mask, low, high)

@@ -16,13 +16,8 @@ from .checks import (
     check_positive,
     check_state,
 )
+from .sampler import SampleOutput
 from .sampling_context import chain_context
-
-
-@dataclass
-class HMCOutput:
-    x: torch.Tensor
-    accept_rate: float
 
 
 def _reflect(x: torch.Tensor, p: torch.Tensor, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +63,7 @@ class HMCSampler:
     def run(
         self, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None = None,
         mask: torch.Tensor | None = None, beta: float = 1.0,
-    ) -> HMCOutput:
+    ) -> SampleOutput:
         check_state(x0, "x0")
         check_condition(y, x0)
         mask = check_mask(mask, x0)
@@ -111,4 +106,4 @@ class HMCSampler:
                 g = torch.where(accept.view(shape), gn, g)
                 accepted += accept.float()
         rate = (accepted / max(self.steps, 1)).mean().item()
-        return HMCOutput(x=x.detach(), accept_rate=rate)
+        return SampleOutput(x=x.detach(), accept_rate=rate)

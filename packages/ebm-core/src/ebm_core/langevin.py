@@ -21,17 +21,8 @@ from .checks import (
     check_positive,
     check_state,
 )
+from .sampler import SampleOutput
 from .sampling_context import chain_context, materialized_weights
-
-
-@dataclass
-class SampleOutput:
-    """Result of a chain: final states, and what was asked to be recorded."""
-
-    x: torch.Tensor
-    energies: torch.Tensor | None = None  # (steps, B): energy before each step
-    chain: torch.Tensor | None = None  # (n_records, B, ...): x0 then every record_every steps
-    grad_abs_mean: float = float("nan")  # mean |dE/dx| at the last step (before clipping)
 
 
 @dataclass(frozen=True)
@@ -94,11 +85,11 @@ class LangevinSampler:
         ``low`` / ``high`` are optional per-element bounds (tensors that broadcast to ``x0``, e.g. a
         box around each input): after the clamp of every step, ``x = min(max(x, low), high)``; masked
         entries still keep their ``x0`` values."""
-        return self._chain([(energy, y)], x0, mask, low, high)
+        return self.run_in_turn([(energy, y)], x0, mask, low, high)
 
-    def _chain(
+    def run_in_turn(
         self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], x0: torch.Tensor,
-        mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
+        mask: torch.Tensor | None = None, low: torch.Tensor | None = None, high: torch.Tensor | None = None,
     ) -> SampleOutput:
         """``steps`` rounds; in each round one Langevin step per ``(energy, y)`` term, in turn (a single
         term is the plain chain; several are :func:`ebm_core.sample_in_turn`)."""

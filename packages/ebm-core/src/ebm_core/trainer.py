@@ -30,10 +30,10 @@ from .checkpoint import (
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
-from .langevin import LangevinSampler
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
+from .sampler import Sampler
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 Callback = Callable[[int, "Trainer"], None]
@@ -143,17 +143,21 @@ class Trainer:
     """
 
     def __init__(
-        self, energy: nn.Module, sampler: LangevinSampler, data: Data,
+        self, energy: nn.Module, sampler: Sampler, data: Data,
         config: TrainerConfig = TrainerConfig(), init_fn: InitFn | None = None,
         out_dir: str | Path | None = None, callback: Callback | None = None,
         callback_every: int = 0, buffer: ReplayBuffer | None = None, optimizer: torch.optim.Optimizer | None = None,
     ):
         if not isinstance(energy, nn.Module):
             raise TypeError(f"Trainer: energy must be an nn.Module mapping (x, y) to (B,), got {type(energy).__name__}")
-        if not callable(getattr(sampler, "run", None)):
-            raise TypeError(f"Trainer: sampler must be a sampler (e.g. LangevinSampler), got {type(sampler).__name__}")
         if not isinstance(config, TrainerConfig):
             raise TypeError(f"Trainer: config must be a TrainerConfig, got {type(config).__name__}")
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"Trainer: sampler must be a Sampler (e.g. LangevinSampler), got {type(sampler).__name__}")
+        keeps_graph = dataclasses.is_dataclass(sampler) and hasattr(sampler, "create_graph")
+        if config.objective.kl_coeff and not keeps_graph:
+            raise ValueError("Trainer: the KL term (objective.kl_coeff > 0) needs a sampler with create_graph "
+                             f"(LangevinSampler); {type(sampler).__name__} has none")
         self.config = config
         self.device = torch.device(config.device)
         self.rank, self.world_size = setup_distributed(self.device)
