@@ -33,7 +33,7 @@ from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
 from .hmc import HMCSampler
-from .langevin import LangevinSampler
+from .langevin import LangevinSampler, langevin_step
 from .layers import activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
 from .metrics import (
     auroc,
@@ -58,7 +58,7 @@ __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
     "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "ResNetEnergy", "SumEnergy", "sample_in_turn",
     "activation", "check_image", "sn_linear", "sn_conv2d", "shrink_sn_conv2d",
-    "Sampler", "SampleOutput", "LangevinSampler", "HMCSampler",
+    "Sampler", "SampleOutput", "LangevinSampler", "langevin_step", "HMCSampler",
     "ReplayBuffer",
     "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init", "SupervisedConfig", "train_supervised",

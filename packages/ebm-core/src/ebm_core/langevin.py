@@ -38,7 +38,8 @@ class LangevinSampler:
     (the evaluations' samplers) checks the final states once and raises ``NonFiniteError`` where a
     chain diverged, instead of returning NaN.
 
-    Without ``create_graph`` the chain updates one state tensor in place. ``compile=True``
+    Every chain runs :func:`langevin_step`; without ``create_graph`` the chain never requires grad.
+    ``compile=True``
     (opt-in) runs each step's energy and input gradient through ``torch.compile``, with the
     spectral-norm weights materialized once per chain: the first chain of each shape pays the
     compile (tens of seconds on a CPU), later ones run faster. It gives the eager samples up to
@@ -100,122 +101,77 @@ class LangevinSampler:
             check_condition(y, x0)
         mask = check_mask(mask, x0)
         low, high = check_bounds(low, high, x0)
-        if self.create_graph:
-            out = self._run_with_graph(terms, x0.detach(), mask, low, high)
-        else:
-            out = self._run_in_place(terms, x0.detach(), mask, low, high)
+        out = self._chain(terms, x0.detach(), mask, low, high)
         if self.check_finite:
             check_finite(out.x.detach(), f"Langevin samples ({self.steps} steps of {self.step_size})")
         return out
 
-    def _step_functions(self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], x: torch.Tensor) -> list[Step]:
-        """One gradient function per term: compiled where asked and available, else eager (x then
-        becomes a leaf that requires grad, created once; autograd.grad frees each step's graph)."""
-        if self.compile and self.steps:
-            compiled = []
-            for energy, y in terms:
-                step = _compiled_step(energy, y, self.temperature)
-                if step is None:
-                    break
-                compiled.append(step)
-            else:
-                return compiled
-        x.requires_grad_(True)
-        return [_eager_step(energy, y, self.temperature) for energy, y in terms]
+    def _grad_functions(self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> list[Step]:
+        """One ``x -> (E, dE/dx / T)`` per term: the graph-keeping one with ``create_graph``; else the
+        compiled one where asked and available (falling back to eager if its first call fails), else
+        the eager one."""
+        if self.create_graph:
+            return [_graph_step(energy, y, self.temperature) for energy, y in terms]
+        eager = [_eager_step(energy, y, self.temperature) for energy, y in terms]
+        if not (self.compile and self.steps):
+            return eager
+        compiled = [_compiled_step(energy, y, self.temperature) for energy, y in terms]
+        if any(step is None for step in compiled):
+            return eager
+        return [_with_fallback(c, e) for c, e in zip(compiled, eager)]
 
-    def _run_in_place(
+    def _chain(
         self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], anchor: torch.Tensor,
         mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
     ) -> SampleOutput:
-        """No graph through the chain: one state tensor, updated in place at every step."""
-        energies, chain = [], [anchor.clone()] if self.record_every else []
-        grad_abs = float("nan")
-        x = anchor.clone()
-        g_clip = torch.empty_like(x) if self.grad_clip is not None else None
-        bounded = low is not None or high is not None
-        with torch.enable_grad(), chain_context(_modules(terms)):
-            steps = self._step_functions(terms, x)
-            for k in range(self.steps):
-                for j in range(len(terms)):
-                    with torch.no_grad():
-                        if self.noise_std > 0:
-                            noise = torch.randn_like(x)
-                            x.add_(noise if mask is None else noise * mask, alpha=self.noise_std)
-                    try:
-                        e, g = steps[j](x)
-                    except _CompileFailed as failed:
-                        x.requires_grad_(True)
-                        steps = [_eager_step(energy, y, self.temperature) for energy, y in terms]
-                        e, g = steps[j](x)  # raises if the energy itself is at fault
-                        _compile_failed(str(failed))
-                    check_energy_output(e, x)
-                    with torch.no_grad():
-                        if self.record_energies:
-                            energies.append(e.detach().clone())
-                        if k == self.steps - 1 and j == len(terms) - 1:
-                            grad_abs = g.abs().mean().item()
-                        if g_clip is not None:
-                            g = torch.clamp(g, -self.grad_clip, self.grad_clip, out=g_clip)
-                        x.sub_(g, alpha=self.step_size)
-                        if self.clamp is not None:
-                            x.clamp_(self.clamp[0], self.clamp[1])
-                        if bounded:
-                            x.clamp_(min=low, max=high)
-                        if mask is not None:
-                            x.copy_(torch.where(mask, x, anchor))
-                if self.record_every and (k + 1) % self.record_every == 0:
-                    chain.append(x.detach().clone())
-        return SampleOutput(
-            x=x.detach(),
-            energies=torch.stack(energies) if energies else None,
-            chain=torch.stack(chain) if chain else None,
-            grad_abs_mean=grad_abs,
-        )
-
-    def _run_with_graph(
-        self, terms: Sequence[tuple[nn.Module, torch.Tensor | None]], anchor: torch.Tensor,
-        mask: torch.Tensor | None, low: torch.Tensor | None, high: torch.Tensor | None,
-    ) -> SampleOutput:
-        """``create_graph``: out-of-place updates, the graph kept through every step (never compiled)."""
+        """``steps`` rounds of :func:`langevin_step`, one per term in turn, with the records asked for.
+        Without ``create_graph`` no step builds a graph through the chain (x never requires grad)."""
         x = anchor.clone()
         energies, chain = [], [anchor.clone()] if self.record_every else []
         grad_abs = float("nan")
-        scale: torch.Tensor | None = None
-        bounded = low is not None or high is not None
-        with torch.enable_grad(), chain_context(_modules(terms), keep_parameter_graph=True):
+        with torch.enable_grad(), chain_context(_modules(terms), keep_parameter_graph=self.create_graph):
+            grads = self._grad_functions(terms)
             for k in range(self.steps):
-                for j, (energy, y) in enumerate(terms):
-                    if self.noise_std > 0:
-                        noise = self.noise_std * torch.randn_like(x)
-                        x = x + (noise if mask is None else noise * mask)
-                    if not x.requires_grad:
-                        x.requires_grad_(True)
-                    e = energy(x, y)
-                    check_energy_output(e, x)
-                    if scale is None:
-                        scale = torch.full_like(e, 1.0 / self.temperature)  # d(sum E / T)/dx, no sum op
-                    (g,) = torch.autograd.grad(e, x, grad_outputs=scale, create_graph=True)
+                for grad in grads:
+                    x, e, g = langevin_step(x, grad, self, mask, low, high, anchor)
                     if self.record_energies:
                         energies.append(e.detach())
-                    if k == self.steps - 1 and j == len(terms) - 1:
-                        grad_abs = g.detach().abs().mean().item()
-                    if self.grad_clip is not None:
-                        g = g.clamp(-self.grad_clip, self.grad_clip)
-                    x = x - self.step_size * g
-                    if self.clamp is not None:
-                        x = x.clamp(self.clamp[0], self.clamp[1])
-                    if bounded:
-                        x = x.clamp(min=low, max=high)
-                    if mask is not None:
-                        x = torch.where(mask, x, anchor)
                 if self.record_every and (k + 1) % self.record_every == 0:
-                    chain.append(x.detach().clone())
+                    chain.append(x.detach())
+            if self.steps:
+                grad_abs = g.detach().abs().mean().item()  # the last step's, before clipping
         return SampleOutput(
-            x=x,
+            x=x if self.create_graph else x.detach(),
             energies=torch.stack(energies) if energies else None,
             chain=torch.stack(chain) if chain else None,
             grad_abs_mean=grad_abs,
         )
+
+
+Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def langevin_step(
+    x: torch.Tensor, grad: Step, s: LangevinSampler, mask: torch.Tensor | None,
+    low: torch.Tensor | None, high: torch.Tensor | None, anchor: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One Langevin step (eq. 1) in the reference code's order: add N(0, noise_std^2) noise; take
+    ``(E, g) = grad(x)``, g = dE/dx / T at the noisy state; step by ``step_size`` times g clipped
+    element-wise to ``grad_clip``; clamp to the box ``clamp``, then to the per-element bounds ``low``
+    / ``high``; keep the ``anchor`` value wherever ``mask`` is false. Returns ``(x, E, g)`` with g
+    before clipping. Out of place, so the same text serves the graph-keeping chain (KL term, A.8)."""
+    if s.noise_std > 0:
+        noise = s.noise_std * torch.randn_like(x)
+        x = x + (noise if mask is None else noise * mask)
+    e, g = grad(x)
+    x = x - s.step_size * (g if s.grad_clip is None else g.clamp(-s.grad_clip, s.grad_clip))
+    if s.clamp is not None:
+        x = x.clamp(s.clamp[0], s.clamp[1])
+    if low is not None or high is not None:
+        x = x.clamp(min=low, max=high)
+    if mask is not None:
+        x = torch.where(mask, x, anchor)
+    return x, e, g
 
 
 def _modules(terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> nn.Module:
@@ -223,13 +179,10 @@ def _modules(terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> nn.Modul
     return terms[0][0] if len(terms) == 1 else nn.ModuleList(energy for energy, _ in terms)
 
 
-Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
 def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
-    """E(x, y) and dE/dx / T: by the energy's own ``energy_and_input_grad(x, y)`` where it has
-    one that answers (MLPEnergy: a hand-written backward pass), else by autograd (x is a leaf
-    that requires grad)."""
+    """E(x, y) and dE/dx / T, no graph kept: by the energy's own ``energy_and_input_grad(x, y)`` where
+    it has one that answers (MLPEnergy: a hand-written backward pass), else by autograd on a
+    detached copy of x (so the chain itself never requires grad)."""
     scale: list[torch.Tensor] = []
     analytic = getattr(energy, "energy_and_input_grad", None)
 
@@ -240,12 +193,47 @@ def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -
             if out is not None:
                 e, g = out
                 return e, (g if temperature == 1.0 else g / temperature)
+        xg = x.detach().requires_grad_(True)
+        e = energy(xg, y)
+        check_energy_output(e, xg)
+        if not scale:
+            scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
+        (g,) = torch.autograd.grad(e, xg, grad_outputs=scale[0])
+        return e.detach(), g
+
+    return step
+
+
+def _graph_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
+    """E(x, y) and dE/dx / T with the graph kept (``create_graph``): through the chain and to the
+    parameters, for the KL term (never compiled)."""
+    scale: list[torch.Tensor] = []
+
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not x.requires_grad:
+            x.requires_grad_(True)
         e = energy(x, y)
         check_energy_output(e, x)
         if not scale:
-            scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
-        (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0])
+            scale.append(torch.full_like(e, 1.0 / temperature))
+        (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0], create_graph=True)
         return e, g
+
+    return step
+
+
+def _with_fallback(compiled: Step, eager: Step) -> Step:
+    """The compiled step, replaced for good by the eager one if compiling fails (with a warning)."""
+    current = [compiled]
+
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return current[0](x)
+        except _CompileFailed as failed:
+            current[0] = eager
+            out = eager(x)  # raises if the energy itself is at fault
+            _compile_failed(str(failed))
+            return out
 
     return step
 
