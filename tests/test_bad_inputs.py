@@ -422,6 +422,7 @@ def _api_cases() -> list:
     import ebm_core as ec
     import ebm_run as er
     from ebm_continual import MNISTSplit, SplitMNISTConfig
+    from ebm_core.checks import check_energy_output
     from ebm_robotics.generate import GenerationConfig
     from ebm_vision.models import ImageEnergyConfig
 
@@ -471,7 +472,7 @@ def _api_cases() -> list:
          ValueError, "has no field 'nope'"),
         ("apply_overrides of a wrong type", lambda: er.apply_overrides(ec.TrainerConfig(), ["steps='x'"]),
          ValueError, "expected a value like"),
-        ("MLPEnergy output of (B, 1)", lambda: ec.check_energy_output(torch.zeros(3, 1), x), ValueError,
+        ("MLPEnergy output of (B, 1)", lambda: check_energy_output(torch.zeros(3, 1), x), ValueError,
          "must return shape (3,)"),
         ("energy of the wrong width", lambda: e(torch.zeros(3, 5)), ValueError, "x must have shape (B, 2), got (3, 5)"),
         ("SplitMNISTConfig(methods=('ebm', 'ebm'))", lambda: SplitMNISTConfig(methods=("ebm", "ebm")), ValueError,

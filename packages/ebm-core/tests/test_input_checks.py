@@ -17,10 +17,10 @@ from ebm_core import (
     SumEnergy,
     TrainerConfig,
     ais_log_partition,
-    check_unit_range,
     contrastive_loss,
     gaussian_fit,
 )
+from ebm_core.checks import check_unit_range
 from torch import nn
 
 

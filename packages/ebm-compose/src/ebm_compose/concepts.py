@@ -8,19 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    ObjectiveConfig,
-    SumEnergy,
-    Trainer,
-    TrainerConfig,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    check_unit_range,
-    check_widths,
-    sample_in_turn,
-)
+from ebm_core import LangevinSampler, ObjectiveConfig, SumEnergy, Trainer, TrainerConfig, sample_in_turn
+from ebm_core.checks import check_count, check_nonnegative, check_positive, check_unit_range, check_widths
 from torch import nn
 
 from .dsprites import concept_columns

@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from ebm_core import ResNetEnergy, StridedConvEnergy, check_image
+from ebm_core import ResNetEnergy, StridedConvEnergy
+from ebm_core.layers import check_image
 from torch import nn
 
 

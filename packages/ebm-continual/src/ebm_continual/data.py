@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import check_count
+from ebm_core.checks import check_count
 from ebm_run import read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [

@@ -26,13 +26,10 @@ from ebm_core import (
     ReplayBuffer,
     Trainer,
     TrainerConfig,
-    check_count,
-    check_positive,
-    check_probability,
-    check_widths,
     class_energies,
     lowest_energy_class,
 )
+from ebm_core.checks import check_count, check_positive, check_probability, check_widths
 from torch import nn
 
 from .data import Task

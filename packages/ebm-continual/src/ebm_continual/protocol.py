@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
-from ebm_core import check_unit_range
 from ebm_core import lowest_energy_class as lowest_energy_class  # re-exported: the classifier of section 6
+from ebm_core.checks import check_unit_range
 
 from .data import Task
 

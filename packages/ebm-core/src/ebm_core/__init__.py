@@ -16,25 +16,14 @@ from .checkpoint import (
     save_with_settings,
     seed_everything,
 )
-from .checks import (
-    NonFiniteError,
-    check_count,
-    check_energy_output,
-    check_finite,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-    check_unit_range,
-    check_widths,
-    finite_stage,
-)
+from .checks import NonFiniteError, check_finite
 from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .composition import SumEnergy, sample_in_turn
 from .conditioning import ConditionVector
 from .conv_energy import ResNetEnergy, StridedConvEnergy
 from .hmc import HMCSampler
 from .langevin import LangevinSampler, langevin_step
-from .layers import activation, check_image, shrink_sn_conv2d, sn_conv2d, sn_linear
+from .layers import activation, shrink_sn_conv2d, sn_conv2d, sn_linear
 from .metrics import (
     auroc,
     energy_distance,
@@ -57,7 +46,7 @@ from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 __all__ = [
     "AISConfig", "AISResult", "ais_log_partition",
     "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "ResNetEnergy", "SumEnergy", "sample_in_turn",
-    "activation", "check_image", "sn_linear", "sn_conv2d", "shrink_sn_conv2d",
+    "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d",
     "Sampler", "SampleOutput", "LangevinSampler", "langevin_step", "HMCSampler",
     "ReplayBuffer",
     "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
@@ -68,8 +57,6 @@ __all__ = [
     "seed_everything", "progress",
     "atomic_path",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
-    "NonFiniteError", "check_finite", "finite_stage",
-    "check_count", "check_positive", "check_nonnegative", "check_probability", "check_widths", "check_unit_range",
-    "check_energy_output",
+    "NonFiniteError", "check_finite",
 ]
 __version__ = "0.1.0"

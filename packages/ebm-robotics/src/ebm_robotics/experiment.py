@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import finite_stage, seed_everything
+from ebm_core import seed_everything
+from ebm_core.checks import finite_stage
 from ebm_run import check_memory, package_versions, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions

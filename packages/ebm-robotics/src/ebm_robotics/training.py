@@ -10,18 +10,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    ObjectiveConfig,
-    SupervisedConfig,
-    Trainer,
-    TrainerConfig,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-    train_supervised,
-)
+from ebm_core import LangevinSampler, ObjectiveConfig, SupervisedConfig, Trainer, TrainerConfig, train_supervised
+from ebm_core.checks import check_count, check_nonnegative, check_positive, check_probability
 from torch import nn
 
 from .dataset import Transitions

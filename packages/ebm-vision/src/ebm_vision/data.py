@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ebm_core import check_count
 from ebm_core import dequantize as dequantize  # re-exported: the paper's (q + U(0, 1)) / 256
 from ebm_core import quantize as quantize  # re-exported
+from ebm_core.checks import check_count
 from ebm_run import find_mnist_files, read_mnist_idx
 from ebm_run import read_idx as read_idx  # re-exported: ebm_vision.data.read_idx keeps working
 from ebm_run import shared_mnist_dir as shared_mnist_dir  # re-exported

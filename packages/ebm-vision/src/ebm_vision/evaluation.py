@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, finite_stage, lowest_energy_class, seed_everything
+from ebm_core import LangevinSampler, Trainer, lowest_energy_class, seed_everything
+from ebm_core.checks import finite_stage
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 from torch import nn
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import finite_stage, load_if_same_settings, save_with_settings, seed_everything
+from ebm_core import load_if_same_settings, save_with_settings, seed_everything
+from ebm_core.checks import finite_stage
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 
 from . import plots

@@ -19,16 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from ebm_core import (
-    AISConfig,
-    HMCSampler,
-    SumEnergy,
-    ais_log_partition,
-    check_count,
-    check_finite,
-    check_positive,
-    check_unit_range,
-)
+from ebm_core import AISConfig, HMCSampler, SumEnergy, ais_log_partition, check_finite
+from ebm_core.checks import check_count, check_positive, check_unit_range
 from ebm_run import MAX_TRAINING_STEPS, check_memory, save_figure
 from torch import nn
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy, atomic_torch_save, check_count, check_widths, load_torch_file
+from ebm_core import SumEnergy, atomic_torch_save, load_torch_file
+from ebm_core.checks import check_count, check_widths
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128

@@ -4,7 +4,8 @@ vs test images (Figure 11), nearest training neighbours of samples in pixel spac
 from __future__ import annotations
 
 import torch
-from ebm_core import LangevinSampler, check_count
+from ebm_core import LangevinSampler
+from ebm_core.checks import check_count
 from torch import nn
 
 from .restoration import restore

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import auroc, check_finite, check_unit_range, class_energies
+from ebm_core import auroc, check_finite, class_energies
+from ebm_core.checks import check_unit_range
 from ebm_run import save_figure
 from torch import nn
 

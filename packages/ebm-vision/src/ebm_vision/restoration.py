@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler, check_count, check_probability, check_unit_range
+from ebm_core import LangevinSampler
+from ebm_core.checks import check_count, check_probability, check_unit_range
 from torch import nn
 
 TASKS = ("salt_and_pepper", "inpainting", "ground_truth")

@@ -17,16 +17,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    check_count,
-    check_nonnegative,
-    check_unit_range,
-    class_energies,
-    lowest_energy_class,
-    progress,
-    repeat_per_class,
-)
+from ebm_core import LangevinSampler, class_energies, lowest_energy_class, progress, repeat_per_class
+from ebm_core.checks import check_count, check_nonnegative, check_unit_range
 from ebm_run import save_figure
 from torch import nn
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler, check_count, check_nonnegative, check_unit_range, progress
+from ebm_core import LangevinSampler, progress
+from ebm_core.checks import check_count, check_nonnegative, check_unit_range
 from torch import nn
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import check_unit_range, frechet_distance_samples, load_torch_file, progress
+from ebm_core import frechet_distance_samples, load_torch_file, progress
+from ebm_core.checks import check_unit_range
 from torch import nn
 
 SKIPPED = "skipped: no Inception weights"

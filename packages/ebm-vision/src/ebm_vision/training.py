@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, TrainerConfig, check_unit_range, seed_everything
+from ebm_core import LangevinSampler, Trainer, TrainerConfig, seed_everything
+from ebm_core.checks import check_unit_range
 from torch import nn
 from torch.utils.data import Dataset
 
