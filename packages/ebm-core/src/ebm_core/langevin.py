@@ -181,10 +181,10 @@ def _modules(terms: Sequence[tuple[nn.Module, torch.Tensor | None]]) -> nn.Modul
 
 def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
     """E(x, y) and dE/dx / T, no graph kept: by the energy's own ``energy_and_input_grad(x, y)`` where
-    it has one that answers (MLPEnergy: a hand-written backward pass), else by autograd on a
-    detached copy of x (so the chain itself never requires grad)."""
-    scale: list[torch.Tensor] = []
+    it has one that answers (MLPEnergy: a hand-written backward pass), else by :func:`_graph_step`
+    on a detached view of x (so the chain itself never requires grad)."""
     analytic = getattr(energy, "energy_and_input_grad", None)
+    autograd = _graph_step(energy, y, temperature, keep_graph=False)
 
     def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if analytic is not None:
@@ -193,31 +193,27 @@ def _eager_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -
             if out is not None:
                 e, g = out
                 return e, (g if temperature == 1.0 else g / temperature)
-        xg = x.detach().requires_grad_(True)
-        e = energy(xg, y)
-        check_energy_output(e, xg)
-        if not scale:
-            scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
-        (g,) = torch.autograd.grad(e, xg, grad_outputs=scale[0])
-        return e.detach(), g
+        return autograd(x)
 
     return step
 
 
-def _graph_step(energy: nn.Module, y: torch.Tensor | None, temperature: float) -> Step:
-    """E(x, y) and dE/dx / T with the graph kept (``create_graph``): through the chain and to the
-    parameters, for the KL term (never compiled)."""
+def _graph_step(energy: nn.Module, y: torch.Tensor | None, temperature: float, keep_graph: bool = True) -> Step:
+    """E(x, y) and dE/dx / T by autograd. ``keep_graph`` (``create_graph``): the graph is kept through
+    the chain and to the parameters, for the KL term (never compiled); otherwise the gradient is taken
+    on a detached view of x and nothing is kept."""
     scale: list[torch.Tensor] = []
 
     def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x if keep_graph else x.detach()
         if not x.requires_grad:
             x.requires_grad_(True)
         e = energy(x, y)
         check_energy_output(e, x)
         if not scale:
-            scale.append(torch.full_like(e, 1.0 / temperature))
-        (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0], create_graph=True)
-        return e, g
+            scale.append(torch.full_like(e, 1.0 / temperature))  # d(sum E / T)/dx, no sum op
+        (g,) = torch.autograd.grad(e, x, grad_outputs=scale[0], create_graph=keep_graph)
+        return (e if keep_graph else e.detach()), g
 
     return step
 

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ebm_core import atomic_path
+from ebm_core import __version__, atomic_path
 
 RUN_RECORD = "run.json"
 RUN_LOCK = "run.lock"
@@ -75,8 +75,6 @@ def start_run_folder(
     (from rank 0), the first line of an app's output. Only the holder of the lock cleans, so a second
     job never deletes what a running one writes. Call it after every input has been checked: no folder
     is made for a run that cannot start. Returns ``out``."""
-    from ebm_core import __version__
-
     if not isinstance(app, str) or not app.strip():
         raise ValueError(f"start_run_folder: app must name the app, got {app!r}")
     if settings is not None and not isinstance(settings, dict):
