@@ -28,7 +28,8 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
         # the confusion matrix holds every eval image of both seeds, its diagonal the accuracy
         conf = results["confusion"][method]
         assert [sum(row) for row in conf] == [2 * 20] * 10
-        assert abs(100 * sum(conf[c][c] for c in range(10)) / 400 - acc["mean"]) < 1e-6
+        # (one image more or less moves it by 0.25 points; float32 accuracies differ by ~1e-6)
+        assert abs(100 * sum(conf[c][c] for c in range(10)) / 400 - acc["mean"]) < 1e-3
     assert results["seeds"] == [0, 1]
     assert results["data"]["n_train"] == 700 and results["data"]["n_eval"] == 200
     assert "held out for evaluation" in results["data"]["description"]

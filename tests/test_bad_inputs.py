@@ -354,8 +354,6 @@ SPECIFIC = [
     ("split_mnist", ("--data", "torchvision", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("split_mnist", ("--data", "demo", "--data-dir", "{text}"), "{text}"),
     ("split_mnist", ("--seeds", "5000"), "SplitMNISTConfig.seeds: 5,000 runs of every method; at most 1000"),
-    ("split_mnist", ("--seed", "5000000"), "give task seeds beyond 2^32"),
-    ("split_mnist", ("--seed", "2147483647", "--seeds", "5"), "give task seeds beyond 2^32"),
     ("split_mnist", ("--train-per-class", "100000"), "to train on"),
     ("split_mnist", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
     ("image_generate", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from ebm_core import LangevinSampler, load_if_same_settings, progress, save_with_settings, seed_everything
+from ebm_core.seeding import child_seed, torch_generator
 from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
@@ -111,7 +112,8 @@ def run_celeba_compose(
             raise ValueError(f"each combination needs >= 2 of {names} with values 0/1, got {combo}")
     if synthetic:
         data = synthetic_attributes(config.train_images, names, config.image_size, config.seed)
-        held = synthetic_attributes(config.eval_samples * 4, names, config.image_size, config.seed + 1)
+        held = synthetic_attributes(config.eval_samples * 4, names, config.image_size,
+                                    child_seed(config.seed, "held-out images"))
     else:
         if data_dir is None:
             raise FileNotFoundError("CelebA needs --data-dir DATA_DIR (files under DATA_DIR/celeba/) or --synthetic")
@@ -125,13 +127,14 @@ def run_celeba_compose(
 
     clf_path = out / "checkpoints" / "attribute_classifier.pt"
     classifier = PlainCNN(3, config.image_size, len(names), channels=(32, 64, 64))
+    clf_seed = child_seed(config.seed, "attribute classifier")
     clf_settings = {"kind": "attribute classifier", "attributes": list(names), "image_size": config.image_size,
-                    "steps": config.classifier_steps, "seed": config.seed + 5, "data": data.source,
+                    "steps": config.classifier_steps, "seed": clf_seed, "data": data.source,
                     "train_images": config.train_images}
     if resume and load_if_same_settings(classifier, clf_settings, clf_path, "attribute classifier weights"):
         classifier.eval()  # reused only if made with these settings and data
     else:
-        classifier = train_classifier(data, config.classifier_steps, config.seed + 5, quiet)
+        classifier = train_classifier(data, config.classifier_steps, clf_seed, quiet)
         save_with_settings(classifier, clf_settings, clf_path)
     with torch.no_grad():
         clf_acc = ((classifier(held.x) > 0).long() == held.attributes).float().mean(0)
@@ -140,7 +143,8 @@ def run_celeba_compose(
     final_losses: dict[str, float | None] = {}
     for i, name in enumerate(names):
         energy, hist = train_energy(
-            attribute_energy(i, config), data.x, data.attributes, config.training, seed=config.seed + 10 + i,
+            attribute_energy(i, config), data.x, data.attributes, config.training,
+            seed=child_seed(config.seed, f"attr_{name}"),
             out_dir=out / "checkpoints" / f"attr_{name}", resume=resume, quiet=quiet,
         )
         models[name] = energy
@@ -157,10 +161,10 @@ def run_celeba_compose(
         for col, v in requested.items():
             y[:, col] = v
         x0 = init_chains(config.eval_samples, (3, config.image_size, config.image_size),
-                         torch.Generator().manual_seed(config.seed + 100 + k))
+                         torch_generator(config.seed, "chains", k))
         runs = {"sum": [models[a] for a, _ in combo]} | {f"{a}_only": [models[a]] for a, _ in combo}
         scores: dict[str, dict[str, float]] = {}
-        seed_everything(config.seed + 200 + k)
+        seed_everything(config.seed, "sampling", k)
         for method, energies in runs.items():
             s = sample(energies, x0.to(device), y.to(device), sampler, mode="in_turn").cpu()
             sc = attribute_scores(classifier, s, requested)

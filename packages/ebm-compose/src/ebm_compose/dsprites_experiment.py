@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from ebm_core import load_if_same_settings, save_with_settings, seed_everything
+from ebm_core.seeding import child_seed, numpy_generator, torch_generator
 from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
@@ -89,10 +90,12 @@ class _Run:
     def tensors(self, latents: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return to_tensor(self.data.images_for(latents), self.config.image_size), encode_labels(latents)
 
-    def train(self, name: str, concepts: tuple[str, ...], x: torch.Tensor, y: torch.Tensor, seed: int,
+    def train(self, name: str, concepts: tuple[str, ...], x: torch.Tensor, y: torch.Tensor,
               steps: int | None = None) -> nn.Module:
+        """Train (or resume) the energy ``name`` on its own named seed stream of the run."""
         cfg = self.config.training
         x, y = _repeat_to(x, y, max(x.shape[0], cfg.batch_size))
+        seed = child_seed(self.config.seed, name)
         seed_everything(seed)  # initial weights from the model's own seed, whatever ran before
         energy = concept_energy(concepts, self.config.image_size, cfg)
         energy, hist = train_energy(
@@ -104,14 +107,14 @@ class _Run:
 
     def predictor(self) -> LatentPredictor:
         path = self.out / "checkpoints" / "latent_predictor.pt"
-        model = LatentPredictor(self.config.image_size)
+        model, seed = LatentPredictor(self.config.image_size), child_seed(self.config.seed, "latent predictor")
         settings = {"kind": "latent predictor", "image_size": self.config.image_size,
-                    "predictor": dataclasses.asdict(self.config.predictor), "seed": self.config.seed + 101,
+                    "predictor": dataclasses.asdict(self.config.predictor), "seed": seed,
                     "data": self.data.source}
         if self.resume and load_if_same_settings(model, settings, path, "latent predictor weights"):
             return model.eval()  # reused only if made with these settings and data
         model = train_latent_predictor(self.data, self.config.image_size, self.config.predictor,
-                                       self.config.seed + 101, self.quiet)
+                                       seed, self.quiet)
         save_with_settings(model, settings, path)
         return model
 
@@ -130,17 +133,15 @@ def run_joint(run: _Run, predictor: LatentPredictor) -> tuple[dict[str, Any], di
         raise ValueError(f"joint_weights needs one weight per concept {cfg.concepts}, got {cfg.joint_weights}")
     if not {c for c, _ in cfg.joint_steps} <= set(cfg.concepts):
         raise ValueError(f"joint_steps names concepts outside {cfg.concepts}: {cfg.joint_steps}")
-    rng = np.random.default_rng(cfg.seed)
-    x, y = run.tensors(sample_latents(cfg.train_images, rng))
+    x, y = run.tensors(sample_latents(cfg.train_images, numpy_generator(cfg.seed, "joint training latents")))
     steps = dict(cfg.joint_steps)
-    models = {c: run.train(f"joint_{c}", (c,), x, y, cfg.seed + 1 + i, steps.get(c))
-              for i, c in enumerate(cfg.concepts)}
-    baseline = run.train("joint_baseline", tuple(cfg.concepts), x, y, cfg.seed + 11)
+    models = {c: run.train(f"joint_{c}", (c,), x, y, steps.get(c)) for c in cfg.concepts}
+    baseline = run.train("joint_baseline", tuple(cfg.concepts), x, y)
 
-    eval_latents = sample_latents(cfg.eval_samples, np.random.default_rng(cfg.seed + 1000))
+    eval_latents = sample_latents(cfg.eval_samples, numpy_generator(cfg.seed, "joint evaluation latents"))
     gt, y_eval = run.tensors(eval_latents)
-    x0 = init_chains(cfg.eval_samples, run.image_shape, torch.Generator().manual_seed(cfg.seed + 2000))
-    seed_everything(cfg.seed + 2001)  # Langevin noise: the same whether models were trained or resumed
+    x0 = init_chains(cfg.eval_samples, run.image_shape, torch_generator(cfg.seed, "joint chains"))
+    seed_everything(cfg.seed, "joint sampling")  # Langevin noise: the same whether models were trained or resumed
     samples: dict[str, torch.Tensor] = {"ground_truth": gt}
     w = cfg.joint_weights
     samples["sum_in_turn"] = run.generate(list(models.values()), x0, y_eval, "in_turn", w)
@@ -171,24 +172,25 @@ def run_cross_product(
     steps = cfg.cross_steps
     key_a, key_b = f"cross_{'_'.join(ca)}_{name}", "cross_position_D2"
     if key_a not in cache:
-        cache[key_a] = run.train(key_a, ca, xa, ya, cfg.seed + 21, steps)
+        cache[key_a] = run.train(key_a, ca, xa, ya, steps)
     if key_b not in cache:
-        cache[key_b] = run.train(key_b, cb, xb, yb, cfg.seed + 22, steps)
+        cache[key_b] = run.train(key_b, cb, xb, yb, steps)
     ea, eb = cache[key_a], cache[key_b]
     x_union, y_union = torch.cat([xa, xb]), torch.cat([ya, yb])
-    baseline = run.train(f"cross_baseline_{name}", tuple(ca) + tuple(cb), x_union, y_union, cfg.seed + 23, steps)
+    baseline = run.train(f"cross_baseline_{name}", tuple(ca) + tuple(cb), x_union, y_union, steps)
     tuned, hist = finetune_sum(
-        [ea, eb], x_union, y_union, cfg.training, cfg.seed + 24, steps=cfg.finetune_steps, kl_coeff=cfg.kl_coeff,
+        [ea, eb], x_union, y_union, cfg.training, child_seed(cfg.seed, f"cross_finetune_{name}"),
+        steps=cfg.finetune_steps, kl_coeff=cfg.kl_coeff,
         out_dir=run.out / "checkpoints" / f"cross_finetune_{name}", resume=run.resume, quiet=run.quiet,
     )
     run.histories[f"cross_finetune_{name}"] = hist
 
-    rng = np.random.default_rng(cfg.seed + 3000)
+    rng = numpy_generator(cfg.seed, f"cross evaluation latents {name}")
     held = split["held_out"]
     latents = held[rng.choice(len(held), size=min(cfg.eval_samples, len(held)), replace=False)]
     gt, y_eval = run.tensors(latents)
-    x0 = init_chains(latents.shape[0], run.image_shape, torch.Generator().manual_seed(cfg.seed + 4000))
-    seed_everything(cfg.seed + 4001)
+    x0 = init_chains(latents.shape[0], run.image_shape, torch_generator(cfg.seed, f"cross chains {name}"))
+    seed_everything(cfg.seed, f"cross sampling {name}")
     samples = {
         "ground_truth": gt,
         "sum": run.generate([ea, eb], x0, y_eval, "in_turn"),

@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from ebm_core.seeding import child_seed, torch_generator
 from torch import nn
 
 from .data import Task
@@ -101,7 +102,7 @@ class AvalancheLearner:
         )
         # an experience numbered task_index (Avalanche keys per-experience state on that number)
         experience = benchmark_from_datasets(train=[data] * (task_index + 1)).train_stream[task_index]
-        torch.manual_seed(self.seed * 1000 + task_index)
+        torch.manual_seed(child_seed(self.seed, "task", task_index))
         self.strategy.train(experience, num_workers=0)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +123,7 @@ class SupervisedMLP:
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
         x, y = task.x_train, task.y_train
-        gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
+        gen = torch_generator(self.seed, "task", task_index)
         self.model.train()
         for _ in range(c.epochs_per_task):
             for idx in torch.randperm(len(y), generator=gen).split(c.batch_size):

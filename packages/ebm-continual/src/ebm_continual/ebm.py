@@ -30,6 +30,7 @@ from ebm_core import (
     lowest_energy_class,
 )
 from ebm_core.checks import check_count, check_positive, check_probability, check_widths
+from ebm_core.seeding import child_seed, torch_generator
 from torch import nn
 
 from .data import Task
@@ -126,7 +127,7 @@ class ContinualEBM:
         c = self.config
         return TrainerConfig(
             steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=c.objective,
-            buffer_size=c.buffer_size, replay_prob=c.replay_prob, seed=self.seed * 1000 + task_index,
+            buffer_size=c.buffer_size, replay_prob=c.replay_prob, seed=child_seed(self.seed, "task", task_index),
             quiet=self.quiet, label=f"EBM seed {self.seed} task {task_index}", device=c.device,
             checkpoint_every=max(c.steps_per_task, 1),
             log_every=max(c.steps_per_task // 20, 1),
@@ -193,7 +194,7 @@ class ContrastiveEBM:
         classes = torch.tensor(task.classes, device=c.device)
         remap = {cls: k for k, cls in enumerate(task.classes)}
         target = torch.tensor([remap[int(v)] for v in task.y_train])
-        gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
+        gen = torch_generator(self.seed, "task", task_index)
         self.energy.train()
         for _ in range(c.epochs_per_task):
             perm = torch.randperm(len(target), generator=gen)

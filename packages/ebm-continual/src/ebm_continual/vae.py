@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from ebm_core.seeding import torch_generator
 from torch import nn
 
 from .data import Task
@@ -83,7 +84,7 @@ class VAEClassifier:
 
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
-        gen = torch.Generator().manual_seed(self.seed * 1000 + task_index)
+        gen = torch_generator(self.seed, "task", task_index)
         self.vae.train()
         for _ in range(c.epochs_per_task):
             for idx in torch.randperm(len(task.y_train), generator=gen).split(c.batch_size):

@@ -14,7 +14,6 @@ from .checkpoint import (
     load_torch_file,
     plain_settings,
     save_with_settings,
-    seed_everything,
 )
 from .checks import NonFiniteError, check_finite
 from .classify import class_energies, lowest_energy_class, repeat_per_class
@@ -40,6 +39,7 @@ from .optim import ClippedAdam
 from .progress import progress
 from .quantization import dequantize, quantize
 from .sampler import SampleOutput, Sampler
+from .seeding import seed_everything
 from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 

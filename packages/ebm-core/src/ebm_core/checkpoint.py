@@ -1,14 +1,12 @@
-"""Atomic checkpoint files, weights saved with the settings that made them, and RNG state capture."""
+"""Atomic checkpoint files and weights saved with the settings that made them."""
 
 from __future__ import annotations
 
 import json
-import random
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .atomic import atomic_path
@@ -99,38 +97,3 @@ def refuse_other_settings(saved: dict[str, Any], now: dict[str, Any], path: str 
             f"checkpoint {str(path)!r} was written with other settings ({'; '.join(diff)}); "
             "use a new output folder, or the same settings to resume"
         )
-
-
-def rng_state() -> dict[str, Any]:
-    """torch's, numpy's and Python's global RNG states as tensors and plain values (a checkpoint
-    loads with ``weights_only=True``)."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"] = {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                            "pos": int(numpy_state["state"]["pos"])}
-    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
-    torch.set_rng_state(state["torch"])
-    numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
-                            "pos": numpy_state["state"]["pos"]}
-    np.random.set_state(numpy_state)
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    """One seed for torch (CPU and CUDA), numpy and Python's ``random``: a whole number in [0, 2**32)
-    (numpy's range; a larger one would alias a smaller one), else ``ValueError``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
-    seed = int(seed)  # numpy's integers too: Python's random takes only int
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)

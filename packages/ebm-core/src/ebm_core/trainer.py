@@ -19,14 +19,7 @@ from torch import nn
 from .atomic import atomic_path
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
-from .checkpoint import (
-    atomic_torch_save,
-    load_torch_file,
-    refuse_other_settings,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
+from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
 from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
@@ -34,6 +27,7 @@ from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .sampler import Sampler
+from .seeding import child_seed, rng_state, seed_everything, set_rng_state
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 Callback = Callable[[int, "Trainer"], None]
@@ -161,11 +155,13 @@ class Trainer:
         self.config = config
         self.device = torch.device(config.device)
         self.rank, self.world_size = setup_distributed(self.device)
-        seed_everything(config.seed + self.rank)
+        # rank 0 runs on the run's seed, every other rank on its own named child stream
+        self._stream_names: tuple[str | int, ...] = ("rank", self.rank) if self.rank else ()
+        seed_everything(config.seed, *self._stream_names)
         self.energy = energy.to(self.device)
         broadcast_module(self.energy)
         self.sampler = sampler
-        self.stream = BatchStream(data, config.batch_size, seed=config.seed + self.rank)
+        self.stream = BatchStream(data, config.batch_size, seed=child_seed(config.seed, *self._stream_names))
         x_probe, y_probe = self.stream._fetch(torch.arange(min(2, self.stream.n)))
         self._check_batch(x_probe, y_probe)
         if init_fn is None:
@@ -346,7 +342,7 @@ class Trainer:
         self._load_state(self._good)
         self.recoveries = recoveries
         self._truncate_metrics()  # the rolled-back steps are trained (and logged) again
-        seed_everything(self.config.seed + self.rank + 7919 * recoveries)
+        seed_everything(self.config.seed, *self._stream_names, "recovery", recoveries)
 
     def train(self, steps: int | None = None) -> list[dict[str, float]]:
         """Train until ``steps`` (default ``config.steps``) total steps; returns this call's history."""

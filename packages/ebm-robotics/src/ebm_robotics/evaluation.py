@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ebm_core import energy_distance, frechet_distances, mean_pairwise_distance, sqrt_psd
+from ebm_core.seeding import numpy_generator
 
 HORIZONS = (1, 5, 10, 20)
 
@@ -28,10 +29,15 @@ def interval(replicates: np.ndarray, estimate: float) -> list[float]:
     return [estimate - half, estimate + half]
 
 
+# The name of the bootstrap's stream in the run's seed scheme: a number, as the published
+# intervals were first drawn with.
+BOOTSTRAP_STREAM = 7
+
+
 def resample_counts(n_items: int, n_boot: int, seed: int) -> torch.Tensor:
     """(1 + n_boot, n_items) float64 counts: row 0 all ones (the sample itself), then ``n_boot``
     multinomial resamples of the items."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+    rng = numpy_generator(seed, BOOTSTRAP_STREAM)
     counts = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_boot)
     return torch.from_numpy(np.concatenate([np.ones((1, n_items)), counts]).astype(np.float64))
 

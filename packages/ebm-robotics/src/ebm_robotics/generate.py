@@ -1,8 +1,8 @@
 """Parallel, resumable, sharded generation of Shadow-hand cube trajectories, with branches.
 
 Trajectory ``i`` is fully determined by ``(seed, i)``: the env reset seed, the policy's
-generator and its branches' generators are children of ``np.random.SeedSequence(seed,
-spawn_key=(0, i))``. So the data do not depend on the number of workers, the shard size or the
+generator and its branches' generators are children of ebm-core's named stream
+``seed_sequence(seed, TRAJECTORY_STREAM, i)``. So the data do not depend on the number of workers, the shard size or the
 machine split.
 
 *Branches*: for the first ``branch_starts`` trajectories of the validation and of the test split,
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ebm_core.seeding import seed_sequence
 from tqdm.auto import tqdm
 
 from .env import ACTION_DIM, ACTUATOR_NAMES, ENV_ID, HAND_JOINT_NAMES, STATE_DIM, HandCubeSim
@@ -123,9 +124,14 @@ class BranchPlan:
     policy: Policy
 
 
+# The name of the trajectories' stream in the run's seed scheme: a number, as the datasets were
+# first drawn with (a text name would draw other data).
+TRAJECTORY_STREAM = 0
+
+
 def trajectory_seeds(seed: int, index: int) -> tuple[int, np.random.Generator, np.random.SeedSequence]:
     """(env reset seed, policy generator, branch seed sequence) of trajectory ``index``."""
-    env_ss, policy_ss, branch_ss = np.random.SeedSequence(seed, spawn_key=(0, index)).spawn(3)
+    env_ss, policy_ss, branch_ss = seed_sequence(seed, TRAJECTORY_STREAM, index).spawn(3)
     return int(env_ss.generate_state(1, np.uint32)[0]), np.random.default_rng(policy_ss), branch_ss
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from ebm_core import load_if_same_settings, save_with_settings, seed_everything
 from ebm_core.checks import finite_stage
+from ebm_core.seeding import torch_generator
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 
 from . import plots
@@ -139,8 +140,8 @@ def _train_tensor(train: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torc
     from .data import DequantizedImages, dequantize
 
     if isinstance(train, DequantizedImages):
-        g = torch.Generator().manual_seed(seed + 1)
-        return dequantize(train.images[:n], g), None if train.labels is None else train.labels[:n]
+        labels = None if train.labels is None else train.labels[:n]
+        return dequantize(train.images[:n], torch_generator(seed, "training images")), labels
     items = [train[i] for i in range(min(n, len(train)))]
     if isinstance(items[0], (tuple, list)):
         return torch.stack([it[0] for it in items]), torch.stack([torch.as_tensor(it[1]) for it in items])
@@ -235,7 +236,7 @@ def run_image_generate(
                                           num_classes=n_cls, seed=config.seed, quiet=quiet)
             save_with_settings(clf, clf_settings, clf_path)
         results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
-    seed_everything(config.seed + 1)  # the same stream whether the classifier was trained or loaded
+    seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
         return lambda x: fn(x.cpu())
