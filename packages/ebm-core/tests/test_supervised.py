@@ -49,7 +49,40 @@ def test_resume_is_exact_and_refuses_other_settings(tmp_path, capsys):
         train_supervised(torch.nn.Linear(3, 2), lambda m, x, y: m(x).mean(), data(), cfg, tmp_path, True)
 
 
+def test_cosine_schedule_anneals_to_zero_and_resumes_after_an_interruption(tmp_path):
+    cfg = SupervisedConfig(steps=60, batch_size=32, lr=3e-2, checkpoint_every=20, seed=1, lr_schedule="cosine",
+                           quiet=True)
+    torch.manual_seed(0)
+    start = torch.nn.Linear(3, 1).state_dict()
+    straight = torch.nn.Linear(3, 1)
+    straight.load_state_dict(start)
+    train_supervised(straight, mse, data(), cfg, out_dir=tmp_path / "straight")
+    saved = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    assert saved["schedule"]["_last_lr"][0] == pytest.approx(0.0, abs=1e-12)  # annealed to 0 at the last step
+    calls = []
+
+    def dies_at_step_45(m, x, y):
+        calls.append(1)
+        if len(calls) == 45:
+            raise KeyboardInterrupt
+        return mse(m, x, y)
+
+    cut = torch.nn.Linear(3, 1)
+    cut.load_state_dict(start)
+    with pytest.raises(KeyboardInterrupt):
+        train_supervised(cut, dies_at_step_45, data(), cfg, out_dir=tmp_path / "cut")
+    resumed = torch.nn.Linear(3, 1)
+    resumed.load_state_dict(start)
+    train_supervised(resumed, mse, data(), cfg, out_dir=tmp_path / "cut", resume=True)  # from step 40
+    assert torch.equal(resumed.weight, straight.weight)
+    constant = torch.nn.Linear(3, 1)
+    constant.load_state_dict(start)
+    train_supervised(constant, mse, data(), dataclasses.replace(cfg, lr_schedule="constant"))
+    assert not torch.equal(constant.weight, straight.weight)  # the schedule changed the run
+
+
 def test_settings_are_checked():
-    for bad in ({"steps": -1}, {"lr": 0.0}, {"betas": (0.9, 1.0)}, {"batch_size": 0}):
+    for bad in ({"steps": -1}, {"lr": 0.0}, {"betas": (0.9, 1.0)}, {"batch_size": 0},
+                {"lr_schedule": "linear"}):
         with pytest.raises(ValueError, match="SupervisedConfig"):
             SupervisedConfig(**bad)

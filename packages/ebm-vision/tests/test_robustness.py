@@ -3,11 +3,10 @@
 
 import pytest
 import torch
-from ebm_core import LangevinSampler, lowest_energy_class
+from ebm_core import LangevinSampler, SupervisedConfig, lowest_energy_class
 from ebm_vision import MNISTEnergy, dequantize, load_images
 from ebm_vision.data import shared_mnist_dir
 from ebm_vision.robustness import (
-    ClassifierConfig,
     PGDConfig,
     RefineConfig,
     RobustnessConfig,
@@ -19,7 +18,7 @@ from ebm_vision.robustness import (
     project,
     refine,
     robustness_curves,
-    train_classifier,
+    train_energy_classifier,
 )
 
 MNIST_DIR = shared_mnist_dir()
@@ -40,9 +39,9 @@ def mnist():
 def trained_classifier(mnist):
     x, y = mnist
     net = small_net()
-    cfg = ClassifierConfig(steps=80, batch_size=32, lr=3e-3, quiet=True)
-    losses = train_classifier(net, x[:2500], y[:2500], 10, cfg)
-    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
+    cfg = SupervisedConfig(steps=80, batch_size=32, lr=3e-3, quiet=True, log_every=1)
+    losses = [row["loss"] for row in train_energy_classifier(net, x[:2500], y[:2500], 10, cfg)]
+    assert len(losses) == 80 and sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
     return net
 
 

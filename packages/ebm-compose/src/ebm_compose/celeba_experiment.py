@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, load_if_same_settings, progress, save_with_settings, seed_everything
+from ebm_core import (
+    LangevinSampler,
+    SupervisedConfig,
+    load_if_same_settings,
+    save_with_settings,
+    seed_everything,
+    train_supervised,
+)
 from ebm_core.seeding import child_seed, torch_generator
 from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
@@ -68,20 +75,15 @@ def attribute_energy(index: int, config: CelebAComposeConfig) -> ColumnCondition
     return ColumnCondition(AttributeEnergy(config.image_size, config.channels), [index], as_index=True)
 
 
-def train_classifier(data: AttributeData, steps: int, seed: int, quiet: bool = False) -> PlainCNN:
-    """Multi-label attribute classifier (binary cross-entropy) on the training images."""
-    gen = torch.Generator().manual_seed(seed)
+def train_attribute_classifier(data: AttributeData, steps: int, seed: int, quiet: bool = False) -> PlainCNN:
+    """Multi-label attribute classifier (binary cross-entropy) on the training images, through
+    ebm-core's one supervised loop (Adam 1e-3, batches of 64)."""
+    torch.manual_seed(seed)
     model = PlainCNN(3, data.x.shape[-1], len(data.names), channels=(32, 64, 64))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    bar = progress(steps, desc="attribute classifier", disable=quiet)
-    for _ in range(steps):
-        idx = torch.randint(0, data.x.shape[0], (min(64, data.x.shape[0]),), generator=gen)
-        loss = nn.functional.binary_cross_entropy_with_logits(model(data.x[idx]), data.attributes[idx].float())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        bar.update(1)
-    bar.close()
+    config = SupervisedConfig(steps=steps, batch_size=min(64, data.x.shape[0]), lr=1e-3, seed=seed, quiet=quiet,
+                              label="attribute classifier")
+    train_supervised(model, lambda m, x, y: nn.functional.binary_cross_entropy_with_logits(m(x), y),
+                     (data.x, data.attributes.float()), config)
     return model.eval()
 
 
@@ -134,7 +136,7 @@ def run_celeba_compose(
     if resume and load_if_same_settings(classifier, clf_settings, clf_path, "attribute classifier weights"):
         classifier.eval()  # reused only if made with these settings and data
     else:
-        classifier = train_classifier(data, config.classifier_steps, clf_seed, quiet)
+        classifier = train_attribute_classifier(data, config.classifier_steps, clf_seed, quiet)
         save_with_settings(classifier, clf_settings, clf_path)
     with torch.no_grad():
         clf_acc = ((classifier(held.x) > 0).long() == held.attributes).float().mean(0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from ebm_core import progress
+from ebm_core import SupervisedConfig, train_supervised
 from torch import nn
 
 from .dsprites import ORIENTATIONS, POSITIONS, SCALES, DSprites, sample_latents, to_tensor
@@ -61,34 +61,28 @@ def _targets(latents: np.ndarray) -> dict[str, torch.Tensor]:
 def train_latent_predictor(
     data: DSprites, image_size: int, config: PredictorConfig, seed: int, quiet: bool = False,
 ) -> LatentPredictor:
-    """Fit the predictor on ``config.train_images`` ground-truth images drawn from the whole grid."""
-    rng = np.random.default_rng(seed)
-    latents = sample_latents(config.train_images, rng)
+    """Fit the predictor on ``config.train_images`` ground-truth images drawn from the whole grid,
+    through ebm-core's one supervised loop (Adam, cosine-annealed rate)."""
+    latents = sample_latents(config.train_images, np.random.default_rng(seed))
     x = to_tensor(data.images_for(latents), image_size)
     t = _targets(latents)
-    gen = torch.Generator().manual_seed(seed)
+    targets = torch.cat([t["scale"][:, None], t["shape"][:, None].float(), t["position"], t["rot4"]], dim=1)
+    torch.manual_seed(seed)
     model = LatentPredictor(image_size)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
-    bar = progress(config.steps, desc="latent predictor", disable=quiet)
-    for _ in range(config.steps):
-        idx = torch.randint(0, x.shape[0], (config.batch_size,), generator=gen)
-        p = model(x[idx])
-        loss = (
-            30 * nn.functional.mse_loss(p["scale"], t["scale"][idx])
-            + nn.functional.cross_entropy(p["shape"], t["shape"][idx])
-            + 10 * nn.functional.mse_loss(p["position"], t["position"][idx])
-            + nn.functional.mse_loss(p["rot4"], t["rot4"][idx])
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3g}")
-    bar.close()
-    model.eval()
-    return model
+    training = SupervisedConfig(steps=config.steps, batch_size=min(config.batch_size, x.shape[0]), lr=config.lr,
+                                lr_schedule="cosine", seed=seed, quiet=quiet, label="latent predictor")
+    train_supervised(model, _predictor_loss, (x, targets), training)
+    return model.eval()
+
+
+def _predictor_loss(model: nn.Module, x: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+    """Weighted sum over the latents; ``targets`` columns: scale, shape, position (2), rot4 (2)."""
+    assert targets is not None
+    p = model(x)
+    return (30 * nn.functional.mse_loss(p["scale"], targets[:, 0])
+            + nn.functional.cross_entropy(p["shape"], targets[:, 1].long())
+            + 10 * nn.functional.mse_loss(p["position"], targets[:, 2:4])
+            + nn.functional.mse_loss(p["rot4"], targets[:, 4:6]))
 
 
 @torch.no_grad()

@@ -22,10 +22,17 @@ class _PlainProgress:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> _PlainProgress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 def progress(total: int, initial: int = 0, desc: str = "", disable: bool = False) -> Any:
     """A tqdm bar when tqdm is installed, else a plain stand-in with the same ``update`` /
-    ``set_postfix`` / ``close`` calls that prints ``desc n/total`` to stderr about 20 times."""
+    ``set_postfix`` / ``close`` calls (and ``with`` use) that prints ``desc n/total`` to stderr
+    about 20 times. The one progress style of every loop and app."""
     try:
         from tqdm.auto import tqdm
     except ImportError:

@@ -7,11 +7,12 @@ through :func:`train_supervised`; energies train through :class:`ebm_core.Traine
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -27,13 +28,15 @@ LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor
 @dataclass(frozen=True)
 class SupervisedConfig:
     """Settings of :func:`train_supervised`: ``steps`` minibatches of ``batch_size`` (epoch
-    permutations from ``seed``), Adam(``lr``, ``betas``, ``weight_decay``)."""
+    permutations from ``seed``), Adam(``lr``, ``betas``, ``weight_decay``), the rate kept
+    (``lr_schedule="constant"``) or annealed to 0 over the run (``"cosine"``)."""
 
     steps: int = 1000
     batch_size: int = 128
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     checkpoint_every: int = 500
     log_every: int = 25
     seed: int = 0
@@ -49,6 +52,8 @@ class SupervisedConfig:
         check_nonnegative(self.weight_decay, "SupervisedConfig.weight_decay")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"SupervisedConfig.betas must be two numbers in [0, 1), got {self.betas}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"SupervisedConfig.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
 
 
 def train_supervised(
@@ -69,6 +74,11 @@ def train_supervised(
     stream = BatchStream(data, config.batch_size, seed=config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                  weight_decay=config.weight_decay)
+    schedule = None
+    if config.lr_schedule == "cosine":  # of this run's steps, also when a resume changes them
+        total = max(config.steps, 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total)))
     ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
     label = config.label or (Path(out_dir).name if out_dir is not None else "train")
     settings = {f"config.{k}": v for k, v in dataclasses.asdict(config).items()}
@@ -78,7 +88,7 @@ def train_supervised(
         extra = [f"training examples: {len(state['stream']['perm'])} -> {stream.n}"] \
             if len(state["stream"]["perm"]) != stream.n else []
         refuse_other_settings(state["settings"], settings, ckpt, extra)
-        _load(model, optimizer, stream, state, ckpt)
+        _load(model, optimizer, schedule, stream, state, ckpt)
         step, history = int(state["step"]), list(state["history"])
         if not config.quiet:
             print(f"{label}: resumed at step {step} from {ckpt}", file=sys.stderr, flush=True)
@@ -89,6 +99,8 @@ def train_supervised(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         step += 1
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
@@ -96,17 +108,20 @@ def train_supervised(
             bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
         if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "schedule": schedule.state_dict() if schedule is not None else None,
                                "stream": stream.state_dict(), "step": step, "history": history,
                                "settings": settings}, ckpt)
     bar.close()
     return history
 
 
-def _load(model: nn.Module, optimizer: torch.optim.Optimizer, stream: BatchStream, state: dict[str, Any],
-          path: Path) -> None:
+def _load(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any, stream: BatchStream,
+          state: dict[str, Any], path: Path) -> None:
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(state["schedule"])
     except (RuntimeError, ValueError, KeyError) as e:
         raise ValueError(f"checkpoint {str(path)!r} does not fit this model: {e}") from e
     stream.load_state_dict(state["stream"])

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ebm_core import progress
 from ebm_core.seeding import seed_sequence
-from tqdm.auto import tqdm
 
 from .env import ACTION_DIM, ACTUATOR_NAMES, ENV_ID, HAND_JOINT_NAMES, STATE_DIM, HandCubeSim
 from .policy import DEFAULT_POLICY, RANDOM_ACTION_PROB, Policy, WithRandomActions, load_policy
@@ -358,7 +358,7 @@ def generate_trajectories(
     done = {s["index"] for s in manifest["shards"]}
     todo = [i for i in mine if i not in done]
     total = sum(config.shard_range(i)[1] - config.shard_range(i)[0] for i in mine)
-    with tqdm(total=total, unit="traj", disable=quiet, desc="hand trajectories") as bar:
+    with progress(total, desc="hand trajectories", disable=quiet) as bar:
         bar.update(total - sum(config.shard_range(i)[1] - config.shard_range(i)[0] for i in todo))
 
         def record(entry: dict[str, Any]) -> None:

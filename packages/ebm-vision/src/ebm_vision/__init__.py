@@ -54,7 +54,7 @@ from .robustness import (
     robustness_curves,
 )
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
-from .scores import DigitClassifier, domain_fid, inception_scores, train_domain_classifier
+from .scores import DomainClassifier, domain_fid, inception_scores, train_domain_classifier
 from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy, with_overrides
 
 __all__ = [
@@ -64,7 +64,7 @@ __all__ = [
     "ImageEnergyConfig", "build_energy", "load_image_energy", "save_image_energy",
     "ImageTrainingConfig", "TRAINING_PRESETS", "train_image_energy", "with_overrides",
     "TestTimeSampling", "sample_from_noise", "sample_test_time", "chain_from_noise",
-    "DigitClassifier", "train_domain_classifier", "domain_fid", "inception_scores",
+    "DomainClassifier", "train_domain_classifier", "domain_fid", "inception_scores",
     "RestorationConfig", "salt_and_pepper", "mask_bottom_half", "bottom_half_mask", "restore", "run_restoration",
     "cross_class", "energies", "energy_gap", "nearest_neighbours",
     "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",

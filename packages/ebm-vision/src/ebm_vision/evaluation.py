@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, Trainer, lowest_energy_class, seed_everything
+from ebm_core import LangevinSampler, SupervisedConfig, Trainer, lowest_energy_class, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 from torch import nn
@@ -37,12 +37,12 @@ from .models import (
 )
 from .ood import PAPER_OOD_CIFAR10, evaluate_ood, load_ood_images, plot_relative_energy_histograms, synthetic_ood_sets
 from .robustness import (
-    ClassifierConfig,
+    BASELINE_TRAINING,
     RefineConfig,
     RobustnessConfig,
     plot_robustness,
     robustness_curves,
-    train_classifier,
+    train_energy_classifier,
 )
 from .training import TRAINING_PRESETS, ImageTrainingConfig, for_trainer, train_image_energy, with_overrides
 
@@ -200,7 +200,7 @@ class RobustnessExperimentConfig:
     """A conditional EBM and a cross-entropy classifier of the same network, attacked alike."""
 
     training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
-    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(steps=300, batch_size=64))
+    classifier: SupervisedConfig = field(default_factory=lambda: dataclasses.replace(BASELINE_TRAINING, steps=300))
     curves: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(
         linf_eps=(0.0, 0.1, 0.2, 0.3), l2_eps=(0.0, 1.5, 3.0), num_images=200, bpda_images=50))
     eval_images: int = 2000
@@ -216,14 +216,15 @@ _CIFAR_CURVES = RobustnessConfig(
 ROBUSTNESS_PRESETS: dict[str, RobustnessExperimentConfig] = {
     "mnist": RobustnessExperimentConfig(),
     "tiny": RobustnessExperimentConfig(
-        TRAINING_PRESETS["tiny"], ClassifierConfig(steps=150, batch_size=32),
+        TRAINING_PRESETS["tiny"], dataclasses.replace(BASELINE_TRAINING, steps=150, batch_size=32),
         RobustnessConfig(linf_eps=(0.0, 0.3), l2_eps=(0.0, 3.0), pgd_steps=3, num_images=8, batch_size=8,
                          refine=RefineConfig(sampler=LangevinSampler(steps=2))),
         eval_images=200, train_limit=1000,
     ),
     # Figure 8: conditional CIFAR-10 ResNet32, refinement with the training sampler's step.
     "cifar10": RobustnessExperimentConfig(TRAINING_PRESETS["cifar10_cond"],
-                                          ClassifierConfig(steps=20_000, batch_size=128), _CIFAR_CURVES,
+                                          dataclasses.replace(BASELINE_TRAINING, steps=20_000, batch_size=128),
+                                          _CIFAR_CURVES,
                                           eval_images=10_000),
 }
 ROBUSTNESS_PRESETS["paper"] = ROBUSTNESS_PRESETS["cifar10"]  # the paper's robustness result (Figure 8)
@@ -254,9 +255,9 @@ def run_robustness(
     clf = build_energy(prep.energy_config).to(device)
     clf_path = out / "classifier" / "model.pt"
     t_clf = time.perf_counter()
-    clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet)
+    clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet, device=str(device))
     clf_settings = {"kind": CLASSIFIER_KIND, "energy": dataclasses.asdict(prep.energy_config),
-                    "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False)),
+                    "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False, device="any")),
                     # what decides its training images: the data, the held-out split and its seed, the limit
                     "data": [config.training.dataset, prep.note, prep.info.get("split_seed_note")],
                     "eval_images": config.eval_images, "train_limit": config.train_limit}
@@ -269,7 +270,7 @@ def run_robustness(
         # at most the images the classifier can draw (steps x batch), not the whole training set
         tx, ty = _train_tensor(prep.train, config.classifier.steps * config.classifier.batch_size, config.seed)
         seed_everything(config.seed)
-        train_classifier(clf, tx, ty, k, clf_config)
+        train_energy_classifier(clf, tx, ty, k, clf_config)
         save_image_energy(clf, prep.energy_config, clf_path, extra=clf_settings)
     clf_seconds = time.perf_counter() - t_clf
 

@@ -25,8 +25,8 @@ from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import (
-    DigitClassifier,
-    accuracy,
+    DomainClassifier,
+    classifier_accuracy,
     domain_fid,
     extract,
     inception_scores,
@@ -228,14 +228,14 @@ def run_image_generate(
         clf_settings = {"kind": "domain classifier", "data": note, "images": n_ref, "in_channels": shape[0],
                         "num_classes": n_cls, "steps": config.classifier_steps, "seed": config.seed,
                         "eval_images": config.eval_images, "train_limit": config.train_limit}
-        clf = DigitClassifier(shape[0], n_cls)
+        clf = DomainClassifier(shape[0], n_cls)
         if resume and load_if_same_settings(clf, clf_settings, clf_path, "classifier weights"):
             clf.eval()  # reused only if made with these settings and data
         else:
             clf = train_domain_classifier(ref_x, ref_y, config.classifier_steps,
                                           num_classes=n_cls, seed=config.seed, quiet=quiet)
             save_with_settings(clf, clf_settings, clf_path)
-        results["classifier_test_accuracy"] = accuracy(clf, eval_x, eval_y)
+        results["classifier_test_accuracy"] = classifier_accuracy(clf, eval_x, eval_y)
     seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
@@ -288,8 +288,9 @@ def run_image_generate(
             yc = y_gen.cpu()
             scores["conditional_accuracy"] = {
                 "note": "share of samples the classifier assigns to the class they were generated for",
-                "test_time_sampling": accuracy(clf, single, yc), "test_time_sampling_ensemble": accuracy(clf, ens, yc),
-                "one_chain_from_noise": accuracy(clf, one_chain, yc),
+                "test_time_sampling": classifier_accuracy(clf, single, yc),
+                "test_time_sampling_ensemble": classifier_accuracy(clf, ens, yc),
+                "one_chain_from_noise": classifier_accuracy(clf, one_chain, yc),
             }
     else:
         scores["domain_fid"] = "skipped: the training data carry no labels for the domain classifier"
@@ -321,7 +322,7 @@ def run_image_generate(
         results["cross_class_targets"] = classes.tolist()
         if clf is not None:
             targets = classes.repeat(src.shape[0])
-            results["cross_class_target_accuracy"] = accuracy(clf, panel.flatten(0, 1), targets)
+            results["cross_class_target_accuracy"] = classifier_accuracy(clf, panel.flatten(0, 1), targets)
 
     # ---------------------------------------------------------------- energies, neighbours
     h = config.histogram_images

@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from ebm_core import LangevinSampler, class_energies, lowest_energy_class, progress, repeat_per_class
+from ebm_core import (
+    LangevinSampler,
+    SupervisedConfig,
+    class_energies,
+    lowest_energy_class,
+    progress,
+    repeat_per_class,
+    train_supervised,
+)
 from ebm_core.checks import check_count, check_nonnegative, check_unit_range
 from ebm_run import save_figure
 from torch import nn
-
-from .scores import train_cross_entropy
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 Norm = Literal["linf", "l2"]
@@ -180,28 +186,20 @@ def bpda_logits(energy: nn.Module, num_classes: int, config: RefineConfig = Refi
 
 
 # --------------------------------------------------------- the cross-entropy baseline
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """A plain classifier of the same backbone: the conditional network's ``-E(x, c)`` trained as
-    logits with cross-entropy (Adam), no sampling."""
-
-    steps: int = 500
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    quiet: bool = False
+BASELINE_TRAINING = SupervisedConfig(steps=500, batch_size=64, lr=1e-3, label="cross-entropy baseline")
 
 
-def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-                     config: ClassifierConfig = ClassifierConfig()) -> list[float]:
-    """Train ``model`` (an energy ``(x, c) -> (B,)``) as a classifier with the shared cross-entropy
-    loop (``scores.train_cross_entropy``) on the logits ``-E(x, c)``; returns the loss per step."""
-    model.train()
-    losses = train_cross_entropy(energy_logits(model, num_classes), model.parameters(), x, y, config.steps,
-                                 config.batch_size, config.lr, config.seed, config.quiet,
-                                 next(model.parameters()).device)
+def train_energy_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                            config: SupervisedConfig = BASELINE_TRAINING) -> list[dict[str, float]]:
+    """The plain classifier of the same backbone: train ``model`` (an energy ``(x, c) -> (B,)``) on
+    the logits ``-E(x, c)`` with cross-entropy, no sampling, through ebm-core's one supervised loop
+    (on ``config.device``); returns its logged ``{"step", "loss"}`` rows."""
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
+    logits = energy_logits(model, num_classes)
+    history = train_supervised(model, lambda m, xb, yb: nn.functional.cross_entropy(logits(xb), yb), (x, y), config)
     model.eval()
-    return losses
+    return history
 
 
 # ------------------------------------------------------------------------- curves
@@ -319,6 +317,6 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], config: Robustnes
 
 __all__ = [
     "class_energies", "energy_logits", "project_linf", "project_l2", "project", "PGDConfig", "pgd_attack",
-    "RefineConfig", "refine", "ebm_predict", "bpda_logits", "ClassifierConfig", "train_classifier",
+    "RefineConfig", "refine", "ebm_predict", "bpda_logits", "BASELINE_TRAINING", "train_energy_classifier",
     "RobustnessConfig", "robustness_curves", "plot_robustness",
 ]

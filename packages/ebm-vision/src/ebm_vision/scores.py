@@ -6,13 +6,13 @@ Inception FID numbers)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import frechet_distance_samples, load_torch_file, progress
+from ebm_core import SupervisedConfig, frechet_distance_samples, load_torch_file, train_supervised
 from ebm_core.checks import check_unit_range
 from torch import nn
 
@@ -20,9 +20,9 @@ SKIPPED = "skipped: no Inception weights"
 
 
 # ------------------------------------------------------------------------------ domain FID
-class DigitClassifier(nn.Module):
-    """Small CNN classifier for 28x28 (or 32x32) images; ``features`` is its penultimate layer
-    (the domain-FID feature extractor)."""
+class DomainClassifier(nn.Module):
+    """Small CNN classifier of a dataset's images (MNIST digits, CIFAR-10 classes; 28x28 or 32x32);
+    ``features`` is its penultimate layer (the domain-FID feature extractor)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, feature_dim: int = 128):
         super().__init__()
@@ -40,45 +40,28 @@ class DigitClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def train_cross_entropy(
-    logits_fn: Callable[[torch.Tensor], torch.Tensor], params: Iterable[nn.Parameter], x: torch.Tensor,
-    y: torch.Tensor, steps: int, batch_size: int, lr: float = 1e-3, seed: int = 0, quiet: bool = True,
-    device: str | torch.device = "cpu",
-) -> list[float]:
-    """A cross-entropy training loop: ``steps`` Adam steps on random batches of
-    ``(x, y)`` (indices drawn from a generator seeded with ``seed``); returns the loss per step.
-    Used by the domain classifier here and by the robustness baseline."""
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(params, lr=lr)
-    losses = []
-    bar = progress(steps, desc="classifier", disable=quiet)
-    for _ in range(steps):
-        idx = torch.randint(0, x.shape[0], (batch_size,), generator=g)
-        loss = nn.functional.cross_entropy(logits_fn(x[idx].to(device)), y[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        bar.update(1)
-    bar.close()
-    return losses
-
-
 def train_domain_classifier(
     x: torch.Tensor, y: torch.Tensor, steps: int = 400, batch_size: int = 128, lr: float = 1e-3,
     num_classes: int = 10, seed: int = 0, quiet: bool = True,
-) -> DigitClassifier:
-    """Train a ``DigitClassifier`` on float images ``x`` in [0, 1] with labels ``y`` (Adam, cross-entropy)."""
+) -> DomainClassifier:
+    """Train a :class:`DomainClassifier` on float images ``x`` in [0, 1] with labels ``y``: cross-entropy
+    through ebm-core's one supervised loop (Adam, epoch permutations from ``seed``)."""
     if not x.is_floating_point():
         raise ValueError(f"x must be float images in [0, 1], got dtype {x.dtype} (uint8 images: divide by 255)")
     check_unit_range(x, "x")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
     torch.manual_seed(seed)
-    model = DigitClassifier(x.shape[1], num_classes)
-    model.train()
-    train_cross_entropy(model, model.parameters(), x, y, steps, batch_size, lr, seed, quiet)
+    model = DomainClassifier(x.shape[1], num_classes)
+    config = SupervisedConfig(steps=steps, batch_size=min(batch_size, x.shape[0]), lr=lr, seed=seed, quiet=quiet,
+                              label="domain classifier")
+    train_supervised(model, cross_entropy_loss, (x, y), config)
     return model.eval()
+
+
+def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """The loss of a classifier ``model`` (logits) for :func:`ebm_core.train_supervised`."""
+    return nn.functional.cross_entropy(model(x), y)
 
 
 @torch.no_grad()
@@ -88,7 +71,7 @@ def extract(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
 
 
 @torch.no_grad()
-def accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((extract(classifier, x).argmax(1) == y.cpu()).float().mean())
 
 
