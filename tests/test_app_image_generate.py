@@ -37,7 +37,7 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
 
     # resume: training is already complete, so the same model is evaluated with the same seed
     clf = out / "classifier.pt"
-    saved = torch.load(clf, weights_only=True)["settings"]  # the domain classifier keeps what made it
+    saved = torch.load(clf, weights_only=True)["config"]  # the domain classifier keeps what made it
     assert saved["kind"] == "domain classifier" and saved["seed"] == 3 and saved["steps"] > 0
     made = clf.stat().st_mtime_ns
     again = run_app(APP, *common, "--out", str(out), "--resume")

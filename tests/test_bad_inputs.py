@@ -39,7 +39,7 @@ def _pickle_payload(path: Path, marker: Path) -> None:
 
 
 def _image_model(path: Path, num_classes: int) -> None:
-    from ebm_vision.models import ImageEnergyConfig, build_energy, save_image_energy
+    from ebm_vision.image_energy import ImageEnergyConfig, build_energy, save_image_energy
 
     cfg = ImageEnergyConfig(num_classes=num_classes, mnist_channels=(4, 4, 4, 4), mnist_hidden=8)
     save_image_energy(build_energy(cfg), cfg, path)
@@ -104,7 +104,7 @@ def _make(token: str, tmp: Path) -> Path:
 
 
 def _odd_model(path: Path, flaw: str) -> None:
-    from ebm_vision.models import FORMAT, ImageEnergyConfig, build_energy, save_image_energy
+    from ebm_vision.image_energy import FORMAT, ImageEnergyConfig, build_energy, save_image_energy
 
     cfg = ImageEnergyConfig(mnist_channels=(4, 4, 4, 4), mnist_hidden=8)
     save_image_energy(build_energy(cfg), cfg, path)
@@ -420,9 +420,10 @@ def _api_cases() -> list:
     import ebm_core as ec
     import ebm_run as er
     from ebm_continual import MNISTSplit, SplitMNISTConfig
+    from ebm_core.checkpoint import load_torch_file
     from ebm_core.checks import check_energy_output
     from ebm_robotics.generate import GenerationConfig
-    from ebm_vision.models import ImageEnergyConfig
+    from ebm_vision.image_energy import ImageEnergyConfig
 
     e = ec.MLPEnergy(2, hidden=(4,))
     broken = ec.MLPEnergy(2, hidden=(4,))
@@ -463,7 +464,7 @@ def _api_cases() -> list:
          "a test would need"),
         ("check_memory over a given figure", lambda: er.check_memory("arrays", 3 * 2**30, available=2**30),
          ValueError, "arrays would need 3.0 GiB of memory; this machine has 1.0 GiB"),
-        ("load_torch_file of a folder", lambda: ec.load_torch_file(ROOT), ValueError, "is a folder; give the file"),
+        ("load_torch_file of a folder", lambda: load_torch_file(ROOT), ValueError, "is a folder; give the file"),
         ("apply_overrides without =", lambda: er.apply_overrides(ec.TrainerConfig(), ["steps"]), ValueError,
          "expected path.to.field=value"),
         ("apply_overrides of an unknown field", lambda: er.apply_overrides(ec.TrainerConfig(), ["nope=1"]),
@@ -520,7 +521,7 @@ def _api_cases() -> list:
         ("Trainer on 1-D data", lambda: ec.Trainer(e, ec.LangevinSampler(), torch.zeros(16),
                                                     ec.TrainerConfig(batch_size=4)), ValueError,
          "training data x must be (N, ...) with a feature dimension"),
-        ("load_torch_file(None)", lambda: ec.load_torch_file(None), TypeError, "expected a path"),
+        ("load_torch_file(None)", lambda: load_torch_file(None), TypeError, "expected a path"),
         ("start_run_folder(app='')", lambda: er.start_run_folder(ROOT / "runs" / "never", ""), ValueError,
          "app must name the app"),
         ("start_run_folder(settings=[1, 2])", lambda: er.start_run_folder(ROOT / "runs" / "never", "a", settings=[1]),

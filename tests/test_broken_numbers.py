@@ -9,7 +9,7 @@ from app_runner import call_app
 
 def test_a_nan_model_file_stops_ood_eval_with_one_line(tmp_path):
     from ebm_vision.evaluation import OOD_PRESETS
-    from ebm_vision.models import build_energy, save_image_energy
+    from ebm_vision.image_energy import build_energy, save_image_energy
 
     config = OOD_PRESETS["tiny"].training.energy
     energy = build_energy(config)
@@ -27,7 +27,7 @@ def test_a_nan_model_file_stops_ood_eval_with_one_line(tmp_path):
 
 def test_a_model_whose_energies_overflow_stops_ood_eval_naming_the_stage(tmp_path):
     from ebm_vision.evaluation import OOD_PRESETS
-    from ebm_vision.models import build_energy, save_image_energy
+    from ebm_vision.image_energy import build_energy, save_image_energy
 
     config = OOD_PRESETS["tiny"].training.energy
     energy = build_energy(config)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 from app_runner import call_app
-from ebm_core import LangevinSampler, MLPEnergy, Trainer, TrainerConfig, load_torch_file
+from ebm_core import LangevinSampler, MLPEnergy, Trainer, TrainerConfig
+from ebm_core.checkpoint import load_torch_file
 
 
 class Payload:

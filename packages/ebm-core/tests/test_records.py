@@ -1,17 +1,10 @@
 
 import pytest
 import torch
-from ebm_core import (
-    LangevinSampler,
-    MLPEnergy,
-    ReplayBuffer,
-    Trainer,
-    TrainerConfig,
-    atomic_path,
-    atomic_torch_save,
-    load_if_same_settings,
-    save_with_settings,
-)
+from ebm_core import LangevinSampler, MLPEnergy, ReplayBuffer, Trainer, TrainerConfig
+from ebm_core.atomic import atomic_path
+from ebm_core.checkpoint import atomic_torch_save
+from ebm_core.model_file import load_if_same_settings, save_with_settings
 
 
 def test_trainer_carries_a_given_buffer_and_optimizer_across_trainers():
@@ -56,6 +49,11 @@ def test_weights_are_reused_only_under_the_settings_that_made_them(tmp_path):
     before = other.weight.clone()
     assert not load_if_same_settings(other, {**settings, "steps": 800}, path)  # e.g. a changed --classifier-steps
     assert torch.equal(other.weight, before)  # left untouched: the caller trains anew
+    save_with_settings(torch.nn.Linear(3, 5), settings, path)  # equal settings, weights of another shape
+    with pytest.raises(ValueError, match="classifier.pt cannot be used: its state_dict entry weight has shape"):
+        load_if_same_settings(other, settings, path)
+    saved = torch.load(path, weights_only=True)
+    assert saved["format"] == "ebm-core/weights-with-settings/v1"  # an ebm-core model file, settings as config
     torch.save(made.state_dict(), path)  # a file of the older format: weights without settings
     assert not load_if_same_settings(other, settings, path)
     path.write_bytes(b"not a torch file")

@@ -283,3 +283,10 @@ def test_generation_workers_die_with_a_killed_parent(tmp_path, kill):
     while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive(worker), f"worker {worker} outlived its killed parent"
+
+
+def test_generation_workers_do_not_load_torch():
+    """A worker imports only ebm_robotics.generate: torch (through ebm-core) would cost each one
+    seconds and hundreds of MB."""
+    probe = "import sys, ebm_robotics.generate; raise SystemExit(3 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", probe], timeout=120).returncode == 0

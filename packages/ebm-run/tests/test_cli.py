@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ebm_core import load_torch_file
+from ebm_core.checkpoint import load_torch_file
 from ebm_run import (
     add_run_args,
     default_out_dir,
@@ -224,7 +224,7 @@ def test_ctrl_c_ends_with_one_line_naming_the_folder_to_resume_and_status_130(ca
 
 
 def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
-    from ebm_core import atomic_path
+    from ebm_core.atomic import atomic_path
     from ebm_run import stale_temporaries
 
     p = _parser()

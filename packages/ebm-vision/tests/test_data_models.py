@@ -54,8 +54,11 @@ def test_model_file_round_trip(tmp_path, arch):
     assert torch.allclose(ens(x, y), 0.5 * (energy(x, y) + other(x, y)), atol=1e-6)
     (tmp_path / "bad.pt").write_bytes(b"")
     torch.save({"x": 1}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="not an ebm-vision model file"):
+    with pytest.raises(ValueError, match="bad.pt is not a model file of format 'ebm-vision/image-energy/v1'"):
         load_image_energy(tmp_path / "bad.pt")
+    torch.save({"optimizer": {}, "energy": energy.state_dict()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="a training checkpoint: give the model file written beside it"):
+        load_image_energy(tmp_path / "checkpoint.pt")
 
 
 def test_checkpoint_for_other_images_is_a_clear_error_before_loading_data(tmp_path):

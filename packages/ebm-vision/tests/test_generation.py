@@ -6,7 +6,7 @@ import torch
 from ebm_core import LangevinSampler, frechet_distance_samples
 from ebm_vision import DequantizedImages, load_images
 from ebm_vision.data import shared_mnist_dir
-from ebm_vision.models import build_energy
+from ebm_vision.image_energy import build_energy
 from ebm_vision.modes import cross_class, energies, nearest_neighbours
 from ebm_vision.restoration import RestorationConfig, bottom_half_mask, mask_bottom_half, restore, run_restoration
 from ebm_vision.sampling import TestTimeSampling, chain_from_noise, sample_test_time

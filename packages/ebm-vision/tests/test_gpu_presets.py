@@ -10,7 +10,7 @@ import pytest
 import torch
 from ebm_vision.data import load_cifar, load_dataset, load_imagenet32
 from ebm_vision.experiment import PRESETS, load_splits
-from ebm_vision.models import build_energy
+from ebm_vision.image_energy import build_energy
 from ebm_vision.training import train_image_energy, with_overrides
 from PIL import Image
 

@@ -10,14 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import (
-    LangevinSampler,
-    SupervisedConfig,
-    load_if_same_settings,
-    save_with_settings,
-    seed_everything,
-    train_supervised,
-)
+from ebm_core import LangevinSampler, SupervisedConfig, seed_everything, train_supervised
+from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import child_seed, torch_generator
 from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn

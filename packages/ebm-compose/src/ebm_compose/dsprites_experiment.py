@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import load_if_same_settings, save_with_settings, seed_everything
+from ebm_core import seed_everything
+from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import child_seed, numpy_generator, torch_generator
 from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn

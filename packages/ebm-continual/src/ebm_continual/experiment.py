@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, atomic_path, plain_settings, seed_everything
+from ebm_core import LangevinSampler, seed_everything
+from ebm_core.atomic import atomic_path
+from ebm_core.checkpoint import plain_settings
 from ebm_core.checks import check_count
 from ebm_run import package_versions, save_figure, start_run_folder, write_json_atomic
 

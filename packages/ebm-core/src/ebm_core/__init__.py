@@ -5,16 +5,8 @@ An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
 """
 
 from .ais import AISConfig, AISResult, ais_log_partition
-from .atomic import atomic_path
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
-from .checkpoint import (
-    atomic_torch_save,
-    load_if_same_settings,
-    load_torch_file,
-    plain_settings,
-    save_with_settings,
-)
 from .checks import NonFiniteError, check_finite
 from .classify import class_energies, lowest_energy_class, repeat_per_class
 from .composition import SumEnergy, sample_in_turn
@@ -36,7 +28,6 @@ from .metrics import (
 from .mlp import MLPEnergy
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
-from .progress import progress
 from .quantization import dequantize, quantize
 from .sampler import SampleOutput, Sampler
 from .seeding import seed_everything
@@ -53,9 +44,7 @@ __all__ = [
     "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init", "SupervisedConfig", "train_supervised",
     "frechet_distance", "frechet_distance_samples", "frechet_distances", "sqrt_psd", "gaussian_fit", "auroc",
     "energy_distance", "mean_pairwise_distance",
-    "atomic_torch_save", "load_torch_file", "save_with_settings", "load_if_same_settings", "plain_settings",
-    "seed_everything", "progress",
-    "atomic_path",
+    "seed_everything",
     "class_energies", "lowest_energy_class", "repeat_per_class", "quantize", "dequantize",
     "NonFiniteError", "check_finite",
 ]

@@ -51,33 +51,11 @@ def plain_settings(settings: dict[str, Any]) -> Any:
     return json.loads(json.dumps(settings, default=str))
 
 
-def save_with_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path) -> None:
-    """Save ``module``'s weights together with the ``settings`` that made them (atomically), for
-    :func:`load_if_same_settings` on a later ``--resume``."""
-    atomic_torch_save({"state_dict": module.state_dict(), "settings": plain_settings(settings)}, path)
-
-
-def load_if_same_settings(module: torch.nn.Module, settings: dict[str, Any], path: str | Path,
-                          what: str = "weights") -> bool:
-    """Load into ``module`` the weights that :func:`save_with_settings` wrote to ``path``, only if
-    they were made with equal ``settings``; returns whether it loaded. A missing file, or one of
-    other settings (or of an older format without them), returns False: train anew and save over it.
-    A damaged file raises ``ValueError`` naming it."""
-    path = Path(path)
-    if not path.exists():
-        return False
-    saved = load_torch_file(path, what)
-    if not isinstance(saved, dict) or saved.get("settings") != plain_settings(settings):
-        return False
-    module.load_state_dict(saved["state_dict"])
-    return True
-
-
-# Run settings a resumed run may change: how long it runs, where and how it reports (every other
-# setting must equal the checkpoint's). The one rule of every training loop's --resume.
-RESUMABLE_CHANGES = frozenset(
-    {"steps", "quiet", "label", "device", "log_every", "checkpoint_every", "max_recoveries", "energy_bound"}
-)
+# Run settings a resumed run may change: how long it runs, where (device, worker processes) and how
+# it reports (every other setting must equal the checkpoint's). The one rule of every --resume: the
+# training loops' checkpoints here, and the apps' run folders (ebm-run's settings_changes).
+RESUMABLE_CHANGES = frozenset({"steps", "quiet", "label", "device", "workers", "log_every", "checkpoint_every",
+                               "max_recoveries", "energy_bound"})
 
 
 def refuse_other_settings(saved: dict[str, Any], now: dict[str, Any], path: str | Path,

@@ -35,6 +35,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "two_mode_trajectories",
     ),
     "scaling": ("TransitionScaler",),
+    "learned_dynamics": ("DynamicsSpec", "LearnedDynamics"),
+    "learned_env": ("LEARNED_ENV_ID", "LearnedHandEnv"),
     "models": ("FCDynamics", "GaussianDynamics", "TransitionEnergy", "condition"),
     "training": ("DynamicsTrainingConfig", "make_baseline", "train_baseline", "train_ebm"),
     "rollouts": ("ZeroEnergy", "baseline_next_state", "ebm_next_state", "no_change", "one_step_mse",
@@ -46,6 +48,19 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "save_state_grid",
     ),
 }  # fmt: skip
+_LEARNED_ENV = ("ebm_robotics/LearnedHandBlock-v0", "ebm_robotics.learned_env:LearnedHandEnv")
+
+
+def _register_learned_env() -> None:
+    """Make ``gym.make("ebm_robotics/LearnedHandBlock-v0", model=PATH)`` work once the package is
+    imported (gymnasium only; the environment's module, and torch, load on ``make``)."""
+    import gymnasium
+
+    if _LEARNED_ENV[0] not in gymnasium.registry:
+        gymnasium.register(_LEARNED_ENV[0], entry_point=_LEARNED_ENV[1], max_episode_steps=100)
+
+
+_register_learned_env()
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_MODULE_OF)

@@ -20,7 +20,9 @@ from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_tr
 from .env import CUBE_QUAT
 from .evaluation import HORIZONS, branch_scores, frechet_scores, interval, multimodality_summary
 from .generate import GenerationConfig, generate_trajectories
-from .rollouts import ZeroEnergy, baseline_next_state, ebm_next_state, no_change, one_step_mse, rollout_states
+from .learned_dynamics import LearnedDynamics
+from .learned_env import LEARNED_ENV_ID
+from .rollouts import ZeroEnergy, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
 from .shards import ACTION_DIM, STATE_DIM, read_manifest
 from .training import BASELINES, DynamicsTrainingConfig, rollout_sampler, train_baseline, train_ebm
@@ -257,10 +259,12 @@ def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:
     return f"frames written to {path.name} at t = {steps}"
 
 
-def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, checkpoints: Path, resume: bool, quiet: bool):
-    """Train each named model (checkpoints in ``checkpoints/<name>``); yields (name, next-state
-    function, history) in the order of ``names``. A whitened EBM is trained after the Gaussian model
-    of its kind, its base (trained here even when not asked for)."""
+def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, out: Path, resume: bool, quiet: bool):
+    """Train each named model (checkpoints in ``out/checkpoints/<name>``) and save it, with its scaler
+    and rollout sampler, as ``out/models/<name>.pt`` (:class:`LearnedDynamics`); yields (name,
+    next-state function, history) in the order of ``names``. A whitened EBM is trained after the
+    Gaussian model of its kind, its base (trained here even when not asked for)."""
+    checkpoints = out / "checkpoints"
     trained: dict[str, tuple] = {}
     bases: dict[str, torch.nn.Module] = {}
     whitened = tcfg.energy == "whitened"
@@ -277,13 +281,14 @@ def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, checkpoints
                 base = bases[f"gaussian_{kind}"]
             energy, history = train_ebm(transitions, scaler, conditional, tcfg, checkpoints / name, resume, quiet,
                                         base=base)
-            sampler = rollout_sampler(tcfg, conditional)
-            trained[name] = (ebm_next_state(energy.eval(), scaler, sampler, tcfg.rollout_init_std), history)
+            dynamics = LearnedDynamics.ebm(energy, scaler, rollout_sampler(tcfg, conditional), tcfg.rollout_init_std)
         else:
             model, history = train_baseline(family, transitions, scaler, conditional, tcfg, checkpoints / name,
                                             resume, quiet)
             bases[name] = model
-            trained[name] = (baseline_next_state(model, scaler), history)
+            dynamics = LearnedDynamics.baseline(family, model, scaler)
+        dynamics.save(out / "models" / f"{name}.pt", extra={"model": name, "seed": tcfg.seed})
+        trained[name] = (dynamics.next_state, history)
     return [(name, *trained[name]) for name in names]
 
 
@@ -323,8 +328,8 @@ def run_hand_rollout(
     one_step: dict[str, float] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     ecfg = config.evaluation
-    for name, next_state, histories[name] in _train_models(ecfg.models, transitions, scaler, tcfg,
-                                                           out / "checkpoints", resume, quiet):
+    for name, next_state, histories[name] in _train_models(ecfg.models, transitions, scaler, tcfg, out,
+                                                           resume, quiet):
         conditional = name.endswith("_cond")
         actions = a_eval if conditional else None
         with torch.no_grad():
@@ -392,6 +397,9 @@ def run_hand_rollout(
                                  "futures from it, averaged over start states, at h steps; spread_ratio: the "
                                  "model's mean pairwise distance over the true one (1: as spread out as the truth)",
         "controls": CONTROLS,
+        "models": {name: f"models/{name}.pt" for name in ecfg.models},
+        "models_meaning": "each trained model with its scaler and rollout sampler: LearnedDynamics.load(PATH), "
+                          f"or gym.make('{LEARNED_ENV_ID}', model=PATH) to step it as HandManipulateBlock-v1",
         "frechet_space": "per-dimension standardized 61-D states (training mean/std)",
         "bootstrap": {"resamples": ecfg.bootstrap, "items": "evaluation trajectories (Frechet), start states "
                       "(multimodality); one resample shared by all models; 95% interval: the figure plus or "

@@ -1,9 +1,10 @@
 """Parallel, resumable, sharded generation of Shadow-hand cube trajectories, with branches.
 
 Trajectory ``i`` is fully determined by ``(seed, i)``: the env reset seed, the policy's
-generator and its branches' generators are children of ebm-core's named stream
-``seed_sequence(seed, TRAJECTORY_STREAM, i)``. So the data do not depend on the number of workers, the shard size or the
-machine split.
+generator and its branches' generators are children of the run seed's named stream
+``(TRAJECTORY_STREAM, i)``: ebm-core's seeding scheme, written out here with numpy's
+``SeedSequence`` because generation workers do not import ebm-core (nor torch). So the data do
+not depend on the number of workers, the shard size or the machine split.
 
 *Branches*: for the first ``branch_starts`` trajectories of the validation and of the test split,
 the whole simulator state at a step ``t_b`` (drawn per trajectory) is saved (``mj_getState``) and
@@ -26,8 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import progress
-from ebm_core.seeding import seed_sequence
 
 from .env import ACTION_DIM, ACTUATOR_NAMES, ENV_ID, HAND_JOINT_NAMES, STATE_DIM, HandCubeSim
 from .policy import DEFAULT_POLICY, RANDOM_ACTION_PROB, Policy, WithRandomActions, load_policy
@@ -131,7 +130,7 @@ TRAJECTORY_STREAM = 0
 
 def trajectory_seeds(seed: int, index: int) -> tuple[int, np.random.Generator, np.random.SeedSequence]:
     """(env reset seed, policy generator, branch seed sequence) of trajectory ``index``."""
-    env_ss, policy_ss, branch_ss = seed_sequence(seed, TRAJECTORY_STREAM, index).spawn(3)
+    env_ss, policy_ss, branch_ss = np.random.SeedSequence(seed, spawn_key=(TRAJECTORY_STREAM, index)).spawn(3)
     return int(env_ss.generate_state(1, np.uint32)[0]), np.random.default_rng(policy_ss), branch_ss
 
 
@@ -358,6 +357,8 @@ def generate_trajectories(
     done = {s["index"] for s in manifest["shards"]}
     todo = [i for i in mine if i not in done]
     total = sum(config.shard_range(i)[1] - config.shard_range(i)[0] for i in mine)
+    from ebm_core.progress import progress  # here, not at the top: the workers import this module
+
     with progress(total, desc="hand trajectories", disable=quiet) as bar:
         bar.update(total - sum(config.shard_range(i)[1] - config.shard_range(i)[0] for i in todo))
 

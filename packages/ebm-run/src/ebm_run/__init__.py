@@ -25,7 +25,6 @@ from .flags import (
 from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
 from .overrides import apply_overrides
 from .records import (
-    FREE_ON_RESUME,
     RUN_RECORD,
     held_run_folders,
     lock_run_folder,
@@ -44,7 +43,7 @@ __all__ = [
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",
     "apply_overrides",
-    "FREE_ON_RESUME", "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
+    "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
     "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir",
 ]

@@ -13,7 +13,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ebm_core import __version__, atomic_path
+from ebm_core import __version__
+from ebm_core.atomic import atomic_path
+from ebm_core.checkpoint import RESUMABLE_CHANGES
 
 RUN_RECORD = "run.json"
 RUN_LOCK = "run.lock"
@@ -59,7 +61,6 @@ def recorded_app(folder: str | Path) -> str | None:
     return None if record is None else record["app"]
 
 
-FREE_ON_RESUME = ("steps", "device", "quiet", "workers")  # settings a --resume may change: train on, elsewhere
 
 
 def start_run_folder(
@@ -68,7 +69,7 @@ def start_run_folder(
     """Create (or reopen) the run folder ``out`` of ``app``, in this order: refuse a folder recorded
     for another app (``ValueError``: its results would be overwritten) or, with ``resume``, recorded
     with other ``settings`` (the ones that decide what the folder holds; any field named in
-    :data:`FREE_ON_RESUME` may change, e.g. more steps); take its lock (:func:`lock_run_folder`);
+    ebm-core's ``RESUMABLE_CHANGES`` may change, e.g. more steps); take its lock (:func:`lock_run_folder`);
     remove the temporary files a killed run left (:func:`stale_temporaries`); unless ``resume``, delete
     its ``metrics.jsonl`` logs (a run started over does not append to the old one's); write the record
     ``run.json`` (app, settings, ebm-core version); with ``announce``, print ``<app>: run folder <out>``
@@ -121,9 +122,9 @@ def _as_dicts(value: Any) -> Any:
 
 def settings_changes(old: Any, new: Any, path: str = "") -> list[str]:
     """``"path: old -> new"`` for each setting that differs between two plain (JSON) settings trees,
-    except those whose name is in :data:`FREE_ON_RESUME`."""
+    except those whose name is in ebm-core's ``RESUMABLE_CHANGES`` (the one resume rule)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [change for key in sorted(set(old) | set(new)) if key not in FREE_ON_RESUME
+        return [change for key in sorted(set(old) | set(new)) if key not in RESUMABLE_CHANGES
                 for change in settings_changes(old.get(key), new.get(key), f"{path}.{key}" if path else key)]
     return [] if old == new else [f"{path or 'settings'}: {_short(old)} -> {_short(new)}"]
 

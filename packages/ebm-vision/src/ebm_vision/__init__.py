@@ -27,8 +27,8 @@ from .evaluation import (
 from .experiment import PRESETS as IMAGE_GENERATE_PRESETS
 from .experiment import ImageGenerateConfig, run_image_generate
 from .experiment import summary as image_generate_summary
+from .image_energy import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds, tempered
-from .models import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128, ResNetEnergy
 from .ood import evaluate_ood, load_ood_images, ood_scores, synthetic_ood_sets

@@ -18,15 +18,7 @@ from ebm_run import check_memory, package_versions, start_run_folder, write_json
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
-from .likelihood import (
-    PAPER_LIKELIHOOD,
-    PAPER_SENSITIVITY,
-    LikelihoodConfig,
-    check_ais_cost,
-    likelihood_bounds,
-    plot_likelihood,
-)
-from .models import (
+from .image_energy import (
     ImageEnergyConfig,
     build_energy,
     energy_from_payload,
@@ -34,6 +26,14 @@ from .models import (
     payload_seed,
     read_model_file,
     save_image_energy,
+)
+from .likelihood import (
+    PAPER_LIKELIHOOD,
+    PAPER_SENSITIVITY,
+    LikelihoodConfig,
+    check_ais_cost,
+    likelihood_bounds,
+    plot_likelihood,
 )
 from .ood import PAPER_OOD_CIFAR10, evaluate_ood, load_ood_images, plot_relative_energy_histograms, synthetic_ood_sets
 from .robustness import (

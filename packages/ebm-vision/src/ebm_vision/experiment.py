@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import load_if_same_settings, save_with_settings, seed_everything
+from ebm_core import seed_everything
 from ebm_core.checks import finite_stage
+from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
-from .models import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
+from .image_energy import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time

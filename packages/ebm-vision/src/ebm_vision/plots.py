@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from ebm_core import atomic_path
+from ebm_core.atomic import atomic_path
 from ebm_run import save_figure
 
 

@@ -22,11 +22,11 @@ from ebm_core import (
     SupervisedConfig,
     class_energies,
     lowest_energy_class,
-    progress,
     repeat_per_class,
     train_supervised,
 )
 from ebm_core.checks import check_count, check_nonnegative, check_unit_range
+from ebm_core.progress import progress
 from ebm_run import save_figure
 from torch import nn
 

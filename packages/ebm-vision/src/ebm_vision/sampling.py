@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from ebm_core import LangevinSampler, progress
+from ebm_core import LangevinSampler
 from ebm_core.checks import check_count, check_nonnegative, check_unit_range
+from ebm_core.progress import progress
 from torch import nn
 
 

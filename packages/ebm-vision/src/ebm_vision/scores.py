@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from ebm_core import SupervisedConfig, frechet_distance_samples, load_torch_file, train_supervised
+from ebm_core import SupervisedConfig, frechet_distance_samples, train_supervised
+from ebm_core.checkpoint import load_torch_file
 from ebm_core.checks import check_unit_range
 from torch import nn
 

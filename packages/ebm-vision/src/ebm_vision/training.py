@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import DequantizedImages
-from .models import ImageEnergyConfig, build_energy, save_image_energy
+from .image_energy import ImageEnergyConfig, build_energy, save_image_energy
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Build an image energy from a config, and save / load trained ones (with their config).
 
-A model file is a dict ``{"format", "config", "state_dict", "snapshots"}``: ``snapshots`` are the
-state dicts of the last training snapshots (the historical ensemble of A.2), possibly empty.
+A model file is ebm-core's (``ebm_core.model_file``): ``{"format", "config", "state_dict",
+"snapshots", "extra"}``; ``snapshots`` are the state dicts of the last training snapshots (the
+historical ensemble of A.2), possibly empty.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy, atomic_torch_save, load_torch_file
+from ebm_core import SumEnergy
 from ebm_core.checks import check_count, check_widths
+from ebm_core.model_file import read_model_file as _read_model_file
+from ebm_core.model_file import save_model_file
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
@@ -78,49 +81,19 @@ def save_image_energy(
     energy: nn.Module, config: ImageEnergyConfig, path: str | Path,
     snapshots: list[dict[str, torch.Tensor]] | None = None, extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a trained energy, its config and optional ensemble snapshots atomically."""
-    path = Path(path)
-    payload = {
-        "format": FORMAT, "config": dataclasses.asdict(config),
-        "state_dict": {k: v.detach().cpu() for k, v in energy.state_dict().items()},
-        "snapshots": [{k: v.detach().cpu() for k, v in sd.items()} for sd in (snapshots or [])],
-        "extra": extra or {},
-    }
-    atomic_torch_save(payload, path)
-    return path
+    """Write a trained energy, its config and optional ensemble snapshots atomically (an ebm-core
+    model file)."""
+    return save_model_file(path, FORMAT, dataclasses.asdict(config), energy, snapshots, extra)
 
 
 def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checked contents of a model file (``format``, ``config``, ``state_dict``, ``snapshots``,
-    ``extra``): read it once, then build with ``energy_from_payload`` and look into ``extra``. Every
-    part is checked before anything is built: a config ``ImageEnergyConfig`` accepts, weights that are
-    finite real tensors of exactly the shapes that config's network has (compared on the meta device,
-    so a config declaring a huge network allocates nothing); else one ``ValueError`` naming the file."""
-    path = Path(path)
-    payload = load_torch_file(path, "model file", map_location=map_location)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        hint = (" (a Trainer's checkpoint: give the model.pt beside it)" if isinstance(payload, dict)
-                and "optimizer" in payload else "")
-        raise ValueError(f"{path} is not an ebm-vision model file (expected format {FORMAT!r}){hint}; "
-                         "the apps write model.pt, or write one with save_image_energy")
-    try:
-        config = _config_from(payload.get("config"))
-        try:
-            with torch.device("meta"):
-                shapes = {k: tuple(v.shape) for k, v in build_energy(config).state_dict().items()}
-        except RuntimeError as e:
-            raise ValueError(f"its config declares a network torch cannot even describe ({str(e)[:80]})") from None
-        snapshots = payload.get("snapshots", [])
-        if not isinstance(snapshots, list) or not isinstance(payload.get("extra", {}), dict):
-            raise ValueError("its snapshots must be a list and its extra a dict")
-        for name, weights in (("state_dict", payload.get("state_dict")),
-                              *((f"snapshot {i}", sd) for i, sd in enumerate(snapshots))):
-            _check_weights(weights, shapes, name)
-    except ValueError as e:
-        raise ValueError(f"model file {path} cannot be used: {e}") from None
-    payload.setdefault("snapshots", [])
-    payload.setdefault("extra", {})
-    return payload
+    """The checked contents of an image-energy model file (``format``, ``config``, ``state_dict``,
+    ``snapshots``, ``extra``): read it once, then build with ``energy_from_payload`` and look into
+    ``extra``. Everything is checked first (ebm-core's ``read_model_file``: a config
+    ``ImageEnergyConfig`` accepts, weights of exactly its network's shapes, compared on the meta
+    device); else one ``ValueError`` naming the file."""
+    return _read_model_file(path, FORMAT, lambda raw: build_energy(_config_from(raw)), map_location,
+                            hint="; the apps write model.pt, or write one with save_image_energy")
 
 
 def _config_from(raw: Any) -> ImageEnergyConfig:
@@ -134,28 +107,6 @@ def _config_from(raw: Any) -> ImageEnergyConfig:
         return ImageEnergyConfig(**raw)
     except (TypeError, ValueError) as e:
         raise ValueError(f"its config is refused ({e})") from None
-
-
-_REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def _check_weights(weights: Any, shapes: dict[str, tuple[int, ...]], name: str) -> None:
-    """``weights`` must hold exactly the entries of ``shapes``: finite real tensors of those shapes."""
-    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
-        raise ValueError(f"its {name} must be a dict of tensors")
-    missing, extra = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
-    if missing or extra:
-        raise ValueError(f"its {name} does not fit its config's network (missing {missing[:3]}, unexpected "
-                         f"{extra[:3]})")
-    for key, want in shapes.items():
-        t = weights[key]
-        if tuple(t.shape) != want:
-            raise ValueError(f"its {name} entry {key} has shape {tuple(t.shape)}, the network's is {want}")
-        if t.layout != torch.strided or t.dtype not in _REAL:
-            raise ValueError(f"its {name} entry {key} is {t.dtype} ({t.layout}), not a dense real floating-point "
-                             "tensor")
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"its {name} entry {key} holds NaN or infinite values")
 
 
 def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
