@@ -18,6 +18,12 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     assert {"sum", "Male_only", "Smiling_only"} <= set(combo)
     assert all(0.0 <= v["all_requested"] <= 1.0 for v in combo.values())
     assert set(results["classifier_accuracy_held_out"]) == {"Male", "Smiling"}
+    from ebm_compose import load_concept_energy
+
+    assert set(results["models"]) == {"Male", "Smiling"}
+    for name, rel in results["models"].items():  # each attribute EBM, saved whole
+        _, spec = load_concept_energy(out / rel)
+        assert spec.names == (name,) and spec.columns == (results["attributes"].index(name),)
     assert (out / "combinations.png").stat().st_size > 2_000
     assert (out / "checkpoints" / "attr_Male" / "checkpoint.pt").exists()
     assert "Male=1 & Smiling=1" in proc.stdout

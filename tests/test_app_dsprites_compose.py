@@ -2,6 +2,7 @@
 
 import json
 
+import torch
 from app_runner import call_app, run_app
 
 APP = "dsprites_compose"
@@ -33,6 +34,15 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "checkpoints" / "joint_scale" / "checkpoint.pt").exists()
     assert (out / "checkpoints" / "cross_finetune_size_position" / "checkpoint.pt").exists()
     assert "sum_in_turn" in proc.stdout
+    # every trained concept EBM is a model file that loads back whole, ready to compose
+    from ebm_compose import load_concept_energy
+
+    assert {"joint_scale", "joint_position", "joint_baseline", "cross_position_D2"} <= set(results["models"])
+    for name, rel in results["models"].items():
+        energy, spec = load_concept_energy(out / rel)
+        if name.startswith("joint_") and name != "joint_baseline":
+            assert spec.names == (name[len("joint_"):],) and spec.image_size == 16
+        assert torch.isfinite(energy(torch.rand(2, 1, 16, 16), torch.rand(2, 8))).all()
 
     again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]

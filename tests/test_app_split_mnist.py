@@ -41,6 +41,17 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "confusion.png").stat().st_size > 10_000
     assert (out / "checkpoints" / "ebm" / "seed1" / "task4" / "checkpoint.pt").exists()
     assert (out / "checkpoints" / "ebm_joint" / "seed1" / "task4" / "checkpoint.pt").exists()
+    # each EBM's final energy is a model file that loads back whole and classifies
+    import torch
+    from ebm_continual import load_continual_energy
+    from ebm_core import lowest_energy_class
+
+    assert results["models"] == {m: [f"models/{m}_seed{s}.pt" for s in (0, 1)] for m in ("ebm", "ebm_joint")}
+    energy, num_classes = load_continual_energy(out / "models" / "ebm_seed1.pt")
+    saved = torch.load(out / "models" / "ebm_seed1.pt", weights_only=True)["extra"]
+    assert num_classes == 10 and saved["seed"] == 1
+    assert 100 * saved["accuracy"] == results["accuracy"]["ebm"]["per_seed"][1]
+    assert set(lowest_energy_class(energy, torch.rand(8, 784), num_classes).tolist()) <= set(range(10))
 
     again = run_app(APP, *args, "--resume", env=ONE_THREAD)  # finished runs are reused: the same numbers
     assert again.returncode == 0, again.stderr[-3000:]

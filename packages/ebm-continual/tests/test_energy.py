@@ -1,5 +1,6 @@
 """The EBM's label input: ``label_scale`` times the one-hot, with the sampler's fast gradient path."""
 
+import pytest
 import torch
 from ebm_continual import ContinualEBM, ContinualEBMConfig, LabelScaledEnergy, make_energy
 from ebm_core import MLPEnergy
@@ -46,3 +47,21 @@ def test_default_label_input_is_the_plain_one_hot_and_a_scale_multiplies_it():
         assert torch.allclose(plain(x, y), plain(x, one_hot), atol=1e-6)  # an index is the plain one-hot
         assert torch.allclose(scaled(x, y), plain(x, 10.0 * one_hot), atol=1e-5)
         assert not torch.allclose(scaled(x, y), plain(x, y), atol=1e-3)  # the scale changes the energy
+
+
+def test_the_trained_energy_saves_and_loads_back_whole(tmp_path):
+    from ebm_continual import load_continual_energy
+
+    learner = ContinualEBM(ContinualEBMConfig(hidden=(16,), label_scale=10.0), in_dim=12, seed=0)
+    path = learner.save(tmp_path / "ebm.pt")
+    energy, num_classes = load_continual_energy(path)
+    x, y = torch.rand(6, 12), torch.arange(6)
+    assert num_classes == 10 and torch.equal(energy(x, y), learner.energy.eval()(x, y))  # label scale kept
+    saved = torch.load(path, weights_only=True)
+    saved["config"]["hidden"] = [32]
+    torch.save(saved, tmp_path / "wider.pt")
+    with pytest.raises(ValueError, match="wider.pt cannot be used: its state_dict entry .* has shape"):
+        load_continual_energy(tmp_path / "wider.pt")
+    own = ContinualEBM(ContinualEBMConfig(), energy=torch.nn.Bilinear(12, 10, 1), in_dim=12)
+    with pytest.raises(ValueError, match="a user's own energy is saved by its owner"):
+        own.save(tmp_path / "own.pt")

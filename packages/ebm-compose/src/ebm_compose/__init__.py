@@ -50,9 +50,11 @@ from .dsprites_experiment import PRESETS as DSPRITES_PRESETS
 from .dsprites_experiment import DSpritesComposeConfig, run_dsprites_compose
 from .dsprites_experiment import summary_table as dsprites_summary_table
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
+from .model_files import ConceptSpec, build_concept_energy, load_concept_energy, save_concept_energy
 from .networks import AttributeEnergy, ColumnCondition, DSpritesEnergy, PlainCNN
 
 __all__ = [
+    "ConceptSpec", "build_concept_energy", "load_concept_energy", "save_concept_energy",
     "CELEBA_ATTRIBUTES", "CELEBA_FILES", "AttributeData", "load_celeba", "synthetic_attributes",
     "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose", "celeba_summary_table",
     "ConceptTrainingConfig", "compose", "concept_energy", "finetune_sum", "init_chains", "sample",

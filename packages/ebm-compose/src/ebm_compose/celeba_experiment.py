@@ -19,7 +19,8 @@ from torch import nn
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes
 from .concepts import ConceptTrainingConfig, init_chains, sample, train_energy
 from .io import RECORDED_PACKAGES, save_image_rows
-from .networks import AttributeEnergy, ColumnCondition, PlainCNN
+from .model_files import ConceptSpec, build_concept_energy, save_concept_energy
+from .networks import ColumnCondition, PlainCNN
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,15 @@ PRESETS: dict[str, CelebAComposeConfig] = {
 }
 
 
+def attribute_spec(index: int, config: CelebAComposeConfig) -> ConceptSpec:
+    """The concept energy E(x | attribute ``index`` absent/present), reading its column of the
+    attribute vector."""
+    return ConceptSpec("attribute", (config.attributes[index],), (index,), config.image_size, config.channels)
+
+
 def attribute_energy(index: int, config: CelebAComposeConfig) -> ColumnCondition:
-    """E(x | attribute ``index`` absent/present), reading its column of the attribute vector."""
-    return ColumnCondition(AttributeEnergy(config.image_size, config.channels), [index], as_index=True)
+    """An untrained :func:`attribute_spec` energy."""
+    return build_concept_energy(attribute_spec(index, config))
 
 
 def train_attribute_classifier(data: AttributeData, steps: int, seed: int, quiet: bool = False) -> PlainCNN:
@@ -144,6 +151,7 @@ def run_celeba_compose(
             out_dir=out / "checkpoints" / f"attr_{name}", resume=resume, quiet=quiet,
         )
         models[name] = energy
+        save_concept_energy(energy, attribute_spec(i, config), out / "models" / f"attr_{name}.pt")
         final_losses[name] = hist[-1]["loss"] if hist else None
 
     sampler: LangevinSampler = dataclasses.replace(config.training.sampler, steps=config.sample_steps)
@@ -186,6 +194,8 @@ def run_celeba_compose(
         "classifier_accuracy_held_out": {a: clf_acc[i].item() for i, a in enumerate(names)},
         "combinations": combos,
         "final_losses": final_losses,
+        "models": {a: f"models/attr_{a}.pt" for a in names},
+        "models_meaning": "each trained attribute EBM: ebm_compose.load_concept_energy(PATH) -> (energy, spec)",
         "config": dataclasses.asdict(config),
         "seed": config.seed,
         "versions": package_versions(*RECORDED_PACKAGES),

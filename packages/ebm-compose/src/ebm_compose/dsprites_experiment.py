@@ -18,9 +18,19 @@ from ebm_run import package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
-from .dsprites import CONCEPTS, DSprites, cross_product_split, encode_labels, load_dsprites, sample_latents, to_tensor
+from .dsprites import (
+    CONCEPTS,
+    DSprites,
+    concept_columns,
+    cross_product_split,
+    encode_labels,
+    load_dsprites,
+    sample_latents,
+    to_tensor,
+)
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
 from .io import RECORDED_PACKAGES, save_image_rows
+from .model_files import ConceptSpec, save_concept_energy
 
 CROSS_EXPERIMENTS = ("size_position", "shape_position")
 
@@ -104,6 +114,9 @@ class _Run:
             quiet=self.quiet, steps=steps,
         )
         self.histories[name] = hist
+        spec = ConceptSpec("dsprites", concepts, concept_columns(concepts), self.config.image_size, cfg.channels,
+                           cfg.hidden, cfg.label_frequencies)
+        save_concept_energy(energy, spec, self.out / "models" / f"{name}.pt", extra={"seed": seed})
         return energy
 
     def predictor(self) -> LatentPredictor:
@@ -248,6 +261,8 @@ def run_dsprites_compose(
                   "n_evaluated": config.eval_samples, "metrics": joint},
         "cross_product": cross,
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
+        "models": {k: f"models/{k}.pt" for k in run.histories if (out / "models" / f"{k}.pt").exists()},
+        "models_meaning": "each trained concept EBM: ebm_compose.load_concept_energy(PATH) -> (energy, spec)",
         "config": dataclasses.asdict(config),
         "seed": config.seed,
         "versions": package_versions(*RECORDED_PACKAGES),

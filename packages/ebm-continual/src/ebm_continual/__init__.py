@@ -31,6 +31,7 @@ from .ebm import (
     ContrastiveEBM,
     ContrastiveEBMConfig,
     LabelScaledEnergy,
+    load_continual_energy,
     make_energy,
     with_sampler,
 )
@@ -61,7 +62,8 @@ __all__ = [
     "torchvision_mnist", "shared_mnist_dir", "load_split_mnist",
     "ContinualLearner", "Cumulative", "ProtocolResult", "merge_tasks", "run_protocol", "confusion_matrix",
     "lowest_energy_class",
-    "ContinualEBM", "ContinualEBMConfig", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
+    "ContinualEBM", "ContinualEBMConfig",
+    "load_continual_energy", "ContrastiveEBM", "ContrastiveEBMConfig", "LabelScaledEnergy", "make_energy",
     "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "SupervisedMLP", "mlp_classifier",
     "ConditionalVAE", "VAEClassifier", "VAEConfig",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from ebm_core import (
@@ -30,6 +31,7 @@ from ebm_core import (
     lowest_energy_class,
 )
 from ebm_core.checks import check_count, check_positive, check_probability, check_widths
+from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
 from ebm_core.seeding import child_seed, torch_generator
 from torch import nn
 
@@ -113,7 +115,8 @@ class ContinualEBM:
         self, config: ContinualEBMConfig = ContinualEBMConfig(), energy: nn.Module | None = None,
         in_dim: int = 784, seed: int = 0, quiet: bool = True, checkpoint_dir: str | Path | None = None,
     ):
-        self.config, self.seed, self.quiet = config, seed, quiet
+        self.config, self.seed, self.quiet, self.in_dim = config, seed, quiet, in_dim
+        self.own_energy = energy is not None  # a user's energy: this package cannot rebuild it from a file
         torch.manual_seed(seed)
         self.energy = (energy if energy is not None else make_energy(config, in_dim)).to(config.device)
         self.buffer = ReplayBuffer(
@@ -147,6 +150,39 @@ class ContinualEBM:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write the trained energy and the network settings that rebuild it (an ebm-core model
+        file; :func:`load_continual_energy` reads it back)."""
+        if self.own_energy:
+            raise ValueError("ContinualEBM.save: a user's own energy is saved by its owner (its network is "
+                             "not one this package builds)")
+        spec = {**{k: getattr(self.config, k) for k in NETWORK_FIELDS}, "in_dim": self.in_dim}
+        return save_model_file(path, ENERGY_FORMAT, spec, self.energy, extra=extra)
+
+
+ENERGY_FORMAT = "ebm-continual/energy/v1"
+NETWORK_FIELDS = ("hidden", "act", "spectral_norm", "label_scale", "num_classes")
+
+
+def _build(raw: Any) -> nn.Module:
+    if not isinstance(raw, dict) or set(raw) != {*NETWORK_FIELDS, "in_dim"}:
+        raise ValueError(f"its config must give exactly {', '.join(NETWORK_FIELDS)} and in_dim")
+    fields = {k: raw[k] for k in NETWORK_FIELDS}
+    fields["hidden"] = tuple(fields["hidden"]) if isinstance(fields["hidden"], list) else fields["hidden"]
+    try:
+        check_count(raw["in_dim"], "in_dim")
+        return make_energy(ContinualEBMConfig(**fields), raw["in_dim"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"its config is refused ({e})") from None
+
+
+def load_continual_energy(path: str | Path) -> tuple[nn.Module, int]:
+    """``(energy E(x, y), num_classes)`` saved by :meth:`ContinualEBM.save`, in eval mode; the file
+    is checked whole first (``ValueError`` naming it). Classify with
+    ``ebm_core.lowest_energy_class(energy, x, num_classes)``."""
+    payload = read_model_file(path, ENERGY_FORMAT, _build, hint="; split_mnist writes OUT/models/<method>_seed<N>.pt")
+    return module_from_model_file(payload, _build), int(payload["config"]["num_classes"])
 
 
 @dataclass(frozen=True)

@@ -169,10 +169,19 @@ def run_split_mnist(
             res = run_protocol(learner, tasks)
             rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "confusion": res.confusion,
                    "seconds": res.seconds, "settings": settings}
+            ebm = learner.learner if isinstance(learner, Cumulative) else learner
+            if isinstance(ebm, ContinualEBM):  # the trained energy after the last task, as a model file
+                model = Path("models") / f"{method}_seed{seed}.pt"
+                ebm.save(out / model, extra={"method": method, "seed": seed, "accuracy": res.final_accuracy})
+                rec["model"] = str(model)
             write_json_atomic(path, rec)
             runs[method].append(rec)
             say(f"{method} seed {seed}: {100 * res.final_accuracy:.2f}% ({res.seconds:.0f} s)")
     results = summarize(runs, config, data, tasks)
+    results["models"] = {m: [r["model"] for r in recs if "model" in r] for m, recs in runs.items()
+                         if any("model" in r for r in recs)}
+    results["models_meaning"] = ("each EBM's energy after the last task, per seed: "
+                                 "ebm_continual.load_continual_energy(PATH) -> (energy, num_classes)")
     results["wall_seconds"] = time.perf_counter() - t0
     write_json_atomic(out / "results.json", results)
     with atomic_path(out / "table.md") as tmp:
