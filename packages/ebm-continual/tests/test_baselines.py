@@ -23,7 +23,7 @@ def two_tasks(mnist_dir):
 
 def test_contrastive_ebm_learns_each_task_among_its_classes(two_tasks):
     torch.set_num_threads(1)
-    learner = ContrastiveEBM(ContrastiveEBMConfig(epochs_per_task=5), seed=0)
+    learner = ContrastiveEBM(ContrastiveEBMConfig(epochs_per_task=20), seed=0)  # 40 steps of 128
     for i, task in enumerate(two_tasks):
         learner.learn_task(task, i)
         # its loss is a cross-entropy over the task's own classes: among them the true one has the lowest energy

@@ -86,3 +86,15 @@ def test_settings_are_checked():
                 {"lr_schedule": "linear"}):
         with pytest.raises(ValueError, match="SupervisedConfig"):
             SupervisedConfig(**bad)
+
+
+def test_epochs_and_a_persistent_optimizer():
+    cfg = SupervisedConfig.for_epochs(3, examples=300, batch_size=32, quiet=True)
+    assert (cfg.steps, cfg.batch_size) == (3 * 10, 32)  # 300 / 32: 9 full batches and a partial one
+    assert SupervisedConfig.for_epochs(2, examples=10, batch_size=32).batch_size == 10  # never more than the data
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(2):  # a continual learner's calls, one optimizer throughout
+        train_supervised(model, mse, data(), cfg, optimizer=optimizer)
+    assert optimizer.state_dict()["param_groups"][0]["lr"] == 0.05  # its own rate, not the config's 1e-3
+    assert torch.allclose(model.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=0.05)

@@ -11,7 +11,8 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from ebm_core.seeding import child_seed, torch_generator
+from ebm_core import SupervisedConfig, train_supervised
+from ebm_core.seeding import child_seed
 from torch import nn
 
 from .data import Task
@@ -121,16 +122,13 @@ class SupervisedMLP:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
 
     def learn_task(self, task: Task, task_index: int) -> None:
+        """Cross-entropy epochs on the task through ebm-core's one supervised loop (the optimizer
+        persists from task to task)."""
         c = self.config
-        x, y = task.x_train, task.y_train
-        gen = torch_generator(self.seed, "task", task_index)
-        self.model.train()
-        for _ in range(c.epochs_per_task):
-            for idx in torch.randperm(len(y), generator=gen).split(c.batch_size):
-                loss = nn.functional.cross_entropy(self.model(x[idx].to(c.device)), y[idx].to(c.device))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=True,
+                                               seed=child_seed(self.seed, "task", task_index), device=c.device)
+        train_supervised(self.model, lambda m, x, y: nn.functional.cross_entropy(m(x), y),
+                         (task.x_train, task.y_train), training, optimizer=self.optimizer)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return predict_classes(self.model, x, self.config.device)

@@ -25,14 +25,16 @@ from ebm_core import (
     MLPEnergy,
     ObjectiveConfig,
     ReplayBuffer,
+    SupervisedConfig,
     Trainer,
     TrainerConfig,
     class_energies,
     lowest_energy_class,
+    train_supervised,
 )
 from ebm_core.checks import check_count, check_positive, check_probability, check_widths
 from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
-from ebm_core.seeding import child_seed, torch_generator
+from ebm_core.seeding import child_seed
 from torch import nn
 
 from .data import Task
@@ -222,7 +224,7 @@ class ContrastiveEBM:
     def learn_task(self, task: Task, task_index: int) -> None:
         """Minimise the cross-entropy of ``-E(x, c)`` over the current task's classes (Li et al. 2021).
 
-        A plain supervised loop rather than ebm-core's :class:`~ebm_core.Trainer`, on purpose: this
+        ebm-core's supervised loop rather than its :class:`~ebm_core.Trainer`, on purpose: this
         method draws no negative samples (no sampler, no replay buffer, no contrastive ML objective),
         its negatives are the task's other classes at the same ``x``, which is exactly what the
         Trainer's loop is not."""
@@ -230,16 +232,10 @@ class ContrastiveEBM:
         classes = torch.tensor(task.classes, device=c.device)
         remap = {cls: k for k, cls in enumerate(task.classes)}
         target = torch.tensor([remap[int(v)] for v in task.y_train])
-        gen = torch_generator(self.seed, "task", task_index)
-        self.energy.train()
-        for _ in range(c.epochs_per_task):
-            perm = torch.randperm(len(target), generator=gen)
-            for idx in perm.split(c.batch_size):
-                e = class_energies(self.energy, task.x_train[idx].to(c.device), classes)
-                loss = nn.functional.cross_entropy(-e, target[idx].to(c.device))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(target), c.batch_size, quiet=True,
+                                               seed=child_seed(self.seed, "task", task_index), device=c.device)
+        train_supervised(self.energy, lambda m, x, t: nn.functional.cross_entropy(-class_energies(m, x, classes), t),
+                         (task.x_train, target), training, optimizer=self.optimizer)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()

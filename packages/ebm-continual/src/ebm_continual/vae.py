@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from ebm_core.seeding import torch_generator
+from ebm_core import SupervisedConfig, train_supervised
+from ebm_core.seeding import child_seed
 from torch import nn
 
 from .data import Task
@@ -84,15 +85,10 @@ class VAEClassifier:
 
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
-        gen = torch_generator(self.seed, "task", task_index)
-        self.vae.train()
-        for _ in range(c.epochs_per_task):
-            for idx in torch.randperm(len(task.y_train), generator=gen).split(c.batch_size):
-                x, y = task.x_train[idx].to(c.device), task.y_train[idx].to(c.device)
-                loss = -self.vae.elbo(x, y).mean()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=True,
+                                               seed=child_seed(self.seed, "task", task_index), device=c.device)
+        train_supervised(self.vae, lambda m, x, y: -m.elbo(x, y).mean(), (task.x_train, task.y_train), training,
+                         optimizer=self.optimizer)
 
     @torch.no_grad()
     def class_log_likelihoods(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:

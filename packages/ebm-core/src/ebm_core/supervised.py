@@ -55,10 +55,19 @@ class SupervisedConfig:
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"SupervisedConfig.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
 
+    @classmethod
+    def for_epochs(cls, epochs: int, examples: int, batch_size: int, **settings: Any) -> SupervisedConfig:
+        """Settings for ``epochs`` passes over ``examples`` in minibatches of ``batch_size`` (at most
+        the examples): as many steps as the passes take with their last, partial batches
+        (``ceil(examples / batch)`` each); every step draws a full batch."""
+        check_count(examples, "SupervisedConfig.for_epochs examples")
+        batch = min(batch_size, examples)
+        return cls(steps=epochs * -(-examples // batch), batch_size=batch, **settings)
+
 
 def train_supervised(
     model: nn.Module, loss_fn: LossFn, data: Data, config: SupervisedConfig = SupervisedConfig(),
-    out_dir: str | Path | None = None, resume: bool = False,
+    out_dir: str | Path | None = None, resume: bool = False, optimizer: torch.optim.Optimizer | None = None,
 ) -> list[dict[str, float]]:
     """Minimize ``loss_fn(model, x, y)`` over minibatches of ``data`` (``(x, y)`` tensors or a
     Dataset); returns the logged ``{"step", "loss"}`` rows of the whole run.
@@ -66,14 +75,16 @@ def train_supervised(
     With ``out_dir``, the state (model, optimizer, data order, step, history) is saved to
     ``out_dir/checkpoint.pt`` every ``checkpoint_every`` steps and at the end; ``resume=True``
     continues from it bit for bit, and refuses one written with other settings. The model is
-    left on ``config.device`` in training mode.
+    left on ``config.device`` in training mode. ``optimizer``: one that persists across calls (a
+    continual learner's, task after task; its own learning rate applies), instead of a fresh Adam.
     """
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     model.to(device).train()
     stream = BatchStream(data, config.batch_size, seed=config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
-                                 weight_decay=config.weight_decay)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+                                     weight_decay=config.weight_decay)
     schedule = None
     if config.lr_schedule == "cosine":  # of this run's steps, also when a resume changes them
         total = max(config.steps, 1)
