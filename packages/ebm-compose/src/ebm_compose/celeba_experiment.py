@@ -13,12 +13,12 @@ import torch
 from ebm_core import LangevinSampler, SupervisedConfig, seed_everything, train_supervised
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import child_seed, torch_generator
-from ebm_run import package_versions, start_run_folder, write_json_atomic
+from ebm_run import start_run_folder, write_json_atomic
 from torch import nn
 
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes
 from .concepts import ConceptTrainingConfig, init_chains, sample, train_energy
-from .io import RECORDED_PACKAGES, save_image_rows
+from .io import closing_entries, save_image_rows
 from .model_files import ConceptSpec, build_concept_energy, save_concept_energy
 from .networks import ColumnCondition, PlainCNN
 
@@ -194,12 +194,7 @@ def run_celeba_compose(
         "classifier_accuracy_held_out": {a: clf_acc[i].item() for i, a in enumerate(names)},
         "combinations": combos,
         "final_losses": final_losses,
-        "models": {a: f"models/attr_{a}.pt" for a in names},
-        "models_meaning": "each trained attribute EBM: ebm_compose.load_concept_energy(PATH) -> (energy, spec)",
-        "config": dataclasses.asdict(config),
-        "seed": config.seed,
-        "versions": package_versions(*RECORDED_PACKAGES),
-        "wall_seconds": time.perf_counter() - t0,
+        **closing_entries(config, {a: f"models/attr_{a}.pt" for a in names}, t0),
     }
     write_json_atomic(out / "results.json", results)
     return results

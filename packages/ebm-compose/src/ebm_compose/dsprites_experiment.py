@@ -14,7 +14,7 @@ import torch
 from ebm_core import seed_everything
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import child_seed, numpy_generator, torch_generator
-from ebm_run import package_versions, start_run_folder, write_json_atomic
+from ebm_run import start_run_folder, write_json_atomic
 from torch import nn
 
 from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
@@ -29,7 +29,7 @@ from .dsprites import (
     to_tensor,
 )
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
-from .io import RECORDED_PACKAGES, save_image_rows
+from .io import closing_entries, save_image_rows
 from .model_files import ConceptSpec, save_concept_energy
 
 CROSS_EXPERIMENTS = ("size_position", "shape_position")
@@ -261,12 +261,8 @@ def run_dsprites_compose(
                   "n_evaluated": config.eval_samples, "metrics": joint},
         "cross_product": cross,
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
-        "models": {k: f"models/{k}.pt" for k in run.histories if (out / "models" / f"{k}.pt").exists()},
-        "models_meaning": "each trained concept EBM: ebm_compose.load_concept_energy(PATH) -> (energy, spec)",
-        "config": dataclasses.asdict(config),
-        "seed": config.seed,
-        "versions": package_versions(*RECORDED_PACKAGES),
-        "wall_seconds": time.perf_counter() - t0,
+        **closing_entries(config, {k: f"models/{k}.pt" for k in run.histories
+                                   if (out / "models" / f"{k}.pt").exists()}, t0),
     }
     write_json_atomic(out / "results.json", results)
     return results

@@ -1,13 +1,27 @@
-"""Output helpers of the compose apps: image grids, the packages whose versions are recorded."""
+"""Output helpers of the compose apps: image grids, and the closing entries of results.json."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
-from ebm_run import save_figure
+from ebm_run import package_versions, save_figure
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose")  # versions in results.json
+
+
+def closing_entries(config: Any, models: dict[str, str], t0: float) -> dict[str, Any]:
+    """What every compose ``results.json`` ends with: the saved model files, the config whole, the
+    seed, package versions and the wall time since ``t0`` (``time.perf_counter``)."""
+    return {
+        "models": models,
+        "models_meaning": "each trained concept EBM: ebm_compose.load_concept_energy(PATH) -> (energy, spec)",
+        "config": dataclasses.asdict(config), "seed": config.seed,
+        "versions": package_versions(*RECORDED_PACKAGES), "wall_seconds": time.perf_counter() - t0,
+    }
 
 
 def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str = "") -> None:

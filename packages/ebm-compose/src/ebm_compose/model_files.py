@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ebm_core.checks import check_count, check_widths
-from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
+from ebm_core.model_file import config_from, module_from_model_file, read_model_file, save_model_file
 
 from .networks import AttributeEnergy, ColumnCondition, DSpritesEnergy
 
@@ -55,19 +55,7 @@ def build_concept_energy(spec: ConceptSpec) -> ColumnCondition:
 
 
 def _build(raw: Any) -> ColumnCondition:
-    return build_concept_energy(_spec_from(raw))
-
-
-def _spec_from(raw: Any) -> ConceptSpec:
-    if not isinstance(raw, dict):
-        raise ValueError(f"its config must be a dict of ConceptSpec fields, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(ConceptSpec)})
-    if unknown:
-        raise ValueError(f"its config has fields ConceptSpec does not: {unknown[:5]}")
-    try:
-        return ConceptSpec(**raw)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"its config is refused ({e})") from None
+    return build_concept_energy(config_from(ConceptSpec, raw))
 
 
 def save_concept_energy(energy: ColumnCondition, spec: ConceptSpec, path: str | Path,
@@ -82,4 +70,4 @@ def load_concept_energy(path: str | Path) -> tuple[ColumnCondition, ConceptSpec]
     payload = read_model_file(path, FORMAT, _build, hint="; the compose apps write OUT/models/<model>.pt")
     energy = module_from_model_file(payload, _build)
     assert isinstance(energy, ColumnCondition)
-    return energy, _spec_from(payload["config"])
+    return energy, config_from(ConceptSpec, payload["config"])

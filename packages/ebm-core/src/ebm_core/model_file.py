@@ -10,15 +10,17 @@ through :func:`read_model_file` with its own config check and network builder.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from .checkpoint import atomic_torch_save, load_torch_file, plain_settings
 
+Config = TypeVar("Config")
 _REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -78,6 +80,20 @@ def read_model_file(
     except ValueError as e:
         raise ValueError(f"model file {path} cannot be used: {e}") from None
     return payload
+
+
+def config_from(cls: type[Config], raw: Any) -> Config:
+    """``cls(**raw)`` for a model file's config (``cls`` a dataclass): a dict of ``cls``'s fields only,
+    values ``cls`` accepts; anything else is a ``ValueError`` saying what is wrong."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"its config must be a dict of {cls.__name__} fields, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    if unknown:
+        raise ValueError(f"its config has fields {cls.__name__} does not: {unknown[:5]}")
+    try:
+        return cls(**raw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"its config is refused ({e})") from None
 
 
 def check_weights(weights: Any, shapes: dict[str, tuple[int, ...]], name: str) -> None:

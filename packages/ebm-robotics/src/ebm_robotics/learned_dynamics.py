@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from ebm_core import LangevinSampler
 from ebm_core.checkpoint import plain_settings
-from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
+from ebm_core.model_file import config_from, module_from_model_file, read_model_file, save_model_file
 from torch import nn
 
 from .models import GaussianDynamics, TransitionEnergy, WhitenedTransitionEnergy
@@ -62,19 +62,6 @@ class DynamicsSpec:
         s["clamp"] = tuple(s["clamp"]) if s["clamp"] is not None else None
         return LangevinSampler(**s)
 
-    @staticmethod
-    def from_config(raw: Any) -> DynamicsSpec:
-        """A spec from a model file's config dict; ``ValueError`` for anything else."""
-        if not isinstance(raw, dict):
-            raise ValueError(f"its config must be a dict of DynamicsSpec fields, got {type(raw).__name__}")
-        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(DynamicsSpec)})
-        if unknown:
-            raise ValueError(f"its config has fields DynamicsSpec does not: {unknown[:5]}")
-        try:
-            return DynamicsSpec(**raw)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"its config is refused ({e})") from None
-
 
 def build_network(spec: DynamicsSpec) -> nn.Module:
     """An untrained network of ``spec`` (an EBM with a whitened energy holds its Gaussian base)."""
@@ -94,7 +81,7 @@ class _Artifact(nn.Module):
 
 
 def _build(config: dict[str, Any]) -> _Artifact:
-    return _Artifact(build_network(DynamicsSpec.from_config(config)), TransitionScaler())
+    return _Artifact(build_network(config_from(DynamicsSpec, config)), TransitionScaler())
 
 
 class LearnedDynamics:
@@ -126,7 +113,7 @@ class LearnedDynamics:
                                   meta=False)  # fixed-size networks; rendering and meta kernels clash
         artifact = module_from_model_file(payload, _build)
         assert isinstance(artifact, _Artifact)
-        return cls(DynamicsSpec.from_config(payload["config"]), artifact.network, artifact.scaler)
+        return cls(config_from(DynamicsSpec, payload["config"]), artifact.network, artifact.scaler)
 
     @classmethod
     def ebm(cls, energy: nn.Module, scaler: TransitionScaler, sampler: LangevinSampler,

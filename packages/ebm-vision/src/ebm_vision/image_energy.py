@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from ebm_core import SumEnergy
 from ebm_core.checks import check_count, check_widths
+from ebm_core.model_file import config_from, save_model_file
 from ebm_core.model_file import read_model_file as _read_model_file
-from ebm_core.model_file import save_model_file
 from torch import nn
 
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128
@@ -92,21 +92,8 @@ def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") 
     ``extra``. Everything is checked first (ebm-core's ``read_model_file``: a config
     ``ImageEnergyConfig`` accepts, weights of exactly its network's shapes, compared on the meta
     device); else one ``ValueError`` naming the file."""
-    return _read_model_file(path, FORMAT, lambda raw: build_energy(_config_from(raw)), map_location,
+    return _read_model_file(path, FORMAT, lambda raw: build_energy(config_from(ImageEnergyConfig, raw)), map_location,
                             hint="; the apps write model.pt, or write one with save_image_energy")
-
-
-def _config_from(raw: Any) -> ImageEnergyConfig:
-    if not isinstance(raw, dict):
-        raise ValueError(f"its config must be a dict of ImageEnergyConfig fields, got {type(raw).__name__}")
-    fields = {f.name for f in dataclasses.fields(ImageEnergyConfig)}
-    unknown = sorted(set(raw) - fields)
-    if unknown:
-        raise ValueError(f"its config has fields ImageEnergyConfig does not: {unknown[:5]}")
-    try:
-        return ImageEnergyConfig(**raw)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"its config is refused ({e})") from None
 
 
 def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
