@@ -65,3 +65,22 @@ def test_likelihood_bounds_only_held_out_images_and_says_so(tmp_path):
     proc = call_app("likelihood", "--preset", "paper", "--data-dir", str(only_test), "--out", str(tmp_path / "p"),
                     "--quiet")
     assert proc.returncode == 2 and "would leave none to train on" in proc.stderr
+
+
+APPS = ("celeba_compose", "dsprites_compose", "hand_rollout", "image_generate", "likelihood", "ood_eval",
+        "robustness", "split_mnist")
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_app_prints_its_resolved_config_with_set_and_stops_before_any_work(app, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    data = ("--synthetic",) if app == "celeba_compose" else ()  # it asks for real files or --synthetic first
+    proc = call_app(app, *data, "--out", str(out), "--seed", "5", "--set", "seed=9", "--print-config")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads(proc.stdout)
+    assert config["seed"] == 9  # --set applies after the flags
+    assert not out.exists()  # nothing made, nothing trained
+    bad = call_app(app, *data, "--out", str(out), "--set", "no_such_field=1", "--print-config")
+    assert bad.returncode == 2 and "no_such_field" in bad.stderr and not bad.stdout

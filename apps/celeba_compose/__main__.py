@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from ebm_compose.celeba_experiment import PRESETS, run_celeba_compose, summary_table
-from ebm_run import add_run_args, app_parser, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, finish_config, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device is not None:
         training = dataclasses.replace(training, device=args.device)
     config = dataclasses.replace(config, training=training)
+    config = finish_config(p, args, config)
     results = run_celeba_compose(config, out, data_dir=args.data_dir, synthetic=args.synthetic,
                                  resume=args.resume, quiet=args.quiet)
     print(summary_table(results))

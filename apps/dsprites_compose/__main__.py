@@ -10,7 +10,7 @@ import dataclasses
 import sys
 
 from ebm_compose.dsprites_experiment import PRESETS, run_dsprites_compose, summary_table
-from ebm_run import add_run_args, app_parser, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, finish_config, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device is not None:
         training = dataclasses.replace(training, device=args.device)
     config = dataclasses.replace(config, training=training)
+    config = finish_config(p, args, config)
     results = run_dsprites_compose(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
     print(summary_table(results))
     print(f"{results['note']}; wall {results['wall_seconds']:.0f}s")

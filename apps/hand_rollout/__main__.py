@@ -17,7 +17,7 @@ from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 from ebm_run import (
     add_run_args,
     app_parser,
-    apply_overrides,
+    finish_config,
     nonnegative_int,
     positive_int,
     resolve_out_dir,
@@ -28,7 +28,7 @@ from ebm_run import (
 
 def main(argv: list[str] | None = None) -> int:
     p = app_parser("hand_rollout", __doc__)
-    add_run_args(p, PRESETS, "default", device_default="cpu",
+    add_run_args(p, PRESETS, "default",
                  data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
                  device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)")
     p.add_argument("--data", dest="data_dir", type=Path, help=argparse.SUPPRESS)  # the earlier name of --data-dir
@@ -40,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", type=nonnegative_int, default=None, help="override the test trajectories")
     p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per model")
     p.add_argument("--workers", type=positive_int, default=None, help="generation worker processes")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="set any field of the preset's config, e.g. training.sampler.step_size=0.1 (repeatable)")
     p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=None,
                    help="comma-separated models to train and score (default: all eight), e.g. ebm_uncond,ebm_cond")
     p.add_argument("--no-render", action="store_true", help="skip the MuJoCo frames")
@@ -62,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             evaluation=dataclasses.replace(config.evaluation, split=args.eval_split,
                                            **({"models": args.models} if args.models else {})),
         )
-        config = apply_overrides(config, args.overrides)
     except ValueError as e:
         p.error(str(e))
+    config = finish_config(p, args, config)
     results = run_hand_rollout(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
     print(summary_table(results))
     print(f"n_train={results['n_train']} n_{results['eval_split']}={results['n_eval']} "

@@ -11,7 +11,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_run import add_run_args, app_parser, chain_steps, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    chain_steps,
+    finish_config,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 from ebm_vision.experiment import DATA_DIR_DEFAULT, PRESETS, default_data_dir, run_image_generate, summary
 from ebm_vision.training import with_overrides
 
@@ -41,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, train_limit=args.train_limit)
     out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
+    config = finish_config(p, args, config)
     results = run_image_generate(config, out, data_dir, checkpoint=args.checkpoint, resume=args.resume,
                                  inception_weights=args.inception_weights, quiet=args.quiet)
     if not results:  # a non-zero torchrun rank: rank 0 evaluates and writes

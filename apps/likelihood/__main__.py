@@ -12,7 +12,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_run import add_run_args, app_parser, positive_float, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    positive_float,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides
@@ -50,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                  pcd=c.pcd and not args.no_pcd,
                                  training=with_overrides(c.training, steps=args.steps, device=args.device))
     out = resolve_out_dir(p, args)
+    config = finish_config(p, args, config)
     r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])

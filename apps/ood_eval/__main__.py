@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_run import add_run_args, app_parser, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, finish_config, positive_int, resolve_out_dir, run_cli, training_steps
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.ood import REAL_SETS
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, ood_images=args.images)
     out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
+    config = finish_config(p, args, config)
     r = run_ood_eval(config, out, data_dir, checkpoint=args.checkpoint, ood_data_dir=args.ood_data_dir,
                      resume=args.resume, quiet=args.quiet)
     paper = r["paper_cifar10"]["ebm"]

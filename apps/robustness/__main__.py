@@ -11,7 +11,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_run import add_run_args, app_parser, nonnegative_float, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    nonnegative_float,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.training import with_overrides
@@ -48,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(c, seed=args.seed, curves=curves, classifier=clf,
                                  training=with_overrides(c.training, steps=args.steps, device=args.device))
     out = resolve_out_dir(p, args)
+    config = finish_config(p, args, config)
     r = run_robustness(config, out, args.data_dir or default_data_dir(args.preset), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])

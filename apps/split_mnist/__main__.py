@@ -15,18 +15,17 @@ from ebm_continual import (
     PRESETS,
     load_split_mnist,
     run_split_mnist,
-    shared_mnist_dir,
     summary_table,
     with_device,
 )
-from ebm_run import add_run_args, app_parser, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import add_run_args, app_parser, finish_config, positive_int, resolve_out_dir, run_cli, training_steps
 
 
 def main(argv: list[str] | None = None) -> int:
     p = app_parser("split_mnist", __doc__)
-    add_run_args(p, PRESETS, "default", device_default="cpu", device_help="cpu or cuda", seed_help="first seed",
-                 data_dir_help=f"MNIST location (demo: the t10k idx .gz files, default {shared_mnist_dir()}; "
-                               "torchvision: its root)",
+    add_run_args(p, PRESETS, "default", seed_help="first seed",
+                 data_dir_help="MNIST location (demo: the t10k idx .gz files, default $EBM_MNIST_DIR, else "
+                               "shared/data/mnist beside the checkout; torchvision: its root)",
                  resume_help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
     p.add_argument("--data", choices=("demo", "torchvision"), default=None,
                    help="demo: MNIST test-set idx files split 8,000/2,000; torchvision: full MNIST (preset decides)")
@@ -57,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_split_mnist(config.data, args.data_dir, args.eval_per_class, args.train_per_class, args.download)
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    config = finish_config(p, args, config)
     results = run_split_mnist(config, data, out, resume=args.resume, quiet=args.quiet, log=log)
     print(summary_table(results))
     print(f"data: {results['data']['description']}")

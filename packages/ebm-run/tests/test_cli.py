@@ -2,6 +2,7 @@
 usage error, one-line input errors, unreadable torch files named."""
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -28,8 +29,9 @@ def _parser(**kwargs) -> argparse.ArgumentParser:
 def test_defaults_and_a_fresh_out_dir_per_app():
     p = _parser()
     args = p.parse_args([])
+    best = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     assert (args.preset, args.out, args.seed, args.resume, args.quiet, args.device) == ("default", None, 0, False,
-                                                                                       False, None)
+                                                                                       False, best)  # auto
     assert not hasattr(args, "data_dir")
     out = resolve_out_dir(p, args)
     assert out.parent == Path("runs/demo_app") and re.fullmatch(r"\d{8}-\d{6}", out.name)
@@ -38,8 +40,9 @@ def test_defaults_and_a_fresh_out_dir_per_app():
 
 
 def test_flags_parse_and_optional_flags():
-    p = _parser(data_dir_help="where the data is", device_default="cpu")
-    args = p.parse_args(["--preset", "paper", "--out", "o", "--seed", "3", "--resume", "--quiet", "--data-dir", "d"])
+    p = _parser(data_dir_help="where the data is")
+    args = p.parse_args(["--preset", "paper", "--out", "o", "--seed", "3", "--resume", "--quiet", "--data-dir", "d",
+                         "--device", "cpu"])
     assert (args.preset, args.out, args.seed, args.resume, args.quiet) == ("paper", Path("o"), 3, True, True)
     assert (args.data_dir, args.device) == (Path("d"), "cpu")
     assert resolve_out_dir(p, args) == Path("o")
@@ -48,6 +51,36 @@ def test_flags_parse_and_optional_flags():
         p.parse_args(["--preset", "nope"])
     with pytest.raises(ValueError, match="default preset"):
         add_run_args(argparse.ArgumentParser(), ["a"], "b")
+
+
+def test_help_states_defaults_and_set_and_print_config_finish_the_config(capsys):
+    import dataclasses
+
+    from ebm_run import app_parser, finish_config
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        steps: int = 5
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        inner: Inner = Inner()
+        seed: int = 0
+
+    p = add_run_args(app_parser("demo_app", "A demo.\n\n    uv run apps/demo_app --seed 3\n"), ["default"], "default")
+    text = " ".join(p.format_help().split())
+    assert "random seed, 0 to 2147483647 (default: 0)" in text and "(default: auto)" in text
+    assert "uv run apps/demo_app --seed 3" in p.format_help()  # the examples kept as written
+    assert "(default: None)" not in text and "(default: False)" not in text  # no empty defaults
+    config = finish_config(p, p.parse_args(["--set", "inner.steps=7"]), Config())
+    assert config == Config(Inner(7))
+    with pytest.raises(SystemExit) as exc:
+        finish_config(p, p.parse_args(["--set", "inner.steps=7", "--print-config"]), Config())
+    assert exc.value.code == 0
+    assert json.loads(capsys.readouterr().out) == {"inner": {"steps": 7}, "seed": 0}
+    with pytest.raises(SystemExit) as exc:
+        finish_config(p, p.parse_args(["--set", "inner.stepz=7"]), Config())
+    assert exc.value.code == 2 and "stepz" in capsys.readouterr().err
 
 
 def test_resume_without_out_is_a_usage_error(capsys):
@@ -76,7 +109,7 @@ def test_counts_seeds_and_devices_are_checked_when_parsed(capsys):
                        ("inf", positive_float), ("nan", nonnegative_float), ("x", positive_float)):
         with pytest.raises(argparse.ArgumentTypeError):
             check(bad)
-    p = _parser(device_default="cpu")
+    p = _parser()
     p.add_argument("--steps", type=positive_int)
     for argv, message in ((["--steps", "0"], "must be at least 1, got 0"), (["--seed", "-1"], "must be 0 or more"),
                           (["--device", "gpu"], "not a torch device: 'gpu'")):

@@ -6,7 +6,16 @@ CPU demos use (:mod:`.mnist_files`). The algorithms live in ebm-core; the experi
 packages, which call these helpers at their boundary.
 """
 
-from .cli import AppParser, add_run_args, app_parser, default_out_dir, resolve_out_dir, run_cli, run_files
+from .cli import (
+    AppParser,
+    add_run_args,
+    app_parser,
+    default_out_dir,
+    finish_config,
+    resolve_out_dir,
+    run_cli,
+    run_files,
+)
 from .flags import (
     MAX_CHAIN_STEPS,
     MAX_COUNT,
@@ -39,7 +48,8 @@ from .records import (
 )
 
 __all__ = [
-    "AppParser", "app_parser", "add_run_args", "default_out_dir", "resolve_out_dir", "run_cli", "run_files",
+    "AppParser", "app_parser", "add_run_args", "default_out_dir", "finish_config", "resolve_out_dir", "run_cli",
+    "run_files",
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",
     "apply_overrides",

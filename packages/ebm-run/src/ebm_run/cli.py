@@ -1,11 +1,14 @@
-"""The conventions every app shares: the flags (``--preset``, ``--out``, ``--seed``, ``--resume``,
-``--overwrite``, ``--quiet``, ``--traceback``, and where an app has them ``--data-dir`` and ``--device``),
+"""The conventions every app shares: the flags (``--preset``, ``--out``, ``--seed``, ``--set``,
+``--print-config``, ``--resume``, ``--overwrite``, ``--quiet``, ``--traceback``, and where an app has
+them ``--data-dir`` and ``--device``),
 the parser whose usage errors are one line, the run folder an ``--out`` names, and :func:`run_cli`, which
 turns a mistake in the input into one line instead of a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import re
 import sys
@@ -13,9 +16,10 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .flags import MAX_SEED, device_name, seed_number
+from .overrides import apply_overrides
 from .records import RUN_RECORD, held_run_folders, recorded_app
 
 # What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
@@ -62,12 +66,24 @@ class AppParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (--help lists the options)\n")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` keeps the examples as written and states each option's default (where it has one
+    and its help does not already say it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)) \
+                or action.default == []:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def app_parser(prog: str, doc: str) -> AppParser:
     """The parser of app ``prog`` whose module docstring is ``doc`` (first line: the description;
     the rest, kept as written: the examples)."""
     lines = doc.strip("\n").splitlines()
     return AppParser(prog=prog, description=lines[0], epilog="\n".join(lines[1:]).strip("\n") or None,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                     formatter_class=_HelpFormatter)
 
 
 def default_out_dir(app: str) -> Path:
@@ -83,32 +99,55 @@ def _project_file(filename: str) -> bool:
 
 def add_run_args(
     parser: argparse.ArgumentParser, presets: Iterable[str], default_preset: str, *,
-    data_dir_help: str | None = None, device: bool = True, device_default: str | None = None,
-    device_help: str | None = "cpu or cuda", seed_help: str | None = None,
+    data_dir_help: str | None = None, device: bool = True, device_help: str | None = "cpu, cuda or mps",
+    seed_help: str | None = None,
     resume_help: str = "continue from the checkpoints in --out",
 ) -> argparse.ArgumentParser:
     """Add the shared flags to an app's parser (its ``prog`` is the app name, used in ``--out``'s help).
 
     ``--preset`` (choices ``presets``), ``--out`` (default None: see :func:`resolve_out_dir`), ``--data-dir``
-    (only with ``data_dir_help``), ``--device`` (unless ``device=False``), ``--seed`` (default 0),
-    ``--resume``, ``--quiet`` and ``--traceback`` (read by :func:`run_cli`). Returns the parser."""
+    (only with ``data_dir_help``), ``--device`` (unless ``device=False``; default ``auto``: CUDA when
+    present, else the CPU), ``--seed`` (default 0), ``--set``, ``--print-config`` (both read by
+    :func:`finish_config`), ``--resume``, ``--quiet`` and ``--traceback`` (read by :func:`run_cli`).
+    Returns the parser."""
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
     parser.add_argument("--preset", choices=presets, default=default_preset,
-                        help=f"settings to run (default {default_preset}; see the package README)")
-    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default runs/{parser.prog}/<time>)")
+                        help="settings to run (see the package README)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output directory (default: runs/{parser.prog}/<time>)")
     if data_dir_help is not None:
         parser.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)
     if device:
-        parser.add_argument("--device", type=device_name, default=device_default, help=device_help)
+        parser.add_argument("--device", type=device_name, default="auto",
+                            help=f"{device_help}; auto: CUDA when present, else MPS, else the CPU")
     parser.add_argument("--seed", type=seed_number, default=0, help=seed_help or f"random seed, 0 to {MAX_SEED}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="set any field of the preset's config, e.g. seed=3 (repeatable; "
+                             "--print-config lists every field)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (preset, flags and --set) as JSON and exit")
     parser.add_argument("--resume", action="store_true", help=resume_help)
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in an --out that holds a run (its logs are cleared, its files replaced)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--traceback", action="store_true", help="on an error, show the whole Python traceback")
     return parser
+
+
+def finish_config(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Any) -> Any:
+    """The app's ``config`` (a nested frozen dataclass, already set from the preset and the flags)
+    with the ``--set`` assignments applied (a refused one is a usage error); with ``--print-config``
+    it is printed whole as JSON and the app exits 0 before any work."""
+    try:
+        config = apply_overrides(config, args.overrides)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.print_config:
+        print(json.dumps(dataclasses.asdict(config), indent=2, default=str))
+        parser.exit(0)
+    return config
 
 
 def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:

@@ -106,7 +106,9 @@ def _whole_number(text: str) -> int:
 
 def device_name(text: str) -> str:
     """argparse type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``), checked
-    before any work starts."""
+    before any work starts; ``auto`` is the best one present: CUDA, else MPS, else the CPU."""
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     try:
         device = torch.device(text)
     except RuntimeError:
