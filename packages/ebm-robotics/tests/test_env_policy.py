@@ -232,3 +232,28 @@ def test_load_exported_program_policy(tmp_path):
     a = p(np.ones(STATE_DIM))
     expected = net(torch.ones(STATE_DIM)).detach().numpy()
     np.testing.assert_allclose(a, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_joint_accessors_compare_joint_types_by_value_on_every_mujoco():
+    """gymnasium-robotics' own accessors fail from mujoco 3.12 on (enum compares); ours give each
+    joint exactly the qpos / qvel span MuJoCo's addresses give it, and write back what they read."""
+    import mujoco
+    from ebm_robotics.env import HandCubeSim, joint_span
+    from gymnasium_robotics.utils import mujoco_utils
+
+    sim = HandCubeSim()
+    sim.reset(seed=0)
+    model, data = sim.model, sim.data
+    qpos_ends = list(model.jnt_qposadr[1:]) + [model.nq]
+    dof_ends = list(model.jnt_dofadr[1:]) + [model.nv]
+    for j in range(model.njnt):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+        assert joint_span(model, name) == slice(int(model.jnt_qposadr[j]), int(qpos_ends[j]))
+        assert joint_span(model, name, velocity=True) == slice(int(model.jnt_dofadr[j]), int(dof_ends[j]))
+        value = mujoco_utils.get_joint_qpos(model, data, name)  # the library's name, our accessor
+        mujoco_utils.set_joint_qpos(model, data, name, value + 0.01)
+        assert np.allclose(mujoco_utils.get_joint_qpos(model, data, name), value + 0.01)
+    assert joint_span(model, "object:joint").stop - joint_span(model, "object:joint").start == 7  # free joint
+    with pytest.raises(ValueError, match="not part of the model"):
+        joint_span(model, "robot0:nope")
+    sim.close()

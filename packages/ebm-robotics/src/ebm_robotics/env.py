@@ -43,6 +43,54 @@ from .shards import ACTION_DIM, POSITION_DIM, STATE_DIM  # defined once, beside 
 with contextlib.redirect_stderr(io.StringIO()):
     import gymnasium_robotics
 
+# gymnasium-robotics (1.4.x) reads and writes joints in utils/mujoco_utils.py by comparing
+# ``model.jnt_type[i] == mujoco.mjtJoint.mjJNT_FREE``; from mujoco 3.12 on that compare is False for
+# every joint (the enum no longer equals the integer array's entries), so the hand env asserts. The
+# four joint accessors are replaced by ones that compare the integer values: the same spans of
+# ``qpos`` / ``qvel`` on every mujoco version (tests/test_env_policy.py checks them against the
+# joints' addresses and the library's own functions where those still work).
+_QPOS_WIDTH = {int(mujoco.mjtJoint.mjJNT_FREE): 7, int(mujoco.mjtJoint.mjJNT_BALL): 4,
+               int(mujoco.mjtJoint.mjJNT_SLIDE): 1, int(mujoco.mjtJoint.mjJNT_HINGE): 1}
+_QVEL_WIDTH = {int(mujoco.mjtJoint.mjJNT_FREE): 6, int(mujoco.mjtJoint.mjJNT_BALL): 3,
+               int(mujoco.mjtJoint.mjJNT_SLIDE): 1, int(mujoco.mjtJoint.mjJNT_HINGE): 1}
+
+
+def joint_span(model: mujoco.MjModel, name: str, velocity: bool = False) -> slice:
+    """The slice of ``data.qpos`` (or, with ``velocity``, ``data.qvel``) that joint ``name`` holds."""
+    joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+    if joint == -1:
+        raise ValueError(f"joint {name!r} is not part of the model")
+    start = int((model.jnt_dofadr if velocity else model.jnt_qposadr)[joint])
+    return slice(start, start + (_QVEL_WIDTH if velocity else _QPOS_WIDTH)[int(model.jnt_type[joint])])
+
+
+def _get_joint_qpos(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> np.ndarray:
+    return data.qpos[joint_span(model, name)].copy()
+
+
+def _get_joint_qvel(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> np.ndarray:
+    return data.qvel[joint_span(model, name, velocity=True)].copy()
+
+
+def _set_joint_qpos(model: mujoco.MjModel, data: mujoco.MjData, name: str, value: Any) -> None:
+    span = joint_span(model, name)
+    data.qpos[span] = np.asarray(value).reshape(-1) if span.stop - span.start > 1 else value
+
+
+def _set_joint_qvel(model: mujoco.MjModel, data: mujoco.MjData, name: str, value: Any) -> None:
+    span = joint_span(model, name, velocity=True)
+    data.qvel[span] = np.asarray(value).reshape(-1) if span.stop - span.start > 1 else value
+
+
+def _lift_joint_type_compares() -> None:
+    from gymnasium_robotics.utils import mujoco_utils
+
+    mujoco_utils.get_joint_qpos, mujoco_utils.get_joint_qvel = _get_joint_qpos, _get_joint_qvel
+    mujoco_utils.set_joint_qpos, mujoco_utils.set_joint_qvel = _set_joint_qpos, _set_joint_qvel
+
+
+_lift_joint_type_compares()
+
 ENV_ID = "HandManipulateBlock-v1"
 N_SUBSTEPS = 20
 
