@@ -13,6 +13,8 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
+    assert proc.stdout.splitlines()[1] == f"{APP}: watch it with: uv run tensorboard --logdir {out}"
+    assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
     results = json.loads((out / "results.json").read_text())
     joint = results["joint"]["metrics"]
     methods = {"ground_truth", "sum_in_turn", "sum_gradient", "sum_gradient_equal_weights", "joint_baseline",

@@ -28,6 +28,8 @@ def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--train", "24")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
+    assert proc.stdout.splitlines()[1] == f"{APP}: watch it with: uv run tensorboard --logdir {out}"
+    assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
     results = json.loads((out / "results.json").read_text())
     assert results["eval_split"] == "test" and results["config"]["evaluation"]["split"] == "test"
     assert set(results["frechet_mean"]) == set(results["frechet_ci95"]) == MODELS

@@ -16,6 +16,8 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     proc = run_app(APP, *args, env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
+    assert proc.stdout.splitlines()[1] == f"{APP}: watch it with: uv run tensorboard --logdir {out}"
+    assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
     results = json.loads((out / "results.json").read_text())
     assert set(results["accuracy"]) == {"ebm", "finetune", "vae", "ebm_joint"}
     for method, acc in results["accuracy"].items():

@@ -11,7 +11,14 @@ import dataclasses
 import sys
 
 from ebm_compose.celeba_experiment import PRESETS, run_celeba_compose, summary_table
-from ebm_run import add_run_args, app_parser, finish_config, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

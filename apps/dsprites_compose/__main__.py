@@ -10,7 +10,14 @@ import dataclasses
 import sys
 
 from ebm_compose.dsprites_experiment import PRESETS, run_dsprites_compose, summary_table
-from ebm_run import add_run_args, app_parser, finish_config, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

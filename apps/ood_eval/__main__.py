@@ -12,7 +12,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ebm_run import add_run_args, app_parser, finish_config, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 from ebm_vision.ood import REAL_SETS

@@ -18,7 +18,15 @@ from ebm_continual import (
     summary_table,
     with_device,
 )
-from ebm_run import add_run_args, app_parser, finish_config, positive_int, resolve_out_dir, run_cli, training_steps
+from ebm_run import (
+    add_run_args,
+    app_parser,
+    finish_config,
+    positive_int,
+    resolve_out_dir,
+    run_cli,
+    training_steps,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

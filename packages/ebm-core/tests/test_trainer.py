@@ -323,3 +323,30 @@ def test_a_resumed_run_says_so_under_its_label(tmp_path, capsys):
     labelled = small_trainer(run, steps=9, quiet=False, label="concept shape")  # a label is no new setting
     assert labelled.resume() and "concept shape: resumed at step 6" in capsys.readouterr().err
     assert small_trainer(run, steps=9).resume() and capsys.readouterr().err == ""  # quiet: silent
+
+
+def test_training_logs_scalars_to_metrics_jsonl_and_tensorboard(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.manual_seed(0)
+    data = (torch.randn(64, 2), None)
+    sampler = LangevinSampler(steps=3, step_size=0.1, noise_std=0.01, grad_clip=None, clamp=None)
+    cfg = TrainerConfig(steps=6, batch_size=16, log_every=2, checkpoint_every=6, quiet=True)
+    Trainer(MLPEnergy(2, hidden=(8,)), sampler, data, cfg, out_dir=tmp_path / "tb").train()
+    rows = [json.loads(line) for line in (tmp_path / "tb" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert all(r["grad_norm"] > 0 and r["lr"] == cfg.lr for r in rows)
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/e_pos", "train/e_neg", "train/grad_norm", "train/lr", "train/grad_abs"} <= tags
+    assert [e.step for e in events.Scalars("train/loss")] == [2, 4, 6]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["loss"] for r in rows])
+    # ebm-core alone (no tensorboard package): the same metrics.jsonl, no event files
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    Trainer(MLPEnergy(2, hidden=(8,)), sampler, data, cfg, out_dir=tmp_path / "plain").train()
+    assert len((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()) == 3
+    assert not (tmp_path / "plain" / "tensorboard").exists()

@@ -136,7 +136,8 @@ def test_the_run_folder_is_the_first_line_and_resume_into_an_empty_one_says_it_s
     assert capsys.readouterr().out == ""
     resolve_out_dir(p, p.parse_args(["--out", str(tmp_path / "run"), "--resume"]))
     start_run_folder(tmp_path / "run", "demo_app", resume=True)
-    assert capsys.readouterr().out == f"demo_app: run folder {tmp_path / 'run'}\n"
+    assert capsys.readouterr().out == (f"demo_app: run folder {tmp_path / 'run'}\n"
+                                       f"demo_app: watch it with: uv run tensorboard --logdir {tmp_path / 'run'}\n")
 
 
 def test_run_cli_reports_input_errors_in_one_line(capsys):
@@ -315,6 +316,7 @@ def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
         stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().strip() == f"demo_app: run folder {run}"  # the first line, once locked
+        assert first.stdout.readline().strip().startswith("demo_app: watch it with: uv run tensorboard")
         assert first.stdout.readline().strip() == "locked"
         log.write_text('{"step": 1}\n')  # what the running job is writing
         partial.write_bytes(b"half")

@@ -21,6 +21,7 @@ from .batches import BatchStream, Data
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_nonnegative, check_positive
 from .progress import progress
+from .scalar_log import ScalarLog
 
 LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -91,6 +92,7 @@ def train_supervised(
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total)))
     ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
+    scalars = ScalarLog(out_dir) if out_dir is not None else None  # metrics.jsonl and TensorBoard files
     label = config.label or (Path(out_dir).name if out_dir is not None else "train")
     settings = {f"config.{k}": v for k, v in dataclasses.asdict(config).items()}
     step, history = 0, []
@@ -101,6 +103,8 @@ def train_supervised(
         refuse_other_settings(state["settings"], settings, ckpt, extra)
         _load(model, optimizer, schedule, stream, state, ckpt)
         step, history = int(state["step"]), list(state["history"])
+        if scalars is not None:
+            scalars.keep_until(step)  # the steps after the checkpoint are trained (and logged) again
         if not config.quiet:
             print(f"{label}: resumed at step {step} from {ckpt}", file=sys.stderr, flush=True)
     bar = progress(config.steps, initial=step, desc=label, disable=config.quiet)
@@ -117,12 +121,16 @@ def train_supervised(
         if step % config.log_every == 0 or step == config.steps:
             history.append({"step": step, "loss": loss.item()})
             bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
+            if scalars is not None:
+                scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})
         if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "schedule": schedule.state_dict() if schedule is not None else None,
                                "stream": stream.state_dict(), "step": step, "history": history,
                                "settings": settings}, ckpt)
     bar.close()
+    if scalars is not None:
+        scalars.close()
     return history
 
 

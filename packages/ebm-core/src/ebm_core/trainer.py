@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .atomic import atomic_path
 from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
@@ -27,6 +26,7 @@ from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .sampler import Sampler
+from .scalar_log import ScalarLog
 from .seeding import child_seed, rng_state, seed_everything, set_rng_state
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -100,14 +100,6 @@ def _sampler_settings(sampler: Any) -> dict[str, Any] | None:
     return {k: v for k, v in dataclasses.asdict(sampler).items() if k not in _SAMPLER_RUNTIME_FIELDS}
 
 
-def _logged_step(line: str) -> float:
-    """The step of one metrics.jsonl line; a blank or torn line (a killed write) counts as after every step."""
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
-
-
 def _last_run(lines: list[str]) -> list[dict[str, float]]:
     """The diagnostics of the last run logged in these metrics.jsonl lines (a run started afresh in
     the same folder appends to an earlier run's log: its steps start over)."""
@@ -179,6 +171,8 @@ class Trainer:
             else ClippedAdam(self.energy.parameters(), lr=config.lr, betas=config.betas)
         )
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        # what rank 0 logs: metrics.jsonl and TensorBoard files in out_dir (ebm_core.scalar_log)
+        self._scalars = ScalarLog(self.out_dir) if (self.out_dir is not None and self.rank == 0) else None
         self.label = config.label or (self.out_dir.name if self.out_dir is not None else "train")
         self.callback, self.callback_every = callback, callback_every
         self.step = 0
@@ -282,16 +276,10 @@ class Trainer:
 
     def _truncate_metrics(self) -> list[str]:
         """Cut metrics.jsonl after the current step (and drop torn lines); returns the lines kept."""
-        log = self._metrics_path()
-        if log is None or not log.exists():
-            return []
-        keep = [ln for ln in log.read_text().splitlines() if _logged_step(ln) <= self.step]
-        with atomic_path(log) as tmp:  # a kill during the rewrite leaves the old log
-            tmp.write_text("".join(ln + "\n" for ln in keep))
-        return keep
+        return self._scalars.keep_until(self.step) if self._scalars is not None else []
 
     def _metrics_path(self) -> Path | None:
-        return self.out_dir / "metrics.jsonl" if (self.out_dir is not None and self.rank == 0) else None
+        return self._scalars.path if self._scalars is not None else None
 
     # ------------------------------------------------------------ training
     def negatives(
@@ -326,6 +314,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.energy.parameters())
+        grads = [p.grad for p in self.energy.parameters() if p.grad is not None]
+        diag["grad_norm"] = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) if grads else 0.0
+        diag["lr"] = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.buffer.add(x_neg, y_neg if self.buffer.labels is not None else None)
         return diag
@@ -366,6 +357,7 @@ class Trainer:
             if cfg.ensemble_size and self.step % cfg.ensemble_every == 0:
                 self.snapshots.append(copy.deepcopy(self.energy.state_dict()))
             if self.step % cfg.log_every == 0 or self.step == total:
+                diag["grad_norm"] = float(diag["grad_norm"])  # read back only when logged: no sync per step
                 diag["seconds"] = time.perf_counter() - t0
                 history.append(diag)
                 bar.set_postfix(loss=f"{diag['loss']:.3g}", gap=f"{diag['gap']:.3g}")
@@ -378,16 +370,14 @@ class Trainer:
             if self.callback is not None and self.callback_every and self.step % self.callback_every == 0:
                 self.callback(self.step, self)
         bar.close()
+        if self._scalars is not None:
+            self._scalars.close()
         self.history.extend(history)
         return history
 
     def _log(self, diag: dict[str, float]) -> None:
-        path = self._metrics_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            f.write(json.dumps({k: float(v) for k, v in diag.items()}) + "\n")
+        if self._scalars is not None:
+            self._scalars.write(diag)
 
     # ------------------------------------------------------------ ensemble
     def ensemble_energy(self) -> nn.Module:

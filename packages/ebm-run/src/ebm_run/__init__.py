@@ -16,6 +16,7 @@ from .cli import (
     run_cli,
     run_files,
 )
+from .curves import plot_training_curves
 from .flags import (
     MAX_CHAIN_STEPS,
     MAX_COUNT,
@@ -48,6 +49,7 @@ from .records import (
 )
 
 __all__ = [
+    "plot_training_curves",
     "AppParser", "app_parser", "add_run_args", "default_out_dir", "finish_config", "resolve_out_dir", "run_cli",
     "run_files",
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",

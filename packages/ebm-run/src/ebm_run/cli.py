@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .curves import plot_training_curves
 from .flags import MAX_SEED, device_name, seed_number
 from .overrides import apply_overrides
 from .records import RUN_RECORD, held_run_folders, recorded_app
@@ -36,10 +37,15 @@ def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -
     in this project's code) ends with one line on stderr, ``<prog>: error (<kind>): <message> [<where it
     was raised>]``, and exit status 2, unless ``--traceback`` is on the command line (``argv``,
     default ``sys.argv[1:]``), which shows the whole trace. Ctrl-C ends with one line saying how to
-    resume, and exit status 130."""
+    resume, and exit status 130. A run that ends well gets ``training_curves.png`` in its run folder
+    (:func:`plot_training_curves`, from the metrics.jsonl logs of the models it trained)."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        return main()
+        code = main()
+        held = held_run_folders()
+        if code == 0 and held:
+            plot_training_curves(held[-1])
+        return code
     except KeyboardInterrupt:
         held = held_run_folders()
         where = f"--out {held[-1]}" if held else "the same --out"

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import time
 from importlib import metadata
 from pathlib import Path
@@ -106,10 +107,13 @@ def start_run_folder(
     if not resume:
         for log in out.rglob("metrics.jsonl"):
             log.unlink(missing_ok=True)
+        for events in [p for p in out.rglob("tensorboard") if p.is_dir()]:
+            shutil.rmtree(events, ignore_errors=True)
     write_json_atomic(out / RUN_RECORD, {"app": app, "ebm_core_version": __version__, "settings": settings})
     if announce and os.environ.get("RANK", "0") == "0":
         print(f"{app}: run folder {out}" + (" (--resume: no earlier run there; starting a new one)"
                                               if resume and fresh else ""), flush=True)
+        print(f"{app}: watch it with: uv run tensorboard --logdir {out}", flush=True)
     return out
 
 

@@ -1,0 +1,63 @@
+"""``training_curves.png``: the curves of every model a run trained, read from its metrics.jsonl logs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .records import save_figure
+
+PANELS = (("loss", "loss"), ("energies", ("e_pos", "e_neg")), ("gradient norm", "grad_norm"))
+
+
+def _rows(log: Path) -> list[dict[str, float]]:
+    """The rows of the last run logged in ``log`` (a fresh run in the same folder starts its steps
+    over; a torn last line, from a killed write, is left out)."""
+    rows = []
+    for line in log.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if rows and row.get("step", 0) <= rows[-1].get("step", 0):
+            rows = []
+        rows.append(row)
+    return rows
+
+
+def plot_training_curves(out: str | Path) -> Path | None:
+    """Plot loss, energies of data and samples, and gradient norm against the step for every
+    ``metrics.jsonl`` under the run folder ``out`` (one line per trained model, named by its folder);
+    writes ``out/training_curves.png`` and returns its path (None when nothing was logged)."""
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 draws it
+        return None
+    out = Path(out)
+    runs = {str(log.parent.relative_to(out)) or ".": _rows(log) for log in sorted(out.rglob("metrics.jsonl"))}
+    runs = {name: rows for name, rows in runs.items() if rows}
+    if not runs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    panels = [(title, keys) for title, keys in PANELS
+              if any(k in rows[0] for rows in runs.values() for k in ([keys] if isinstance(keys, str) else keys))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels):
+        for name, rows in runs.items():
+            for key in [keys] if isinstance(keys, str) else keys:
+                points = [(r["step"], r[key]) for r in rows if key in r]
+                if points:
+                    label = name if isinstance(keys, str) else f"{name} {key}"
+                    ax.plot(*zip(*points), label=label, lw=1.2, ls="-" if key != "e_neg" else "--")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if title == "gradient norm":
+            ax.set_yscale("log")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if len(labels) > 1:
+        axes[0][0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return save_figure(fig, out / "training_curves.png", dpi=100)
