@@ -19,6 +19,8 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     assert proc.stdout.splitlines()[1] == f"{APP}: watch it with: uv run tensorboard --logdir {out}"
     assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
+    grids = sorted((out / "samples").glob("step_*.png"))  # the buffer's newest samples, 10 times over the run
+    assert len(grids) >= 2 and all(g.stat().st_size > 1_000 for g in grids)
     results = json.loads((out / "results.json").read_text())
     assert results["training"]["steps"] == 6 and results["seed"] == 3
     assert results["data"].startswith("mnist train split (")  # the shared folder holds the full MNIST

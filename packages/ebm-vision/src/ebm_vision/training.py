@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from .data import DequantizedImages
 from .image_energy import ImageEnergyConfig, build_energy, save_image_energy
+from .plots import save_grid
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ def for_trainer(data: Any, conditional: bool) -> Any:
     return data
 
 
+def _sample_grid(step: int, trainer: Trainer) -> None:
+    """The newest 64 negatives of the replay buffer as ``samples/step_<step>.png`` (rank 0)."""
+    if trainer.rank == 0 and trainer.out_dir is not None and trainer.buffer.size:
+        save_grid(trainer.buffer.latest(64), trainer.out_dir / "samples" / f"step_{step:07d}.png", nrow=8)
+
+
 def train_image_energy(
     config: ImageTrainingConfig, data: tuple[torch.Tensor, torch.Tensor | None] | Dataset,
     out_dir: str | Path | None = None, resume: bool = False,
@@ -108,15 +115,19 @@ def train_image_energy(
     ``y`` None / items without labels for unconditional models) with ebm-core's Trainer.
 
     With ``out_dir`` the Trainer checkpoints to ``out_dir/checkpoint.pt`` (``resume`` continues
-    from it) and the trained model with its last snapshots is written to ``out_dir/model.pt``.
+    from it), a grid of the newest replay-buffer samples is written to
+    ``out_dir/samples/step_<N>.png`` ten times over the run (to watch it), and the trained model
+    with its last snapshots is written to ``out_dir/model.pt``.
     Under ``torchrun`` every rank trains with its own buffer and gradients are averaged (A.11).
     """
     if isinstance(data, tuple):
         check_unit_range(data[0], "training images x")
     seed_everything(config.trainer.seed)  # the initial weights come from the run's seed too
     energy = build_energy(config.energy)
+    watch = out_dir is not None
     trainer = Trainer(energy, config.sampler, for_trainer(data, config.energy.conditional), config.trainer,
-                      out_dir=out_dir)
+                      out_dir=out_dir, callback=_sample_grid if watch else None,
+                      callback_every=max(config.trainer.steps // 10, 1) if watch else 0)
     if resume:
         trainer.resume()
     trainer.train()
