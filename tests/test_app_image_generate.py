@@ -35,6 +35,13 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
         assert {"mse_before", "mse_after", "psnr_before", "psnr_after", "class_changed"} <= set(m)
     assert results["restoration"]["ground_truth"]["mse_before"] == 0.0
     assert FIGURES <= set(results["figures"])
+    import numpy as np
+
+    with np.load(out / "samples.npz", allow_pickle=False) as saved:  # the scored samples, as data
+        images, labels = saved["images"], saved["labels"]
+    n = results["samples"]["n"]
+    assert images.dtype == np.uint8 and images.shape == (n, 1, 28, 28) and images.max() > 128
+    assert labels.dtype == np.int64 and labels.tolist() == [i % 10 for i in range(n)]
     assert all((out / f).stat().st_size > 500 for f in FIGURES)
     assert (out / "checkpoint.pt").exists() and (out / "model.pt").exists()
     assert "salt_and_pepper: MSE" in proc.stdout

@@ -24,7 +24,7 @@ from .data import holdout_split, image_shape, load_dataset, load_images, shared_
 from .image_energy import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
-from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
+from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time, save_samples
 from .scores import (
     DomainClassifier,
     classifier_accuracy,
@@ -256,6 +256,10 @@ def run_image_generate(
         order = torch.cat([torch.nonzero(yc == c).flatten()[:10] for c in range(min(k, 10))])
     else:
         order = torch.arange(min(n, 100))
+    save_samples(out / "samples.npz", single, y_gen)  # the set the FID and the class accuracy score
+    results["samples"] = {"file": "samples.npz", "n": n, "per_class": n // k if k else None,
+                          "what": "the single model's test-time samples (the set scored below): images uint8 "
+                                  "N x C x H x W, labels int64 (-1: unconditional); np.load(path)"}
     plots.save_grid(single[order], out / "samples.png")
     plots.save_grid(ens[order], out / "samples_ensemble.png")
     plots.save_grid(one_chain[order], out / "samples_one_chain.png")
