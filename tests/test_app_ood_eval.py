@@ -13,12 +13,14 @@ def test_ood_eval_tiny_end_to_end_and_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[0] == f"{APP}: run folder {out}"  # the first line, before any work
     r = json.loads((out / "results.json").read_text())
-    assert set(r["auroc"]) == {"constant", "uniform", "interpolation"}
+    # Fashion-MNIST's test images, shipped beside the checkout, join the synthetic sets by default
+    assert set(r["auroc"]) == {"constant", "uniform", "interpolation", "fashion_mnist"}
+    assert r["real_sets"] == ["fashion_mnist"] and r["num_ood_per_set"]["fashion_mnist"] == 100
     assert all(0.0 <= v <= 1.0 for v in r["auroc"].values())
     # scores are -E: uniform noise gets a far higher energy than digits even after 6 steps (1.0 here);
     # a flipped sign would put it near 0
     assert r["auroc"]["uniform"] > 0.9
-    assert abs(r["mean_auroc"] - sum(r["auroc"].values()) / 3) < 1e-9
+    assert abs(r["mean_auroc"] - sum(r["auroc"].values()) / 4) < 1e-9
     assert r["num_in_distribution"] == 200
     assert r["training"]["steps"] == 6 and "wall_seconds" in r and "config" in r
     assert (out / "relative_energy_histograms.png").stat().st_size > 10_000

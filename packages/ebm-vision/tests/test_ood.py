@@ -99,12 +99,15 @@ def test_histogram_png(tmp_path):
 def test_a_damaged_torchvision_ood_file_is_not_reported_missing(tmp_path):
     import struct
 
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    (raw / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, 10, 28, 28) + bytes(100))  # cut off
-    (raw / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 10) + bytes(10))
-    with pytest.raises(ValueError, match="fashion_mnist test files under .* are there but damaged or incomplete"):
-        load_ood_images("fashion_mnist", tmp_path, (1, 28, 28))
+    for folder, name, message in (
+            ("FashionMNIST", "fashion_mnist", "header says shape \\(10, 28, 28\\) but the file holds 100 values"),
+            ("KMNIST", "kmnist", "kmnist test files under .* are there but damaged or incomplete")):
+        raw = tmp_path / folder / "raw"
+        raw.mkdir(parents=True)
+        (raw / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, 10, 28, 28) + bytes(100))  # cut off
+        (raw / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 10) + bytes(10))
+        with pytest.raises(ValueError, match=message):
+            load_ood_images(name, tmp_path, (1, 28, 28))
 
 
 def test_nan_scores_stop_the_ood_evaluation_naming_the_model_and_set():
@@ -120,3 +123,24 @@ def test_nan_scores_stop_the_ood_evaluation_naming_the_model_and_set():
     assert res["auroc"]["dim"] == 0.0  # finite scores: a number (here the worst one)
     with pytest.raises(NonFiniteError, match="OOD scores of model.pt on bright: 1 of 2 values"):
         evaluate_ood(NaNOnBright(), x_in, {"bright": images_with_first_pixel([0.95, 0.5])}, model="model.pt")
+
+
+def test_fashion_mnist_is_the_default_real_set_of_an_mnist_model_where_found(tmp_path, monkeypatch):
+    import shutil
+
+    from ebm_run import shared_fashion_mnist_dir
+    from ebm_vision.ood import default_real_sets, load_ood_images
+
+    monkeypatch.setenv("EBM_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    assert default_real_sets("mnist", tmp_path) == {} and default_real_sets("cifar10", tmp_path) == {}
+    raw = tmp_path / "tv" / "FashionMNIST" / "raw"  # torchvision's layout works too
+    raw.mkdir(parents=True)
+    monkeypatch.delenv("EBM_FASHION_MNIST_DIR")
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(shared_fashion_mnist_dir() / name, raw / name)
+    assert default_real_sets("mnist", tmp_path / "tv") == {"fashion_mnist": tmp_path / "tv"}
+    x = load_ood_images("fashion_mnist", tmp_path / "tv", (1, 28, 28), limit=50)
+    assert x.shape == (50, 1, 28, 28) and 0 <= x.min() and x.max() < 1
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(ValueError):  # a damaged file is refused, not read as noise
+        load_ood_images("fashion_mnist", tmp_path / "tv", (1, 28, 28))

@@ -32,7 +32,14 @@ from .flags import (
     seed_number,
     training_steps,
 )
-from .mnist_files import MNIST_FILES, find_mnist_files, read_idx, read_mnist_idx, shared_mnist_dir
+from .mnist_files import (
+    MNIST_FILES,
+    find_mnist_files,
+    read_idx,
+    read_mnist_idx,
+    shared_fashion_mnist_dir,
+    shared_mnist_dir,
+)
 from .overrides import apply_overrides
 from .records import (
     RUN_RECORD,
@@ -57,6 +64,6 @@ __all__ = [
     "apply_overrides",
     "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
-    "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir",
+    "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir", "shared_fashion_mnist_dir",
 ]
 __version__ = "0.1.0"

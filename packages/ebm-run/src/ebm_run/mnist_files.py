@@ -47,60 +47,81 @@ def read_idx(path: str | Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _mnist_folders(data_dir: Path) -> tuple[Path, Path, Path]:
-    return data_dir, data_dir / "mnist", data_dir / "MNIST" / "raw"
+# Where each idx data set's files are looked for under a folder DIR: DIR itself, the flat folder
+# shipped beside the checkout (DIR/<shared name>) and torchvision's layout (DIR/<Name>/raw).
+IDX_SETS = {"mnist": ("MNIST", "mnist", "MNIST"), "fashion_mnist": ("Fashion-MNIST", "fashion-mnist", "FashionMNIST")}
 
 
-def _find(data_dir: Path, stem: str) -> Path | None:
-    for folder in _mnist_folders(data_dir):
+def _mnist_folders(data_dir: Path, dataset: str = "mnist") -> tuple[Path, Path, Path]:
+    _, flat, torchvision_name = IDX_SETS[dataset]
+    return data_dir, data_dir / flat, data_dir / torchvision_name / "raw"
+
+
+def _find(data_dir: Path, stem: str, dataset: str = "mnist") -> Path | None:
+    for folder in _mnist_folders(data_dir, dataset):
         for name in (stem, stem + ".gz"):
             if (folder / name).is_file():
                 return folder / name
     return None
 
 
-def find_mnist_files(data_dir: str | Path, split: str = "train") -> tuple[Path, Path]:
-    """Paths of ``split``'s images and labels idx files (plain or ``.gz``) in ``data_dir``,
-    ``data_dir/mnist`` or ``data_dir/MNIST/raw`` (first match in that order)."""
+def find_mnist_files(data_dir: str | Path, split: str = "train", dataset: str = "mnist") -> tuple[Path, Path]:
+    """Paths of ``split``'s images and labels idx files (plain or ``.gz``) of ``dataset`` (``mnist``
+    or ``fashion_mnist``, which share the file names) in ``data_dir``, its flat folder
+    (``data_dir/mnist``, ``data_dir/fashion-mnist``) or torchvision's layout (``data_dir/MNIST/raw``,
+    ``data_dir/FashionMNIST/raw``), first match in that order."""
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if dataset not in IDX_SETS:
+        raise ValueError(f"dataset must be one of {', '.join(IDX_SETS)}, got {dataset!r}")
     data_dir = Path(data_dir)
     stems = MNIST_FILES[split]
-    found = [_find(data_dir, s) for s in stems]
+    found = [_find(data_dir, s, dataset) for s in stems]
     missing = [s + ".gz" for s, p in zip(stems, found) if p is None]
     if missing:
-        where = ", ".join(str(f) for f in _mnist_folders(data_dir))
+        where = ", ".join(str(f) for f in _mnist_folders(data_dir, dataset))
+        name = IDX_SETS[dataset][0]
         raise FileNotFoundError(
-            f"MNIST {split} files not found: missing {' and '.join(missing)} (plain or .gz) in {where}. "
-            f"Put them there (from the MNIST distribution) or pass --data-dir DIR. No download is attempted."
+            f"{name} {split} files not found: missing {' and '.join(missing)} (plain or .gz) in {where}. "
+            f"Put them there (from the {name} distribution) or pass --data-dir DIR. No download is attempted."
         )
     return found[0], found[1]
 
 
-def read_mnist_idx(data_dir: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """MNIST ``split`` from its idx files (located by :func:`find_mnist_files`): uint8 images
-    ``(N, 28, 28)`` and int64 labels ``(N,)``, as stored (no scaling)."""
-    image_path, label_path = find_mnist_files(data_dir, split)
+def read_mnist_idx(
+    data_dir: str | Path, split: str = "train", dataset: str = "mnist",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``dataset``'s ``split`` (MNIST, or Fashion-MNIST) from its idx files (located by
+    :func:`find_mnist_files`): uint8 images ``(N, 28, 28)`` and int64 labels ``(N,)``, as stored."""
+    image_path, label_path = find_mnist_files(data_dir, split, dataset)
+    what = f"{IDX_SETS[dataset][0]} {split}"
     images, labels = read_idx(image_path), read_idx(label_path).astype(np.int64)
     if images.ndim != 3 or labels.ndim != 1:
         raise ValueError(
-            f"MNIST {split}: expected images (N, H, W) and labels (N,), got {images.shape} and {labels.shape}"
+            f"{what}: expected images (N, H, W) and labels (N,), got {images.shape} and {labels.shape}"
         )
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
+        raise ValueError(f"{what}: {images.shape[0]} images but {labels.shape[0]} labels")
     if images.shape[1:] != (28, 28):
-        raise ValueError(f"MNIST {split}: {image_path} holds images of {images.shape[1]}x{images.shape[2]}, not 28x28")
+        raise ValueError(f"{what}: {image_path} holds images of {images.shape[1]}x{images.shape[2]}, not 28x28")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"MNIST {split}: {label_path} holds labels outside 0-9 ({labels.min()} to {labels.max()})")
+        raise ValueError(f"{what}: {label_path} holds labels outside 0-9 ({labels.min()} to {labels.max()})")
     return images, labels
 
 
-def _beside_checkout() -> Path:
-    """``shared/data/mnist`` next to the repository checkout this file lives in
-    (``<checkout>/packages/ebm-core/src/ebm_core/mnist_files.py``)."""
+def _beside_checkout(folder: str = "mnist") -> Path:
+    """``shared/data/<folder>`` next to the repository checkout this file lives in
+    (``<checkout>/packages/ebm-run/src/ebm_run/mnist_files.py``)."""
     here = Path(__file__).resolve()
     checkout = here.parents[4] if len(here.parents) > 4 else here.parent
-    return checkout.parent / "shared" / "data" / "mnist"
+    return checkout.parent / "shared" / "data" / folder
+
+
+def shared_fashion_mnist_dir() -> Path:
+    """The Fashion-MNIST idx .gz files shipped beside the project: ``$EBM_FASHION_MNIST_DIR`` when set,
+    else ``shared/data/fashion-mnist`` beside the repository checkout."""
+    env = os.environ.get("EBM_FASHION_MNIST_DIR")
+    return Path(env) if env else _beside_checkout("fashion-mnist")
 
 
 def shared_mnist_dir() -> Path:

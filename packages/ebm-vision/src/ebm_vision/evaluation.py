@@ -35,7 +35,14 @@ from .likelihood import (
     likelihood_bounds,
     plot_likelihood,
 )
-from .ood import PAPER_OOD_CIFAR10, evaluate_ood, load_ood_images, plot_relative_energy_histograms, synthetic_ood_sets
+from .ood import (
+    PAPER_OOD_CIFAR10,
+    default_real_sets,
+    evaluate_ood,
+    load_ood_images,
+    plot_relative_energy_histograms,
+    synthetic_ood_sets,
+)
 from .robustness import (
     BASELINE_TRAINING,
     RefineConfig,
@@ -133,7 +140,8 @@ def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
 # ----------------------------------------------------------------------- OOD
 @dataclass(frozen=True)
 class OODEvalConfig:
-    """``real_sets``: names from ``ebm_vision.ood.REAL_SETS`` loaded from ``--data-dir``."""
+    """``real_sets``: names from ``ebm_vision.ood.REAL_SETS`` loaded from ``--ood-data-dir`` (else
+    ``--data-dir``); none named: ``ood.default_real_sets`` (Fashion-MNIST for an MNIST model, where found)."""
 
     training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
     eval_images: int = 2000
@@ -162,10 +170,12 @@ def run_ood_eval(
     prep = prepare_inputs(config.training, data_dir, config.eval_images, config.seed, checkpoint,
                           config.train_limit)
     shape = prep.energy_config.shape
+    folders = ({name: Path(ood_data_dir or data_dir) for name in config.real_sets} if config.real_sets
+               else default_real_sets(config.training.dataset, ood_data_dir or data_dir))
     check_memory(f"{config.ood_images:,} images per OOD set of {tuple(shape)}",
-                 (len(config.real_sets) + 5) * config.ood_images * math.prod(shape) * 4)
-    real = {name: load_ood_images(name, ood_data_dir or data_dir, shape, config.ood_images, config.seed)
-            for name in config.real_sets}  # before training: a missing set fails fast
+                 (len(folders) + 5) * config.ood_images * math.prod(shape) * 4)
+    real = {name: load_ood_images(name, folder, shape, config.ood_images, config.seed)
+            for name, folder in folders.items()}  # before training: a missing or damaged set fails fast
     out = Path(out)
     start_run_folder(out, "ood_eval", resume, settings=_model_settings(config, checkpoint))
     prep = train_model(prep, out, resume, quiet)
@@ -188,6 +198,7 @@ def run_ood_eval(
         "paper_cifar10": PAPER_OOD_CIFAR10,
         "data": prep.note, "num_in_distribution": int(prep.eval_x.shape[0]),
         "num_ood_per_set": {n: int(v.shape[0]) for n, v in sets.items()},
+        "real_sets": sorted(real) or "none found (synthetic sets only)",
         **prep.info, "config": dataclasses.asdict(config), "seed": config.seed,
         "versions": package_versions(*RECORDED_PACKAGES),
     }

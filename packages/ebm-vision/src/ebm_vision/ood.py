@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from ebm_core import auroc, check_finite, class_energies
 from ebm_core.checks import check_unit_range
-from ebm_run import save_figure
+from ebm_run import find_mnist_files, read_mnist_idx, save_figure, shared_fashion_mnist_dir
 from torch import nn
 
 from .data import dequantize, load_images
@@ -103,7 +103,6 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
     from torchvision import datasets
 
     cls, kwargs, folder = {
-        "fashion_mnist": (datasets.FashionMNIST, {}, "FashionMNIST/raw/t10k-images-idx3-ubyte"),
         "kmnist": (datasets.KMNIST, {}, "KMNIST/raw/t10k-images-idx3-ubyte"),
         "emnist_letters": (datasets.EMNIST, {"split": "letters"}, "EMNIST/raw/emnist-letters-test-images-idx3-ubyte"),
     }[name]
@@ -121,6 +120,21 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
     return q.transpose(2, 3).contiguous() if name == "emnist_letters" else q  # EMNIST is stored transposed
 
 
+def default_real_sets(dataset: str, data_dir: str | Path) -> dict[str, Path]:
+    """The real OOD sets a model of ``dataset`` is scored against when none are named, with the
+    folder each is read from: for MNIST, Fashion-MNIST's test images where their files are found
+    (in ``data_dir``, else beside the checkout); none otherwise."""
+    if dataset != "mnist":
+        return {}
+    for folder in (Path(data_dir), shared_fashion_mnist_dir()):
+        try:
+            find_mnist_files(folder, "test", "fashion_mnist")
+        except FileNotFoundError:
+            continue
+        return {"fashion_mnist": folder}
+    return {}
+
+
 def load_ood_images(name: str, data_dir: str | Path, shape: tuple[int, int, int], limit: int | None = None,
                     seed: int = 0) -> torch.Tensor:
     """Test images of a real OOD set as dequantized floats of the model's ``shape``.
@@ -129,7 +143,13 @@ def load_ood_images(name: str, data_dir: str | Path, shape: tuple[int, int, int]
     if name not in REAL_SETS:
         raise ValueError(f"unknown OOD set {name!r}; expected one of {', '.join(REAL_SETS)} or a synthetic set")
     data_dir = Path(data_dir)
-    if name in ("fashion_mnist", "kmnist", "emnist_letters"):
+    if name == "fashion_mnist":  # the flat idx files as shipped, or torchvision's FashionMNIST/raw
+        try:
+            q = torch.from_numpy(read_mnist_idx(data_dir, "test", "fashion_mnist")[0]).unsqueeze(1)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"OOD set {name}: {err} (for the OOD sets that folder is --ood-data-dir, "
+                                    "else --data-dir)") from None
+    elif name in ("kmnist", "emnist_letters"):
         q = _torchvision_set(name, data_dir)
     else:
         try:
