@@ -59,12 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--methods {args.methods}: {e}")
     if args.ebm_steps is not None:
         config = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=args.ebm_steps))
-    config = with_device(config, args.device)
+    config = finish_config(p, args, with_device(config, args.device))  # --set, --print-config: before any work
     out = resolve_out_dir(p, args)
 
     data = load_split_mnist(config.data, args.data_dir, args.eval_per_class, args.train_per_class, args.download)
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    config = finish_config(p, args, config)
     results = run_split_mnist(config, data, out, resume=args.resume, quiet=args.quiet, log=log)
     print(summary_table(results))
     print(f"data: {results['data']['description']}")

@@ -256,4 +256,6 @@ def test_joint_accessors_compare_joint_types_by_value_on_every_mujoco():
     assert joint_span(model, "object:joint").stop - joint_span(model, "object:joint").start == 7  # free joint
     with pytest.raises(ValueError, match="not part of the model"):
         joint_span(model, "robot0:nope")
+    with pytest.raises(ValueError, match="takes 7 values, got 1"):  # no silent broadcast into a free joint
+        mujoco_utils.set_joint_qpos(model, data, "object:joint", 0.0)
     sim.close()

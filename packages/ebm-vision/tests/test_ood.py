@@ -144,3 +144,16 @@ def test_fashion_mnist_is_the_default_real_set_of_an_mnist_model_where_found(tmp
     (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(ValueError):  # a damaged file is refused, not read as noise
         load_ood_images("fashion_mnist", tmp_path / "tv", (1, 28, 28))
+
+
+def test_the_default_fashion_set_of_an_mnist_model_is_clothing_not_the_mnist_files_beside_it():
+    """Fashion-MNIST's files are named like MNIST's: the MNIST folder must not pass for Fashion-MNIST."""
+    from ebm_run import shared_mnist_dir
+    from ebm_vision.ood import default_real_sets, load_ood_images
+
+    folders = default_real_sets("mnist", shared_mnist_dir())  # the app's default: --data-dir is MNIST's
+    assert set(folders) == {"fashion_mnist"}
+    x = load_ood_images("fashion_mnist", folders["fashion_mnist"], (1, 28, 28), limit=1000)
+    digits = load_ood_images("mnist", shared_mnist_dir(), (1, 28, 28), limit=1000)
+    # clothing covers far more of the frame than digits (mean ink 0.29 against 0.13)
+    assert x.mean() > 0.25 and digits.mean() < 0.16

@@ -69,7 +69,7 @@ def read_model_file(
         try:
             with torch.device("meta" if meta else "cpu"):
                 shapes = {k: tuple(v.shape) for k, v in build(config).state_dict().items()}
-        except RuntimeError as e:
+        except (RuntimeError, TypeError, OverflowError, MemoryError) as e:  # e.g. a width of 2**70
             raise ValueError(f"its config declares a network torch cannot even describe ({str(e)[:80]})") from None
         snapshots = payload.setdefault("snapshots", [])
         if not isinstance(snapshots, list) or not isinstance(payload.setdefault("extra", {}), dict):

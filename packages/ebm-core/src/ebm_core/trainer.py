@@ -278,9 +278,6 @@ class Trainer:
         """Cut metrics.jsonl after the current step (and drop torn lines); returns the lines kept."""
         return self._scalars.keep_until(self.step) if self._scalars is not None else []
 
-    def _metrics_path(self) -> Path | None:
-        return self._scalars.path if self._scalars is not None else None
-
     # ------------------------------------------------------------ training
     def negatives(
         self, x_pos: torch.Tensor, y_pos: torch.Tensor | None

@@ -72,14 +72,21 @@ def _get_joint_qvel(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> np
     return data.qvel[joint_span(model, name, velocity=True)].copy()
 
 
+def _fit(span: slice, value: Any, name: str) -> np.ndarray:
+    value = np.asarray(value, dtype=np.float64).reshape(-1)
+    if value.size != span.stop - span.start:
+        raise ValueError(f"joint {name!r} takes {span.stop - span.start} values, got {value.size}")
+    return value
+
+
 def _set_joint_qpos(model: mujoco.MjModel, data: mujoco.MjData, name: str, value: Any) -> None:
     span = joint_span(model, name)
-    data.qpos[span] = np.asarray(value).reshape(-1) if span.stop - span.start > 1 else value
+    data.qpos[span] = _fit(span, value, name)
 
 
 def _set_joint_qvel(model: mujoco.MjModel, data: mujoco.MjData, name: str, value: Any) -> None:
     span = joint_span(model, name, velocity=True)
-    data.qvel[span] = np.asarray(value).reshape(-1) if span.stop - span.start > 1 else value
+    data.qvel[span] = _fit(span, value, name)
 
 
 def _lift_joint_type_compares() -> None:

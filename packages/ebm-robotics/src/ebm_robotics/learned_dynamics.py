@@ -49,6 +49,9 @@ class DynamicsSpec:
             raise ValueError(f"DynamicsSpec.conditional must be true or false, got {self.conditional!r}")
         if self.energy not in ("plain", "whitened"):
             raise ValueError(f"DynamicsSpec.energy must be 'plain' or 'whitened', got {self.energy!r}")
+        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) \
+                or not 0.0 <= self.init_std < float("inf"):
+            raise ValueError(f"DynamicsSpec.init_std must be a finite number >= 0, got {self.init_std!r}")
         if self.family == "ebm":
             if not isinstance(self.sampler, dict) or set(self.sampler) != set(_SAMPLER_FIELDS):
                 raise ValueError(f"an EBM's DynamicsSpec.sampler must give exactly {', '.join(_SAMPLER_FIELDS)}")

@@ -44,7 +44,10 @@ def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -
         code = main()
         held = held_run_folders()
         if code == 0 and held:
-            plot_training_curves(held[-1])
+            try:
+                plot_training_curves(held[-1])
+            except Exception as e:  # a figure about a finished run never turns it into a failure
+                print(f"{prog}: training_curves.png not drawn ({type(e).__name__}: {str(e)[:120]})", file=sys.stderr)
         return code
     except KeyboardInterrupt:
         held = held_run_folders()

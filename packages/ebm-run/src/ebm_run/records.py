@@ -101,6 +101,8 @@ def start_run_folder(
                              f"{'; ...' if len(changed) > 4 else ''}); resume with the same settings, "
                              "or give --overwrite or another --out")
     out.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 owns, cleans and records the folder
+        return out
     lock_run_folder(out)  # checked first, locked now: no folder is made or changed for a run that cannot start
     for tmp in stale_temporaries(out):
         tmp.unlink(missing_ok=True)
@@ -110,7 +112,7 @@ def start_run_folder(
         for events in [p for p in out.rglob("tensorboard") if p.is_dir()]:
             shutil.rmtree(events, ignore_errors=True)
     write_json_atomic(out / RUN_RECORD, {"app": app, "ebm_core_version": __version__, "settings": settings})
-    if announce and os.environ.get("RANK", "0") == "0":
+    if announce:
         print(f"{app}: run folder {out}" + (" (--resume: no earlier run there; starting a new one)"
                                               if resume and fresh else ""), flush=True)
         print(f"{app}: watch it with: uv run tensorboard --logdir {out}", flush=True)
