@@ -52,6 +52,12 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     rerun = json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text())
     assert rerun["confusion"] == ebm_run["confusion"] and rerun["matrix"] == ebm_run["matrix"]
 
+    # a run whose saved model is gone runs again (from its finished checkpoints) and saves it anew
+    (tmp_path / "models" / "ebm_seed0.pt").unlink()
+    said = []
+    run_split_mnist(config, data, tmp_path, resume=True, quiet=True, log=said.append)
+    assert any("no saved model beside" in s for s in said) and (tmp_path / "models" / "ebm_seed0.pt").is_file()
+
     changed = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=1))
     said = []
     results = run_split_mnist(changed, data, tmp_path, resume=True, quiet=True, log=said.append)

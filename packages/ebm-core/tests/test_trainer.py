@@ -350,3 +350,25 @@ def test_training_logs_scalars_to_metrics_jsonl_and_tensorboard(tmp_path, monkey
     Trainer(MLPEnergy(2, hidden=(8,)), sampler, data, cfg, out_dir=tmp_path / "plain").train()
     assert len((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()) == 3
     assert not (tmp_path / "plain" / "tensorboard").exists()
+
+
+def test_logged_events_are_flushed_when_training_stops_on_an_error(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    calls = []
+
+    def stop_at_step_5(step, trainer):
+        calls.append(step)
+        if step == 4:
+            raise KeyboardInterrupt  # a Ctrl-C (or any error) in the middle of training
+
+    torch.manual_seed(0)
+    sampler = LangevinSampler(steps=2, step_size=0.1, noise_std=0.01, grad_clip=None, clamp=None)
+    cfg = TrainerConfig(steps=10, batch_size=16, log_every=2, checkpoint_every=10, quiet=True)
+    trainer = Trainer(MLPEnergy(2, hidden=(8,)), sampler, (torch.randn(64, 2), None), cfg, out_dir=tmp_path,
+                      callback=stop_at_step_5, callback_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [2, 4]  # on disk at once, not 10 s later

@@ -152,10 +152,12 @@ def run_split_mnist(
             settings = run_settings(method, config, data)
             if resume and path.exists():
                 rec = json.loads(path.read_text())
-                if rec.get("settings") == settings and "confusion" in rec:
+                model_missing = method in ("ebm", "ebm_joint") and not (out / str(rec.get("model", ""))).is_file()
+                if rec.get("settings") == settings and "confusion" in rec and not model_missing:
                     runs[method].append(rec)
                     continue
-                why = "settings differ from" if rec.get("settings") != settings else "no confusion matrix in"
+                why = ("settings differ from" if rec.get("settings") != settings else
+                       "no confusion matrix in" if "confusion" not in rec else "no saved model beside")
                 say(f"{method} seed {seed}: {why} the stored run {path}; running it again")
             seed_everything(seed)
             ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None

@@ -15,7 +15,8 @@ SeedName = str | int
 def _key(name: SeedName) -> int:
     if isinstance(name, bool) or not isinstance(name, (str, int, np.integer)):
         raise TypeError(f"a seed name is a str or a whole number, got {type(name).__name__}")
-    if isinstance(name, str):  # text as its UTF-8 bytes read as one number: distinct names, distinct keys
+    if isinstance(name, str):  # text as its UTF-8 bytes read as one number; a name ending in NUL bytes,
+        # or a number equal to a text name's, would share its key: the project's names are plain words
         return int.from_bytes(b"\x01" + name.encode(), "little")
     if name < 0:
         raise ValueError(f"a numeric seed name must be >= 0, got {name}")

@@ -108,29 +108,31 @@ def train_supervised(
         if not config.quiet:
             print(f"{label}: resumed at step {step} from {ckpt}", file=sys.stderr, flush=True)
     bar = progress(config.steps, initial=step, desc=label, disable=config.quiet)
-    while step < config.steps:
-        x, y = stream.next()
-        loss = loss_fn(model, x.to(device), y.to(device) if y is not None else None)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        step += 1
-        bar.update(1)
-        if step % config.log_every == 0 or step == config.steps:
-            history.append({"step": step, "loss": loss.item()})
-            bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
-            if scalars is not None:
-                scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})
-        if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "schedule": schedule.state_dict() if schedule is not None else None,
-                               "stream": stream.state_dict(), "step": step, "history": history,
-                               "settings": settings}, ckpt)
-    bar.close()
-    if scalars is not None:
-        scalars.close()
+    try:
+        while step < config.steps:
+            x, y = stream.next()
+            loss = loss_fn(model, x.to(device), y.to(device) if y is not None else None)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            step += 1
+            bar.update(1)
+            if step % config.log_every == 0 or step == config.steps:
+                history.append({"step": step, "loss": loss.item()})
+                bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
+                if scalars is not None:
+                    scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})
+            if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+                atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "schedule": schedule.state_dict() if schedule is not None else None,
+                                   "stream": stream.state_dict(), "step": step, "history": history,
+                                   "settings": settings}, ckpt)
+    finally:  # also when training stops on an error: the logged events are flushed
+        bar.close()
+        if scalars is not None:
+            scalars.close()
     return history
 
 

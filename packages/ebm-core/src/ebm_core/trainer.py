@@ -340,35 +340,37 @@ class Trainer:
         bar = progress(total, initial=self.step, desc=self.label, disable=cfg.quiet or self.rank != 0)
         history: list[dict[str, float]] = []
         t0 = time.perf_counter()
-        while self.step < total:
-            diag = self.train_step()
-            if diag.get("diverged"):
-                before = self.step
-                self._recover(diag)
-                history = [h for h in history if h["step"] <= self.step]
-                bar.update(self.step - before)
-                continue
-            self.step += 1
-            bar.update(1)
-            diag["step"] = self.step
-            if cfg.ensemble_size and self.step % cfg.ensemble_every == 0:
-                self.snapshots.append(copy.deepcopy(self.energy.state_dict()))
-            if self.step % cfg.log_every == 0 or self.step == total:
-                diag["grad_norm"] = float(diag["grad_norm"])  # read back only when logged: no sync per step
-                diag["seconds"] = time.perf_counter() - t0
-                history.append(diag)
-                bar.set_postfix(loss=f"{diag['loss']:.3g}", gap=f"{diag['gap']:.3g}")
-                self._log(diag)
-            if self.step % cfg.checkpoint_every == 0 or self.step == total:
-                if self.out_dir is not None:
-                    self.save_checkpoint()
-                else:
-                    self._good = self._state()
-            if self.callback is not None and self.callback_every and self.step % self.callback_every == 0:
-                self.callback(self.step, self)
-        bar.close()
-        if self._scalars is not None:
-            self._scalars.close()
+        try:
+            while self.step < total:
+                diag = self.train_step()
+                if diag.get("diverged"):
+                    before = self.step
+                    self._recover(diag)
+                    history = [h for h in history if h["step"] <= self.step]
+                    bar.update(self.step - before)
+                    continue
+                self.step += 1
+                bar.update(1)
+                diag["step"] = self.step
+                if cfg.ensemble_size and self.step % cfg.ensemble_every == 0:
+                    self.snapshots.append(copy.deepcopy(self.energy.state_dict()))
+                if self.step % cfg.log_every == 0 or self.step == total:
+                    diag["grad_norm"] = float(diag["grad_norm"])  # read back only when logged: no sync per step
+                    diag["seconds"] = time.perf_counter() - t0
+                    history.append(diag)
+                    bar.set_postfix(loss=f"{diag['loss']:.3g}", gap=f"{diag['gap']:.3g}")
+                    self._log(diag)
+                if self.step % cfg.checkpoint_every == 0 or self.step == total:
+                    if self.out_dir is not None:
+                        self.save_checkpoint()
+                    else:
+                        self._good = self._state()
+                if self.callback is not None and self.callback_every and self.step % self.callback_every == 0:
+                    self.callback(self.step, self)
+        finally:  # also when training stops on an error: the logged events are flushed
+            bar.close()
+            if self._scalars is not None:
+                self._scalars.close()
         self.history.extend(history)
         return history
 
