@@ -2,6 +2,7 @@
 
 import json
 
+import torch
 from app_runner import call_app, run_app
 
 APP = "celeba_compose"
@@ -22,8 +23,10 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
 
     assert set(results["models"]) == {"Male", "Smiling"}
     for name, rel in results["models"].items():  # each attribute EBM, saved whole
-        _, spec = load_concept_energy(out / rel)
+        energy, spec = load_concept_energy(out / rel)
         assert spec.names == (name,) and spec.columns == (results["attributes"].index(name),)
+        trained = torch.load(out / "checkpoints" / f"attr_{name}" / "checkpoint.pt", weights_only=True)["model"]
+        assert all(torch.equal(trained[k], v) for k, v in energy.state_dict().items())  # the trained weights
     assert (out / "combinations.png").stat().st_size > 2_000
     assert (out / "checkpoints" / "attr_Male" / "checkpoint.pt").exists()
     assert "Male=1 & Smiling=1" in proc.stdout

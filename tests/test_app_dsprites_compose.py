@@ -45,6 +45,9 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
         if name.startswith("joint_") and name != "joint_baseline":
             assert spec.names == (name[len("joint_"):],) and spec.image_size == 16
         assert torch.isfinite(energy(torch.rand(2, 1, 16, 16), torch.rand(2, 8))).all()
+        trained = torch.load(out / "checkpoints" / name / "checkpoint.pt", weights_only=True)["model"]
+        saved = energy.state_dict()  # the very weights training ended with, not a fresh network
+        assert trained.keys() == saved.keys() and all(torch.equal(trained[k], saved[k]) for k in trained)
 
     again = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]

@@ -54,6 +54,8 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert num_classes == 10 and saved["seed"] == 1
     assert 100 * saved["accuracy"] == results["accuracy"]["ebm"]["per_seed"][1]
     assert set(lowest_energy_class(energy, torch.rand(8, 784), num_classes).tolist()) <= set(range(10))
+    trained = torch.load(out / "checkpoints/ebm/seed1/task4/checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[k], v) for k, v in energy.state_dict().items())  # the last task's weights
 
     again = run_app(APP, *args, "--resume", env=ONE_THREAD)  # finished runs are reused: the same numbers
     assert again.returncode == 0, again.stderr[-3000:]

@@ -27,7 +27,7 @@ from .training import BASELINES, make_baseline
 FORMAT = "ebm-robotics/hand-dynamics/v1"
 Family = Literal["ebm", "fc", "fc_paper", "gaussian"]
 FAMILIES: tuple[str, ...] = ("ebm", *BASELINES)
-_SAMPLER_FIELDS = ("steps", "step_size", "noise_std", "grad_clip", "clamp", "temperature")
+_SAMPLER_FIELDS = ("steps", "step_size", "noise_std", "grad_clip", "clamp", "temperature", "compile")
 
 
 @dataclass(frozen=True)
