@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     training = config.training
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps)
-    if args.device is not None:
-        training = dataclasses.replace(training, device=args.device)
-    config = dataclasses.replace(config, training=training)
+    config = dataclasses.replace(config, training=dataclasses.replace(training, device=args.device))
     config = finish_config(p, args, config)
     results = run_celeba_compose(config, out, data_dir=args.data_dir, synthetic=args.synthetic,
                                  resume=args.resume, quiet=args.quiet)

@@ -35,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps)
         config = dataclasses.replace(config, joint_steps=tuple((c, args.steps) for c, _ in config.joint_steps))
-    if args.device is not None:
-        training = dataclasses.replace(training, device=args.device)
-    config = dataclasses.replace(config, training=training)
+    config = dataclasses.replace(config, training=dataclasses.replace(training, device=args.device))
     config = finish_config(p, args, config)
     results = run_dsprites_compose(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
     print(summary_table(results))

@@ -20,6 +20,23 @@ def _logged_step(line: str) -> float:
         return float("inf")
 
 
+def last_run(lines: list[str]) -> list[dict[str, float]]:
+    """The rows of the last run logged in these metrics.jsonl lines, steps as ints (a run started
+    afresh in the same folder appends to an earlier run's log: its steps start over); torn lines,
+    from a killed write, are left out."""
+    rows: list[dict[str, float]] = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+            step = int(row["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if rows and step <= rows[-1]["step"]:
+            rows = []
+        rows.append({**row, "step": step})
+    return rows
+
+
 class ScalarLog:
     """Appends rows ``{"step": s, name: value, ...}`` to ``folder/metrics.jsonl`` and to TensorBoard
     under ``tag/name``; :meth:`close` flushes the event files (a later :meth:`write` reopens them)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import sys
 import time
 from collections import deque
@@ -26,7 +25,7 @@ from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
 from .sampler import Sampler
-from .scalar_log import ScalarLog
+from .scalar_log import ScalarLog, last_run
 from .seeding import child_seed, rng_state, seed_everything, set_rng_state
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -98,14 +97,6 @@ def _sampler_settings(sampler: Any) -> dict[str, Any] | None:
     if not dataclasses.is_dataclass(sampler):
         return None
     return {k: v for k, v in dataclasses.asdict(sampler).items() if k not in _SAMPLER_RUNTIME_FIELDS}
-
-
-def _last_run(lines: list[str]) -> list[dict[str, float]]:
-    """The diagnostics of the last run logged in these metrics.jsonl lines (a run started afresh in
-    the same folder appends to an earlier run's log: its steps start over)."""
-    rows = [json.loads(ln) for ln in lines]
-    starts = [i for i in range(1, len(rows)) if rows[i]["step"] <= rows[i - 1]["step"]]
-    return [{**r, "step": int(r["step"])} for r in rows[starts[-1] if starts else 0 :]]
 
 
 def uniform_init(low: float = 0.0, high: float = 1.0) -> InitFn:
@@ -257,7 +248,7 @@ class Trainer:
         logged = self._truncate_metrics()
         # the diagnostics up to the checkpoint (those kept in memory, else the logged ones), so that
         # history[-1] is its last step
-        self.history = [h for h in self.history if h["step"] <= self.step] or _last_run(logged)
+        self.history = [h for h in self.history if h["step"] <= self.step] or last_run(logged)
         if not self.config.quiet and self.rank == 0:
             print(f"{self.label}: resumed at step {self.step} from {path}", file=sys.stderr, flush=True)
         return True

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from ebm_core.scalar_log import last_run
 
 from .records import save_figure
 
 PANELS = (("loss", "loss"), ("energies", ("e_pos", "e_neg")), ("gradient norm", "grad_norm"))
-
-
-def _rows(log: Path) -> list[dict[str, float]]:
-    """The rows of the last run logged in ``log`` (a fresh run in the same folder starts its steps
-    over; a torn last line, from a killed write, is left out)."""
-    rows = []
-    for line in log.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if rows and row.get("step", 0) <= rows[-1].get("step", 0):
-            rows = []
-        rows.append(row)
-    return rows
 
 
 def plot_training_curves(out: str | Path) -> Path | None:
@@ -33,7 +19,8 @@ def plot_training_curves(out: str | Path) -> Path | None:
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 draws it
         return None
     out = Path(out)
-    runs = {str(log.parent.relative_to(out)) or ".": _rows(log) for log in sorted(out.rglob("metrics.jsonl"))}
+    runs = {str(log.parent.relative_to(out)) or ".": last_run(log.read_text().splitlines())
+            for log in sorted(out.rglob("metrics.jsonl"))}
     runs = {name: rows for name, rows in runs.items() if rows}
     if not runs:
         return None

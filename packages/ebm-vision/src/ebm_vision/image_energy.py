@@ -98,7 +98,7 @@ def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
     """The ``ImageEnergyConfig`` stored in a model file's contents (checked by :func:`read_model_file`)."""
-    return ImageEnergyConfig(**payload["config"])
+    return config_from(ImageEnergyConfig, payload["config"])
 
 
 def payload_seed(payload: dict[str, Any]) -> int | None:

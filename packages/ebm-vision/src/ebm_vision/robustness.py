@@ -30,6 +30,8 @@ from ebm_core.progress import progress
 from ebm_run import save_figure
 from torch import nn
 
+from .scores import check_class_labels
+
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 Norm = Literal["linf", "l2"]
 
@@ -194,8 +196,7 @@ def train_energy_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     """The plain classifier of the same backbone: train ``model`` (an energy ``(x, c) -> (B,)``) on
     the logits ``-E(x, c)`` with cross-entropy, no sampling, through ebm-core's one supervised loop
     (on ``config.device``); returns its logged ``{"step", "loss"}`` rows."""
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
+    check_class_labels(x, y)
     logits = energy_logits(model, num_classes)
     history = train_supervised(model, lambda m, xb, yb: nn.functional.cross_entropy(logits(xb), yb), (x, y), config)
     model.eval()

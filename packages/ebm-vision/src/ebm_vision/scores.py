@@ -50,14 +50,19 @@ def train_domain_classifier(
     if not x.is_floating_point():
         raise ValueError(f"x must be float images in [0, 1], got dtype {x.dtype} (uint8 images: divide by 255)")
     check_unit_range(x, "x")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
+    check_class_labels(x, y)
     torch.manual_seed(seed)
     model = DomainClassifier(x.shape[1], num_classes)
     config = SupervisedConfig(steps=steps, batch_size=min(batch_size, x.shape[0]), lr=lr, seed=seed, quiet=quiet,
                               label="domain classifier")
     train_supervised(model, cross_entropy_loss, (x, y), config)
     return model.eval()
+
+
+def check_class_labels(x: torch.Tensor, y: torch.Tensor) -> None:
+    """``y`` must be one class index per image of ``x``: shape (N,)."""
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"labels must be (N,) class indices, got {tuple(y.shape)} for {x.shape[0]} images")
 
 
 def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
