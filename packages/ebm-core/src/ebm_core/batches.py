@@ -1,57 +1,122 @@
-"""Reproducible minibatches: epoch permutations from a seeded generator, checkpointable."""
+"""Reproducible minibatches: a torch ``DataLoader`` over a ``Dataset`` (or ``(x, y)`` tensors),
+its batch order drawn from seeded epoch permutations, its position saved exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 Data = tuple[torch.Tensor, torch.Tensor | None] | Dataset
+Batch = tuple[torch.Tensor, torch.Tensor | None]
+
+
+class TensorPairs(Dataset):
+    """``(x, y)`` tensors as a torchvision-style Dataset (items ``(x[i], y[i])``, or ``x[i]`` when
+    ``y`` is None) whose minibatches are read by one indexing each (``__getitems__``)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        if not isinstance(x, torch.Tensor) or (y is not None and not isinstance(y, torch.Tensor)):
+            raise ValueError("tensor data must be a tuple (x, y) with y a tensor or None")
+        if y is not None and y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> Any:
+        return self.x[i] if self.y is None else (self.x[i], self.y[i])
+
+    def __getitems__(self, idx: Sequence[int] | torch.Tensor) -> Batch:
+        rows = torch.as_tensor(idx, dtype=torch.long)
+        return self.x[rows], (self.y[rows] if self.y is not None else None)
+
+
+def _already_batched(batch: Batch) -> Batch:
+    return batch
+
+
+def _as_pair(items: list[Any]) -> Batch:
+    """``default_collate`` of a Dataset's items, as ``(x, y)`` (``y`` None for items without labels)."""
+    batch = default_collate(items)
+    if isinstance(batch, (list, tuple)):
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
+
+
+class EpochBatches(Sampler[torch.Tensor]):
+    """Endless index batches: per epoch a fresh permutation of the ``n`` items from ``seed``'s
+    generator, cut into ``n // batch_size`` batches (the rest of the epoch is skipped); the first
+    ``skip`` batches are passed over (exact resume). Batches are index tensors, or lists with
+    ``as_lists`` (for Datasets read item by item)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, skip: int = 0, as_lists: bool = False):
+        self.n, self.batch_size, self.seed, self.skip, self.as_lists = n, batch_size, seed, skip, as_lists
+
+    def __iter__(self) -> Iterator[torch.Tensor | list[int]]:
+        generator = torch.Generator().manual_seed(self.seed)
+        per_epoch = self.n // self.batch_size
+        for _ in range(self.skip // per_epoch):
+            torch.randperm(self.n, generator=generator)
+        first = self.skip % per_epoch
+        while True:
+            perm = torch.randperm(self.n, generator=generator)
+            for k in range(first, per_epoch):
+                batch = perm[k * self.batch_size:(k + 1) * self.batch_size]
+                yield batch.tolist() if self.as_lists else batch
+            first = 0
 
 
 class BatchStream:
-    """Endless minibatches over ``data``: a tuple ``(x, y)`` of tensors (``y`` may be None) or a
-    torch ``Dataset`` whose items are ``(x, y)`` or ``x``. The order depends only on ``seed``,
-    and ``state_dict`` captures the position exactly (for bit-identical resume)."""
+    """Endless minibatches ``(x, y)`` (``y`` None without labels) of ``data``: ``(x, y)`` tensors
+    or a torch ``Dataset`` whose items are ``(x, y)`` or ``x``, read through a ``DataLoader``
+    (``workers`` > 0: in that many worker processes). The order depends only on ``seed``;
+    ``state_dict`` holds the batches consumed, so a resumed stream continues exactly (also with
+    another number of workers; a Dataset that draws random numbers, e.g. dequantization noise,
+    draws them in the workers' own streams when ``workers`` > 0)."""
 
-    def __init__(self, data: Data, batch_size: int, seed: int = 0):
+    def __init__(self, data: Data, batch_size: int, seed: int = 0, workers: int = 0):
         if isinstance(data, tuple):
-            if len(data) != 2 or not isinstance(data[0], torch.Tensor):
+            if len(data) != 2:
                 raise ValueError("tensor data must be a tuple (x, y) with y a tensor or None")
-            x, y = data
-            if y is not None and y.shape[0] != x.shape[0]:
-                raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
-            self.n = x.shape[0]
-        else:
-            self.n = len(data)  # type: ignore[arg-type]
+            data = TensorPairs(*data)
+        self.dataset, self.n = data, len(data)  # type: ignore[arg-type]
         if self.n < batch_size:
             raise ValueError(f"batch_size {batch_size} exceeds the {self.n} training examples")
-        self.data, self.batch_size = data, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(self.n, generator=self.generator)
-        self.pos = 0
+        self.batch_size, self.seed, self.workers = batch_size, seed, workers
+        self.batched = isinstance(data, TensorPairs)  # other Datasets' __getitems__ (Subset's) return items
+        self.collate = _already_batched if self.batched else _as_pair
+        self.consumed = 0
+        self._restart()
 
-    def _fetch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if isinstance(self.data, tuple):
-            x, y = self.data
-            return x[idx], (y[idx] if y is not None else None)
-        items = default_collate([self.data[int(i)] for i in idx])
-        if isinstance(items, (list, tuple)):
-            return items[0], items[1] if len(items) > 1 else None
-        return items, None
+    def _restart(self) -> None:
+        order = EpochBatches(self.n, self.batch_size, self.seed, self.consumed, as_lists=not self.batched)
+        # its own generator: the workers' seeds leave torch's global stream untouched; forkserver: a
+        # worker forked from a process whose OpenMP threads already ran can hang
+        loader = DataLoader(self.dataset, batch_sampler=order, num_workers=self.workers, collate_fn=self.collate,
+                            generator=torch.Generator().manual_seed(self.seed),
+                            multiprocessing_context="forkserver" if self.workers else None)
+        self._batches = iter(loader)
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.pos + self.batch_size > self.n:
-            self.perm = torch.randperm(self.n, generator=self.generator)
-            self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return self._fetch(idx)
+    def peek(self, count: int) -> Batch:
+        """The first ``count`` items, collated as a batch (to check shapes before training)."""
+        idx = list(range(min(count, self.n)))
+        getitems = getattr(self.dataset, "__getitems__", None)
+        return self.collate(getitems(idx) if getitems else [self.dataset[i] for i in idx])
+
+    def next(self) -> Batch:
+        self.consumed += 1
+        return next(self._batches)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"perm": self.perm.clone(), "pos": self.pos, "generator": self.generator.get_state()}
+        return {"batches": self.consumed, "n": self.n, "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.perm, self.pos = state["perm"].clone(), state["pos"]
-        self.generator.set_state(state["generator"])
+        if "batches" not in state:
+            raise ValueError("the checkpoint's data position was written by an earlier version of ebm-core "
+                             "(a saved permutation); start a new run folder")
+        self.consumed = int(state["batches"])
+        self._restart()

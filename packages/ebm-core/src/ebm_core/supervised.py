@@ -30,7 +30,8 @@ LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor
 class SupervisedConfig:
     """Settings of :func:`train_supervised`: ``steps`` minibatches of ``batch_size`` (epoch
     permutations from ``seed``), Adam(``lr``, ``betas``, ``weight_decay``), the rate kept
-    (``lr_schedule="constant"``) or annealed to 0 over the run (``"cosine"``)."""
+    (``lr_schedule="constant"``) or annealed to 0 over the run (``"cosine"``); ``workers``:
+    DataLoader processes reading the data (0: the training process)."""
 
     steps: int = 1000
     batch_size: int = 128
@@ -44,10 +45,11 @@ class SupervisedConfig:
     device: str = "cpu"
     quiet: bool = False
     label: str | None = None
+    workers: int = 0
 
     def __post_init__(self) -> None:
         for name, minimum in (("steps", 0), ("batch_size", 1), ("checkpoint_every", 1), ("log_every", 1),
-                              ("seed", 0)):
+                              ("seed", 0), ("workers", 0)):
             check_count(getattr(self, name), f"SupervisedConfig.{name}", minimum)
         check_positive(self.lr, "SupervisedConfig.lr")
         check_nonnegative(self.weight_decay, "SupervisedConfig.weight_decay")
@@ -82,7 +84,7 @@ def train_supervised(
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     model.to(device).train()
-    stream = BatchStream(data, config.batch_size, seed=config.seed)
+    stream = BatchStream(data, config.batch_size, config.seed, config.workers)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                      weight_decay=config.weight_decay)
@@ -98,8 +100,8 @@ def train_supervised(
     step, history = 0, []
     if resume and ckpt is not None and ckpt.exists():
         state = load_torch_file(ckpt, "checkpoint")
-        extra = [f"training examples: {len(state['stream']['perm'])} -> {stream.n}"] \
-            if len(state["stream"]["perm"]) != stream.n else []
+        rows = state["stream"].get("n", stream.n)
+        extra = [f"training examples: {rows} -> {stream.n}"] if rows != stream.n else []
         refuse_other_settings(state["settings"], settings, ckpt, extra)
         _load(model, optimizer, schedule, stream, state, ckpt)
         step, history = int(state["step"]), list(state["history"])

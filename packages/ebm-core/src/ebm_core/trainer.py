@@ -46,7 +46,8 @@ class TrainerConfig:
     ``energy_bound``: a step whose energies exceed it in magnitude counts as divergence.
     ``ensemble_size`` > 0 keeps the last N snapshots, one every ``ensemble_every`` steps.
     ``label`` names the run in its progress bar and its "resumed" line (default: the name of
-    ``out_dir``, e.g. the model's checkpoint folder, else "train").
+    ``out_dir``, e.g. the model's checkpoint folder, else "train"). ``workers``: DataLoader
+    processes reading the data (0: the training process; more for datasets decoded from files).
     """
 
     steps: int = 1000
@@ -68,11 +69,12 @@ class TrainerConfig:
     quiet: bool = False
     label: str | None = None
     device: str = "cpu"
+    workers: int = 0
 
     def __post_init__(self) -> None:
         for name, minimum in (("steps", 0), ("batch_size", 1), ("buffer_size", 1), ("checkpoint_every", 1),
                               ("log_every", 1), ("max_recoveries", 0), ("ensemble_size", 0),
-                              ("ensemble_every", 1), ("seed", 0)):
+                              ("ensemble_every", 1), ("seed", 0), ("workers", 0)):
             check_count(getattr(self, name), f"TrainerConfig.{name}", minimum)
         check_positive(self.lr, "TrainerConfig.lr")
         if not isinstance(self.objective, ObjectiveConfig):
@@ -144,8 +146,9 @@ class Trainer:
         self.energy = energy.to(self.device)
         broadcast_module(self.energy)
         self.sampler = sampler
-        self.stream = BatchStream(data, config.batch_size, seed=child_seed(config.seed, *self._stream_names))
-        x_probe, y_probe = self.stream._fetch(torch.arange(min(2, self.stream.n)))
+        self.stream = BatchStream(data, config.batch_size, child_seed(config.seed, *self._stream_names),
+                                  config.workers)
+        x_probe, y_probe = self.stream.peek(2)
         self._check_batch(x_probe, y_probe)
         if init_fn is None:
             box = getattr(sampler, "clamp", None)
@@ -261,7 +264,7 @@ class Trainer:
         if state.get("sampler") is not None and _sampler_settings(self.sampler) is not None:
             saved.update({f"sampler.{k}": v for k, v in state["sampler"].items()})
             now.update({f"sampler.{k}": v for k, v in _sampler_settings(self.sampler).items()})
-        rows = len(state["stream"]["perm"]) if "stream" in state else self.stream.n
+        rows = state["stream"].get("n", self.stream.n) if "stream" in state else self.stream.n
         extra = [f"training examples: {rows} -> {self.stream.n}"] if rows != self.stream.n else []
         refuse_other_settings(saved, now, path, extra)  # the saved epoch order indexes the data it was made for
 
