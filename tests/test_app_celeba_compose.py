@@ -19,6 +19,8 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     assert {"sum", "Male_only", "Smiling_only"} <= set(combo)
     assert all(0.0 <= v["all_requested"] <= 1.0 for v in combo.values())
     assert set(results["classifier_accuracy_held_out"]) == {"Male", "Smiling"}
+    assert list(results["config"]) == ["data", "model", "sampler", "training", "evaluation", "seed"]  # the whole config
+    assert results["config"]["model"] == {"channels": [8]} and results["config"]["training"]["classifier_steps"] == 3
     from ebm_compose import load_concept_energy
 
     assert set(results["models"]) == {"Male", "Smiling"}
@@ -38,6 +40,19 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     assert same.returncode == 0, same.stderr[-2000:]
     assert clf.stat().st_mtime_ns == made
     assert json.loads((out / "results.json").read_text())["combinations"] == results["combinations"]
+    # ...but not under other training chains (the run folder records the settings in the config's shape)
+    other = call_app(APP, "--synthetic", "--preset", "tiny", "--out", str(out), "--quiet", "--resume",
+                     "--set", "sampler.langevin_steps=3")
+    assert other.returncode != 0 and "sampler.langevin_steps: 2 -> 3" in other.stderr
+
+
+def test_the_flags_write_into_the_config_sections():
+    proc = call_app(APP, "--synthetic", "--preset", "tiny", "--steps", "9", "--device", "cpu",
+                    "--set", "evaluation.eval_samples=5", "--print-config")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads(proc.stdout)
+    assert config["training"]["steps"] == 9 and config["training"]["device"] == "cpu"
+    assert config["evaluation"] == {"combinations": [[["Male", 1], ["Smiling", 1]]], "eval_samples": 5}
 
 
 def test_missing_celeba_files_are_a_clear_error(tmp_path):

@@ -31,6 +31,8 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     assert results["reduced_resolution"] is True and "16x16" in results["note"]
     for k in ("config", "seed", "wall_seconds", "versions"):
         assert k in results
+    assert list(results["config"]) == ["data", "model", "sampler", "training", "evaluation", "seed"]  # the whole config
+    assert results["config"]["training"]["predictor"]["steps"] == 5 and results["config"]["data"]["image_size"] == 16
     assert (out / "joint_samples.png").stat().st_size > 5_000
     assert (out / "cross_product.png").stat().st_size > 5_000
     assert (out / "checkpoints" / "joint_scale" / "checkpoint.pt").exists()
@@ -54,6 +56,16 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["joint"]["metrics"] == joint  # finished checkpoints reused: same samples, same numbers
     assert resumed["cross_product"] == results["cross_product"]
+
+
+def test_the_flags_write_into_the_config_sections():
+    proc = call_app(APP, "--preset", "tiny", "--steps", "9", "--device", "cpu", "--set", "sampler.sample_steps=7",
+                    "--print-config")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads(proc.stdout)
+    assert config["training"]["steps"] == 9 and config["training"]["joint_steps"] == [["scale", 9]]  # every model
+    assert config["training"]["device"] == "cpu" and config["sampler"] == {
+        "langevin_steps": 2, "sample_steps": 7, "step_size": 500.0, "noise_std": 0.005, "grad_clip": 0.01}
 
 
 def test_errors_are_clear(tmp_path):

@@ -3,6 +3,7 @@
     uv run apps/celeba_compose --data-dir DATA_DIR         # real CelebA (files in DATA_DIR/celeba/)
     uv run apps/celeba_compose --synthetic                 # generated face-like images, NOT CelebA
     uv run apps/celeba_compose --data-dir DATA_DIR --preset paper
+    uv run apps/celeba_compose --synthetic --set sampler.sample_steps=60 --set 'model.channels=(32,64,64)'
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give either --data-dir (real CelebA) or --synthetic (generated images), not both")
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
-    training = config.training
+    training = dataclasses.replace(config.training, device=args.device)
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps)
-    config = dataclasses.replace(config, training=dataclasses.replace(training, device=args.device))
+    config = dataclasses.replace(config, training=training)
     config = finish_config(p, args, config)
     results = run_celeba_compose(config, out, data_dir=args.data_dir, synthetic=args.synthetic,
                                  resume=args.resume, quiet=args.quiet)

@@ -2,6 +2,8 @@
 
     uv run apps/dsprites_compose                  # CPU default (32x32, small models), minutes
     uv run apps/dsprites_compose --preset paper   # 64x64, reference network and settings (GPU)
+    uv run apps/dsprites_compose --set evaluation.joint_weights=None --set sampler.sample_steps=20
+                                                  # equal weights in the joint sum, 20 generation rounds
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     out = resolve_out_dir(p, args)
 
     config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
-    training = config.training
+    training = dataclasses.replace(config.training, device=args.device)
     if args.steps is not None:
-        training = dataclasses.replace(training, steps=args.steps)
-        config = dataclasses.replace(config, joint_steps=tuple((c, args.steps) for c, _ in config.joint_steps))
-    config = dataclasses.replace(config, training=dataclasses.replace(training, device=args.device))
+        training = dataclasses.replace(training, steps=args.steps,
+                                       joint_steps=tuple((c, args.steps) for c, _ in training.joint_steps))
+    config = dataclasses.replace(config, training=training)
     config = finish_config(p, args, config)
     results = run_dsprites_compose(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
     print(summary_table(results))

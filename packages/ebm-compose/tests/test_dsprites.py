@@ -113,7 +113,8 @@ def test_latent_predictor_is_reused_on_resume_only_under_its_settings(tmp_path, 
     again = exp._Run(config, tmp_path, DSprites(), resume=True, quiet=True).predictor()
     assert len(trained) == 1  # the saved predictor was reused...
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
-    longer = dataclasses.replace(config, predictor=PredictorConfig(train_images=200, steps=6, batch_size=16))
+    longer = dataclasses.replace(config, training=dataclasses.replace(
+        config.training, predictor=PredictorConfig(train_images=200, steps=6, batch_size=16)))
     exp._Run(longer, tmp_path, DSprites(), resume=True, quiet=True).predictor()
     assert len(trained) == 2 and trained[-1].steps == 6  # ...but not after its settings changed
     exp._Run(dataclasses.replace(config, seed=3), tmp_path, DSprites(), resume=True, quiet=True).predictor()

@@ -15,9 +15,13 @@ from .celeba_experiment import PRESETS as CELEBA_PRESETS
 from .celeba_experiment import CelebAComposeConfig, run_celeba_compose
 from .celeba_experiment import summary_table as celeba_summary_table
 from .concepts import (
+    ConceptNetwork,
+    ConceptOptimization,
+    ConceptSampler,
     ConceptTrainingConfig,
     compose,
     concept_energy,
+    concept_training_config,
     finetune_sum,
     init_chains,
     sample,
@@ -57,8 +61,8 @@ __all__ = [
     "ConceptSpec", "build_concept_energy", "load_concept_energy", "save_concept_energy",
     "CELEBA_ATTRIBUTES", "CELEBA_FILES", "AttributeData", "load_celeba", "synthetic_attributes",
     "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose", "celeba_summary_table",
-    "ConceptTrainingConfig", "compose", "concept_energy", "finetune_sum", "init_chains", "sample",
-    "train_energy",
+    "ConceptNetwork", "ConceptOptimization", "ConceptSampler", "ConceptTrainingConfig", "compose", "concept_energy",
+    "concept_training_config", "finetune_sum", "init_chains", "sample", "train_energy",
     "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME", "ORIENTATIONS",
     "POSITIONS", "SCALES", "SHAPES", "DSprites", "concept_columns", "cross_product_split", "encode_labels",
     "grid_size", "index_to_latents", "latents_to_index", "load_dsprites", "render", "sample_latents", "to_tensor",

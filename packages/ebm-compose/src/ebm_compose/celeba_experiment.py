@@ -3,7 +3,6 @@ scored by an attribute classifier (share of samples that show every requested at
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,50 +16,105 @@ from ebm_run import start_run_folder, write_json_atomic
 from torch import nn
 
 from .celeba import CELEBA_ATTRIBUTES, AttributeData, load_celeba, synthetic_attributes
-from .concepts import ConceptTrainingConfig, init_chains, sample, train_energy
-from .io import closing_entries, save_image_rows
+from .concepts import (
+    ConceptOptimization,
+    ConceptSampler,
+    ConceptTrainingConfig,
+    check_concept_settings,
+    concept_training_config,
+    init_chains,
+    sample,
+    train_energy,
+)
+from .io import closing_entries, run_settings, save_image_rows
 from .model_files import ConceptSpec, build_concept_energy, save_concept_energy
 from .networks import ColumnCondition, PlainCNN
 
 
 @dataclass(frozen=True)
-class CelebAComposeConfig:
-    """Scale of the run. ``combinations``: attribute -> requested value (0/1), two or more each."""
+class CelebAData:
+    """Which images: the ``attributes`` (one EBM each), their size and how many to train on."""
 
     attributes: tuple[str, ...] = CELEBA_ATTRIBUTES
+    image_size: int = 64
+    train_images: int = 100_000
+
+
+@dataclass(frozen=True)
+class AttributeNetwork:
+    """The widths of each attribute EBM (:class:`AttributeEnergy`, a residual network)."""
+
+    channels: tuple[int, ...] = (64, 128, 256)
+
+    def __post_init__(self) -> None:
+        check_concept_settings(self)
+
+
+@dataclass(frozen=True)
+class CelebATraining(ConceptOptimization):
+    """Every attribute EBM's optimization, plus the attribute classifier's steps (Adam 1e-3, batch 64)."""
+
+    classifier_steps: int = 3000
+
+
+@dataclass(frozen=True)
+class CelebAEvaluation:
+    """What is sampled and scored: each combination (attribute -> requested value 0/1, two or more
+    each) with ``eval_samples`` samples per method."""
+
     combinations: tuple[tuple[tuple[str, int], ...], ...] = (
         (("Male", 1), ("Smiling", 1)), (("Young", 1), ("Wavy_Hair", 1)), (("Male", 0), ("Wavy_Hair", 1)),
         (("Young", 0), ("Male", 1), ("Smiling", 1)),
     )
-    image_size: int = 64
-    train_images: int = 100_000
-    channels: tuple[int, ...] = (64, 128, 256)
-    training: ConceptTrainingConfig = field(default_factory=lambda: ConceptTrainingConfig(
-        steps=30_000, step_size=10.0, langevin_steps=60,
-    ))
-    sample_steps: int = 60
     eval_samples: int = 256
-    classifier_steps: int = 3000
+
+
+@dataclass(frozen=True)
+class CelebAComposeConfig:
+    """The CelebA composition experiment (A.9)."""
+
+    data: CelebAData = field(default_factory=CelebAData)
+    model: AttributeNetwork = field(default_factory=AttributeNetwork)
+    sampler: ConceptSampler = field(default_factory=lambda: ConceptSampler(
+        langevin_steps=60, sample_steps=60, step_size=10.0))
+    training: CelebATraining = field(default_factory=CelebATraining)
+    evaluation: CelebAEvaluation = field(default_factory=CelebAEvaluation)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        names = self.data.attributes
+        for combo in self.evaluation.combinations:
+            if len(combo) < 2 or any(a not in names or v not in (0, 1) for a, v in combo):
+                raise ValueError(f"each combination needs >= 2 of {names} with values 0/1, got {combo}")
+
+    @property
+    def concept_training(self) -> ConceptTrainingConfig:
+        """The training of each attribute EBM, as the library's config (its network widths unused:
+        the energies are built from :func:`attribute_spec`)."""
+        return concept_training_config(self.training, self.sampler)
 
 
 PRESETS: dict[str, CelebAComposeConfig] = {
     "paper": CelebAComposeConfig(),
     "default": CelebAComposeConfig(
-        attributes=("Male", "Smiling", "Wavy_Hair"),
-        combinations=((("Male", 1), ("Smiling", 1)), (("Male", 0), ("Wavy_Hair", 1)),
-                      (("Smiling", 1), ("Wavy_Hair", 1)), (("Male", 1), ("Smiling", 0), ("Wavy_Hair", 1))),
-        image_size=16, train_images=4000, channels=(16, 32, 32),
-        training=ConceptTrainingConfig(steps=250, batch_size=32, lr=1e-3, langevin_steps=10, step_size=50.0,
-                                       buffer_size=2000, checkpoint_every=50),
-        sample_steps=30, eval_samples=64, classifier_steps=300,
+        data=CelebAData(attributes=("Male", "Smiling", "Wavy_Hair"), image_size=16, train_images=4000),
+        model=AttributeNetwork(channels=(16, 32, 32)),
+        sampler=ConceptSampler(langevin_steps=10, sample_steps=30, step_size=50.0),
+        training=CelebATraining(steps=250, batch_size=32, lr=1e-3, buffer_size=2000, checkpoint_every=50,
+                                classifier_steps=300),
+        evaluation=CelebAEvaluation(
+            combinations=((("Male", 1), ("Smiling", 1)), (("Male", 0), ("Wavy_Hair", 1)),
+                          (("Smiling", 1), ("Wavy_Hair", 1)), (("Male", 1), ("Smiling", 0), ("Wavy_Hair", 1))),
+            eval_samples=64,
+        ),
     ),
     "tiny": CelebAComposeConfig(
-        attributes=("Male", "Smiling"), combinations=((("Male", 1), ("Smiling", 1)),),
-        image_size=8, train_images=64, channels=(8,),
-        training=ConceptTrainingConfig(steps=3, batch_size=8, lr=1e-3, langevin_steps=2, step_size=50.0,
-                                       buffer_size=32, checkpoint_every=2),
-        sample_steps=2, eval_samples=4, classifier_steps=3,
+        data=CelebAData(attributes=("Male", "Smiling"), image_size=8, train_images=64),
+        model=AttributeNetwork(channels=(8,)),
+        sampler=ConceptSampler(langevin_steps=2, sample_steps=2, step_size=50.0),
+        training=CelebATraining(steps=3, batch_size=8, lr=1e-3, buffer_size=32, checkpoint_every=2,
+                                classifier_steps=3),
+        evaluation=CelebAEvaluation(combinations=((("Male", 1), ("Smiling", 1)),), eval_samples=4),
     ),
 }
 
@@ -68,7 +122,8 @@ PRESETS: dict[str, CelebAComposeConfig] = {
 def attribute_spec(index: int, config: CelebAComposeConfig) -> ConceptSpec:
     """The concept energy E(x | attribute ``index`` absent/present), reading its column of the
     attribute vector."""
-    return ConceptSpec("attribute", (config.attributes[index],), (index,), config.image_size, config.channels)
+    return ConceptSpec("attribute", (config.data.attributes[index],), (index,), config.data.image_size,
+                       config.model.channels)
 
 
 def attribute_energy(index: int, config: CelebAComposeConfig) -> ColumnCondition:
@@ -109,35 +164,31 @@ def run_celeba_compose(
     """Train one EBM per attribute, combine two or more by summed energies, score; write
     ``results.json``, ``combinations.png`` and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
-    names = tuple(config.attributes)
-    for combo in config.combinations:
-        if len(combo) < 2 or any(a not in names or v not in (0, 1) for a, v in combo):
-            raise ValueError(f"each combination needs >= 2 of {names} with values 0/1, got {combo}")
+    names, size, n_eval, n_train = (tuple(config.data.attributes), config.data.image_size,
+                                    config.evaluation.eval_samples, config.data.train_images)
     if synthetic:
-        data = synthetic_attributes(config.train_images, names, config.image_size, config.seed)
-        held = synthetic_attributes(config.eval_samples * 4, names, config.image_size,
-                                    child_seed(config.seed, "held-out images"))
+        data = synthetic_attributes(n_train, names, size, config.seed)
+        held = synthetic_attributes(n_eval * 4, names, size, child_seed(config.seed, "held-out images"))
     else:
         if data_dir is None:
             raise FileNotFoundError("CelebA needs --data-dir DATA_DIR (files under DATA_DIR/celeba/) or --synthetic")
-        data = load_celeba(data_dir, names, config.image_size, "train", config.train_images)
-        held = load_celeba(data_dir, names, config.image_size, "test", config.eval_samples * 4)
+        data = load_celeba(data_dir, names, size, "train", n_train)
+        held = load_celeba(data_dir, names, size, "test", n_eval * 4)
     out = Path(out_dir)
-    start_run_folder(out, "celeba_compose", resume, settings={  # every input checked: the run starts
-        "data": data.source, **{k: getattr(config, k) for k in ("attributes", "image_size", "train_images",
-                                                                 "channels", "training", "classifier_steps", "seed")}})
+    start_run_folder(out, "celeba_compose", resume,  # every input checked: the run starts
+                     settings={"source": data.source, **run_settings(config, "classifier_steps")})
     seed_everything(config.seed)
 
     clf_path = out / "checkpoints" / "attribute_classifier.pt"
-    classifier = PlainCNN(3, config.image_size, len(names), channels=(32, 64, 64))
+    classifier = PlainCNN(3, size, len(names), channels=(32, 64, 64))
     clf_seed = child_seed(config.seed, "attribute classifier")
-    clf_settings = {"kind": "attribute classifier", "attributes": list(names), "image_size": config.image_size,
-                    "steps": config.classifier_steps, "seed": clf_seed, "data": data.source,
-                    "train_images": config.train_images}
+    clf_settings = {"kind": "attribute classifier", "attributes": list(names), "image_size": size,
+                    "steps": config.training.classifier_steps, "seed": clf_seed, "data": data.source,
+                    "train_images": n_train}
     if resume and load_if_same_settings(classifier, clf_settings, clf_path, "attribute classifier weights"):
         classifier.eval()  # reused only if made with these settings and data
     else:
-        classifier = train_attribute_classifier(data, config.classifier_steps, clf_seed, quiet)
+        classifier = train_attribute_classifier(data, config.training.classifier_steps, clf_seed, quiet)
         save_with_settings(classifier, clf_settings, clf_path)
     with torch.no_grad():
         clf_acc = ((classifier(held.x) > 0).long() == held.attributes).float().mean(0)
@@ -146,7 +197,7 @@ def run_celeba_compose(
     final_losses: dict[str, float | None] = {}
     for i, name in enumerate(names):
         energy, hist = train_energy(
-            attribute_energy(i, config), data.x, data.attributes, config.training,
+            attribute_energy(i, config), data.x, data.attributes, config.concept_training,
             seed=child_seed(config.seed, f"attr_{name}"),
             out_dir=out / "checkpoints" / f"attr_{name}", resume=resume, quiet=quiet,
         )
@@ -154,18 +205,17 @@ def run_celeba_compose(
         save_concept_energy(energy, attribute_spec(i, config), out / "models" / f"attr_{name}.pt")
         final_losses[name] = hist[-1]["loss"] if hist else None
 
-    sampler: LangevinSampler = dataclasses.replace(config.training.sampler, steps=config.sample_steps)
+    sampler: LangevinSampler = config.sampler.generation
     device = torch.device(config.training.device)
     combos: dict[str, Any] = {}
     rows: dict[str, torch.Tensor] = {}
-    for k, combo in enumerate(config.combinations):
+    for k, combo in enumerate(config.evaluation.combinations):
         requested = {names.index(a): v for a, v in combo}
         label = " & ".join(f"{a}={v}" for a, v in combo)
-        y = torch.zeros(config.eval_samples, len(names), dtype=torch.long)
+        y = torch.zeros(n_eval, len(names), dtype=torch.long)
         for col, v in requested.items():
             y[:, col] = v
-        x0 = init_chains(config.eval_samples, (3, config.image_size, config.image_size),
-                         torch_generator(config.seed, "chains", k))
+        x0 = init_chains(n_eval, (3, size, size), torch_generator(config.seed, "chains", k))
         runs = {"sum": [models[a] for a, _ in combo]} | {f"{a}_only": [models[a]] for a, _ in combo}
         scores: dict[str, dict[str, float]] = {}
         seed_everything(config.seed, "sampling", k)
@@ -190,7 +240,7 @@ def run_celeba_compose(
         "data": data.source,
         "synthetic": synthetic,
         "attributes": list(names),
-        "image_size": config.image_size,
+        "image_size": size,
         "classifier_accuracy_held_out": {a: clf_acc[i].item() for i, a in enumerate(names)},
         "combinations": combos,
         "final_losses": final_losses,

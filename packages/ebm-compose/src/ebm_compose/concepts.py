@@ -1,4 +1,5 @@
-"""Concept EBMs on dSprites: training through ebm-core's Trainer and composition (section 7)."""
+"""Concept EBMs on dSprites: training through ebm-core's Trainer and composition (section 7), and the
+config sections (network, sampler, optimization) the compose experiments build their training from."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from ebm_core import LangevinSampler, ObjectiveConfig, SumEnergy, Trainer, TrainerConfig, sample_in_turn
@@ -14,6 +16,35 @@ from torch import nn
 
 from .dsprites import concept_columns
 from .networks import ColumnCondition, DSpritesEnergy
+
+# The counts among the concept settings, by field name, with their minimum (see check_concept_settings).
+_COUNTS = {"steps": 0, "batch_size": 1, "langevin_steps": 0, "sample_steps": 0, "buffer_size": 1, "hidden": 1,
+           "label_frequencies": 0, "checkpoint_every": 1}
+
+
+def check_concept_settings(config: Any) -> None:
+    """Check the concept-training settings ``config`` holds (:class:`ConceptTrainingConfig` or one of
+    the experiments' sections), each under ``<class>.<field>``: counts, ``lr`` > 0, ``l2_coeff`` >= 0,
+    ``channels``, and ``step_size`` / ``noise_std`` / ``grad_clip`` as a ``LangevinSampler`` checks them."""
+    owner = type(config).__name__
+    names = {f.name for f in dataclasses.fields(config)}
+    for name, minimum in _COUNTS.items():
+        if name in names:
+            check_count(getattr(config, name), f"{owner}.{name}", minimum)
+    if "lr" in names:
+        check_positive(config.lr, f"{owner}.lr")
+    if "l2_coeff" in names:
+        check_nonnegative(config.l2_coeff, f"{owner}.l2_coeff")
+    if "channels" in names:
+        check_widths(config.channels, f"{owner}.channels")
+    if "step_size" in names:
+        _langevin(config, 0)
+
+
+def _langevin(config: Any, steps: int) -> LangevinSampler:
+    """A chain of ``steps`` steps with ``config``'s step size, noise and clip, clamped to [0, 1]."""
+    return LangevinSampler(steps=steps, step_size=config.step_size, noise_std=config.noise_std,
+                           grad_clip=config.grad_clip, clamp=(0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -38,20 +69,73 @@ class ConceptTrainingConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 0), ("batch_size", 1), ("langevin_steps", 0), ("buffer_size", 1),
-                              ("hidden", 1), ("label_frequencies", 0), ("checkpoint_every", 1)):
-            check_count(getattr(self, name), f"ConceptTrainingConfig.{name}", minimum)
-        check_positive(self.lr, "ConceptTrainingConfig.lr")
-        check_nonnegative(self.l2_coeff, "ConceptTrainingConfig.l2_coeff")
-        _ = self.sampler  # LangevinSampler checks step_size, noise_std and grad_clip
-        check_widths(self.channels, "ConceptTrainingConfig.channels")
+        check_concept_settings(self)
 
     @property
     def sampler(self) -> LangevinSampler:
-        return LangevinSampler(
-            steps=self.langevin_steps, step_size=self.step_size, noise_std=self.noise_std,
-            grad_clip=self.grad_clip, clamp=(0.0, 1.0),
-        )
+        return _langevin(self, self.langevin_steps)
+
+
+# The sections of the compose experiments' configs, from which each builds its ConceptTrainingConfig.
+@dataclass(frozen=True)
+class ConceptNetwork:
+    """The dSprites concept network (:class:`DSpritesEnergy`): conv widths, dense width, label features."""
+
+    channels: tuple[int, ...] = (32, 64, 128, 128, 128)
+    hidden: int = 128
+    label_frequencies: int = 0  # > 0: sin/cos features of the label (not in the reference; see DSpritesEnergy)
+
+    def __post_init__(self) -> None:
+        check_concept_settings(self)
+
+
+@dataclass(frozen=True)
+class ConceptSampler:
+    """The Langevin chains of the concept EBMs, in [0, 1]: ``langevin_steps`` per training chain,
+    ``sample_steps`` rounds at generation, both with this step size, noise and gradient clip."""
+
+    langevin_steps: int = 20
+    sample_steps: int = 20
+    step_size: float = 500.0
+    noise_std: float = 0.005
+    grad_clip: float | None = 0.01
+
+    def __post_init__(self) -> None:
+        check_concept_settings(self)
+
+    @property
+    def generation(self) -> LangevinSampler:
+        """The sampler of the generation rounds."""
+        return _langevin(self, self.sample_steps)
+
+
+@dataclass(frozen=True)
+class ConceptOptimization:
+    """The optimization of every concept EBM of an experiment (the experiments' training sections
+    add their own settings to it)."""
+
+    steps: int = 30_000
+    batch_size: int = 128
+    lr: float = 3e-4
+    l2_coeff: float = 1.0
+    buffer_size: int = 10_000
+    checkpoint_every: int = 1000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_concept_settings(self)
+
+
+def concept_training_config(
+    training: ConceptOptimization, sampler: ConceptSampler, network: ConceptNetwork | None = None,
+) -> ConceptTrainingConfig:
+    """The :class:`ConceptTrainingConfig` of an experiment's sections (``network`` None: the default
+    widths, for energies built from their own spec, e.g. CelebA's)."""
+    return ConceptTrainingConfig(
+        **{f.name: getattr(training, f.name) for f in dataclasses.fields(ConceptOptimization)},
+        langevin_steps=sampler.langevin_steps, step_size=sampler.step_size, noise_std=sampler.noise_std,
+        grad_clip=sampler.grad_clip, **(dataclasses.asdict(network) if network is not None else {}),
+    )
 
 
 def concept_energy(

@@ -17,7 +17,18 @@ from ebm_core.seeding import child_seed, numpy_generator, torch_generator
 from ebm_run import start_run_folder, write_json_atomic
 from torch import nn
 
-from .concepts import ConceptTrainingConfig, concept_energy, finetune_sum, init_chains, sample, train_energy
+from .concepts import (
+    ConceptNetwork,
+    ConceptOptimization,
+    ConceptSampler,
+    ConceptTrainingConfig,
+    concept_energy,
+    concept_training_config,
+    finetune_sum,
+    init_chains,
+    sample,
+    train_energy,
+)
 from .dsprites import (
     CONCEPTS,
     DSprites,
@@ -29,31 +40,68 @@ from .dsprites import (
     to_tensor,
 )
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
-from .io import closing_entries, save_image_rows
+from .io import closing_entries, run_settings, save_image_rows
 from .model_files import ConceptSpec, save_concept_energy
 
 CROSS_EXPERIMENTS = ("size_position", "shape_position")
 
 
 @dataclass(frozen=True)
-class DSpritesComposeConfig:
-    """Scale of the experiment. ``image_size`` < 64 average-pools the 64 x 64 images (CPU runs)."""
+class DSpritesData:
+    """Which images: ``image_size`` < 64 average-pools the 64 x 64 images (CPU runs); ``train_images``
+    for the joint experiment; the ``concepts`` each joint model conditions on; ``position_stride``
+    thins the positions of the cross-product sets."""
 
     image_size: int = 64
     train_images: int = 200_000
     concepts: tuple[str, ...] = CONCEPTS
-    training: ConceptTrainingConfig = field(default_factory=ConceptTrainingConfig)
-    cross_steps: int | None = None  # training steps of the cross-product models (None: training.steps)
+    position_stride: int = 1
+
+
+@dataclass(frozen=True)
+class DSpritesTraining(ConceptOptimization):
+    """Every concept EBM's optimization, plus: the cross-product models' steps, each joint concept
+    model's own steps, the KL fine-tuning of the summed energy, and the latent predictor's training."""
+
+    cross_steps: int | None = None  # training steps of the cross-product models (None: steps)
     joint_steps: tuple[tuple[str, int], ...] = ()  # (concept, steps): a joint concept model's own training steps
     finetune_steps: int = 1000
     kl_coeff: float = 1.0
-    sample_steps: int = 20  # Langevin rounds at generation (reference: 20)
-    joint_weights: tuple[float, ...] | None = None  # weight of each concept energy in the joint sum (None: all 1)
-    eval_samples: int = 512
-    position_stride: int = 1
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
+
+
+@dataclass(frozen=True)
+class DSpritesEvaluation:
+    """What is sampled and scored: ``eval_samples`` per method, the weight of each concept energy in
+    the joint sum (None: all 1), and the cross-product experiments run."""
+
+    eval_samples: int = 512
+    joint_weights: tuple[float, ...] | None = None
     cross_experiments: tuple[str, ...] = CROSS_EXPERIMENTS
+
+
+@dataclass(frozen=True)
+class DSpritesComposeConfig:
+    """The dSprites composition experiment (section 7)."""
+
+    data: DSpritesData = field(default_factory=DSpritesData)
+    model: ConceptNetwork = field(default_factory=ConceptNetwork)
+    sampler: ConceptSampler = field(default_factory=ConceptSampler)  # reference: 20 rounds at generation
+    training: DSpritesTraining = field(default_factory=DSpritesTraining)
+    evaluation: DSpritesEvaluation = field(default_factory=DSpritesEvaluation)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        concepts, w, steps = self.data.concepts, self.evaluation.joint_weights, self.training.joint_steps
+        if w is not None and len(w) != len(concepts):
+            raise ValueError(f"evaluation.joint_weights needs one weight per concept {concepts}, got {w}")
+        if not {c for c, _ in steps} <= set(concepts):
+            raise ValueError(f"training.joint_steps names concepts outside {concepts}: {steps}")
+
+    @property
+    def concept_training(self) -> ConceptTrainingConfig:
+        """The training of each concept EBM, as the library's config."""
+        return concept_training_config(self.training, self.sampler, self.model)
 
 
 PRESETS: dict[str, DSpritesComposeConfig] = {
@@ -61,26 +109,27 @@ PRESETS: dict[str, DSpritesComposeConfig] = {
     # CPU default: 32x32, the two concepts whose composition the latent predictor scores reliably,
     # sin/cos label features (raw labels are ignored by models trained this briefly), small nets.
     "default": DSpritesComposeConfig(
-        image_size=32, train_images=20_000, concepts=("scale", "position"),
-        training=ConceptTrainingConfig(
-            steps=300, batch_size=32, lr=2e-3, langevin_steps=10, buffer_size=2000,
-            channels=(16, 32, 64, 64), hidden=64, label_frequencies=4, checkpoint_every=100,
-        ),
+        data=DSpritesData(image_size=32, train_images=20_000, concepts=("scale", "position"), position_stride=2),
+        model=ConceptNetwork(channels=(16, 32, 64, 64), hidden=64, label_frequencies=4),
+        sampler=ConceptSampler(langevin_steps=10, sample_steps=60),
         # a whole-grid scale model trained 300 steps over-shoots mass (empty images at scale 0.5, several
         # blobs at 1.0): it trains 900 steps, and in the joint sum its energy counts a quarter (README)
-        joint_steps=(("scale", 900),), joint_weights=(0.25, 1.0),
-        finetune_steps=40, sample_steps=60, eval_samples=256, position_stride=2,
-        predictor=PredictorConfig(train_images=20_000, steps=1500, batch_size=128),
+        training=DSpritesTraining(
+            steps=300, batch_size=32, lr=2e-3, buffer_size=2000, checkpoint_every=100,
+            joint_steps=(("scale", 900),), finetune_steps=40,
+            predictor=PredictorConfig(train_images=20_000, steps=1500, batch_size=128),
+        ),
+        evaluation=DSpritesEvaluation(eval_samples=256, joint_weights=(0.25, 1.0)),
     ),
     "tiny": DSpritesComposeConfig(
-        image_size=16, train_images=300, concepts=("scale", "position"),
-        training=ConceptTrainingConfig(
-            steps=4, batch_size=8, lr=1e-3, langevin_steps=2, buffer_size=64,
-            channels=(8, 8, 8), hidden=8, label_frequencies=2, checkpoint_every=2,
+        data=DSpritesData(image_size=16, train_images=300, concepts=("scale", "position"), position_stride=8),
+        model=ConceptNetwork(channels=(8, 8, 8), hidden=8, label_frequencies=2),
+        sampler=ConceptSampler(langevin_steps=2, sample_steps=2),
+        training=DSpritesTraining(
+            steps=4, batch_size=8, lr=1e-3, buffer_size=64, checkpoint_every=2, joint_steps=(("scale", 6),),
+            finetune_steps=2, predictor=PredictorConfig(train_images=200, steps=5, batch_size=16),
         ),
-        joint_steps=(("scale", 6),), finetune_steps=2, sample_steps=2, joint_weights=(0.25, 1.0), eval_samples=6,
-        position_stride=8,
-        predictor=PredictorConfig(train_images=200, steps=5, batch_size=16),
+        evaluation=DSpritesEvaluation(eval_samples=6, joint_weights=(0.25, 1.0)),
     ),
 }
 
@@ -95,46 +144,48 @@ class _Run:
 
     def __init__(self, config: DSpritesComposeConfig, out: Path, data: DSprites, resume: bool, quiet: bool):
         self.config, self.out, self.data, self.resume, self.quiet = config, out, data, resume, quiet
-        self.image_shape = (1, config.image_size, config.image_size)
+        self.image_size = config.data.image_size
+        self.image_shape = (1, self.image_size, self.image_size)
+        self.concept_training = config.concept_training
         self.histories: dict[str, list[dict[str, float]]] = {}
 
     def tensors(self, latents: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_tensor(self.data.images_for(latents), self.config.image_size), encode_labels(latents)
+        return to_tensor(self.data.images_for(latents), self.image_size), encode_labels(latents)
 
     def train(self, name: str, concepts: tuple[str, ...], x: torch.Tensor, y: torch.Tensor,
               steps: int | None = None) -> nn.Module:
         """Train (or resume) the energy ``name`` on its own named seed stream of the run."""
-        cfg = self.config.training
+        cfg = self.concept_training
         x, y = _repeat_to(x, y, max(x.shape[0], cfg.batch_size))
         seed = child_seed(self.config.seed, name)
         seed_everything(seed)  # initial weights from the model's own seed, whatever ran before
-        energy = concept_energy(concepts, self.config.image_size, cfg)
+        energy = concept_energy(concepts, self.image_size, cfg)
         energy, hist = train_energy(
             energy, x, y, cfg, seed=seed, out_dir=self.out / "checkpoints" / name, resume=self.resume,
             quiet=self.quiet, steps=steps,
         )
         self.histories[name] = hist
-        spec = ConceptSpec("dsprites", concepts, concept_columns(concepts), self.config.image_size, cfg.channels,
-                           cfg.hidden, cfg.label_frequencies)
+        net = self.config.model
+        spec = ConceptSpec("dsprites", concepts, concept_columns(concepts), self.image_size, net.channels, net.hidden,
+                           net.label_frequencies)
         save_concept_energy(energy, spec, self.out / "models" / f"{name}.pt", extra={"seed": seed})
         return energy
 
     def predictor(self) -> LatentPredictor:
         path = self.out / "checkpoints" / "latent_predictor.pt"
-        model, seed = LatentPredictor(self.config.image_size), child_seed(self.config.seed, "latent predictor")
-        settings = {"kind": "latent predictor", "image_size": self.config.image_size,
-                    "predictor": dataclasses.asdict(self.config.predictor), "seed": seed,
+        model, seed = LatentPredictor(self.image_size), child_seed(self.config.seed, "latent predictor")
+        settings = {"kind": "latent predictor", "image_size": self.image_size,
+                    "predictor": dataclasses.asdict(self.config.training.predictor), "seed": seed,
                     "data": self.data.source}
         if self.resume and load_if_same_settings(model, settings, path, "latent predictor weights"):
             return model.eval()  # reused only if made with these settings and data
-        model = train_latent_predictor(self.data, self.config.image_size, self.config.predictor,
-                                       seed, self.quiet)
+        model = train_latent_predictor(self.data, self.image_size, self.config.training.predictor, seed, self.quiet)
         save_with_settings(model, settings, path)
         return model
 
     def generate(self, energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, mode: str,
                  weights: tuple[float, ...] | None = None) -> torch.Tensor:
-        sampler = dataclasses.replace(self.config.training.sampler, steps=self.config.sample_steps)
+        sampler = self.config.sampler.generation
         device = next(energies[0].parameters()).device
         w = list(weights) if weights is not None else None
         return sample(energies, x0.to(device), y.to(device), sampler, mode=mode, weights=w).cpu()
@@ -142,22 +193,18 @@ class _Run:
 
 def run_joint(run: _Run, predictor: LatentPredictor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Figure 15: one EBM per latent, sampled jointly from the sum; baseline E(x | all latents)."""
-    cfg = run.config
-    if cfg.joint_weights is not None and len(cfg.joint_weights) != len(cfg.concepts):
-        raise ValueError(f"joint_weights needs one weight per concept {cfg.concepts}, got {cfg.joint_weights}")
-    if not {c for c, _ in cfg.joint_steps} <= set(cfg.concepts):
-        raise ValueError(f"joint_steps names concepts outside {cfg.concepts}: {cfg.joint_steps}")
-    x, y = run.tensors(sample_latents(cfg.train_images, numpy_generator(cfg.seed, "joint training latents")))
-    steps = dict(cfg.joint_steps)
-    models = {c: run.train(f"joint_{c}", (c,), x, y, steps.get(c)) for c in cfg.concepts}
-    baseline = run.train("joint_baseline", tuple(cfg.concepts), x, y)
+    cfg, concepts = run.config, run.config.data.concepts
+    w, n_eval = cfg.evaluation.joint_weights, cfg.evaluation.eval_samples
+    x, y = run.tensors(sample_latents(cfg.data.train_images, numpy_generator(cfg.seed, "joint training latents")))
+    steps = dict(cfg.training.joint_steps)
+    models = {c: run.train(f"joint_{c}", (c,), x, y, steps.get(c)) for c in concepts}
+    baseline = run.train("joint_baseline", tuple(concepts), x, y)
 
-    eval_latents = sample_latents(cfg.eval_samples, numpy_generator(cfg.seed, "joint evaluation latents"))
+    eval_latents = sample_latents(n_eval, numpy_generator(cfg.seed, "joint evaluation latents"))
     gt, y_eval = run.tensors(eval_latents)
-    x0 = init_chains(cfg.eval_samples, run.image_shape, torch_generator(cfg.seed, "joint chains"))
+    x0 = init_chains(n_eval, run.image_shape, torch_generator(cfg.seed, "joint chains"))
     seed_everything(cfg.seed, "joint sampling")  # Langevin noise: the same whether models were trained or resumed
     samples: dict[str, torch.Tensor] = {"ground_truth": gt}
-    w = cfg.joint_weights
     samples["sum_in_turn"] = run.generate(list(models.values()), x0, y_eval, "in_turn", w)
     samples["sum_gradient"] = run.generate(list(models.values()), x0, y_eval, "sum", w)
     if w is not None and any(v != 1.0 for v in w):
@@ -165,7 +212,7 @@ def run_joint(run: _Run, predictor: LatentPredictor) -> tuple[dict[str, Any], di
     samples["joint_baseline"] = run.generate([baseline], x0, y_eval, "sum")
     for c, m in models.items():
         samples[f"{c}_only"] = run.generate([m], x0, y_eval, "sum")
-    metrics = {k: score_samples(predictor, v, eval_latents, gt, tuple(cfg.concepts)) for k, v in samples.items()}
+    metrics = {k: score_samples(predictor, v, eval_latents, gt, tuple(concepts)) for k, v in samples.items()}
     return metrics, samples
 
 
@@ -176,14 +223,14 @@ def run_cross_product(
     fine-tuning on both sets) and a joint conditional baseline on the union, sampled at
     held-out combinations only."""
     cfg = run.config
-    split = cross_product_split(name, cfg.position_stride)
+    split = cross_product_split(name, cfg.data.position_stride)
     ca, cb = split["concepts_a"], split["concepts_b"]
     xa, ya = run.tensors(split["train_a"])
     xb, yb = run.tensors(split["train_b"])
     n = max(xa.shape[0], xb.shape[0], cfg.training.batch_size)
     xa, ya = _repeat_to(xa, ya, n)
     xb, yb = _repeat_to(xb, yb, n)
-    steps = cfg.cross_steps
+    steps = cfg.training.cross_steps
     key_a, key_b = f"cross_{'_'.join(ca)}_{name}", "cross_position_D2"
     if key_a not in cache:
         cache[key_a] = run.train(key_a, ca, xa, ya, steps)
@@ -193,15 +240,15 @@ def run_cross_product(
     x_union, y_union = torch.cat([xa, xb]), torch.cat([ya, yb])
     baseline = run.train(f"cross_baseline_{name}", tuple(ca) + tuple(cb), x_union, y_union, steps)
     tuned, hist = finetune_sum(
-        [ea, eb], x_union, y_union, cfg.training, child_seed(cfg.seed, f"cross_finetune_{name}"),
-        steps=cfg.finetune_steps, kl_coeff=cfg.kl_coeff,
+        [ea, eb], x_union, y_union, run.concept_training, child_seed(cfg.seed, f"cross_finetune_{name}"),
+        steps=cfg.training.finetune_steps, kl_coeff=cfg.training.kl_coeff,
         out_dir=run.out / "checkpoints" / f"cross_finetune_{name}", resume=run.resume, quiet=run.quiet,
     )
     run.histories[f"cross_finetune_{name}"] = hist
 
     rng = numpy_generator(cfg.seed, f"cross evaluation latents {name}")
     held = split["held_out"]
-    latents = held[rng.choice(len(held), size=min(cfg.eval_samples, len(held)), replace=False)]
+    latents = held[rng.choice(len(held), size=min(cfg.evaluation.eval_samples, len(held)), replace=False)]
     gt, y_eval = run.tensors(latents)
     x0 = init_chains(latents.shape[0], run.image_shape, torch_generator(cfg.seed, f"cross chains {name}"))
     seed_everything(cfg.seed, f"cross sampling {name}")
@@ -231,20 +278,19 @@ def run_dsprites_compose(
     t0 = time.perf_counter()
     data = load_dsprites(data_dir)  # checked before the run folder is made
     out = Path(out_dir)
-    start_run_folder(out, "dsprites_compose", resume, settings={  # what a --resume must keep: data and models
-        k: getattr(config, k) for k in ("image_size", "train_images", "concepts", "training", "position_stride",
-                                        "predictor", "seed")})
+    start_run_folder(out, "dsprites_compose", resume, settings=run_settings(config, "predictor"))
     seed_everything(config.seed)
     run = _Run(config, out, data, resume, quiet)
     predictor = run.predictor()
     joint, joint_samples = run_joint(run, predictor)
-    show = min(8, config.eval_samples)
+    size, n_eval = config.data.image_size, config.evaluation.eval_samples
+    show = min(8, n_eval)
     save_image_rows({k: v[:show] for k, v in joint_samples.items()}, out / "joint_samples.png",
                     "joint sampling: each row conditioned on the latents of the ground-truth row")
     cross: dict[str, Any] = {}
     cross_rows: dict[str, torch.Tensor] = {}
     cache: dict[str, nn.Module] = {}
-    for name in config.cross_experiments:
+    for name in config.evaluation.cross_experiments:
         cross[name], s = run_cross_product(run, name, predictor, cache)
         for k in ("ground_truth", "joint_baseline", "sum", "sum_finetuned"):
             cross_rows[f"{name}: {k}"] = s[k][:show]
@@ -253,12 +299,12 @@ def run_dsprites_compose(
     results = {
         "experiment": "dsprites_compose (Du & Mordatch 2019, section 7, Figures 15-16)",
         "data": run.data.source,
-        "image_size": config.image_size,
-        "reduced_resolution": config.image_size < 64,
-        "note": (f"images average-pooled from 64x64 to {config.image_size}x{config.image_size} for a CPU run"
-                 if config.image_size < 64 else "full 64x64 resolution"),
-        "joint": {"concepts": list(config.concepts), "n_train": config.train_images,
-                  "n_evaluated": config.eval_samples, "metrics": joint},
+        "image_size": size,
+        "reduced_resolution": size < 64,
+        "note": (f"images average-pooled from 64x64 to {size}x{size} for a CPU run"
+                 if size < 64 else "full 64x64 resolution"),
+        "joint": {"concepts": list(config.data.concepts), "n_train": config.data.train_images,
+                  "n_evaluated": n_eval, "metrics": joint},
         "cross_product": cross,
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
         **closing_entries(config, {k: f"models/{k}.pt" for k in run.histories

@@ -1,4 +1,5 @@
-"""Output helpers of the compose apps: image grids, and the closing entries of results.json."""
+"""Output helpers of the compose apps: image grids, the settings a run folder records, and the
+closing entries of results.json."""
 
 from __future__ import annotations
 
@@ -10,7 +11,20 @@ from typing import Any
 import torch
 from ebm_run import package_versions, save_figure
 
+from .concepts import ConceptOptimization
+
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-compose")  # versions in results.json
+
+
+def run_settings(config: Any, *keep: str) -> dict[str, Any]:
+    """What a ``--resume`` of a compose run must keep, in the shape of its ``config``: the data, the
+    model, the training chains (not ``sampler.sample_steps``), every ``ConceptOptimization`` field of
+    ``training`` and the ``training`` fields named in ``keep`` (not the per-model step counts or the
+    fine-tuning, which a resume may change), and the seed."""
+    sampler = {k: v for k, v in dataclasses.asdict(config.sampler).items() if k != "sample_steps"}
+    names = [f.name for f in dataclasses.fields(ConceptOptimization)] + list(keep)
+    return {"data": config.data, "model": config.model, "sampler": sampler,
+            "training": {k: getattr(config.training, k) for k in names}, "seed": config.seed}
 
 
 def closing_entries(config: Any, models: dict[str, str], t0: float) -> dict[str, Any]:
