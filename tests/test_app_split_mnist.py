@@ -38,6 +38,11 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     for k in ("config", "wall_seconds", "tasks", "paper_accuracy", "versions"):
         assert k in results
     assert results["paper_accuracy"] == {m: PAPER_ACCURACY[m] for m in ("ebm", "vae")}  # no figure for finetune
+    config = results["config"]  # the whole config, in its sections, with the flags written into them
+    assert list(config) == ["data", "model", "sampler", "training", "evaluation", "seed"]
+    assert config["data"] == {"source": "demo", "eval_per_class": 20, "train_per_class": 70}
+    assert config["evaluation"]["methods"] == ["ebm", "finetune", "vae", "ebm_joint"]
+    assert config["evaluation"]["seeds"] == 2 and config["training"]["device"] == "cpu"
     assert "EBM (ours" in (out / "table.md").read_text() and "EBM (ours" in proc.stdout
     assert (out / "accuracy_over_tasks.png").stat().st_size > 10_000
     assert (out / "confusion.png").stat().st_size > 10_000
@@ -66,3 +71,17 @@ def test_missing_data_is_a_clear_error(tmp_path):
     proc = call_app(APP, "--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
     assert proc.returncode != 0
     assert "t10k-images-idx3-ubyte.gz" in proc.stderr and "--data-dir" in proc.stderr
+
+
+def test_the_flags_write_into_the_config_sections():
+    proc = call_app(APP, "--preset", "tiny", "--data", "torchvision", "--eval-per-class", "9", "--train-per-class", "5",
+                    "--methods", "ebm,vae", "--seeds", "4", "--ebm-steps", "7", "--seed", "3",
+                    "--set", "sampler.steps=11", "--set", "model.label_scale=2", "--print-config")
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads(proc.stdout)
+    assert list(config) == ["data", "model", "sampler", "training", "evaluation", "seed"]
+    assert config["data"] == {"source": "torchvision", "eval_per_class": 9, "train_per_class": 5}
+    assert config["evaluation"] == {"methods": ["ebm", "vae"], "seeds": 4, "vae_importance_samples": 2}
+    assert config["training"]["ebm"]["steps_per_task"] == 7 and config["seed"] == 3
+    assert config["sampler"]["steps"] == 11 and config["model"]["label_scale"] == 2.0
+    assert config["training"]["ebm"]["buffer_size"] == 512  # the rest is the preset's

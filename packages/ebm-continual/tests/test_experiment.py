@@ -1,20 +1,34 @@
-"""run_split_mnist on tiny synthetic digits: --resume reuses a finished run only under the same settings."""
+"""run_split_mnist on tiny synthetic digits: --resume reuses a finished run only under the same settings;
+the presets' sections build the library configs each method's learner takes."""
 
 import dataclasses
 import json
 
+import pytest
 import torch
 from ebm_continual import (
+    METHODS,
+    PRESETS,
     ClassifierConfig,
+    ClassifierTraining,
     ContinualEBM,
     ContinualEBMConfig,
+    ContrastiveEBMConfig,
+    EBMTraining,
     MNISTSplit,
     SplitMNISTConfig,
+    SplitMNISTEvaluation,
+    SplitMNISTTraining,
+    VAEConfig,
+    method_config,
+    run_settings,
     run_split_mnist,
     split_tasks,
+    with_device,
 )
 from ebm_continual.experiment import make_learner, summarize
 from ebm_core import LangevinSampler
+from ebm_run import apply_overrides
 
 
 def synthetic_digits(per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,8 +42,10 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     torch.set_num_threads(1)
     data = MNISTSplit(*synthetic_digits(8, 1), *synthetic_digits(3, 2), "synthetic digits")
     config = SplitMNISTConfig(
-        methods=("ebm", "joint"), seeds=1, classifier=ClassifierConfig(epochs_per_task=1, batch_size=16),
-        ebm=ContinualEBMConfig(steps_per_task=2, batch_size=8, buffer_size=64, sampler=LangevinSampler(steps=1)),
+        sampler=LangevinSampler(steps=1),
+        training=SplitMNISTTraining(ebm=EBMTraining(steps_per_task=2, batch_size=8, buffer_size=64),
+                                    classifier=ClassifierTraining(epochs_per_task=1, batch_size=16)),
+        evaluation=SplitMNISTEvaluation(methods=("ebm", "joint"), seeds=1),
     )
     run_split_mnist(config, data, tmp_path, quiet=True)
     ebm_run, joint_run = (json.loads((tmp_path / "runs" / f"{m}_seed0.json").read_text()) for m in ("ebm", "joint"))
@@ -58,7 +74,7 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     run_split_mnist(config, data, tmp_path, resume=True, quiet=True, log=said.append)
     assert any("no saved model beside" in s for s in said) and (tmp_path / "models" / "ebm_seed0.pt").is_file()
 
-    changed = dataclasses.replace(config, ebm=dataclasses.replace(config.ebm, steps_per_task=1))
+    changed = apply_overrides(config, ["training.ebm.steps_per_task=1"])  # as --set or --ebm-steps does
     said = []
     results = run_split_mnist(changed, data, tmp_path, resume=True, quiet=True, log=said.append)
     again = json.loads((tmp_path / "runs" / "ebm_seed0.json").read_text())
@@ -78,7 +94,8 @@ def test_confusion_sums_seeds_even_when_they_predicted_different_classes():
     def rec(confusion):
         return {"seed": 0, "accuracy": 0.5, "matrix": [[0.5] * 5] * 5, "confusion": confusion}
     runs = {"ebm": [rec([[1, 2], [3, 4]]), rec([[1, 0, 0], [0, 1, 0], [0, 0, 5]])]}
-    results = summarize(runs, SplitMNISTConfig(methods=("ebm",)), data, split_tasks(data))
+    config = SplitMNISTConfig(evaluation=SplitMNISTEvaluation(methods=("ebm",)))
+    results = summarize(runs, config, data, split_tasks(data))
     assert results["confusion"]["ebm"] == [[2, 2, 0], [3, 5, 0], [0, 0, 5]]
 
 
@@ -93,7 +110,7 @@ def test_ebm_joint_trains_the_ebm_on_every_task_seen_so_far():
     for i, task in enumerate(tasks[:3]):
         learner.learn_task(task, i)
     assert sizes == [((0, 1), 8), ((0, 1, 2, 3), 16), ((0, 1, 2, 3, 4, 5), 24)]
-    assert "ebm_joint" not in SplitMNISTConfig().methods  # optional: not in the default run
+    assert "ebm_joint" not in SplitMNISTConfig().evaluation.methods  # optional: not in the default run
 
 
 def test_summary_table_shows_a_spread_only_over_several_seeds():
@@ -104,3 +121,60 @@ def test_summary_table_shows_a_spread_only_over_several_seeds():
     assert "3 seeds, mean (std)" in many and "| 51.83 (0.93) | 64.99 |" in many and "| 96.00 (0.14) | - |" in many
     one = summary_table({"seeds": [4], "accuracy": {"ebm": {"mean": 50.6, "std": 0.0}}, "paper_accuracy": {}})
     assert "1 seed (%)" in one and "| 50.60 | - |" in one and "(0.00)" not in one
+
+
+# Each preset's settings as they were before the config took its data / model / sampler / training /
+# evaluation shape: what each method's learner must still receive.
+ALL_BUT_EBM_JOINT = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
+BEFORE = {
+    "default": (ContinualEBMConfig(steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20), label_scale=10.0),
+                20, 4, ALL_BUT_EBM_JOINT, 3, "demo"),
+    "paper": (ContinualEBMConfig(steps_per_task=5000, lr=1e-4), 4, 16, ALL_BUT_EBM_JOINT, 10, "torchvision"),
+    "tiny": (ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512, label_scale=10.0,
+                                sampler=LangevinSampler(steps=5)),
+             1, 2, ("ebm", "finetune", "vae", "joint"), 2, "demo"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(BEFORE))
+def test_each_preset_gives_every_method_the_settings_it_had(preset):
+    ebm, epochs, importance_samples, methods, seeds, source = BEFORE[preset]
+    config = with_device(PRESETS[preset], "cuda")  # a name only: nothing is built here
+    expected = {"ebm": ebm, "ebm_joint": ebm, "ebm_contrastive": ContrastiveEBMConfig(epochs_per_task=epochs),
+                "vae": VAEConfig(epochs_per_task=epochs, importance_samples=importance_samples),
+                **{m: ClassifierConfig(epochs_per_task=epochs) for m in ("finetune", "ewc", "si", "lwf", "joint")}}
+    assert set(expected) == set(METHODS)
+    for method, library in expected.items():
+        assert method_config(method, config) == dataclasses.replace(library, device="cuda"), method
+    assert config.evaluation.methods == methods and config.evaluation.seeds == seeds and config.seed == 0
+    assert config.data.source == source and config.data.eval_per_class == 200 and config.data.train_per_class is None
+    sections = [f.name for f in dataclasses.fields(config)]
+    assert sections == ["data", "model", "sampler", "training", "evaluation", "seed"]
+
+
+def test_a_setting_lives_in_one_section_and_reaches_every_method_that_uses_it():
+    config = with_device(apply_overrides(PRESETS["tiny"], [
+        "model.hidden=(32,)", "model.label_scale=3", "sampler.steps=7", "training.classifier.ewc_lambda=9"]), "cuda")
+    built = {m: method_config(m, config) for m in METHODS}
+    assert all(c.hidden == (32,) and c.device == "cuda" for c in built.values())
+    assert built["ebm"].label_scale == 3.0 and built["ebm_joint"].sampler.steps == 7
+    assert all(built[m].ewc_lambda == 9.0 for m in ("finetune", "ewc", "si", "lwf", "joint"))
+    data = MNISTSplit(*synthetic_digits(2, 1), *synthetic_digits(1, 2), "synthetic digits")
+    assert "device" not in run_settings("ewc", config, data)["config"]  # the device decides no result
+    assert run_settings("ewc", config, data) == run_settings("ewc", with_device(config, "cpu"), data)
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        method_config("nope", config)
+
+
+def test_a_bad_setting_of_any_section_is_refused_when_the_config_is_made():
+    tiny = PRESETS["tiny"]
+    with pytest.raises(ValueError, match="ContinualEBMConfig.lr must be > 0"):  # the library config's own check
+        apply_overrides(tiny, ["training.ebm.lr=-1"])
+    with pytest.raises(ValueError, match="ContinualEBMConfig.label_scale must be > 0"):
+        apply_overrides(tiny, ["model.label_scale=0"])
+    with pytest.raises(ValueError, match="EpochTraining.epochs_per_task must be >= 1"):
+        apply_overrides(tiny, ["training.vae.epochs_per_task=0"])
+    with pytest.raises(ValueError, match="SplitMNISTData.source: unknown MNIST source 'mnist'; choose"):
+        apply_overrides(tiny, ["data.source=mnist"])
+    with pytest.raises(ValueError, match="SplitMNISTEvaluation.seeds: 1,001 runs of every method; at most 1000"):
+        apply_overrides(tiny, ["evaluation.seeds=1001"])

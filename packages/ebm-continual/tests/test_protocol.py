@@ -7,6 +7,7 @@ from ebm_continual import (
     Cumulative,
     MNISTSplit,
     SplitMNISTConfig,
+    SplitMNISTEvaluation,
     Task,
     demo_split,
     merge_tasks,
@@ -88,8 +89,8 @@ def test_wrong_inputs_are_refused_before_training():
         split_tasks(data, ((0, 1), (7,)))  # used to give a task that holds no class 7
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         ContinualEBMConfig(batch_size=0)
-    with pytest.raises(ValueError, match="SplitMNISTConfig.seeds must be >= 1"):
-        SplitMNISTConfig(seeds=0)
+    with pytest.raises(ValueError, match="SplitMNISTEvaluation.seeds must be >= 1"):
+        SplitMNISTConfig(evaluation=SplitMNISTEvaluation(seeds=0))
     with pytest.raises(ValueError, match="eval_per_class must be >= 1"):
         demo_split("/nonexistent", eval_per_class=0)  # refused before any file is read
     with pytest.raises(ValueError, match="train_per_class must be >= 1"):

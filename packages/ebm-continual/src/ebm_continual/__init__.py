@@ -13,6 +13,22 @@ from .baselines import (
     SupervisedMLP,
     mlp_classifier,
 )
+from .config import (
+    DATA_SOURCES,
+    DEFAULT_METHODS,
+    METHODS,
+    PRESETS,
+    ClassifierTraining,
+    EBMTraining,
+    EpochTraining,
+    SplitMNISTConfig,
+    SplitMNISTData,
+    SplitMNISTEvaluation,
+    SplitMNISTModel,
+    SplitMNISTTraining,
+    method_config,
+    with_device,
+)
 from .data import (
     SPLIT_MNIST_TASKS,
     MNISTSplit,
@@ -35,17 +51,7 @@ from .ebm import (
     make_energy,
     with_sampler,
 )
-from .experiment import (
-    DEFAULT_METHODS,
-    METHODS,
-    PAPER_ACCURACY,
-    PRESETS,
-    SplitMNISTConfig,
-    run_settings,
-    run_split_mnist,
-    summary_table,
-    with_device,
-)
+from .experiment import PAPER_ACCURACY, run_settings, run_split_mnist, summary_table
 from .protocol import (
     ContinualLearner,
     Cumulative,
@@ -67,8 +73,9 @@ __all__ = [
     "with_sampler",
     "AVALANCHE_STRATEGIES", "AvalancheLearner", "ClassifierConfig", "JointLearner", "SupervisedMLP", "mlp_classifier",
     "ConditionalVAE", "VAEClassifier", "VAEConfig",
-    "DEFAULT_METHODS", "METHODS", "PAPER_ACCURACY", "PRESETS", "SplitMNISTConfig", "run_settings", "run_split_mnist",
-    "summary_table",
-    "with_device",
+    "DATA_SOURCES", "DEFAULT_METHODS", "METHODS", "PAPER_ACCURACY", "PRESETS",
+    "SplitMNISTConfig", "SplitMNISTData", "SplitMNISTModel",
+    "EBMTraining", "EpochTraining", "ClassifierTraining", "SplitMNISTTraining", "SplitMNISTEvaluation",
+    "method_config", "run_settings", "run_split_mnist", "summary_table", "with_device",
 ]
 __version__ = "0.1.0"

@@ -115,9 +115,10 @@ def load_split_mnist(
     source: str, data_dir: str | Path | None = None, eval_per_class: int = 200,
     train_per_class: int | None = None, download: bool = False,
 ) -> MNISTSplit:
-    """The data of ``SplitMNISTConfig.data``: ``"demo"`` is :func:`demo_split` of the MNIST test set
-    (``data_dir`` default: :func:`shared_mnist_dir`), ``"torchvision"`` is :func:`torchvision_mnist`
-    (``data_dir`` default ``data``; the per-class counts apply to the demo split only)."""
+    """The data of ``SplitMNISTConfig.data`` (its ``source`` and per-class counts): ``"demo"`` is
+    :func:`demo_split` of the MNIST test set (``data_dir`` default: :func:`shared_mnist_dir`),
+    ``"torchvision"`` is :func:`torchvision_mnist` (``data_dir`` default ``data``; the per-class
+    counts apply to the demo split only)."""
     if source == "demo":
         return demo_split(data_dir if data_dir is not None else shared_mnist_dir(), eval_per_class,
                           train_per_class=train_per_class)

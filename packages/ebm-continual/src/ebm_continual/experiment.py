@@ -7,30 +7,24 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_core import LangevinSampler, seed_everything
+from ebm_core import seed_everything
 from ebm_core.atomic import atomic_path
 from ebm_core.checkpoint import plain_settings
-from ebm_core.checks import check_count
 from ebm_run import package_versions, save_figure, start_run_folder, write_json_atomic
 
-from .baselines import AVALANCHE_STRATEGIES, AvalancheLearner, ClassifierConfig, JointLearner
+from .baselines import AvalancheLearner, JointLearner
+from .config import SplitMNISTConfig, method_config
 from .data import MNISTSplit, split_tasks
-from .ebm import ContinualEBM, ContinualEBMConfig, ContrastiveEBM, ContrastiveEBMConfig
+from .ebm import ContinualEBM, ContrastiveEBM
 from .protocol import ContinualLearner, Cumulative, run_protocol
-from .vae import VAEClassifier, VAEConfig
+from .vae import VAEClassifier
 
 RECORDED_PACKAGES = ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continual")  # versions written to results.json
 
-METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint", "ebm_joint")
-# What the default run compares: every method but ``ebm_joint`` (the EBM's own upper-bound control,
-# as long as the EBM again; ask for it with ``--methods``).
-MAX_SEEDS = 1000
-DEFAULT_METHODS = tuple(m for m in METHODS if m != "ebm_joint")
 LABELS = {
     "ebm": "EBM (ours, Langevin negatives)", "ebm_joint": "EBM, joint training (the EBM's upper bound)",
     "ebm_contrastive": "EBM, contrastive (Li et al. 2021)",
@@ -42,88 +36,25 @@ LABELS = {
 PAPER_ACCURACY = {"ebm": 64.99, "ebm_contrastive": 53.12, "ewc": 19.80, "si": 19.67, "lwf": 24.17, "vae": 40.04}
 
 
-@dataclass(frozen=True)
-class SplitMNISTConfig:
-    """What to run. ``data``: "demo" (the MNIST test set split 8,000 / 2,000) or "torchvision"."""
-
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    seeds: int = 3
-    seed: int = 0
-    data: str = "demo"
-    ebm: ContinualEBMConfig = field(default_factory=lambda: ContinualEBMConfig(
-        steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20), label_scale=10.0,
-    ))
-    contrastive: ContrastiveEBMConfig = field(default_factory=lambda: ContrastiveEBMConfig(epochs_per_task=20))
-    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(epochs_per_task=20))
-    vae: VAEConfig = field(default_factory=lambda: VAEConfig(epochs_per_task=20, importance_samples=4))
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        check_count(self.seeds, "SplitMNISTConfig.seeds")
-        if self.seeds > MAX_SEEDS:
-            raise ValueError(f"SplitMNISTConfig.seeds: {self.seeds:,} runs of every method; at most {MAX_SEEDS}")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise ValueError(f"SplitMNISTConfig.methods: unknown {unknown}; choose from {', '.join(METHODS)}"
-                             if unknown else "SplitMNISTConfig.methods names no method")
-        repeated = sorted({m for m in self.methods if self.methods.count(m) > 1})
-        if repeated:
-            raise ValueError(f"SplitMNISTConfig.methods names {', '.join(repeated)} twice; each method runs once "
-                             "per seed (more seeds: --seeds)")
-
-
-PRESETS: dict[str, SplitMNISTConfig] = {
-    "default": SplitMNISTConfig(),
-    # Full MNIST, 10 seeds, the paper's sampler (60 steps, A.11) and longer training per task.
-    "paper": SplitMNISTConfig(
-        seeds=10, data="torchvision",
-        ebm=ContinualEBMConfig(steps_per_task=5000, lr=1e-4),
-        contrastive=ContrastiveEBMConfig(epochs_per_task=4),
-        classifier=ClassifierConfig(epochs_per_task=4),
-        vae=VAEConfig(epochs_per_task=4, importance_samples=16),
-    ),
-    "tiny": SplitMNISTConfig(
-        methods=("ebm", "finetune", "vae", "joint"), seeds=2,
-        ebm=ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512, label_scale=10.0,
-                               sampler=LangevinSampler(steps=5)),
-        contrastive=ContrastiveEBMConfig(epochs_per_task=1),
-        classifier=ClassifierConfig(epochs_per_task=1),
-        vae=VAEConfig(epochs_per_task=1, importance_samples=2),
-    ),
-}
-
-
-def with_device(config: SplitMNISTConfig, device: str) -> SplitMNISTConfig:
-    """The same configuration on another device (every method's config)."""
-    r = dataclasses.replace
-    return r(config, device=device, ebm=r(config.ebm, device=device), contrastive=r(config.contrastive, device=device),
-             classifier=r(config.classifier, device=device), vae=r(config.vae, device=device))
-
-
 def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool = True,
                  checkpoint_dir: Path | None = None) -> ContinualLearner:
+    sub = method_config(method, config)  # refuses an unknown method
     if method == "ebm":
-        return ContinualEBM(config.ebm, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir)
+        return ContinualEBM(sub, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir)
     if method == "ebm_joint":
-        return Cumulative(ContinualEBM(config.ebm, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir))
+        return Cumulative(ContinualEBM(sub, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir))
     if method == "ebm_contrastive":
-        return ContrastiveEBM(config.contrastive, seed=seed)
-    if method in AVALANCHE_STRATEGIES:
-        return AvalancheLearner(method, config.classifier, seed=seed)
+        return ContrastiveEBM(sub, seed=seed)
     if method == "vae":
-        return VAEClassifier(config.vae, seed=seed)
-    if method == "joint":
-        return JointLearner(config.classifier, seed=seed)
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+        return VAEClassifier(sub, seed=seed)
+    return JointLearner(sub, seed=seed) if method == "joint" else AvalancheLearner(method, sub, seed=seed)
 
 
 def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dict[str, Any]:
-    """What decides one (method, seed) run's result, as JSON values: the method's own config (without
-    the device) and the data. Stored with each finished run; ``--resume`` reuses a run only when its
-    stored settings equal the current ones."""
-    sub = {"ebm": config.ebm, "ebm_joint": config.ebm, "ebm_contrastive": config.contrastive,
-           "vae": config.vae}.get(method, config.classifier)
-    cfg = {k: v for k, v in dataclasses.asdict(sub).items() if k != "device"}
+    """What decides one (method, seed) run's result, as JSON values: the method's own config
+    (:func:`method_config`, without the device) and the data. Stored with each finished run;
+    ``--resume`` reuses a run only when its stored settings equal the current ones."""
+    cfg = {k: v for k, v in dataclasses.asdict(method_config(method, config)).items() if k != "device"}
     settings = {"method": method, "config": cfg, "data": data.description,
                 "n_train": len(data.y_train), "n_eval": len(data.y_eval)}
     return plain_settings(settings)  # tuples -> lists, as read back from a file
@@ -133,7 +64,7 @@ def run_split_mnist(
     config: SplitMNISTConfig, data: MNISTSplit, out_dir: str | Path, resume: bool = False, quiet: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every method for ``config.seeds`` seeds; write ``results.json``, ``table.md`` and
+    """Run every method of ``config.evaluation`` for its ``seeds`` seeds; write ``results.json``, ``table.md`` and
     ``accuracy_over_tasks.png`` to ``out_dir``. Each finished (method, seed) run is stored under
     ``out_dir/runs`` with its settings (:func:`run_settings`) and, with ``resume``, not run again
     unless those settings changed (then it is run again, and a changed EBM's checkpoints are
@@ -144,9 +75,9 @@ def run_split_mnist(
     start_run_folder(out, "split_mnist", resume,  # the rest: per (method, seed) run, rerun when changed
                      settings={"data": data.description, "seed": config.seed})
     say = log or (lambda s: None)
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in config.methods}
-    for method in config.methods:
-        for k in range(config.seeds):
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in config.evaluation.methods}
+    for method in config.evaluation.methods:
+        for k in range(config.evaluation.seeds):
             seed = config.seed + k
             path = out / "runs" / f"{method}_seed{seed}.json"
             settings = run_settings(method, config, data)
