@@ -1,6 +1,6 @@
 """Two-mode transitions: does the hand models' recipe sample both modes, and what energy did it learn?
 
-Trains the FC, the Gaussian MLP and the EBM (the hand recipe: ``DynamicsTrainingConfig`` defaults but
+Trains the FC, the Gaussian MLP and the EBM (the hand recipe: the configs' defaults but
 the step count) on transitions whose step is +1 or -1 (step-std units) with equal odds:
 
   joint   -- the whole 61-D state moves together (s -> s + 1 or s - 1), plus small noise;
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from ebm_robotics import (
     STATE_DIM,
+    DynamicsSamplers,
     DynamicsTrainingConfig,
     TransitionScaler,
     baseline_next_state,
@@ -40,7 +41,7 @@ def main() -> None:
         traj = two_mode_trajectories(joint)
         sc = TransitionScaler.fit(traj)
         tr = make_transitions(traj, np.zeros((traj.shape[0], traj.shape[1] - 1, 20), np.float32))
-        cfg = DynamicsTrainingConfig(steps=args.steps)
+        cfg, samplers = DynamicsTrainingConfig(steps=args.steps), DynamicsSamplers()
         fc, _ = train_baseline("fc", tr, sc, False, cfg, quiet=True)
         gaussian, _ = train_baseline("gaussian", tr, sc, False, cfg, quiet=True)
         energy, _ = train_ebm(tr, sc, False, cfg, quiet=True, base=gaussian)
@@ -48,7 +49,7 @@ def main() -> None:
         print(f"{'joint: s -> s + 1 or s - 1' if joint else 'single: dimension 0 alone'} ({args.steps} steps)")
         s0 = torch.zeros(2000, STATE_DIM)
         for name, ns in (("FC", baseline_next_state(fc, sc)), ("Gaussian MLP", baseline_next_state(gaussian, sc)),
-                         ("EBM", ebm_next_state(energy, sc, cfg.rollout_sampler, cfg.rollout_init_std))):
+                         ("EBM", ebm_next_state(energy, sc, samplers.rollout, samplers.rollout_init_std))):
             moved = rollout_states(ns, s0, 1)[:, 1]
             m = moved.mean(1) if joint else moved[:, 0]
             shares = [float(((m - c).abs() < 0.5).float().mean()) for c in (-1.0, 0.0, 1.0)]

@@ -32,6 +32,7 @@ def test_hand_rollout_tiny_end_to_end_and_resume(tmp_path):
     assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
     results = json.loads((out / "results.json").read_text())
     assert results["eval_split"] == "test" and results["config"]["evaluation"]["split"] == "test"
+    assert list(results["config"]) == ["data", "model", "sampler", "training", "evaluation", "seed"]  # one shape
     assert set(results["frechet_mean"]) == set(results["frechet_ci95"]) == MODELS
     assert set(results["frechet_per_step"]) == MODELS
     assert all(len(v) == results["horizon"] == 10 for v in results["frechet_per_step"].values())
@@ -79,14 +80,18 @@ def test_validation_split_and_a_subset_of_models_with_overrides(tmp_path):
     out = tmp_path / "val"
     proc = run_app(APP, "--preset", "tiny", "--out", str(out), "--quiet", "--data-dir", str(data),
                    "--eval-split", "validation", "--models", "ebm_uncond,gaussian_uncond",
-                   "--set", "training.energy=whitened", "--set", "training.rollout_sampler.steps=3", "--no-render")
+                   "--set", "model.hidden=(32, 32)", "--set", "sampler.rollout.steps=3", "--no-render")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["eval_split"] == "validation" and results["n_eval"] == results["n_validation"] == 6
     assert set(results["frechet_mean"]) == {"ebm_uncond", "gaussian_uncond"}
     assert set(results["frechet_diff_ci95"]) == {"gaussian_uncond"}
-    assert results["config"]["training"]["rollout_sampler"]["steps"] == 3
-    assert results["config"]["training"]["energy"] == "whitened"
+    assert results["config"]["sampler"]["rollout"]["steps"] == 3
+    assert results["config"]["model"]["hidden"] == [32, 32] and results["config"]["evaluation"]["render"] is False
+    from ebm_robotics import LearnedDynamics
+
+    ebm = LearnedDynamics.load(out / results["models"]["ebm_uncond"]).spec  # built with the widths asked for
+    assert ebm.model.hidden == (32, 32) and ebm.model.energy == "whitened" and ebm.langevin().steps == 3
     assert (out / "checkpoints" / "gaussian_uncond" / "checkpoint.pt").exists()
     assert not (out / "checkpoints" / "fc_uncond").exists()
 

@@ -341,7 +341,7 @@ SPECIFIC = [
     ("likelihood", ("--checkpoint", "{cond_model}"), "{cond_model} is conditional on 10 classes"),
     ("likelihood", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
     # split_mnist
-    ("split_mnist", ("--methods", "ebm,ebm"), "--methods ebm,ebm: SplitMNISTConfig.methods names ebm twice"),
+    ("split_mnist", ("--methods", "ebm,ebm"), "--methods ebm,ebm: SplitMNISTEvaluation.methods names ebm twice"),
     ("split_mnist", ("--methods", "ebm,nope"), "unknown ['nope']"),
     ("split_mnist", ("--methods", ","), "names no method"),
     ("split_mnist", ("--methods", ""), "names no method"),
@@ -353,7 +353,7 @@ SPECIFIC = [
     ("split_mnist", ("--data", "demo", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("split_mnist", ("--data", "torchvision", "--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("split_mnist", ("--data", "demo", "--data-dir", "{text}"), "{text}"),
-    ("split_mnist", ("--seeds", "5000"), "SplitMNISTConfig.seeds: 5,000 runs of every method; at most 1000"),
+    ("split_mnist", ("--seeds", "5000"), "SplitMNISTEvaluation.seeds: 5,000 runs of every method; at most 1000"),
     ("split_mnist", ("--train-per-class", "100000"), "to train on"),
     ("split_mnist", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
     ("image_generate", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
@@ -367,7 +367,8 @@ SPECIFIC = [
     ("hand_rollout", ("--set", "training.lr=1e300"), "1e+300 is beyond float32's range"),
     ("hand_rollout", ("--set", "training.batch_size=100000"), "batch size 100,000 exceeds the 200 training"),
     ("hand_rollout", ("--set", "training.steps=100000000000"), "100,000,000,000 is over the limit of 86,400,000"),
-    ("hand_rollout", ("--set", "training.sampler.steps=1000000000000"), "is over the limit of 10,000"),
+    ("hand_rollout", ("--set", "sampler.train.steps=1000000000000"), "is over the limit of 10,000"),
+    ("hand_rollout", ("--set", "model.hidden=(100000, 100000)"), "at most 8 widths of at most 2048"),
     ("hand_rollout", ("--set", "training.buffer_size=100000000000"), "is over the limit of 10,000,000"),
     ("hand_rollout", ("--train", "0"), "--train: must be at least 1, got 0"),
     ("hand_rollout", ("--validation", "-1"), "--validation: must be 0 or more, got -1"),
@@ -419,7 +420,7 @@ def test_a_bad_input_is_one_line_and_exit_2_with_nothing_written(app, args, frag
 def _api_cases() -> list:
     import ebm_core as ec
     import ebm_run as er
-    from ebm_continual import MNISTSplit, SplitMNISTConfig
+    from ebm_continual import MNISTSplit, SplitMNISTConfig, SplitMNISTEvaluation
     from ebm_core.checkpoint import load_torch_file
     from ebm_core.checks import check_energy_output
     from ebm_robotics.generate import GenerationConfig
@@ -474,11 +475,14 @@ def _api_cases() -> list:
         ("MLPEnergy output of (B, 1)", lambda: check_energy_output(torch.zeros(3, 1), x), ValueError,
          "must return shape (3,)"),
         ("energy of the wrong width", lambda: e(torch.zeros(3, 5)), ValueError, "x must have shape (B, 2), got (3, 5)"),
-        ("SplitMNISTConfig(methods=('ebm', 'ebm'))", lambda: SplitMNISTConfig(methods=("ebm", "ebm")), ValueError,
-         "names ebm twice"),
-        ("SplitMNISTConfig(methods=('nope',))", lambda: SplitMNISTConfig(methods=("nope",)), ValueError,
+        ("SplitMNISTEvaluation(methods=('ebm', 'ebm'))", lambda: SplitMNISTEvaluation(methods=("ebm", "ebm")),
+         ValueError, "names ebm twice"),
+        ("SplitMNISTEvaluation(methods=('nope',))", lambda: SplitMNISTEvaluation(methods=("nope",)), ValueError,
          "unknown ['nope']"),
-        ("SplitMNISTConfig(seeds=0)", lambda: SplitMNISTConfig(seeds=0), ValueError, "seeds"),
+        ("SplitMNISTEvaluation(seeds=0)", lambda: SplitMNISTEvaluation(seeds=0), ValueError, "seeds"),
+        ("SplitMNISTConfig(evaluation=...(seeds=0))",
+         lambda: SplitMNISTConfig(evaluation=SplitMNISTEvaluation(seeds=0)), ValueError,
+         "SplitMNISTEvaluation.seeds must be >= 1"),
         ("MNISTSplit with label 10", lambda: MNISTSplit(torch.zeros(2, 784), torch.tensor([1, 10]),
                                                         torch.zeros(1, 784), torch.tensor([0]), "test"),
          ValueError, "the training labels hold [10], outside the digits 0-9"),

@@ -2,7 +2,7 @@
 
     uv run apps/hand_rollout                            # CPU default (one seed), about 10-15 minutes
     uv run apps/hand_rollout --eval-split validation    # where every choice of the recipe is made
-    uv run apps/hand_rollout --set training.l2_coeff=0.01 --set training.rollout_sampler.steps=20
+    uv run apps/hand_rollout --set training.l2_coeff=0.01 --set sampler.rollout.steps=20
     uv run apps/hand_rollout --preset paper --device cuda   # 200,000 trajectories, full training
 """
 
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         data["workers"] = args.workers
     try:
         config = dataclasses.replace(
-            config, seed=args.seed, render=not args.no_render,
+            config, seed=args.seed,
             data=dataclasses.replace(config.data, **data),
             training=dataclasses.replace(config.training, device=args.device,
                                          **({"steps": args.steps} if args.steps else {})),
-            evaluation=dataclasses.replace(config.evaluation, split=args.eval_split,
+            evaluation=dataclasses.replace(config.evaluation, split=args.eval_split, render=not args.no_render,
                                            **({"models": args.models} if args.models else {})),
         )
     except ValueError as e:

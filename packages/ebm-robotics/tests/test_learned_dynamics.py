@@ -7,15 +7,17 @@ import pytest
 import torch
 from ebm_robotics import (
     LEARNED_ENV_ID,
+    DynamicsModelConfig,
+    DynamicsSamplers,
     DynamicsTrainingConfig,
     HandCubeSim,
     LearnedDynamics,
+    TransitionEnergy,
     TransitionScaler,
     train_baseline,
     train_ebm,
 )
 from ebm_robotics.dataset import make_transitions
-from ebm_robotics.training import rollout_sampler
 
 D, A = 61, 20
 
@@ -44,10 +46,11 @@ def trained(hand_like_data):
     gaussian, _ = train_baseline("gaussian", transitions, scaler, True, cfg, quiet=True)
     energy, _ = train_ebm(transitions, scaler, True, DynamicsTrainingConfig(steps=20, batch_size=64), quiet=True,
                           base=gaussian)
+    samplers = DynamicsSamplers()
     return {
         "fc": LearnedDynamics.baseline("fc", fc, scaler),
         "gaussian": LearnedDynamics.baseline("gaussian", gaussian, scaler),
-        "ebm": LearnedDynamics.ebm(energy, scaler, rollout_sampler(cfg, True), cfg.rollout_init_std),
+        "ebm": LearnedDynamics.ebm(energy, scaler, samplers.for_rollout(True), samplers.rollout_init_std),
     }
 
 
@@ -82,8 +85,33 @@ def test_damaged_or_foreign_model_files_are_refused_naming_the_file(trained, tmp
     with pytest.raises(ValueError, match="family.pt cannot be used: its config is refused.*family must be one of"):
         LearnedDynamics.load(tmp_path / "family.pt")
     torch.save({"format": "ebm-vision/image-energy/v1"}, tmp_path / "image.pt")
-    with pytest.raises(ValueError, match="image.pt is not a model file of format 'ebm-robotics/hand-dynamics/v1'"):
+    with pytest.raises(ValueError, match="image.pt is not a model file of format 'ebm-robotics/hand-dynamics/v2'"):
         LearnedDynamics.load(tmp_path / "image.pt")
+    saved = torch.load(path, weights_only=True)
+    saved["config"]["model"]["hidden"] = [100_000] * 3  # would be built on the CPU before its weights are read
+    torch.save(saved, tmp_path / "huge.pt")
+    with pytest.raises(ValueError, match="huge.pt cannot be used: its config is refused.*at most 8 widths of at most"):
+        LearnedDynamics.load(tmp_path / "huge.pt")
+
+
+def test_a_model_of_other_widths_saves_and_loads_and_must_match_its_settings(hand_like_data, tmp_path):
+    """The networks' settings (DynamicsModelConfig) are saved with the model and rebuild it on load; a
+    network that is not the one its settings describe is refused when it is wrapped, not when loaded."""
+    scaler, transitions = hand_like_data
+    model = DynamicsModelConfig(energy="plain", hidden=(32, 16), act="relu", spectral_norm=False)
+    torch.manual_seed(0)
+    energy = TransitionEnergy(True, **model.mlp())
+    saved = LearnedDynamics.ebm(energy, scaler, DynamicsSamplers().conditional_rollout, 0.5, model)
+    loaded = LearnedDynamics.load(saved.save(tmp_path / "small.pt"))
+    assert loaded.spec == saved.spec and loaded.spec.model == model
+    assert [m.out_features for m in loaded.network.net if isinstance(m, torch.nn.Linear)] == [32, 16, 1]
+    s, a = torch.from_numpy(transitions.states[:8]), torch.from_numpy(transitions.actions[:8])
+    torch.manual_seed(5)
+    want = saved.next_state(s, a)
+    torch.manual_seed(5)
+    assert torch.equal(loaded.next_state(s, a), want)
+    with pytest.raises(ValueError, match="network is not the one its spec describes"):
+        LearnedDynamics.ebm(energy, scaler, DynamicsSamplers().rollout, 1.0)  # the default widths: 3 x 128
 
 
 def test_the_learned_environment_steps_with_the_model_under_the_real_spaces_and_reward(trained, tmp_path):

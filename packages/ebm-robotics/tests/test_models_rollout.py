@@ -6,6 +6,8 @@ import pytest
 import torch
 from ebm_core import LangevinSampler
 from ebm_robotics import (
+    DynamicsModelConfig,
+    DynamicsSamplers,
     DynamicsTrainingConfig,
     FCDynamics,
     GaussianDynamics,
@@ -15,6 +17,8 @@ from ebm_robotics import (
     baseline_next_state,
     ebm_next_state,
     frechet_per_step,
+    make_baseline,
+    make_energy,
     no_change,
     one_step_mse,
     rollout_states,
@@ -22,6 +26,7 @@ from ebm_robotics import (
     train_ebm,
 )
 from ebm_robotics.dataset import make_transitions, two_mode_trajectories
+from torch.nn.utils import parametrize
 
 D = 61
 
@@ -80,7 +85,7 @@ def test_rollouts_stay_in_the_training_box_except_the_papers_fc_and_zero_energy_
     assert (wild[:, 1:] == sc.state_high).any() and (wild[:, 1:] == sc.state_low).any()  # it did clamp
     free = rollout_states(baseline_next_state(Wild("state"), sc), s0, 5)  # the paper's FC: no box
     assert (free > sc.state_high).any() and (free < sc.state_low).any()
-    sampler = DynamicsTrainingConfig().rollout_sampler
+    sampler = DynamicsSamplers().rollout
     x = sampler(ZeroEnergy(D), torch.zeros(20_000, D))
     expected = sampler.noise_std * math.sqrt(sampler.steps)  # no drift: only the per-step noise adds up
     assert x.mean().abs() < 0.01 and x.std().item() == pytest.approx(expected, rel=0.02)
@@ -120,6 +125,14 @@ def test_wrong_inputs_are_refused_with_their_reason():
         DynamicsTrainingConfig(batch_size=0)  # used to train to a NaN loss, silently
     with pytest.raises(ValueError, match="replay_prob must be in"):
         DynamicsTrainingConfig(replay_prob=2.0)
+    with pytest.raises(ValueError, match="energy must be 'plain' or 'whitened'"):
+        DynamicsModelConfig(energy="gaussian")
+    with pytest.raises(ValueError, match="hidden must list at least one width"):
+        DynamicsModelConfig(hidden=())
+    with pytest.raises(ValueError, match="activation must be"):
+        DynamicsModelConfig(act="tanh")
+    with pytest.raises(ValueError, match="train_init_std must be >= 0"):
+        DynamicsSamplers(train_init_std=-1.0)
 
 
 def test_models_shapes_and_conditioning():
@@ -133,6 +146,27 @@ def test_models_shapes_and_conditioning():
     mean, log_var = g.mean_log_var(torch.randn(4, D))
     assert mean.shape == log_var.shape == (4, D)
     assert (log_var <= g.max_log_var).all() and (log_var >= g.min_log_var).all()
+
+
+def test_the_model_settings_reach_every_network():
+    """DynamicsModelConfig's widths, activation and spectral norm build the baselines and the EBMs alike."""
+    model = DynamicsModelConfig(hidden=(16, 8), act="relu", spectral_norm=False)
+
+    def layers(net):
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        return [(m.out_features, parametrize.is_parametrized(m)) for m in linears]
+
+    for kind, out in (("fc", D), ("fc_paper", D), ("gaussian", 2 * D)):
+        net = make_baseline(kind, True, model)
+        assert layers(net) == [(16, False), (8, False), (out, False)]
+        assert any(isinstance(m, torch.nn.ReLU) for m in net.modules())
+    assert layers(make_baseline("fc", False)) == [(128, True)] * 3 + [(D, False)]  # the default: 3 x 128, SN
+    base = make_baseline("gaussian", True, model)
+    whitened = make_energy(True, model, base)
+    assert layers(whitened.correction) == [(16, False), (8, False), (1, False)]
+    assert layers(make_energy(True, dataclasses.replace(model, energy="plain"))) == layers(whitened.correction)
+    with pytest.raises(ValueError, match="needs the trained Gaussian model of the same conditioning"):
+        make_energy(False, model, base)
 
 
 def test_baselines_learn_what_they_are_trained_for():
@@ -191,18 +225,20 @@ def test_the_recipe_learns_an_action_conditional_step_that_the_image_settings_mi
     unchanged = one_step_mse(no_change, sc, s, a)
     image = LangevinSampler(steps=10, step_size=0.2, noise_std=0.05, grad_clip=None, clamp=(-4.0, 4.0))
     short = {"steps": 1000, "baseline_lr": 1e-3}  # a short run: the base learns faster at 1e-3
-    recipes = {"default": DynamicsTrainingConfig(**short),
-               "image": DynamicsTrainingConfig(**short, energy="plain", replay_prob=0.95, l2_coeff=1.0,
-                                               init_std=0.5, rollout_init_std=0.25, sampler=image,
-                                               conditional_rollout_sampler=image)}
+    recipes = {"default": (DynamicsModelConfig(), DynamicsSamplers(), DynamicsTrainingConfig(**short)),
+               "image": (DynamicsModelConfig(energy="plain"),
+                         DynamicsSamplers(train=image, train_init_std=0.5, conditional_rollout=image,
+                                          rollout_init_std=0.25),
+                         DynamicsTrainingConfig(**short, replay_prob=0.95, l2_coeff=1.0))}
     errors = {}
-    for name, cfg in recipes.items():
+    for name, (model, samplers, cfg) in recipes.items():
         torch.manual_seed(0)
-        base = train_baseline("gaussian", tr, sc, True, cfg, quiet=True)[0] if cfg.energy == "whitened" else None
-        energy, _ = train_ebm(tr, sc, conditional=True, config=cfg, quiet=True, base=base)
+        base = train_baseline("gaussian", tr, sc, True, cfg, quiet=True)[0] if model.energy == "whitened" else None
+        energy, _ = train_ebm(tr, sc, conditional=True, config=cfg, quiet=True, base=base, model=model,
+                              samplers=samplers)
         torch.manual_seed(1)
-        sampler = cfg.conditional_rollout_sampler
-        errors[name] = one_step_mse(ebm_next_state(energy.eval(), sc, sampler, cfg.rollout_init_std), sc, s, a)
+        sampler = samplers.for_rollout(True)
+        errors[name] = one_step_mse(ebm_next_state(energy.eval(), sc, sampler, samplers.rollout_init_std), sc, s, a)
     assert errors["default"] < 0.2 * unchanged, errors  # measured 0.09 vs 1.00
     assert errors["image"] > 0.8 * unchanged, errors
 
@@ -215,19 +251,19 @@ def two_mode_transitions(joint: bool):
 
 def sampled_steps(joint: bool, steps: int = 1500) -> dict[str, torch.Tensor]:
     """One step from s = 0 of the FC, the Gaussian MLP and the EBM trained on the two-mode transition
-    with the hand models' own recipe (DynamicsTrainingConfig defaults but the step count, the same
+    with the hand models' own recipe (the configs' defaults but the step count, the same
     training code): per model, the step along the modes' axis (mean over dimensions, or dimension 0)."""
     torch.manual_seed(0)
     traj, tr = two_mode_transitions(joint)
     sc = TransitionScaler.fit(traj)
-    cfg = DynamicsTrainingConfig(steps=steps)
+    cfg, samplers = DynamicsTrainingConfig(steps=steps), DynamicsSamplers()
     fc, _ = train_baseline("fc", tr, sc, False, cfg, quiet=True)
     gaussian, _ = train_baseline("gaussian", tr, sc, False, cfg, quiet=True)
     energy, _ = train_ebm(tr, sc, False, cfg, quiet=True, base=gaussian)
     s0 = torch.zeros(1000, D)
     out = {}
     for name, next_state in (("fc", baseline_next_state(fc, sc)), ("gaussian", baseline_next_state(gaussian, sc)),
-                             ("ebm", ebm_next_state(energy.eval(), sc, cfg.rollout_sampler, cfg.rollout_init_std))):
+                             ("ebm", ebm_next_state(energy.eval(), sc, samplers.rollout, samplers.rollout_init_std))):
         moved = rollout_states(next_state, s0, 1)[:, 1]
         out[name] = moved.mean(1) if joint else moved[:, 0]
     return out
@@ -300,6 +336,6 @@ def test_a_diverging_ebm_rollout_stops_instead_of_reporting_nan():
 
     rng = np.random.default_rng(0)
     sc = TransitionScaler.fit(np.cumsum(rng.normal(size=(4, 5, D)), axis=1).astype(np.float32))
-    next_state = ebm_next_state(NaNEnergy(), sc, DynamicsTrainingConfig().rollout_sampler, 1.0)
+    next_state = ebm_next_state(NaNEnergy(), sc, DynamicsSamplers().rollout, 1.0)
     with pytest.raises(NonFiniteError, match="Langevin samples"):
         rollout_states(next_state, torch.zeros(3, D), 2)

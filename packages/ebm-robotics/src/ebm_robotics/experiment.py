@@ -22,10 +22,11 @@ from .evaluation import HORIZONS, branch_scores, frechet_scores, interval, multi
 from .generate import GenerationConfig, generate_trajectories
 from .learned_dynamics import LearnedDynamics
 from .learned_env import LEARNED_ENV_ID
+from .models import DynamicsModelConfig
 from .rollouts import ZeroEnergy, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
 from .shards import ACTION_DIM, STATE_DIM, read_manifest
-from .training import BASELINES, DynamicsTrainingConfig, rollout_sampler, train_baseline, train_ebm
+from .training import BASELINES, DynamicsSamplers, DynamicsTrainingConfig, train_baseline, train_ebm
 
 # versions written to results.json
 RECORDED_PACKAGES = ("torch", "numpy", "mujoco", "gymnasium", "gymnasium-robotics", "ebm-core", "ebm-robotics")
@@ -48,12 +49,14 @@ class EvaluationConfig:
     """What the models are scored on: ``split`` ("test", read once for the reported figure, or
     "validation", where every choice is made), ``bootstrap`` resamples for the 95% intervals, and the
     ``horizons`` (steps after a branch's start) of the multimodality scores; ``models``: which of
-    :data:`MODELS` to train and score (all by default; e.g. only the EBMs while tuning them)."""
+    :data:`MODELS` to train and score (all by default; e.g. only the EBMs while tuning them);
+    ``render``: whether to draw the MuJoCo frames (``frames.png``)."""
 
     split: str = "test"
     bootstrap: int = 200
     horizons: tuple[int, ...] = HORIZONS
     models: tuple[str, ...] = MODELS
+    render: bool = True
 
     def __post_init__(self) -> None:
         if self.split not in ("validation", "test"):
@@ -78,13 +81,16 @@ def default_data() -> GenerationConfig:
 @dataclass(frozen=True)
 class HandRolloutConfig:
     """The experiment: ``data`` (generated with the run's ``seed``, whatever ``data.seed`` says),
-    ``training`` (all models), ``evaluation``. Paper: 200,000 trajectories of 100 steps, 90/10 split."""
+    ``model`` (the EBM's energy and every network's MLP), ``sampler`` (the EBMs' training and rollout
+    chains), ``training`` (the optimisation of all models, seeded by ``seed``), ``evaluation``.
+    Paper: 200,000 trajectories of 100 steps, 90/10 split."""
 
     data: GenerationConfig = field(default_factory=default_data)
+    model: DynamicsModelConfig = field(default_factory=DynamicsModelConfig)
+    sampler: DynamicsSamplers = field(default_factory=DynamicsSamplers)
     training: DynamicsTrainingConfig = field(default_factory=DynamicsTrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     seed: int = 0
-    render: bool = True
 
     def __post_init__(self) -> None:
         n_eval = getattr(self.data, f"num_{self.evaluation.split}")
@@ -149,11 +155,11 @@ def check_data_dir(data_dir: Path, gen: GenerationConfig) -> bool:
 
 
 def resume_settings(config: HandRolloutConfig) -> dict[str, Any]:
-    """What a ``--resume`` must keep: the data and the training (the evaluation and the rollout
-    samplers, used only when scoring, may change)."""
-    training = {k: v for k, v in dataclasses.asdict(config.training).items()
-                if k not in ("rollout_sampler", "conditional_rollout_sampler", "rollout_init_std")}
-    return {"data": dataclasses.asdict(config.data_config()), "training": training, "seed": config.seed}
+    """What a ``--resume`` must keep: the data, the networks, the training chains and the training
+    (the evaluation and the rollout samplers, used only when scoring, may change)."""
+    sampler = {k: v for k, v in dataclasses.asdict(config.sampler).items() if k in ("train", "train_init_std")}
+    return {"data": dataclasses.asdict(config.data_config()), "model": dataclasses.asdict(config.model),
+            "sampler": sampler, "training": dataclasses.asdict(config.training), "seed": config.seed}
 
 
 TRAJECTORY_COPIES = 3  # the loaded trajectories, their transitions (s, a, s') and the scaled batches
@@ -259,15 +265,17 @@ def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:
     return f"frames written to {path.name} at t = {steps}"
 
 
-def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, out: Path, resume: bool, quiet: bool):
-    """Train each named model (checkpoints in ``out/checkpoints/<name>``) and save it, with its scaler
-    and rollout sampler, as ``out/models/<name>.pt`` (:class:`LearnedDynamics`); yields (name,
-    next-state function, history) in the order of ``names``. A whitened EBM is trained after the
-    Gaussian model of its kind, its base (trained here even when not asked for)."""
+def _train_models(config: HandRolloutConfig, transitions, scaler, out: Path, resume: bool, quiet: bool):
+    """Train each model of ``config.evaluation.models`` (checkpoints in ``out/checkpoints/<name>``) and
+    save it, with its scaler and rollout sampler, as ``out/models/<name>.pt`` (:class:`LearnedDynamics`);
+    returns (name, next-state function, history) in the order of the names. A whitened EBM is trained
+    after the Gaussian model of its kind, its base (trained here even when not asked for)."""
+    names, tcfg, model, samplers = config.evaluation.models, config.training, config.model, config.sampler
+    common = {"model": model, "seed": config.seed}
     checkpoints = out / "checkpoints"
     trained: dict[str, tuple] = {}
     bases: dict[str, torch.nn.Module] = {}
-    whitened = tcfg.energy == "whitened"
+    whitened = model.energy == "whitened"
     order = sorted(names, key=lambda n: n.startswith("ebm_"))  # baselines first: the EBMs may need a base
     for name in order:
         family, kind = name.rsplit("_", 1)
@@ -277,17 +285,19 @@ def _train_models(names: tuple[str, ...], transitions, scaler, tcfg, out: Path, 
             if whitened:
                 if f"gaussian_{kind}" not in bases:
                     bases[f"gaussian_{kind}"], _ = train_baseline("gaussian", transitions, scaler, conditional, tcfg,
-                                                                  checkpoints / f"gaussian_{kind}", resume, quiet)
+                                                                  checkpoints / f"gaussian_{kind}", resume, quiet,
+                                                                  **common)
                 base = bases[f"gaussian_{kind}"]
             energy, history = train_ebm(transitions, scaler, conditional, tcfg, checkpoints / name, resume, quiet,
-                                        base=base)
-            dynamics = LearnedDynamics.ebm(energy, scaler, rollout_sampler(tcfg, conditional), tcfg.rollout_init_std)
+                                        base=base, samplers=samplers, **common)
+            dynamics = LearnedDynamics.ebm(energy, scaler, samplers.for_rollout(conditional), samplers.rollout_init_std,
+                                           model)
         else:
-            model, history = train_baseline(family, transitions, scaler, conditional, tcfg, checkpoints / name,
-                                            resume, quiet)
-            bases[name] = model
-            dynamics = LearnedDynamics.baseline(family, model, scaler)
-        dynamics.save(out / "models" / f"{name}.pt", extra={"model": name, "seed": tcfg.seed})
+            network, history = train_baseline(family, transitions, scaler, conditional, tcfg, checkpoints / name,
+                                              resume, quiet, **common)
+            bases[name] = network
+            dynamics = LearnedDynamics.baseline(family, network, scaler, model)
+        dynamics.save(out / "models" / f"{name}.pt", extra={"model": name, "seed": config.seed})
         trained[name] = (dynamics.next_state, history)
     return [(name, *trained[name]) for name in names]
 
@@ -320,7 +330,6 @@ def run_hand_rollout(
     ev = data.split(config.evaluation.split)
     s_eval, a_eval = torch.from_numpy(ev.states), torch.from_numpy(ev.actions)
     horizon = data.horizon
-    tcfg = dataclasses.replace(config.training, seed=config.seed)
     has_branches = len(ev.branches) >= 2
 
     rollouts: dict[str, torch.Tensor] = {}
@@ -328,8 +337,7 @@ def run_hand_rollout(
     one_step: dict[str, float] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     ecfg = config.evaluation
-    for name, next_state, histories[name] in _train_models(ecfg.models, transitions, scaler, tcfg, out,
-                                                           resume, quiet):
+    for name, next_state, histories[name] in _train_models(config, transitions, scaler, out, resume, quiet):
         conditional = name.endswith("_cond")
         actions = a_eval if conditional else None
         with torch.no_grad():
@@ -345,7 +353,8 @@ def run_hand_rollout(
                     branch_rollouts[name] = _branch_rollout(next_state, ev, conditional)
 
     torch.manual_seed(config.seed)
-    noise_only = ebm_next_state(ZeroEnergy(s_eval.shape[-1]), scaler, tcfg.rollout_sampler, tcfg.rollout_init_std)
+    noise_only = ebm_next_state(ZeroEnergy(s_eval.shape[-1]), scaler, config.sampler.rollout,
+                                config.sampler.rollout_init_std)
     controls = {
         "noise_only_chain": rollout_states(noise_only, s_eval[:, 0], horizon),
         "stay_at_start": s_eval[:, :1].expand_as(s_eval),
@@ -375,7 +384,7 @@ def run_hand_rollout(
             plot_multimodality(ev.branches.states[0], fans, out / "multimodality.png")
 
     frames_note = "frames skipped (render disabled)"
-    if config.render:
+    if ecfg.render:
         rows = {"ground truth": ev.states[0],
                 **{LABELS[f]: rollouts[f"{f}_uncond"][0].numpy() for f in ("fc", "ebm") if f"{f}_uncond" in rollouts}}
         frames_note = render_frames(rows, horizon, out / "frames.png")

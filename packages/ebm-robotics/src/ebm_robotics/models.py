@@ -15,20 +15,56 @@ in the units of :class:`ebm_robotics.TransitionScaler`:
   mean and a variance per dimension of the normalized step, by Gaussian negative log likelihood,
   sampled at rollout (``gaussian_*``).
 
-Every network is 3 hidden layers of 128 with spectral norm (5.1).
+Every network is an MLP of the widths, activation and spectral norm of one
+:class:`DynamicsModelConfig` (by default 3 hidden layers of 128 with spectral norm, 5.1).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from ebm_core import MLPEnergy, activation, sn_linear
+from ebm_core.checks import check_widths
 from torch import nn
 
 from .shards import ACTION_DIM, STATE_DIM
+
+MAX_WIDTH, MAX_LAYERS = 2048, 8  # a saved model's network is built on the CPU from its config: bound its size
+
+
+@dataclass(frozen=True)
+class DynamicsModelConfig:
+    """The networks: the EBM's ``energy`` (``"whitened"``: :class:`WhitenedTransitionEnergy` over
+    the trained Gaussian model's whitened step; ``"plain"``: the paper's :class:`TransitionEnergy`
+    of the normalized step), and the MLP of every network, the EBM's and the baselines': ``hidden``
+    widths, activation ``act``, spectrally normalized hidden layers (``spectral_norm``)."""
+
+    energy: Literal["plain", "whitened"] = "whitened"
+    hidden: tuple[int, ...] = (128, 128, 128)
+    act: str = "swish"
+    spectral_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if self.energy not in ("plain", "whitened"):
+            raise ValueError(f"DynamicsModelConfig.energy must be 'plain' or 'whitened', got {self.energy!r}")
+        if not isinstance(self.hidden, (tuple, list)):
+            raise ValueError(f"DynamicsModelConfig.hidden must be a tuple of widths, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list, as read back from a model file
+        check_widths(self.hidden, "DynamicsModelConfig.hidden")
+        if len(self.hidden) > MAX_LAYERS or max(self.hidden) > MAX_WIDTH:
+            raise ValueError(f"DynamicsModelConfig.hidden: at most {MAX_LAYERS} widths of at most {MAX_WIDTH}, "
+                             f"got {self.hidden}")
+        activation(self.act)  # raises for an unknown name
+        if not isinstance(self.spectral_norm, bool):
+            raise ValueError(f"DynamicsModelConfig.spectral_norm must be true or false, got {self.spectral_norm!r}")
+
+    def mlp(self) -> dict[str, Any]:
+        """The keyword arguments of every network's MLP: ``hidden``, ``act``, ``spectral_norm``."""
+        return {"hidden": self.hidden, "act": self.act, "spectral_norm": self.spectral_norm}
 
 
 def condition(states: torch.Tensor, actions: torch.Tensor | None) -> torch.Tensor:
@@ -43,7 +79,7 @@ def condition_width(conditional: bool) -> int:
 
 
 class TransitionEnergy(MLPEnergy):
-    """E(s_t+1 | s_t[, a_t]): 3 hidden layers of 128 with spectral norm (5.1). ``x`` is the
+    """E(s_t+1 | s_t[, a_t]): by default 3 hidden layers of 128 with spectral norm (5.1). ``x`` is the
     normalized step to s_t+1, ``y`` = s_t (unconditional model) or [s_t, a_t]."""
 
     def __init__(
@@ -56,15 +92,16 @@ class TransitionEnergy(MLPEnergy):
 
 
 class _Regressor(nn.Module):
-    """A spectrally normalized MLP from the condition to ``out_dim`` outputs, checking the width."""
+    """An MLP (spectrally normalized hidden layers by default) from the condition to ``out_dim``
+    outputs, checking the width."""
 
-    def __init__(self, conditional: bool, out_dim: int, hidden: Sequence[int], act: str):
+    def __init__(self, conditional: bool, out_dim: int, hidden: Sequence[int], act: str, spectral_norm: bool):
         super().__init__()
         self.conditional = conditional
         width = condition_width(conditional)
         layers: list[nn.Module] = []
         for h in hidden:
-            layers += [sn_linear(width, h), activation(act)]
+            layers += [sn_linear(width, h) if spectral_norm else nn.Linear(width, h), activation(act)]
             width = h
         self.net = nn.Sequential(*layers, nn.Linear(width, out_dim))
 
@@ -81,10 +118,10 @@ class FCDynamics(_Regressor):
     step (the strong FC), ``target="state"`` the standardized next state itself (the paper's FC)."""
 
     def __init__(self, conditional: bool, target: Literal["step", "state"] = "step",
-                 hidden: Sequence[int] = (128, 128, 128), act: str = "swish"):
+                 hidden: Sequence[int] = (128, 128, 128), act: str = "swish", spectral_norm: bool = True):
         if target not in ("step", "state"):
             raise ValueError(f"target must be 'step' or 'state', got {target!r}")
-        super().__init__(conditional, STATE_DIM, hidden, act)
+        super().__init__(conditional, STATE_DIM, hidden, act, spectral_norm)
         self.target = target
 
     def loss(self, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
@@ -97,8 +134,9 @@ class GaussianDynamics(_Regressor):
     likelihood. The log variance is kept between learned bounds by softplus (PETS), which start at
     [-10, 0.5] and are pulled together by ``0.01 * (max - min)`` in the loss."""
 
-    def __init__(self, conditional: bool, hidden: Sequence[int] = (128, 128, 128), act: str = "swish"):
-        super().__init__(conditional, 2 * STATE_DIM, hidden, act)
+    def __init__(self, conditional: bool, hidden: Sequence[int] = (128, 128, 128), act: str = "swish",
+                 spectral_norm: bool = True):
+        super().__init__(conditional, 2 * STATE_DIM, hidden, act, spectral_norm)
         self.max_log_var = nn.Parameter(torch.full((STATE_DIM,), 0.5))
         self.min_log_var = nn.Parameter(torch.full((STATE_DIM,), -10.0))
 
