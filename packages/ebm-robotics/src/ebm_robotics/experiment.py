@@ -413,7 +413,8 @@ def run_hand_rollout(
         "bootstrap": {"resamples": ecfg.bootstrap, "items": "evaluation trajectories (Frechet), start states "
                       "(multimodality); one resample shared by all models; 95% interval: the figure plus or "
                       "minus 1.96 bootstrap standard deviations"},
-        "config": dataclasses.asdict(config),
+        # whole, with the seed the data was generated with (the run's)
+        "config": dataclasses.asdict(dataclasses.replace(config, data=config.data_config())),
         "n_train": len(data.train),
         "n_validation": len(data.validation),
         "n_test": len(data.test),
