@@ -67,6 +67,7 @@ def test_likelihood_bounds_only_held_out_images_and_says_so(tmp_path):
     assert proc.returncode == 2 and "would leave none to train on" in proc.stderr
 
 
+SECTIONS = ("data", "model", "sampler", "training", "evaluation", "seed")  # every app's config (DESIGN.md)
 APPS = ("celeba_compose", "dsprites_compose", "hand_rollout", "image_generate", "likelihood", "ood_eval",
         "robustness", "split_mnist")
 
@@ -81,6 +82,7 @@ def test_every_app_prints_its_resolved_config_with_set_and_stops_before_any_work
     assert proc.returncode == 0, proc.stderr[-2000:]
     config = json.loads(proc.stdout)
     assert config["seed"] == 9  # --set applies after the flags
+    assert list(config) == list(SECTIONS) and all(isinstance(config[s], dict) for s in SECTIONS[:-1])
     assert not out.exists()  # nothing made, nothing trained
     bad = call_app(app, *data, "--out", str(out), "--set", "no_such_field=1", "--print-config")
     assert bad.returncode == 2 and "no_such_field" in bad.stderr and not bad.stdout

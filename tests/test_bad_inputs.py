@@ -385,7 +385,7 @@ SPECIFIC = [
     ("hand_rollout", ("--set", "training.steps=abc"), "expected a value like"),
     ("hand_rollout", ("--set", "training.steps=-1"), "training.steps=-1"),
     ("hand_rollout", ("--set", "training=1"), "that is a group of settings"),
-    ("hand_rollout", ("--set", "data.seed=4294967296"), "data.seed=4294967296"),
+    ("hand_rollout", ("--set", "data.seed=4294967296"), "every seed of a run comes from its top-level seed"),
     ("hand_rollout", ("--data-dir", "{file_as_out}"), "{file_as_out} is a file"),
     ("hand_rollout", ("--data-dir", "{other_manifest}"), "holds trajectories generated with"),
     ("hand_rollout", ("--data-dir", "{old_manifest}"), "expected format 'ebm-robotics-trajectories/"),

@@ -11,7 +11,7 @@ def test_a_nan_model_file_stops_ood_eval_with_one_line(tmp_path):
     from ebm_vision.evaluation import OOD_PRESETS
     from ebm_vision.image_energy import build_energy, save_image_energy
 
-    config = OOD_PRESETS["tiny"].training.energy
+    config = OOD_PRESETS["tiny"].model
     energy = build_energy(config)
     with torch.no_grad():
         for p in energy.parameters():
@@ -29,7 +29,7 @@ def test_a_model_whose_energies_overflow_stops_ood_eval_naming_the_stage(tmp_pat
     from ebm_vision.evaluation import OOD_PRESETS
     from ebm_vision.image_energy import build_energy, save_image_energy
 
-    config = OOD_PRESETS["tiny"].training.energy
+    config = OOD_PRESETS["tiny"].model
     energy = build_energy(config)
     with torch.no_grad():  # finite weights whose energies are not: inf - inf = NaN
         for name, p in energy.named_parameters():

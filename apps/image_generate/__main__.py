@@ -3,6 +3,7 @@
     uv run apps/image_generate                              # MNIST on a CPU in minutes
     uv run apps/image_generate --preset cifar10_cond --data-dir DATA --device cuda   # = --preset paper
     torchrun --nproc-per-node 8 apps/image_generate --preset imagenet32_cond --device cuda --data-dir DATA --out R
+    uv run apps/image_generate --set training.lr=3e-4 --set evaluation.test_time.rounds=6 --print-config
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training images")
     args = p.parse_args(argv)
 
-    config = PRESETS[args.preset]
-    training = with_overrides(config.training, steps=args.steps, batch_size=args.batch_size, device=args.device,
-                              langevin_steps=args.langevin_steps)
-    config = dataclasses.replace(config, training=training, seed=args.seed)
+    config = with_overrides(PRESETS[args.preset], steps=args.steps, batch_size=args.batch_size, device=args.device,
+                            langevin_steps=args.langevin_steps)
+    config = dataclasses.replace(config, seed=args.seed)
     if args.samples is not None:
-        config = dataclasses.replace(config, num_samples=args.samples)
+        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
+                                                                            num_samples=args.samples))
     if args.train_limit is not None:
-        config = dataclasses.replace(config, train_limit=args.train_limit)
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, train_limit=args.train_limit))
     out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
     config = finish_config(p, args, config)

@@ -4,6 +4,7 @@
     uv run apps/likelihood --no-sweep                               # replay buffer vs PCD only
     uv run apps/likelihood --checkpoint runs/image_generate/RUN/model.pt   # an unconditional model
     uv run apps/likelihood --preset paper --device cuda             # Figures 23 and 25 scale
+    uv run apps/likelihood --set evaluation.l2_sweep="(0.1, 1.0)" --set training.steps=300 --print-config
 """
 
 from __future__ import annotations
@@ -45,19 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     c = LIKELIHOOD_PRESETS[args.preset]
-    ais = c.likelihood.ais
+    ev = c.evaluation
+    ais = ev.likelihood.ais
     if args.chains is not None:
         ais = dataclasses.replace(ais, num_chains=args.chains)
     if args.temperatures is not None:
         ais = dataclasses.replace(ais, num_temperatures=args.temperatures)
-    lk = dataclasses.replace(c.likelihood, ais=ais)
+    lk = dataclasses.replace(ev.likelihood, ais=ais)
     if args.model_temperatures is not None:
         lk = dataclasses.replace(lk, temperatures=tuple(args.model_temperatures))
     if args.test_images is not None:
         lk = dataclasses.replace(lk, num_test=args.test_images)
-    config = dataclasses.replace(c, seed=args.seed, likelihood=lk, sweep=c.sweep and not args.no_sweep,
-                                 pcd=c.pcd and not args.no_pcd,
-                                 training=with_overrides(c.training, steps=args.steps, device=args.device))
+    ev = dataclasses.replace(ev, likelihood=lk, sweep=ev.sweep and not args.no_sweep, pcd=ev.pcd and not args.no_pcd)
+    config = dataclasses.replace(with_overrides(c, steps=args.steps, device=args.device), seed=args.seed,
+                                 evaluation=ev)
     out = resolve_out_dir(p, args)
     config = finish_config(p, args, config)
     r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,

@@ -4,6 +4,7 @@
     uv run apps/ood_eval --checkpoint runs/image_generate/RUN/model.pt
     uv run apps/ood_eval --ood-sets fashion_mnist kmnist --ood-data-dir DATA
     uv run apps/ood_eval --preset cifar10 --data-dir DATA --device cuda   # Figure 10 (= --preset paper)
+    uv run apps/ood_eval --set data.eval_images=500 --set training.lr=1e-3 --print-config
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=training_steps, default=None, help="override the training steps (no --checkpoint)")
     args = p.parse_args(argv)
 
-    config = OOD_PRESETS[args.preset]
-    config = dataclasses.replace(config, seed=args.seed,
-                                 training=with_overrides(config.training, steps=args.steps, device=args.device))
+    config = with_overrides(OOD_PRESETS[args.preset], steps=args.steps, device=args.device)
+    evaluation = config.evaluation
     if args.ood_sets is not None:
-        config = dataclasses.replace(config, real_sets=tuple(args.ood_sets))
+        evaluation = dataclasses.replace(evaluation, real_sets=tuple(args.ood_sets))
     if args.images is not None:
-        config = dataclasses.replace(config, ood_images=args.images)
+        evaluation = dataclasses.replace(evaluation, ood_images=args.images)
+    config = dataclasses.replace(config, evaluation=evaluation, seed=args.seed)
     out = resolve_out_dir(p, args)
     data_dir = args.data_dir or default_data_dir(args.preset)
     config = finish_config(p, args, config)

@@ -3,6 +3,7 @@
     uv run apps/robustness                                          # MNIST on a CPU in minutes
     uv run apps/robustness --checkpoint runs/image_generate/RUN/model.pt
     uv run apps/robustness --preset cifar10 --data-dir DATA --device cuda     # Figure 8 (= --preset paper)
+    uv run apps/robustness --set training.classifier.lr=3e-4 --set evaluation.pgd_steps=40 --print-config
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from ebm_run import (
 )
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
 from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
-from ebm_vision.training import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,17 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     c = ROBUSTNESS_PRESETS[args.preset]
-    curves = c.curves
+    curves = c.evaluation
     for key, value in (("num_images", args.images), ("linf_eps", args.linf_eps), ("l2_eps", args.l2_eps),
                        ("eot_samples", args.eot)):
         if value is not None:
             curves = dataclasses.replace(curves, **{key: tuple(value) if isinstance(value, list) else value})
     if args.no_bpda:
         curves = dataclasses.replace(curves, bpda=False)
-    clf = c.classifier if args.classifier_steps is None else dataclasses.replace(c.classifier,
-                                                                                 steps=args.classifier_steps)
-    config = dataclasses.replace(c, seed=args.seed, curves=curves, classifier=clf,
-                                 training=with_overrides(c.training, steps=args.steps, device=args.device))
+    ebm = dataclasses.replace(c.training.ebm, **{k: v for k, v in (("steps", args.steps), ("device", args.device))
+                                                  if v is not None})
+    clf = c.training.classifier
+    clf = clf if args.classifier_steps is None else dataclasses.replace(clf, steps=args.classifier_steps)
+    config = dataclasses.replace(c, seed=args.seed, evaluation=curves,
+                                 training=dataclasses.replace(c.training, ebm=ebm, classifier=clf))
     out = resolve_out_dir(p, args)
     config = finish_config(p, args, config)
     r = run_robustness(config, out, args.data_dir or default_data_dir(args.preset), checkpoint=args.checkpoint,

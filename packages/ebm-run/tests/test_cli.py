@@ -81,6 +81,11 @@ def test_help_states_defaults_and_set_and_print_config_finish_the_config(capsys)
     with pytest.raises(SystemExit) as exc:
         finish_config(p, p.parse_args(["--set", "inner.stepz=7"]), Config())
     assert exc.value.code == 2 and "stepz" in capsys.readouterr().err
+    assert finish_config(p, p.parse_args(["--set", "seed=4"]), Config()).seed == 4  # the run's own seed
+    for section_copy in ("inner.seed=4", "inner.quiet=true"):  # the run sets these: a --set would be ignored
+        with pytest.raises(SystemExit) as exc:
+            finish_config(p, p.parse_args(["--set", section_copy]), Config())
+        assert exc.value.code == 2 and "comes from its top-level" in capsys.readouterr().err
 
 
 def test_resume_without_out_is_a_usage_error(capsys):

@@ -77,19 +77,44 @@ def test_default_data_dir_and_paper_presets():
     for preset in ("mnist", "tiny"):
         assert default_data_dir(preset) == (MNIST_DIR if MNIST_DIR.is_dir() else Path("data"))
     assert default_data_dir("cifar10_cond") == default_data_dir("paper") == Path("data")
-    assert PRESETS["paper"].training.dataset == "cifar10" and PRESETS["paper"].training.energy.conditional
+    assert PRESETS["paper"].data.dataset == "cifar10" and PRESETS["paper"].model.conditional
     assert OOD_PRESETS["paper"] == OOD_PRESETS["cifar10"]
     assert ROBUSTNESS_PRESETS["paper"] == ROBUSTNESS_PRESETS["cifar10"]
+
+
+def test_every_experiment_config_has_the_six_sections_built_from_its_training_recipe():
+    from ebm_vision import (
+        IMAGE_GENERATE_PRESETS,
+        LIKELIHOOD_PRESETS,
+        OOD_PRESETS,
+        ROBUSTNESS_PRESETS,
+        TRAINING_PRESETS,
+        image_training,
+    )
+
+    for presets in (IMAGE_GENERATE_PRESETS, OOD_PRESETS, ROBUSTNESS_PRESETS, LIKELIHOOD_PRESETS):
+        for config in presets.values():
+            assert [f.name for f in dataclasses.fields(config)] == [
+                "data", "model", "sampler", "training", "evaluation", "seed"]
+            assert all(dataclasses.is_dataclass(getattr(config, f)) for f in ("data", "model", "sampler", "training",
+                                                                              "evaluation"))
+    # the EBM an experiment trains is its recipe, with the experiment's own data split
+    tiny = TRAINING_PRESETS["tiny"]
+    assert image_training(IMAGE_GENERATE_PRESETS["tiny"]) == dataclasses.replace(tiny, data=dataclasses.replace(
+        tiny.data, train_limit=1000, holdout_from_test=True, eval_images=200))
+    robust = ROBUSTNESS_PRESETS["cifar10"]
+    recipe = TRAINING_PRESETS["cifar10_cond"]
+    assert image_training(robust, robust.training.ebm) == dataclasses.replace(recipe, data=dataclasses.replace(
+        recipe.data, holdout_from_test=True, eval_images=10_000))
+    assert robust.training.classifier.steps == 20_000
 
 
 def test_unconditional_runs_keep_labels_for_evaluation_but_train_without():
     from ebm_vision.experiment import PRESETS, load_splits
     from ebm_vision.training import for_trainer
 
-    config = dataclasses.replace(PRESETS["tiny"], eval_images=20, train_limit=50)
-    config = dataclasses.replace(config, training=dataclasses.replace(
-        config.training, energy=dataclasses.replace(config.training.energy, num_classes=0)))
-    train, _, eval_y, _ = load_splits(config, MNIST_DIR)
+    data = dataclasses.replace(PRESETS["tiny"].data, eval_images=20, train_limit=50)
+    train, _, eval_y, _ = load_splits(data, False, MNIST_DIR, seed=0)  # an unconditional model's split
     assert train.labels is not None and eval_y.shape == (20,)
     assert for_trainer(train, conditional=False).labels is None and for_trainer(train, True) is train
     assert isinstance(for_trainer(train, False)[0], torch.Tensor)  # items are images alone

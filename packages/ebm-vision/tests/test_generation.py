@@ -70,8 +70,8 @@ def test_samples_beat_noise_and_untrained_model(trained):
     fid_noise = domain_fid(held, torch.rand(100, 1, 28, 28), pixels)
     assert fid_samples < 0.5 * fid_noise
     # the same sampling from the network's initial weights, and all-black images, score worse
-    torch.manual_seed(cfg.trainer.seed)  # how train_image_energy seeds the initial weights
-    untrained = build_energy(cfg.energy)
+    torch.manual_seed(cfg.training.seed)  # how train_image_energy seeds the initial weights
+    untrained = build_energy(cfg.model)
     torch.manual_seed(0)
     fid_untrained = domain_fid(held, sample_test_time(untrained, 100, (1, 28, 28), cfg.sampler, tt, y, 10), pixels)
     fid_black = domain_fid(held, torch.zeros(100, 1, 28, 28), pixels)

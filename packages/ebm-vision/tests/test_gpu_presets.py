@@ -11,7 +11,7 @@ import torch
 from ebm_vision.data import load_cifar, load_dataset, load_imagenet32
 from ebm_vision.experiment import PRESETS, load_splits
 from ebm_vision.image_energy import build_energy
-from ebm_vision.training import train_image_energy, with_overrides
+from ebm_vision.training import image_training, train_image_energy, with_overrides
 from PIL import Image
 
 
@@ -71,22 +71,22 @@ def test_imagenet128_limit_spreads_over_the_class_sorted_tree(data_dir):
 
 @pytest.mark.parametrize("preset", ["cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond"])
 def test_gpu_preset_trains_on_its_file_format(preset, data_dir, tmp_path):
-    config = PRESETS[preset]
-    training = with_overrides(config.training, steps=1, batch_size=2, langevin_steps=1, quiet=True)
-    if training.energy.arch == "resnet32_wider":  # 60M weights at width 256: ~1 min a step here; same net at 32
-        training = dataclasses.replace(training, energy=dataclasses.replace(training.energy, width=32))
-    config = dataclasses.replace(config, training=training, train_limit=8, eval_images=2)
-    train, eval_x, eval_y, _ = load_splits(config, data_dir)
-    c, s = training.energy.in_channels, training.energy.image_size
+    config = with_overrides(PRESETS[preset], steps=1, batch_size=2, langevin_steps=1, quiet=True)
+    if config.model.arch == "resnet32_wider":  # 60M weights at width 256: ~1 min a step here; same net at 32
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, width=32))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, train_limit=8, eval_images=2))
+    training = image_training(config)
+    train, eval_x, eval_y, _ = load_splits(config.data, config.model.conditional, data_dir, config.seed)
+    c, s = training.model.in_channels, training.model.image_size
     assert eval_x.shape == (2, c, s, s) and 0 <= eval_x.min() and eval_x.max() <= 1
-    assert int(eval_y.max()) < max(training.energy.num_classes, 10)
+    assert int(eval_y.max()) < max(training.model.num_classes, 10)
 
-    torch.manual_seed(training.trainer.seed)  # train_image_energy seeds the initial weights the same way
-    initial = [p.detach().clone() for p in build_energy(training.energy).parameters()]
+    torch.manual_seed(training.training.seed)  # train_image_energy seeds the initial weights the same way
+    initial = [p.detach().clone() for p in build_energy(training.model).parameters()]
     energy, trainer = train_image_energy(training, train)  # no out_dir: the big checkpoints are not the point
     assert trainer.step == 1 and all(np.isfinite(h["loss"]) for h in trainer.history)
     assert any(not torch.equal(a, b) for a, b in zip(initial, energy.parameters()))
-    y = eval_y if training.energy.num_classes else None
+    y = eval_y if training.model.num_classes else None
     with torch.no_grad():
         e = energy(eval_x, y)
     assert e.shape == (2,) and torch.isfinite(e).all()

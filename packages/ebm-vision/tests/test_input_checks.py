@@ -31,7 +31,7 @@ UINT8_RANGE = r"must lie in \[0, 1\], got values in \[0, 25\d\] \(uint8 images: 
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
-    energy = build_energy(TRAINING_PRESETS["tiny"].energy).eval()
+    energy = build_energy(TRAINING_PRESETS["tiny"].model).eval()
     x = torch.rand(4, 1, 28, 28)
     return energy, x, (x * 255).round(), torch.tensor([0, 1, 2, 3])
 

@@ -148,7 +148,14 @@ def add_run_args(
 def finish_config(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Any) -> Any:
     """The app's ``config`` (a nested frozen dataclass, already set from the preset and the flags)
     with the ``--set`` assignments applied (a refused one is a usage error); with ``--print-config``
-    it is printed whole as JSON and the app exits 0 before any work."""
+    it is printed whole as JSON and the app exits 0 before any work. A section's own ``seed`` or
+    ``quiet`` is refused: the run sets them from its top-level ``seed`` and ``--quiet``."""
+    for assignment in args.overrides:
+        path = assignment.split("=", 1)[0].strip()
+        if "." in path and path.rsplit(".", 1)[1] in ("seed", "quiet"):
+            name = path.rsplit(".", 1)[1]
+            parser.error(f"--set {assignment}: every {name} of a run comes from its top-level {name} "
+                         f"(--{name}{'' if name == 'quiet' else ' N or --set seed=N'}), not from a section")
     try:
         config = apply_overrides(config, args.overrides)
     except ValueError as e:

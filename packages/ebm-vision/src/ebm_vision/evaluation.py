@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, SupervisedConfig, Trainer, lowest_energy_class, seed_everything
+from ebm_core import LangevinSampler, SupervisedConfig, Trainer, TrainerConfig, lowest_energy_class, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
 from torch import nn
 
-from .experiment import RECORDED_PACKAGES, ImageGenerateConfig, check_checkpoint_shape, load_splits
+from .experiment import RECORDED_PACKAGES, check_checkpoint_shape, load_splits
 from .image_energy import (
     ImageEnergyConfig,
     build_energy,
@@ -51,7 +51,16 @@ from .robustness import (
     robustness_curves,
     train_energy_classifier,
 )
-from .training import TRAINING_PRESETS, ImageTrainingConfig, for_trainer, train_image_energy, with_overrides
+from .training import (
+    TRAINING_PRESETS,
+    ImageDataConfig,
+    ImageTrainingConfig,
+    for_trainer,
+    image_training,
+    recipe_sections,
+    train_image_energy,
+    with_overrides,
+)
 
 # ------------------------------------------------------------------------ shared
 CLASSIFIER_KIND = "cross-entropy classifier"  # the robustness baseline's model file says so in its extra
@@ -74,34 +83,34 @@ class Prepared:
 
 
 def prepare_inputs(
-    training: ImageTrainingConfig, data_dir: str | Path, eval_images: int, seed: int,
-    checkpoint: str | Path | None = None, train_limit: int | None = None, payload: dict[str, Any] | None = None,
+    training: ImageTrainingConfig, data_dir: str | Path, seed: int, checkpoint: str | Path | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> Prepared:
     """Everything an evaluation reads, checked before its run folder is made: the model file
     ``checkpoint`` (``payload``: its contents when the caller has read them already), loaded, and the
-    data split as ``apps/image_generate`` makes it (MNIST without train files: the test split minus
-    ``eval_images`` held-out images). Without a checkpoint the energy is left to :func:`train_model`."""
+    data split of ``training.data`` as ``apps/image_generate`` makes it (MNIST without train files and
+    ``holdout_from_test``: the test split minus ``eval_images`` held-out images). Without a checkpoint
+    the energy is left to :func:`train_model`."""
     info: dict[str, Any] = {}
     energy = None
-    ecfg = training.energy
+    ecfg = training.model
     if checkpoint is not None:
         payload = payload if payload is not None else read_model_file(checkpoint)
         if (payload.get("extra") or {}).get("kind") == CLASSIFIER_KIND:
             raise ValueError(f"{checkpoint} is the cross-entropy baseline that apps/robustness trains beside the "
                              "EBM, not an EBM; give the EBM's model.pt (e.g. OUT/model/model.pt)")
-        check_checkpoint_shape(payload_config(payload), training.dataset, checkpoint)
-        energy, ecfg = energy_from_payload(payload, training.trainer.device)
+        check_checkpoint_shape(payload_config(payload), training.data.dataset, checkpoint)
+        energy, ecfg = energy_from_payload(payload, training.training.device)
         ckpt_seed = payload_seed(payload)
         if ckpt_seed is not None and ckpt_seed != seed:
             info["split_seed_note"] = f"held-out split uses the checkpoint's seed {ckpt_seed}, not --seed {seed}"
             seed = ckpt_seed
-        training = dataclasses.replace(training, energy=ecfg)
+        training = dataclasses.replace(training, model=ecfg)
         info["checkpoint"] = str(checkpoint)
-    gen = ImageGenerateConfig(training=training, holdout_from_test=True, eval_images=eval_images,
-                              train_limit=train_limit, seed=seed)
-    train, eval_x, eval_y, note = load_splits(gen, data_dir)
+    train, eval_x, eval_y, note = load_splits(training.data, ecfg.conditional, data_dir, seed)
     if tuple(eval_x.shape[1:]) != ecfg.shape:
-        raise ValueError(f"the model takes images {ecfg.shape} but {training.dataset} has {tuple(eval_x.shape[1:])}")
+        raise ValueError(f"the model takes images {ecfg.shape} but {training.data.dataset} has "
+                         f"{tuple(eval_x.shape[1:])}")
     return Prepared(energy, ecfg, training, seed, train, eval_x, eval_y, note, info)
 
 
@@ -111,7 +120,8 @@ def train_model(prep: Prepared, out: Path, resume: bool = False, quiet: bool = F
     if prep.energy is None:
         t0 = time.perf_counter()
         training = prep.training
-        tc = dataclasses.replace(training, trainer=dataclasses.replace(training.trainer, seed=prep.seed, quiet=quiet))
+        tc = dataclasses.replace(training, training=dataclasses.replace(training.training, seed=prep.seed,
+                                                                        quiet=quiet))
         energy, trainer = train_image_energy(tc, prep.train, out / "model", resume=resume)
         prep = dataclasses.replace(prep, energy=energy, info={**prep.info, "training": {
             "steps": trainer.step, "recoveries": trainer.recoveries, "seconds": time.perf_counter() - t0,
@@ -122,10 +132,10 @@ def train_model(prep: Prepared, out: Path, resume: bool = False, quiet: bool = F
 
 
 def _model_settings(config: Any, checkpoint: str | Path | None) -> dict[str, Any]:
-    """What a ``--resume`` of an evaluation must keep: the model's training, its data split and seed
-    (the evaluation's own settings may change)."""
-    return {"training": dataclasses.asdict(config.training), "checkpoint": checkpoint, "seed": config.seed,
-            "eval_images": config.eval_images, "train_limit": config.train_limit}
+    """What a ``--resume`` of an evaluation must keep: the model's data split, network, sampler and
+    training, and the seed (the evaluation's own settings may change)."""
+    return {**{k: dataclasses.asdict(getattr(config, k)) for k in ("data", "model", "sampler", "training")},
+            "checkpoint": checkpoint, "seed": config.seed}
 
 
 def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
@@ -138,25 +148,42 @@ def _finish(out: Path, results: dict[str, Any], t0: float) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- OOD
-@dataclass(frozen=True)
-class OODEvalConfig:
-    """``real_sets``: names from ``ebm_vision.ood.REAL_SETS`` loaded from ``--ood-data-dir`` (else
-    ``--data-dir``); none named: ``ood.default_real_sets`` (Fashion-MNIST for an MNIST model, where found)."""
+def _held_out(recipe: ImageTrainingConfig, **data: Any) -> dict[str, Any]:
+    """:func:`recipe_sections` of a training recipe as the evaluations use it: with the ``data`` fields
+    given, held out from the test split where the train files are absent (as image_generate's MNIST presets)."""
+    return recipe_sections(recipe, holdout_from_test=True, **data)
 
-    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
-    eval_images: int = 2000
+
+@dataclass(frozen=True)
+class OODEvaluation:
+    """``ood_images`` images per OOD set; ``real_sets``: names from ``ebm_vision.ood.REAL_SETS`` loaded
+    from ``--ood-data-dir`` (else ``--data-dir``); none named: ``ood.default_real_sets``
+    (Fashion-MNIST for an MNIST model, where found)."""
+
     ood_images: int = 1000
     real_sets: tuple[str, ...] = ()
-    train_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class OODEvalConfig:
+    """The model scored (trained from its data, model, sampler and training sections without a
+    ``--checkpoint``) and the OOD sets it is scored on."""
+
+    data: ImageDataConfig = field(default_factory=lambda: _held_out(TRAINING_PRESETS["mnist_eval"])["data"])
+    model: ImageEnergyConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].model)
+    sampler: LangevinSampler = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].sampler)
+    training: TrainerConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].training)
+    evaluation: OODEvaluation = field(default_factory=OODEvaluation)
     seed: int = 0
 
 
 OOD_PRESETS: dict[str, OODEvalConfig] = {
     "mnist": OODEvalConfig(),
-    "tiny": OODEvalConfig(TRAINING_PRESETS["tiny"], eval_images=200, ood_images=100, train_limit=1000),
+    "tiny": OODEvalConfig(**_held_out(TRAINING_PRESETS["tiny"], eval_images=200, train_limit=1000),
+                          evaluation=OODEvaluation(ood_images=100)),
     # Figure 10: unconditional CIFAR-10 model against SVHN, Textures, CIFAR-100 and the synthetic sets.
-    "cifar10": OODEvalConfig(TRAINING_PRESETS["cifar10_uncond"], eval_images=10_000, ood_images=10_000,
-                             real_sets=("svhn", "textures", "cifar100")),
+    "cifar10": OODEvalConfig(**_held_out(TRAINING_PRESETS["cifar10_uncond"], eval_images=10_000),
+                             evaluation=OODEvaluation(ood_images=10_000, real_sets=("svhn", "textures", "cifar100"))),
 }
 OOD_PRESETS["paper"] = OOD_PRESETS["cifar10"]  # the paper's main OOD result (Figure 10)
 
@@ -167,28 +194,28 @@ def run_ood_eval(
 ) -> dict[str, Any]:
     """AUROC of ``-E(x)`` per OOD set and their mean (Figure 10), histograms (Figure 11)."""
     t0 = time.perf_counter()
-    prep = prepare_inputs(config.training, data_dir, config.eval_images, config.seed, checkpoint,
-                          config.train_limit)
+    ev = config.evaluation
+    prep = prepare_inputs(image_training(config), data_dir, config.seed, checkpoint)
     shape = prep.energy_config.shape
-    folders = ({name: Path(ood_data_dir or data_dir) for name in config.real_sets} if config.real_sets
-               else default_real_sets(config.training.dataset, ood_data_dir or data_dir))
-    check_memory(f"{config.ood_images:,} images per OOD set of {tuple(shape)}",
-                 (len(folders) + 5) * config.ood_images * math.prod(shape) * 4)
-    real = {name: load_ood_images(name, folder, shape, config.ood_images, config.seed)
+    folders = ({name: Path(ood_data_dir or data_dir) for name in ev.real_sets} if ev.real_sets
+               else default_real_sets(config.data.dataset, ood_data_dir or data_dir))
+    check_memory(f"{ev.ood_images:,} images per OOD set of {tuple(shape)}",
+                 (len(folders) + 5) * ev.ood_images * math.prod(shape) * 4)
+    real = {name: load_ood_images(name, folder, shape, ev.ood_images, config.seed)
             for name, folder in folders.items()}  # before training: a missing or damaged set fails fast
     out = Path(out)
     start_run_folder(out, "ood_eval", resume, settings=_model_settings(config, checkpoint))
     prep = train_model(prep, out, resume, quiet)
     seed_everything(config.seed)
     k = prep.energy_config.num_classes
-    sets = {**synthetic_ood_sets(prep.eval_x, config.ood_images, seed=config.seed), **real}
+    sets = {**synthetic_ood_sets(prep.eval_x, ev.ood_images, seed=config.seed), **real}
     device = next(prep.energy.parameters()).device
     model = str(checkpoint) if checkpoint is not None else "the trained model"
     res = evaluate_ood(prep.energy, prep.eval_x.to(device), {n: v.to(device) for n, v in sets.items()}, k,
                        model=model)
     score = "-min_c E(x, c)" if k else "-E(x)"
     plot_relative_energy_histograms(res["scores"], out / "relative_energy_histograms.png",
-                                    f"{config.training.dataset}: {score} relative to the held-out test images", score)
+                                    f"{config.data.dataset}: {score} relative to the held-out test images", score)
     import numpy as np
 
     results = {
@@ -207,16 +234,34 @@ def run_ood_eval(
 
 # ----------------------------------------------------------------- robustness
 @dataclass(frozen=True)
-class RobustnessExperimentConfig:
-    """A conditional EBM and a cross-entropy classifier of the same network, attacked alike."""
+class RobustnessTraining:
+    """The training of the two models attacked: the EBM's (``ebm``) and the cross-entropy baseline's,
+    the same network trained on the same images (``classifier``)."""
 
-    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"])
+    ebm: TrainerConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].training)
     classifier: SupervisedConfig = field(default_factory=lambda: dataclasses.replace(BASELINE_TRAINING, steps=300))
-    curves: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(
+
+
+@dataclass(frozen=True)
+class RobustnessExperimentConfig:
+    """A conditional EBM and a cross-entropy classifier of the same network, attacked alike
+    (``evaluation``: the budgets, attacks and images of the accuracy-vs-eps curves)."""
+
+    data: ImageDataConfig = field(default_factory=lambda: _held_out(TRAINING_PRESETS["mnist_eval"])["data"])
+    model: ImageEnergyConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].model)
+    sampler: LangevinSampler = field(default_factory=lambda: TRAINING_PRESETS["mnist_eval"].sampler)
+    training: RobustnessTraining = field(default_factory=RobustnessTraining)
+    evaluation: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(
         linf_eps=(0.0, 0.1, 0.2, 0.3), l2_eps=(0.0, 1.5, 3.0), num_images=200, bpda_images=50))
-    eval_images: int = 2000
-    train_limit: int | None = None
     seed: int = 0
+
+
+def _robustness(recipe: ImageTrainingConfig, classifier: SupervisedConfig, curves: RobustnessConfig,
+                **data: Any) -> RobustnessExperimentConfig:
+    """A robustness preset: the EBM of ``recipe`` and the baseline trained with ``classifier``."""
+    sections = _held_out(recipe, **data)
+    return RobustnessExperimentConfig(**{**sections, "training": RobustnessTraining(sections["training"], classifier)},
+                                      evaluation=curves)
 
 
 # Budgets in 1/255 units, as the reference code's (eps / 255; its defaults: L-inf 8, L2 40).
@@ -226,17 +271,16 @@ _CIFAR_CURVES = RobustnessConfig(
 )
 ROBUSTNESS_PRESETS: dict[str, RobustnessExperimentConfig] = {
     "mnist": RobustnessExperimentConfig(),
-    "tiny": RobustnessExperimentConfig(
+    "tiny": _robustness(
         TRAINING_PRESETS["tiny"], dataclasses.replace(BASELINE_TRAINING, steps=150, batch_size=32),
         RobustnessConfig(linf_eps=(0.0, 0.3), l2_eps=(0.0, 3.0), pgd_steps=3, num_images=8, batch_size=8,
                          refine=RefineConfig(sampler=LangevinSampler(steps=2))),
         eval_images=200, train_limit=1000,
     ),
     # Figure 8: conditional CIFAR-10 ResNet32, refinement with the training sampler's step.
-    "cifar10": RobustnessExperimentConfig(TRAINING_PRESETS["cifar10_cond"],
-                                          dataclasses.replace(BASELINE_TRAINING, steps=20_000, batch_size=128),
-                                          _CIFAR_CURVES,
-                                          eval_images=10_000),
+    "cifar10": _robustness(TRAINING_PRESETS["cifar10_cond"],
+                           dataclasses.replace(BASELINE_TRAINING, steps=20_000, batch_size=128), _CIFAR_CURVES,
+                           eval_images=10_000),
 }
 ROBUSTNESS_PRESETS["paper"] = ROBUSTNESS_PRESETS["cifar10"]  # the paper's robustness result (Figure 8)
 
@@ -247,18 +291,16 @@ def run_robustness(
 ) -> dict[str, Any]:
     """Accuracy-vs-eps curves (Figure 8) for the EBM (with and through refinement) and the baseline."""
     t0 = time.perf_counter()
-    prep = prepare_inputs(config.training, data_dir, config.eval_images, config.seed, checkpoint,
-                          config.train_limit)
+    prep = prepare_inputs(image_training(config, config.training.ebm), data_dir, config.seed, checkpoint)
     k = prep.energy_config.num_classes
     if k < 2:
         who = checkpoint if checkpoint is not None else "the preset's model"
         raise ValueError(f"robustness needs a class-conditional model (num_classes >= 2); {who} is unconditional")
-    if config.curves.num_images > prep.eval_x.shape[0]:
-        raise ValueError(f"{config.curves.num_images:,} images to attack, {prep.eval_x.shape[0]:,} held out "
+    if config.evaluation.num_images > prep.eval_x.shape[0]:
+        raise ValueError(f"{config.evaluation.num_images:,} images to attack, {prep.eval_x.shape[0]:,} held out "
                          "(at most that many)")
     out = Path(out)
-    start_run_folder(out, "robustness", resume, settings={**_model_settings(config, checkpoint),
-                                                          "classifier": dataclasses.asdict(config.classifier)})
+    start_run_folder(out, "robustness", resume, settings=_model_settings(config, checkpoint))
     prep = train_model(prep, out, resume, quiet)
     device = next(prep.energy.parameters()).device
 
@@ -266,12 +308,12 @@ def run_robustness(
     clf = build_energy(prep.energy_config).to(device)
     clf_path = out / "classifier" / "model.pt"
     t_clf = time.perf_counter()
-    clf_config = dataclasses.replace(config.classifier, seed=config.seed, quiet=quiet, device=str(device))
+    clf_config = dataclasses.replace(config.training.classifier, seed=config.seed, quiet=quiet, device=str(device))
     clf_settings = {"kind": CLASSIFIER_KIND, "energy": dataclasses.asdict(prep.energy_config),
                     "classifier": dataclasses.asdict(dataclasses.replace(clf_config, quiet=False, device="any")),
                     # what decides its training images: the data, the held-out split and its seed, the limit
-                    "data": [config.training.dataset, prep.note, prep.info.get("split_seed_note")],
-                    "eval_images": config.eval_images, "train_limit": config.train_limit}
+                    "data": [config.data.dataset, prep.note, prep.info.get("split_seed_note")],
+                    "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
     saved = read_model_file(clf_path, map_location=device) if resume and clf_path.exists() else None
     if saved is not None and saved["extra"] == clf_settings:  # reused only under unchanged settings
         clf, _ = energy_from_payload(saved, device)
@@ -279,16 +321,16 @@ def run_robustness(
         from .experiment import _train_tensor
 
         # at most the images the classifier can draw (steps x batch), not the whole training set
-        tx, ty = _train_tensor(prep.train, config.classifier.steps * config.classifier.batch_size, config.seed)
+        tx, ty = _train_tensor(prep.train, clf_config.steps * clf_config.batch_size, config.seed)
         seed_everything(config.seed)
         train_energy_classifier(clf, tx, ty, k, clf_config)
         save_image_energy(clf, prep.energy_config, clf_path, extra=clf_settings)
     clf_seconds = time.perf_counter() - t_clf
 
     # refinement with the model's own Langevin step settings, 10 steps (4.3)
-    sampler = dataclasses.replace(config.training.sampler, steps=config.curves.refine.sampler.steps,
-                                  check_finite=True)
-    curves_cfg = dataclasses.replace(config.curves, refine=dataclasses.replace(config.curves.refine, sampler=sampler))
+    curves_cfg = config.evaluation
+    sampler = dataclasses.replace(config.sampler, steps=curves_cfg.refine.sampler.steps, check_finite=True)
+    curves_cfg = dataclasses.replace(curves_cfg, refine=dataclasses.replace(curves_cfg.refine, sampler=sampler))
     x, y = prep.eval_x[: curves_cfg.num_images].to(device), prep.eval_y[: curves_cfg.num_images].to(device)
     seed_everything(config.seed)
     bs = curves_cfg.batch_size
@@ -314,22 +356,21 @@ def run_robustness(
 
 # ----------------------------------------------------------------- likelihood
 def _uncond(cfg: ImageTrainingConfig) -> ImageTrainingConfig:
-    return dataclasses.replace(cfg, energy=dataclasses.replace(cfg.energy, num_classes=0))
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=0))
+
+
+def _cpu_likelihood() -> dict[str, Any]:
+    """The CPU default's sections: the ``mnist`` recipe's network (unconditional) and sampler, 150 steps."""
+    return _held_out(with_overrides(_uncond(TRAINING_PRESETS["mnist"]), steps=150))
 
 
 @dataclass(frozen=True)
-class LikelihoodExperimentConfig:
-    """Unconditional continuous-MNIST models: the replay-buffer model, the PCD ablation (Figure 23)
-    and, with ``sweep``, models at other L2 coefficients and Langevin step sizes (Figure 25).
+class LikelihoodEvaluation:
+    """The models bounded and how: the replay-buffer model, the PCD ablation (``pcd``; Figure 23)
+    and, with ``sweep``, models at the L2 coefficients ``l2_sweep`` and Langevin step sizes
+    ``step_sweep`` (Figure 25), each otherwise trained as the replay-buffer model; ``likelihood``:
+    the AIS settings, model temperatures and number of held-out images bounded."""
 
-    The replay-buffer and PCD models are bounded at every temperature of ``likelihood`` (the best
-    trusted one is reported, as the paper chose the temperature of highest likelihood); the sweep's
-    models at the replay-buffer model's chosen temperature when one of its bounds is trusted, else
-    at every temperature too. The CPU models, 150 steps each, are
-    nearly flat at T = 1 (mean test energy ~0.6 below uniform noise's), hence the low temperatures."""
-
-    training: ImageTrainingConfig = field(default_factory=lambda: with_overrides(
-        _uncond(TRAINING_PRESETS["mnist"]), steps=150))
     likelihood: LikelihoodConfig = field(default_factory=lambda: LikelihoodConfig(
         ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=64, num_temperatures=50),
         temperatures=(1e-3, 3e-4, 1e-4)))
@@ -337,50 +378,71 @@ class LikelihoodExperimentConfig:
     l2_sweep: tuple[float, ...] = (0.01, 0.1, 1.0)
     step_sweep: tuple[float, ...] = (10.0, 100.0, 1000.0)
     sweep: bool = True
-    eval_images: int = 2000
-    train_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class LikelihoodExperimentConfig:
+    """Unconditional continuous-MNIST models (the replay-buffer model trained from the data, model,
+    sampler and training sections; the others vary it, see :func:`variants`) and their AIS bounds.
+
+    The replay-buffer and PCD models are bounded at every temperature of ``evaluation.likelihood``
+    (the best trusted one is reported, as the paper chose the temperature of highest likelihood);
+    the sweep's models at the replay-buffer model's chosen temperature when one of its bounds is
+    trusted, else at every temperature too. The CPU models, 150 steps each, are
+    nearly flat at T = 1 (mean test energy ~0.6 below uniform noise's), hence the low temperatures."""
+
+    data: ImageDataConfig = field(default_factory=lambda: _cpu_likelihood()["data"])
+    model: ImageEnergyConfig = field(default_factory=lambda: _cpu_likelihood()["model"])
+    sampler: LangevinSampler = field(default_factory=lambda: _cpu_likelihood()["sampler"])
+    training: TrainerConfig = field(default_factory=lambda: _cpu_likelihood()["training"])
+    evaluation: LikelihoodEvaluation = field(default_factory=LikelihoodEvaluation)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.likelihood.num_test > self.eval_images:  # the bounds are taken on the held-out images
-            raise ValueError(f"likelihood.num_test ({self.likelihood.num_test} test images, --test-images) exceeds "
-                             f"eval_images ({self.eval_images}), the held-out images the bounds are taken on")
+        num_test = self.evaluation.likelihood.num_test
+        if num_test > self.data.eval_images:  # the bounds are taken on the held-out images
+            raise ValueError(f"evaluation.likelihood.num_test ({num_test} test images, --test-images) exceeds "
+                             f"data.eval_images ({self.data.eval_images}), the held-out images the bounds are "
+                             "taken on")
 
 
 LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
     "mnist": LikelihoodExperimentConfig(),
     "tiny": LikelihoodExperimentConfig(
-        _uncond(TRAINING_PRESETS["tiny"]),
-        LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=8, num_temperatures=3,
-                                                 final_transitions=1), num_test=50),
-        l2_sweep=(0.1, 1.0), step_sweep=(10.0,), eval_images=200, train_limit=1000),
+        **_held_out(_uncond(TRAINING_PRESETS["tiny"]), eval_images=200, train_limit=1000),
+        evaluation=LikelihoodEvaluation(
+            LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=8, num_temperatures=3,
+                                                     final_transitions=1), num_test=50),
+            l2_sweep=(0.1, 1.0), step_sweep=(10.0,))),
     # Figures 23 and 25 at the paper's scale: the reference MNIST net, 10,000 AIS chains.
     "paper": LikelihoodExperimentConfig(
-        dataclasses.replace(_uncond(TRAINING_PRESETS["mnist"]), energy=ImageEnergyConfig("mnist", 0, 1, 28),
-                            trainer=dataclasses.replace(TRAINING_PRESETS["mnist"].trainer, steps=30_000,
-                                                        checkpoint_every=1000)),
-        LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=10_000, num_temperatures=1000),
-                         temperatures=(1.0, 0.1, 0.01, 1e-3, 3e-4, 1e-4), num_test=10_000),
-        eval_images=10_000),  # the whole MNIST test set (it used to hold out 2,000 and bound only those)
+        # the whole MNIST test set held out (it used to hold out 2,000 and bound only those)
+        **_held_out(dataclasses.replace(
+            _uncond(TRAINING_PRESETS["mnist"]), model=ImageEnergyConfig("mnist", 0, 1, 28),
+            training=dataclasses.replace(TRAINING_PRESETS["mnist"].training, steps=30_000, checkpoint_every=1000)),
+            eval_images=10_000),
+        evaluation=LikelihoodEvaluation(LikelihoodConfig(
+            ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=10_000, num_temperatures=1000),
+            temperatures=(1.0, 0.1, 0.01, 1e-3, 3e-4, 1e-4), num_test=10_000))),
 }
 
 
 def variants(config: LikelihoodExperimentConfig) -> dict[str, ImageTrainingConfig]:
     """The trained models: name -> training config. The base model (L2 1, step 10) is shared by
     the replay-buffer row and both sweeps."""
-    base = config.training
-    t, s = base.trainer, base.sampler
+    base, ev = image_training(config), config.evaluation
+    t, s = base.training, base.sampler
     out = {"replay_buffer": base}
-    if config.pcd:
+    if ev.pcd:
         # persistent chains: no buffer replay; each chain continues from its own last state
-        out["pcd"] = dataclasses.replace(base, trainer=dataclasses.replace(
+        out["pcd"] = dataclasses.replace(base, training=dataclasses.replace(
             t, replay_prob=0.0, buffer_size=t.batch_size, buffer_uint8=False))
-    if config.sweep:
-        for a in config.l2_sweep:
+    if ev.sweep:
+        for a in ev.l2_sweep:
             if a != t.objective.l2_coeff:
                 obj = dataclasses.replace(t.objective, l2_coeff=a)
-                out[f"l2_{a:g}"] = dataclasses.replace(base, trainer=dataclasses.replace(t, objective=obj))
-        for st in config.step_sweep:
+                out[f"l2_{a:g}"] = dataclasses.replace(base, training=dataclasses.replace(t, objective=obj))
+        for st in ev.step_sweep:
             if st != s.step_size:
                 out[f"step_{st:g}"] = dataclasses.replace(base, sampler=dataclasses.replace(s, step_size=st))
     return out
@@ -388,7 +450,8 @@ def variants(config: LikelihoodExperimentConfig) -> dict[str, ImageTrainingConfi
 
 def sweep_names(config: LikelihoodExperimentConfig) -> set[str]:
     """The names of the sensitivity sweep's models among ``variants(config)`` (Figure 25)."""
-    return set(variants(config)) - set(variants(dataclasses.replace(config, sweep=False)))
+    no_sweep = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, sweep=False))
+    return set(variants(config)) - set(variants(no_sweep))
 
 
 def paper_bounds(name: str) -> list[float] | None:
@@ -409,7 +472,7 @@ def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, r
     if name != "pcd":
         energy, trainer = train_image_energy(cfg, train, model_dir, resume=resume)
     else:
-        energy = build_energy(cfg.energy)
+        energy = build_energy(cfg.model)
         holder: dict[str, Any] = {}
 
         def persistent(x_pos: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -419,14 +482,14 @@ def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, r
             low, high = cfg.sampler.clamp or (0.0, 1.0)
             return low + (high - low) * torch.rand_like(x_pos)
 
-        trainer = Trainer(energy, cfg.sampler, for_trainer(train, cfg.energy.conditional), cfg.trainer,
+        trainer = Trainer(energy, cfg.sampler, for_trainer(train, cfg.model.conditional), cfg.training,
                           init_fn=persistent, out_dir=model_dir)
         holder["trainer"] = trainer
         if resume:
             trainer.resume()
         trainer.train()
         energy.eval()
-        save_image_energy(energy, cfg.energy, model_dir / "model.pt", extra={"training": dataclasses.asdict(cfg)})
+        save_image_energy(energy, cfg.model, model_dir / "model.pt", extra={"training": dataclasses.asdict(cfg)})
     last = trainer.history[-1] if trainer.history else None
     return energy.eval(), {"steps": trainer.step, "recoveries": trainer.recoveries, "last": last,
                            "seconds": time.perf_counter() - t0}
@@ -439,17 +502,15 @@ def run_likelihood(
     """AIS bounds (nats) on continuous MNIST for each trained variant, beside Figures 23 and 25.
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
-    check_ais_cost(config.likelihood.ais, config.training.energy.shape)  # a day and the memory: checked first
-    gen = ImageGenerateConfig(training=config.training, holdout_from_test=True, eval_images=config.eval_images,
-                              train_limit=config.train_limit, seed=config.seed)
+    ev = config.evaluation
+    check_ais_cost(ev.likelihood.ais, config.model.shape)  # a day and the memory: checked first
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
     if payload is not None:
-        check_checkpoint_shape(payload_config(payload), config.training.dataset, checkpoint)
+        check_checkpoint_shape(payload_config(payload), config.data.dataset, checkpoint)
     ckpt_seed = payload_seed(payload) if payload is not None else None
-    if ckpt_seed is not None:
-        gen = dataclasses.replace(gen, seed=ckpt_seed)
-    train, eval_x, _, note = load_splits(gen, data_dir)
-    device = config.training.trainer.device
+    split_seed = config.seed if ckpt_seed is None else ckpt_seed
+    train, eval_x, _, note = load_splits(config.data, config.model.conditional, data_dir, split_seed)
+    device = config.training.device
     models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
     if checkpoint is not None:
         energy, ecfg = energy_from_payload(payload, device)
@@ -459,10 +520,10 @@ def run_likelihood(
         models["checkpoint"] = (energy, {"file": str(checkpoint)})
     out = Path(out)
     start_run_folder(out, "likelihood", resume, settings={  # every input checked: the run starts
-        **_model_settings(config, checkpoint), "pcd": config.pcd, "step_sweep": config.step_sweep})
+        **_model_settings(config, checkpoint), "pcd": ev.pcd, "step_sweep": ev.step_sweep})
     if checkpoint is None:
         for name, cfg in variants(config).items():
-            tc = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, seed=config.seed, quiet=quiet))
+            tc = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, seed=config.seed, quiet=quiet))
             seed_everything(config.seed)
             models[name] = _train_variant(name, tc, train, out, resume)
     sweep = sweep_names(config) if checkpoint is None else set()
@@ -470,7 +531,7 @@ def run_likelihood(
     for name, (energy, info) in models.items():
         seed_everything(config.seed)
         t1 = time.perf_counter()
-        lk = config.likelihood
+        lk = ev.likelihood
         base = next((r for r in rows if r["name"] == "replay_buffer"), None)
         if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
             lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
@@ -490,8 +551,8 @@ def run_likelihood(
 
 
 __all__ = [
-    "prepare_inputs", "train_model", "OODEvalConfig", "OOD_PRESETS", "run_ood_eval", "RobustnessExperimentConfig",
-    "ROBUSTNESS_PRESETS", "run_robustness", "LikelihoodExperimentConfig", "LIKELIHOOD_PRESETS", "variants",
-    "paper_bounds",
+    "prepare_inputs", "train_model", "OODEvaluation", "OODEvalConfig", "OOD_PRESETS", "run_ood_eval",
+    "RobustnessTraining", "RobustnessExperimentConfig", "ROBUSTNESS_PRESETS", "run_robustness",
+    "LikelihoodEvaluation", "LikelihoodExperimentConfig", "LIKELIHOOD_PRESETS", "variants", "paper_bounds",
     "run_likelihood",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import seed_everything
+from ebm_core import LangevinSampler, TrainerConfig, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
@@ -34,7 +34,7 @@ from .scores import (
     inception_weights_file,
     train_domain_classifier,
 )
-from .training import TRAINING_PRESETS, ImageTrainingConfig, train_image_energy
+from .training import TRAINING_PRESETS, ImageDataConfig, image_training, recipe_sections, train_image_energy
 
 RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "ebm-core", "ebm-vision")  # versions written to results.json
 SAMPLE_COPIES = 8  # the arrays of generated images held at once (single, ensemble, one chain, init, grads ...)
@@ -53,16 +53,15 @@ def default_data_dir(preset: str) -> Path:
 
 
 @dataclass(frozen=True)
-class ImageGenerateConfig:
-    """One run of the experiment. ``holdout_from_test``: when the train split's files are absent,
-    train on the test split minus ``eval_images`` held-out images (the MNIST demo here)."""
+class ImageGenerateEvaluation:
+    """What the experiment measures after training: ``num_samples`` generated images by test-time
+    sampling (``test_time``), restoration (``restoration``) of ``restoration_images`` held-out images,
+    a domain classifier trained for ``classifier_steps`` steps, energy histograms of
+    ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
+    conversion of ``cross_class_sources`` images and a chain strip of ``strip_frames`` frames."""
 
-    training: ImageTrainingConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"])
     test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
-    train_limit: int | None = None
-    holdout_from_test: bool = False
-    eval_images: int = 2000
     num_samples: int = 500
     restoration_images: int = 200
     classifier_steps: int = 400
@@ -70,18 +69,34 @@ class ImageGenerateConfig:
     neighbour_samples: int = 10
     cross_class_sources: int = 5
     strip_frames: int = 10
+
+
+@dataclass(frozen=True)
+class ImageGenerateConfig:
+    """One run of the experiment: the image EBM's data, model, sampler and training (an
+    :class:`ImageTrainingConfig`'s sections, see :func:`image_training`) and its evaluation."""
+
+    data: ImageDataConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"].data)
+    model: ImageEnergyConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"].model)
+    sampler: LangevinSampler = field(default_factory=lambda: TRAINING_PRESETS["mnist"].sampler)
+    training: TrainerConfig = field(default_factory=lambda: TRAINING_PRESETS["mnist"].training)
+    evaluation: ImageGenerateEvaluation = field(default_factory=ImageGenerateEvaluation)
     seed: int = 0
 
 
 PRESETS: dict[str, ImageGenerateConfig] = {
-    "mnist": ImageGenerateConfig(TRAINING_PRESETS["mnist"], TestTimeSampling(rounds=4, flip_rounds=1),
-                                 RestorationConfig(rounds=3), holdout_from_test=True, num_samples=300),
-    "tiny": ImageGenerateConfig(TRAINING_PRESETS["tiny"], TestTimeSampling(rounds=2, flip_rounds=1),
-                                train_limit=1000, holdout_from_test=True, eval_images=200, num_samples=100,
-                                restoration_images=20, classifier_steps=20, histogram_images=100,
-                                neighbour_samples=4, cross_class_sources=2, strip_frames=4),
-    **{name: ImageGenerateConfig(TRAINING_PRESETS[name], num_samples=50_000, eval_images=10_000,
-                                 restoration_images=1000, classifier_steps=3000)
+    "mnist": ImageGenerateConfig(
+        **recipe_sections(TRAINING_PRESETS["mnist"], holdout_from_test=True),
+        evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=4, flip_rounds=1), RestorationConfig(rounds=3),
+                                           num_samples=300)),
+    "tiny": ImageGenerateConfig(
+        **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
+        evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
+                                           restoration_images=20, classifier_steps=20, histogram_images=100,
+                                           neighbour_samples=4, cross_class_sources=2, strip_frames=4)),
+    **{name: ImageGenerateConfig(**recipe_sections(TRAINING_PRESETS[name], eval_images=10_000),
+                                 evaluation=ImageGenerateEvaluation(num_samples=50_000, restoration_images=1000,
+                                                                    classifier_steps=3000))
        for name in ("cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond")},
 }
 PRESETS["paper"] = PRESETS["cifar10_cond"]  # the paper's main results (Table 1, Figures 5-8): conditional CIFAR-10
@@ -100,39 +115,41 @@ def _first(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([it[0] for it in items]), torch.stack([torch.as_tensor(it[1]) for it in items])
 
 
-def load_splits(config: ImageGenerateConfig, data_dir: str | Path) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
-    """``(train_data, eval_x, eval_y, note)``: the training data (dequantized tensors or a Dataset,
-    labels kept even for an unconditional model: the domain classifier needs them;
-    ``train_image_energy`` drops them for the Trainer) and dequantized held-out images with labels."""
+def load_splits(data: ImageDataConfig, conditional: bool, data_dir: str | Path, seed: int
+                ) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
+    """``(train_data, eval_x, eval_y, note)`` of ``data``: the training data (dequantized tensors or a
+    Dataset, labels kept even for an unconditional model: the domain classifier needs them;
+    ``train_image_energy`` drops them for the Trainer; ImageNet 128's Dataset yields them only when
+    ``conditional``) and dequantized held-out images with labels (held out and dequantized with ``seed``)."""
     from .data import DequantizedImages, dequantize
 
-    name, cond = config.training.dataset, config.training.energy.conditional
+    name = data.dataset
     if name == "imagenet128":
-        train = load_dataset(name, "train", data_dir, conditional=cond, limit=config.train_limit)
-        ex, ey = _first(load_dataset(name, "test", data_dir, conditional=True), config.eval_images)
+        train = load_dataset(name, "train", data_dir, conditional=conditional, limit=data.train_limit)
+        ex, ey = _first(load_dataset(name, "test", data_dir, conditional=True), data.eval_images)
         return train, ex, ey, "ImageNet 128x128 train / val ImageFolder"
     try:
-        tx, ty = load_images(name, "train", data_dir, config.train_limit)
-        ex, ey = load_images(name, "test", data_dir, config.eval_images)
+        tx, ty = load_images(name, "train", data_dir, data.train_limit)
+        ex, ey = load_images(name, "test", data_dir, data.eval_images)
         note = f"{name} train split ({tx.shape[0]} images); {ex.shape[0]} test images held out"
     except FileNotFoundError:
-        if not config.holdout_from_test or any(Path(data_dir).rglob("train*")):
+        if not data.holdout_from_test or any(Path(data_dir).rglob("train*")):
             raise  # no fallback when some train files are there: a damaged set is named, not skipped
         x, y = load_images(name, "test", data_dir)
-        if config.eval_images >= x.shape[0]:
+        if data.eval_images >= x.shape[0]:
             raise ValueError(f"the {name} train files are absent under {data_dir}, and holding out "
-                             f"{config.eval_images} of its {x.shape[0]} test images would leave none to train on; "
+                             f"{data.eval_images} of its {x.shape[0]} test images would leave none to train on; "
                              "put the train files there (--data-dir)") from None
-        (tx, ty), (ex, ey) = holdout_split(x, y, config.eval_images, seed=config.seed)
-        if config.train_limit is not None:
-            if config.train_limit > tx.shape[0]:
-                raise ValueError(f"{config.train_limit:,} training images asked for; without the train files "
+        (tx, ty), (ex, ey) = holdout_split(x, y, data.eval_images, seed=seed)
+        if data.train_limit is not None:
+            if data.train_limit > tx.shape[0]:
+                raise ValueError(f"{data.train_limit:,} training images asked for; without the train files "
                                  f"{tx.shape[0]:,} test-split images are left to train on") from None
-            tx, ty = tx[: config.train_limit], ty[: config.train_limit]
+            tx, ty = tx[: data.train_limit], ty[: data.train_limit]
         note = (f"{name} train files absent: trained on {tx.shape[0]} test-split images, "
                 f"{ex.shape[0]} other test images held out")
     train = DequantizedImages(tx, ty)
-    g = torch.Generator().manual_seed(config.seed)
+    g = torch.Generator().manual_seed(seed)
     return train, dequantize(ex, g), ey, note
 
 
@@ -175,25 +192,24 @@ def run_image_generate(
     # every input is checked before the run folder is made
     if inception_weights is not None:
         inception_weights_file(inception_weights)  # a wrong path is refused now, not after training
-    tc = config.training
-    check_memory(f"{config.num_samples:,} generated images of {tuple(tc.energy.shape)}",
-                 SAMPLE_COPIES * config.num_samples * math.prod(tc.energy.shape) * 4)
-    device = _device(tc.trainer.device)
-    tc = dataclasses.replace(tc, trainer=dataclasses.replace(tc.trainer, device=device, seed=config.seed, quiet=quiet,
-                                                             label=tc.trainer.label or "energy"))
+    ev, tc = config.evaluation, image_training(config)
+    check_memory(f"{ev.num_samples:,} generated images of {tuple(tc.model.shape)}",
+                 SAMPLE_COPIES * ev.num_samples * math.prod(tc.model.shape) * 4)
+    device = _device(tc.training.device)
+    tc = dataclasses.replace(tc, training=dataclasses.replace(tc.training, device=device, seed=config.seed,
+                                                              quiet=quiet, label=tc.training.label or "energy"))
     if checkpoint is not None:  # read and built once; a model for other images fails here, before the data
         payload = read_model_file(checkpoint)
-        check_checkpoint_shape(payload_config(payload), tc.dataset, checkpoint)
+        check_checkpoint_shape(payload_config(payload), tc.data.dataset, checkpoint)
         energy, ecfg = energy_from_payload(payload, device)
         ensemble, _ = energy_from_payload(payload, device, ensemble=True)
-    train, eval_x, eval_y, note = load_splits(config, data_dir)
-    if checkpoint is None and tc.trainer.batch_size > len(train):
-        raise ValueError(f"batch size {tc.trainer.batch_size:,} exceeds the {len(train):,} training images")
+    train, eval_x, eval_y, note = load_splits(config.data, config.model.conditional, data_dir, config.seed)
+    if checkpoint is None and tc.training.batch_size > len(train):
+        raise ValueError(f"batch size {tc.training.batch_size:,} exceeds the {len(train):,} training images")
     out = Path(out)
     start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
-        "training": dataclasses.asdict(config.training), "checkpoint": checkpoint,
-        **{k: getattr(config, k) for k in ("train_limit", "holdout_from_test", "eval_images", "classifier_steps",
-                                           "seed")}})
+        "training": dataclasses.asdict(image_training(config)), "checkpoint": checkpoint,
+        "classifier_steps": ev.classifier_steps, "seed": config.seed})
     results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
                                "config": dataclasses.asdict(config)}
 
@@ -206,11 +222,11 @@ def run_image_generate(
         energy, trainer = train_image_energy(tc, train, out, resume=resume)
         if trainer.rank != 0:
             return {}
-        ecfg = tc.energy
+        ecfg = tc.model
         ensemble = trainer.ensemble_energy().eval()
         results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
                                "last": trainer.history[-1] if trainer.history else None}
-        buffer_images = trainer.buffer.latest(max(config.num_samples, 100)).float().cpu()
+        buffer_images = trainer.buffer.latest(max(ev.num_samples, 100)).float().cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
     model_name = str(checkpoint) if checkpoint is not None else "the trained model"
@@ -220,20 +236,20 @@ def run_image_generate(
     # ---------------------------------------------------------------- domain classifier
     seed_everything(config.seed)
     t_eval = time.perf_counter()
-    n_ref = max(min(config.num_samples, config.eval_images), config.histogram_images, 5000)
+    n_ref = max(min(ev.num_samples, config.data.eval_images), ev.histogram_images, 5000)
     ref_x, ref_y = _train_tensor(train, n_ref, config.seed)  # training images: classifier, baselines, neighbours
     clf_path = out / "classifier.pt"
     clf = None
     if ref_y is not None:
         n_cls = max(k, int(ref_y.max()) + 1)
         clf_settings = {"kind": "domain classifier", "data": note, "images": n_ref, "in_channels": shape[0],
-                        "num_classes": n_cls, "steps": config.classifier_steps, "seed": config.seed,
-                        "eval_images": config.eval_images, "train_limit": config.train_limit}
+                        "num_classes": n_cls, "steps": ev.classifier_steps, "seed": config.seed,
+                        "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
         clf = DomainClassifier(shape[0], n_cls)
         if resume and load_if_same_settings(clf, clf_settings, clf_path, "classifier weights"):
             clf.eval()  # reused only if made with these settings and data
         else:
-            clf = train_domain_classifier(ref_x, ref_y, config.classifier_steps,
+            clf = train_domain_classifier(ref_x, ref_y, ev.classifier_steps,
                                           num_classes=n_cls, seed=config.seed, quiet=quiet)
             save_with_settings(clf, clf_settings, clf_path)
         results["classifier_test_accuracy"] = classifier_accuracy(clf, eval_x, eval_y)
@@ -243,13 +259,13 @@ def run_image_generate(
         return lambda x: fn(x.cpu())
 
     # ---------------------------------------------------------------- generation
-    n = config.num_samples
+    n = ev.num_samples
     y_gen = (torch.arange(n) % k).to(device) if k else None
     init = buffer_images[-n:] if buffer_images is not None and buffer_images.shape[0] >= n else None
     results["test_time_init"] = "training replay buffer" if init is not None else "uniform noise"
     with finite_stage(f"{model_name}, test-time sampling"):
-        single = sample_test_time(energy, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
-        ens = sample_test_time(ensemble, n, shape, tc.sampler, config.test_time, y_gen, k, device, quiet, init).cpu()
+        single = sample_test_time(energy, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
+        ens = sample_test_time(ensemble, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
         one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
     if k:  # one row of (up to) 10 samples per class
         yc = y_gen.cpu()
@@ -267,7 +283,7 @@ def run_image_generate(
         plots.save_grid(buffer_images[-100:], out / "replay_buffer.png")
     with finite_stage(f"{model_name}, chain strip"):
         strip = chain_from_noise(energy, min(k or 8, 10), shape, tc.sampler,
-                                 tc.sampler.steps * config.test_time.rounds, config.strip_frames,
+                                 tc.sampler.steps * ev.test_time.rounds, ev.strip_frames,
                                  torch.arange(min(k or 8, 10)).to(device) if k else None, device)
     plots.save_chain_strip(strip.cpu(), out / "chain_strip.png")
 
@@ -304,11 +320,11 @@ def run_image_generate(
     results["scores"] = scores
 
     # ---------------------------------------------------------------- restoration (Figure 5)
-    r = config.restoration_images
+    r = ev.restoration_images
     rx, ry = eval_x[:r].to(device), (eval_y[:r].to(device) if k else None)
     classify = (lambda x: extract(clf, x.cpu())) if clf is not None else None
     with finite_stage(f"{model_name}, restoration"):
-        metrics, images = run_restoration(energy, rx, ry, tc.sampler, config.restoration, classify, config.seed)
+        metrics, images = run_restoration(energy, rx, ry, tc.sampler, ev.restoration, classify, config.seed)
     results["restoration"] = metrics
     show = slice(0, 10)
     rows = [rx[show]]
@@ -319,10 +335,10 @@ def run_image_generate(
 
     # ---------------------------------------------------------------- cross-class (Figures 6, 19)
     if k:
-        src = eval_x[: config.cross_class_sources].to(device)
+        src = eval_x[: ev.cross_class_sources].to(device)
         classes = cross_class_targets(k)
         with finite_stage(f"{model_name}, cross-class sampling"):
-            panel = cross_class(energy, src, k, tc.sampler, rounds=config.restoration.rounds, targets=classes).cpu()
+            panel = cross_class(energy, src, k, tc.sampler, rounds=ev.restoration.rounds, targets=classes).cpu()
         plots.save_cross_class(src.cpu(), panel, out / "cross_class.png")
         results["cross_class_targets"] = classes.tolist()
         if clf is not None:
@@ -330,12 +346,12 @@ def run_image_generate(
             results["cross_class_target_accuracy"] = classifier_accuracy(clf, panel.flatten(0, 1), targets)
 
     # ---------------------------------------------------------------- energies, neighbours
-    h = config.histogram_images
+    h = ev.histogram_images
     e_train = energies(energy, ref_x[:h].to(device), None if ref_y is None or not k else ref_y[:h].to(device))
     e_test = energies(energy, eval_x[:h].to(device), eval_y[:h].to(device) if k else None)
     plots.save_energy_histogram(e_train, e_test, out / "energy_histogram.png")
     results["energy_train_vs_test"] = energy_gap(e_train, e_test)
-    s = config.neighbour_samples
+    s = ev.neighbour_samples
     pick = order[:: max(len(order) // s, 1)][:s]  # spread over the classes
     d, idx = nearest_neighbours(single[pick], ref_x)
     d_real, _ = nearest_neighbours(eval_x[:s], ref_x)

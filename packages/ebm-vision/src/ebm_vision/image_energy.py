@@ -104,7 +104,8 @@ def payload_config(payload: dict[str, Any]) -> ImageEnergyConfig:
 def payload_seed(payload: dict[str, Any]) -> int | None:
     """The training seed recorded in a model file written by ``train_image_energy`` (None if absent)."""
     try:
-        return int(payload["extra"]["training"]["trainer"]["seed"])
+        recorded = payload["extra"]["training"]  # an ImageTrainingConfig; older files name the section "trainer"
+        return int((recorded["training"] if "training" in recorded else recorded["trainer"])["seed"])
     except (KeyError, TypeError, ValueError):
         return None
 

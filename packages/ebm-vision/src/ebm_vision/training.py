@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from ebm_core import LangevinSampler, Trainer, TrainerConfig, seed_everything
@@ -19,19 +19,33 @@ from .plots import save_grid
 
 
 @dataclass(frozen=True)
+class ImageDataConfig:
+    """Which images a model trains on and which are held out: ``dataset`` (a name of
+    ``ebm_vision.data.DATASETS``), its first ``train_limit`` training images (None: all) and
+    ``eval_images`` test images held out for evaluation. ``holdout_from_test``: when the train
+    split's files are absent, train on the test split minus the ``eval_images`` held-out images
+    (the MNIST demo here)."""
+
+    dataset: str = "cifar10"
+    train_limit: int | None = None
+    holdout_from_test: bool = False
+    eval_images: int = 2000
+
+
+@dataclass(frozen=True)
 class ImageTrainingConfig:
-    """Dataset, energy network, Langevin sampler and trainer settings of one image EBM.
+    """Data, energy network (``model``), Langevin sampler and trainer settings (``training``) of one image EBM.
 
     Defaults are the paper's CIFAR-10 recipe (A.11): 60 Langevin steps of size 10, noise 0.005,
     gradient clip 0.01, L2 coefficient 1, Adam(1e-4, betas (0, 0.999)), batch 128, a 10,000-image
     uint8 replay buffer replayed 95% of the time.
     """
 
-    dataset: str = "cifar10"
-    energy: ImageEnergyConfig = field(default_factory=lambda: ImageEnergyConfig(
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: ImageEnergyConfig = field(default_factory=lambda: ImageEnergyConfig(
         arch="resnet32", num_classes=10, in_channels=3, image_size=32))
     sampler: LangevinSampler = field(default_factory=LangevinSampler)
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+    training: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         steps=100_000, buffer_uint8=True, checkpoint_every=1000, ensemble_size=10, ensemble_every=1000))
 
 
@@ -40,7 +54,7 @@ def _preset(dataset: str, energy: ImageEnergyConfig, steps: int, sampler: Langev
     t = dict(steps=steps, buffer_uint8=True, checkpoint_every=1000, ensemble_size=10,
              ensemble_every=max(steps // 100, 1))
     t.update(trainer)
-    return ImageTrainingConfig(dataset, energy, sampler or LangevinSampler(), TrainerConfig(**t))
+    return ImageTrainingConfig(ImageDataConfig(dataset), energy, sampler or LangevinSampler(), TrainerConfig(**t))
 
 
 TRAINING_PRESETS: dict[str, ImageTrainingConfig] = {
@@ -76,21 +90,39 @@ TRAINING_PRESETS: dict[str, ImageTrainingConfig] = {
 # 300 steps at learning rate 3e-4 without labels in the buffer and no ensemble. As a classifier (lowest
 # energy over classes) it scored 0.74 on held-out digits (0.80 in an earlier run) where the "mnist"
 # model, tuned for samples, scored 0.24.
-TRAINING_PRESETS["mnist_eval"] = dataclasses.replace(TRAINING_PRESETS["mnist"], trainer=dataclasses.replace(
-    TRAINING_PRESETS["mnist"].trainer, steps=300, lr=3e-4, buffer_labels=False, ensemble_size=0))
+TRAINING_PRESETS["mnist_eval"] = dataclasses.replace(TRAINING_PRESETS["mnist"], training=dataclasses.replace(
+    TRAINING_PRESETS["mnist"].training, steps=300, lr=3e-4, buffer_labels=False, ensemble_size=0))
+
+
+def recipe_sections(recipe: ImageTrainingConfig, **data: Any) -> dict[str, Any]:
+    """The ``data`` / ``model`` / ``sampler`` / ``training`` sections of an experiment config taken
+    from a training recipe (a value of :data:`TRAINING_PRESETS`), with the ``data`` fields given replaced."""
+    return {"data": dataclasses.replace(recipe.data, **data), "model": recipe.model, "sampler": recipe.sampler,
+            "training": recipe.training}
+
+
+def image_training(config: Any, trainer: TrainerConfig | None = None) -> ImageTrainingConfig:
+    """The :class:`ImageTrainingConfig` of the EBM an experiment config trains: its ``data``, ``model``
+    and ``sampler`` sections with ``trainer`` (default: its ``training`` section)."""
+    return ImageTrainingConfig(config.data, config.model, config.sampler,
+                               config.training if trainer is None else trainer)
+
+
+C = TypeVar("C")
 
 
 def with_overrides(
-    config: ImageTrainingConfig, *, steps: int | None = None, batch_size: int | None = None,
+    config: C, *, steps: int | None = None, batch_size: int | None = None,
     seed: int | None = None, quiet: bool | None = None, device: str | None = None,
     langevin_steps: int | None = None,
-) -> ImageTrainingConfig:
-    """A copy of ``config`` with the commonly overridden settings replaced."""
+) -> C:
+    """A copy of ``config`` (an :class:`ImageTrainingConfig`, or any config whose ``training`` is a
+    ``TrainerConfig`` beside a ``sampler``) with the commonly overridden settings replaced."""
     t = {k: v for k, v in dict(steps=steps, batch_size=batch_size, seed=seed, quiet=quiet, device=device).items()
          if v is not None}
-    trainer = dataclasses.replace(config.trainer, **t)
+    training = dataclasses.replace(config.training, **t)
     sampler = config.sampler if langevin_steps is None else dataclasses.replace(config.sampler, steps=langevin_steps)
-    return dataclasses.replace(config, trainer=trainer, sampler=sampler)
+    return dataclasses.replace(config, training=training, sampler=sampler)
 
 
 def for_trainer(data: Any, conditional: bool) -> Any:
@@ -112,7 +144,8 @@ def train_image_energy(
     out_dir: str | Path | None = None, resume: bool = False,
 ) -> tuple[nn.Module, Trainer]:
     """Train an energy on ``data`` (dequantized ``(x, y)`` tensors or a Dataset of such items;
-    ``y`` None / items without labels for unconditional models) with ebm-core's Trainer.
+    ``y`` None / items without labels for unconditional models) with ebm-core's Trainer;
+    ``config.data`` only names those images (it is recorded in the model file).
 
     With ``out_dir`` the Trainer checkpoints to ``out_dir/checkpoint.pt`` (``resume`` continues
     from it), a grid of the newest replay-buffer samples is written to
@@ -122,17 +155,17 @@ def train_image_energy(
     """
     if isinstance(data, tuple):
         check_unit_range(data[0], "training images x")
-    seed_everything(config.trainer.seed)  # the initial weights come from the run's seed too
-    energy = build_energy(config.energy)
+    seed_everything(config.training.seed)  # the initial weights come from the run's seed too
+    energy = build_energy(config.model)
     watch = out_dir is not None
-    trainer = Trainer(energy, config.sampler, for_trainer(data, config.energy.conditional), config.trainer,
+    trainer = Trainer(energy, config.sampler, for_trainer(data, config.model.conditional), config.training,
                       out_dir=out_dir, callback=_sample_grid if watch else None,
-                      callback_every=max(config.trainer.steps // 10, 1) if watch else 0)
+                      callback_every=max(config.training.steps // 10, 1) if watch else 0)
     if resume:
         trainer.resume()
     trainer.train()
     energy.eval()
     if out_dir is not None and trainer.rank == 0:
-        save_image_energy(energy, config.energy, Path(out_dir) / "model.pt", snapshots=list(trainer.snapshots),
+        save_image_energy(energy, config.model, Path(out_dir) / "model.pt", snapshots=list(trainer.snapshots),
                           extra={"training": dataclasses.asdict(config), "steps": trainer.step})
     return energy, trainer
