@@ -79,3 +79,14 @@ def test_bad_data_and_old_states_are_refused():
         BatchStream((X, Y[:5]), 4)
     with pytest.raises(ValueError, match="earlier version"):
         BatchStream((X, Y), 4).load_state_dict({"perm": torch.arange(23), "pos": 4, "generator": None})
+
+
+def test_ranks_read_disjoint_slices_of_the_one_process_batch():
+    one = _labels(BatchStream((X, Y), 8, seed=5), 5)  # 2 global batches per epoch: crosses epochs
+    ranks = [_labels(BatchStream((X, Y), 4, seed=5, rank=r, world=2), 5) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks)] == one
+    with pytest.raises(ValueError, match="batch_size 12 x 2 processes exceeds the 23"):
+        BatchStream((X, Y), 12, rank=1, world=2)
+    two = BatchStream((X, Y), 4, seed=5, rank=0, world=2)
+    with pytest.raises(ValueError, match="written by 1 process; resume it with as many"):
+        two.load_state_dict(BatchStream((X, Y), 4, seed=5).state_dict())

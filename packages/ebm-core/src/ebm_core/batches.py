@@ -49,23 +49,29 @@ def _as_pair(items: list[Any]) -> Batch:
 
 class EpochBatches(Sampler[torch.Tensor]):
     """Endless index batches: per epoch a fresh permutation of the ``n`` items from ``seed``'s
-    generator, cut into ``n // batch_size`` batches (the rest of the epoch is skipped); the first
-    ``skip`` batches are passed over (exact resume). Batches are index tensors, or lists with
-    ``as_lists`` (for Datasets read item by item)."""
+    generator, cut into global batches of ``batch_size * world`` (the rest of the epoch is
+    skipped), of which this ``rank`` reads its own ``batch_size`` slice (the role of torch's
+    ``DistributedSampler``: every rank draws the same permutation, no item is read twice in an
+    epoch); the first ``skip`` batches are passed over (exact resume). Batches are index tensors,
+    or lists with ``as_lists`` (for Datasets read item by item)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, skip: int = 0, as_lists: bool = False):
+    def __init__(self, n: int, batch_size: int, seed: int, skip: int = 0, as_lists: bool = False,
+                 rank: int = 0, world: int = 1):
         self.n, self.batch_size, self.seed, self.skip, self.as_lists = n, batch_size, seed, skip, as_lists
+        self.rank, self.world = rank, world
 
     def __iter__(self) -> Iterator[torch.Tensor | list[int]]:
         generator = torch.Generator().manual_seed(self.seed)
-        per_epoch = self.n // self.batch_size
+        size = self.batch_size * self.world
+        per_epoch = self.n // size
         for _ in range(self.skip // per_epoch):
             torch.randperm(self.n, generator=generator)
         first = self.skip % per_epoch
         while True:
             perm = torch.randperm(self.n, generator=generator)
             for k in range(first, per_epoch):
-                batch = perm[k * self.batch_size:(k + 1) * self.batch_size]
+                start = k * size + self.rank * self.batch_size
+                batch = perm[start:start + self.batch_size]
                 yield batch.tolist() if self.as_lists else batch
             first = 0
 
@@ -73,27 +79,30 @@ class EpochBatches(Sampler[torch.Tensor]):
 class BatchStream:
     """Endless minibatches ``(x, y)`` (``y`` None without labels) of ``data``: ``(x, y)`` tensors
     or a torch ``Dataset`` whose items are ``(x, y)`` or ``x``, read through a ``DataLoader``
-    (``workers`` > 0: in that many worker processes). The order depends only on ``seed``;
+    (``workers`` > 0: in that many worker processes). In a job of ``world`` processes each
+    ``rank`` reads its slice of global batches of ``batch_size * world``. The order depends only on ``seed``;
     ``state_dict`` holds the batches consumed, so a resumed stream continues exactly (also with
     another number of workers; a Dataset that draws random numbers, e.g. dequantization noise,
     draws them in the workers' own streams when ``workers`` > 0)."""
 
-    def __init__(self, data: Data, batch_size: int, seed: int = 0, workers: int = 0):
+    def __init__(self, data: Data, batch_size: int, seed: int = 0, workers: int = 0, rank: int = 0,
+                 world: int = 1):
         if isinstance(data, tuple):
             if len(data) != 2:
                 raise ValueError("tensor data must be a tuple (x, y) with y a tensor or None")
             data = TensorPairs(*data)
         self.dataset, self.n = data, len(data)  # type: ignore[arg-type]
-        if self.n < batch_size:
-            raise ValueError(f"batch_size {batch_size} exceeds the {self.n} training examples")
-        self.batch_size, self.seed, self.workers = batch_size, seed, workers
+        if self.n < batch_size * world:
+            raise ValueError(f"batch_size {batch_size}{f' x {world} processes' if world > 1 else ''} exceeds the "
+                             f"{self.n} training examples")
+        self.batch_size, self.seed, self.workers, self.rank, self.world = batch_size, seed, workers, rank, world
         self.batched = isinstance(data, TensorPairs)  # other Datasets' __getitems__ (Subset's) return items
         self.collate = _already_batched if self.batched else _as_pair
         self.consumed = 0
         self._restart()
 
     def _restart(self) -> None:
-        order = EpochBatches(self.n, self.batch_size, self.seed, self.consumed, as_lists=not self.batched)
+        order = EpochBatches(self.n, self.batch_size, self.seed, self.consumed, not self.batched, self.rank, self.world)
         # its own generator: the workers' seeds leave torch's global stream untouched; forkserver: a
         # worker forked from a process whose OpenMP threads already ran can hang
         loader = DataLoader(self.dataset, batch_sampler=order, num_workers=self.workers, collate_fn=self.collate,
@@ -112,11 +121,15 @@ class BatchStream:
         return next(self._batches)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"batches": self.consumed, "n": self.n, "batch_size": self.batch_size}
+        return {"batches": self.consumed, "n": self.n, "batch_size": self.batch_size, "world": self.world}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "batches" not in state:
             raise ValueError("the checkpoint's data position was written by an earlier version of ebm-core "
                              "(a saved permutation); start a new run folder")
+        if state.get("world", 1) != self.world:
+            n = state.get("world", 1)
+            raise ValueError(f"the checkpoint was written by {n} process{'es' if n > 1 else ''}; resume it with as "
+                             f"many (torchrun --nproc_per_node), not {self.world}")
         self.consumed = int(state["batches"])
         self._restart()

@@ -1,13 +1,14 @@
-"""Multi-process training under ``torchrun``: NCCL on GPU, gloo on CPU; gradients averaged."""
+"""Multi-process training under ``torchrun``: NCCL on GPU, gloo on CPU, through PyTorch's
+``DistributedDataParallel``; each rank reads its own slice of every global batch."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 def launched_by_torchrun() -> bool:
@@ -29,24 +30,25 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def broadcast_module(module: nn.Module, src: int = 0) -> None:
-    """Give every rank rank ``src``'s parameters and buffers (spectral-norm vectors included)."""
+def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` wrapped in ``DistributedDataParallel`` inside a torchrun job (its parameters and
+    buffers, spectral-norm vectors included, start from rank 0's; gradients are averaged over the
+    ranks in backward), else ``module`` itself. Sample through the unwrapped module."""
     if not is_distributed():
-        return
-    with torch.no_grad():
-        for t in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(t.data, src)
+        return module
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
 
 
-def average_gradients(params: Iterable[nn.Parameter]) -> None:
-    """All-reduce and average gradients across ranks (each rank keeps its own replay buffer)."""
-    if not is_distributed():
-        return
-    world = dist.get_world_size()
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad /= world
+class LossModule(nn.Module):
+    """``loss_fn(model, x, y)`` as a module's forward, so that ``DistributedDataParallel`` averages
+    the gradients of any loss, also one that calls the model's other methods (e.g. a VAE's ELBO)."""
+
+    def __init__(self, model: nn.Module, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.loss_fn(self.model, x, y)
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

@@ -20,6 +20,7 @@ from torch import nn
 from .batches import BatchStream, Data
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_nonnegative, check_positive
+from .distributed import LossModule, data_parallel, setup_distributed
 from .progress import progress
 from .scalar_log import ScalarLog
 
@@ -71,6 +72,7 @@ class SupervisedConfig:
 def train_supervised(
     model: nn.Module, loss_fn: LossFn, data: Data, config: SupervisedConfig = SupervisedConfig(),
     out_dir: str | Path | None = None, resume: bool = False, optimizer: torch.optim.Optimizer | None = None,
+    distributed: bool = False,
 ) -> list[dict[str, float]]:
     """Minimize ``loss_fn(model, x, y)`` over minibatches of ``data`` (``(x, y)`` tensors or a
     Dataset); returns the logged ``{"step", "loss"}`` rows of the whole run.
@@ -80,11 +82,19 @@ def train_supervised(
     continues from it bit for bit, and refuses one written with other settings. The model is
     left on ``config.device`` in training mode. ``optimizer``: one that persists across calls (a
     continual learner's, task after task; its own learning rate applies), instead of a fresh Adam.
+
+    ``distributed=True`` (every rank of a ``torchrun`` job calls it together): the loss runs under
+    ``DistributedDataParallel`` (any ``loss_fn``: gradients averaged over the ranks), each rank
+    reads its slice of every global batch, rank 0 alone writes the checkpoint and the logs, and a
+    resume reads it on every rank. Otherwise (the default, e.g. evaluation code that only rank 0
+    runs) it trains in this process alone.
     """
     device = torch.device(config.device)
+    rank, world = setup_distributed(device) if distributed else (0, 1)
     torch.manual_seed(config.seed)
     model.to(device).train()
-    stream = BatchStream(data, config.batch_size, config.seed, config.workers)
+    stream = BatchStream(data, config.batch_size, config.seed, config.workers, rank, world)
+    loss_module = data_parallel(LossModule(model, loss_fn), device) if distributed else LossModule(model, loss_fn)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                      weight_decay=config.weight_decay)
@@ -93,8 +103,8 @@ def train_supervised(
         total = max(config.steps, 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total)))
-    ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None
-    scalars = ScalarLog(out_dir) if out_dir is not None else None  # metrics.jsonl and TensorBoard files
+    ckpt = Path(out_dir) / "checkpoint.pt" if out_dir is not None else None  # rank 0 writes, every rank reads
+    scalars = ScalarLog(out_dir) if out_dir is not None and rank == 0 else None  # metrics.jsonl, TensorBoard
     label = config.label or (Path(out_dir).name if out_dir is not None else "train")
     settings = {f"config.{k}": v for k, v in dataclasses.asdict(config).items()}
     step, history = 0, []
@@ -107,13 +117,13 @@ def train_supervised(
         step, history = int(state["step"]), list(state["history"])
         if scalars is not None:
             scalars.keep_until(step)  # the steps after the checkpoint are trained (and logged) again
-        if not config.quiet:
+        if not config.quiet and rank == 0:
             print(f"{label}: resumed at step {step} from {ckpt}", file=sys.stderr, flush=True)
-    bar = progress(config.steps, initial=step, desc=label, disable=config.quiet)
+    bar = progress(config.steps, initial=step, desc=label, disable=config.quiet or rank != 0)
     try:
         while step < config.steps:
             x, y = stream.next()
-            loss = loss_fn(model, x.to(device), y.to(device) if y is not None else None)
+            loss = loss_module(x.to(device), y.to(device) if y is not None else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -126,7 +136,7 @@ def train_supervised(
                 bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
                 if scalars is not None:
                     scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})
-            if ckpt is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+            if ckpt is not None and rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
                 atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                    "schedule": schedule.state_dict() if schedule is not None else None,
                                    "stream": stream.state_dict(), "step": step, "history": history,

@@ -20,7 +20,7 @@ from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
-from .distributed import any_rank, average_gradients, broadcast_module, setup_distributed
+from .distributed import any_rank, data_parallel, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
@@ -144,16 +144,17 @@ class Trainer:
         self._stream_names: tuple[str | int, ...] = ("rank", self.rank) if self.rank else ()
         seed_everything(config.seed, *self._stream_names)
         self.energy = energy.to(self.device)
-        broadcast_module(self.energy)
         self.sampler = sampler
-        self.stream = BatchStream(data, config.batch_size, child_seed(config.seed, *self._stream_names),
-                                  config.workers)
+        # every rank draws the same epoch order and reads its own slice of each global batch
+        self.stream = BatchStream(data, config.batch_size, child_seed(config.seed), config.workers, self.rank,
+                                  self.world_size)
         x_probe, y_probe = self.stream.peek(2)
         self._check_batch(x_probe, y_probe)
         if init_fn is None:
             box = getattr(sampler, "clamp", None)
             init_fn = uniform_init(*box) if box is not None else (lambda x, y: torch.randn_like(x))
         self.init_fn = init_fn
+        self.model = data_parallel(self.energy, self.device)  # the loss's forward; chains use self.energy
         label_shape = tuple(y_probe.shape[1:]) if (config.buffer_labels and y_probe is not None) else None
         self.buffer = buffer if buffer is not None else ReplayBuffer(
             x_probe.shape[1:], capacity=config.buffer_size, replay_prob=config.replay_prob,
@@ -294,7 +295,7 @@ class Trainer:
         x_neg = x_neg_graph.detach()
         e_kl = kl_energy(self.energy, x_neg_graph, y_neg) if self.config.objective.kl_coeff else None
         y_all = torch.cat([y_pos, y_neg]) if y_pos is not None else None
-        e = self.energy(torch.cat([x_pos, x_neg]), y_all)
+        e = self.model(torch.cat([x_pos, x_neg]), y_all)
         e_pos, e_neg = e[: x_pos.shape[0]], e[x_pos.shape[0] :]
         loss, diag = contrastive_loss(e_pos, e_neg, self.config.objective, e_kl)
         diag["grad_abs"] = out.grad_abs_mean
@@ -303,8 +304,7 @@ class Trainer:
             diag["diverged"] = 1.0
             return diag
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(self.energy.parameters())
+        loss.backward()  # under torchrun, DistributedDataParallel averages the ranks' gradients
         grads = [p.grad for p in self.energy.parameters() if p.grad is not None]
         diag["grad_norm"] = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) if grads else 0.0
         diag["lr"] = self.optimizer.param_groups[0]["lr"]

@@ -1,0 +1,88 @@
+"""DDP through torchrun: 2 CPU processes (gloo) against 1 process with the same global batch."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from ebm_core import LangevinSampler, MLPEnergy, Trainer, TrainerConfig
+from ebm_core.supervised import SupervisedConfig, train_supervised
+from torch import nn
+
+# Negatives that depend on the positives only (no noise, no replay): a 2-process run and a
+# 1-process run then see the same global batches and the same negatives, so their parameters
+# must agree up to float summation order.
+SAMPLER = LangevinSampler(steps=2, step_size=0.05, noise_std=0.0, grad_clip=None, clamp=(-3.0, 3.0))
+TRAINER = TrainerConfig(steps=6, batch_size=8, lr=1e-2, replay_prob=0.0, buffer_size=64, log_every=1,
+                        checkpoint_every=3, quiet=True)
+SUPERVISED = SupervisedConfig(steps=6, batch_size=8, lr=1e-2, log_every=1, checkpoint_every=3, quiet=True)
+
+
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 2, generator=g)
+    return x, x @ torch.tensor([[1.0], [-2.0]]) + 0.1 * torch.randn(96, 1, generator=g)
+
+
+def linear_loss(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A loss that reads the model's weights instead of calling it (DDP must still average it)."""
+    return ((x @ m.weight.T + m.bias - y) ** 2).mean()
+
+
+def train_both(out: Path | None, batch_size: int) -> dict[str, torch.Tensor]:
+    """The EBM and the supervised model after their runs (model inits from seed 0 on rank 0)."""
+    rank = int(os.environ.get("RANK", "0"))
+    torch.manual_seed(rank)  # other inits on other ranks: DDP must start them all from rank 0's
+    energy = MLPEnergy(2, hidden=(16, 16))
+    linear = nn.Linear(2, 1)
+    x, y = data()
+    cfg = dataclasses.replace(TRAINER, batch_size=batch_size)
+    Trainer(energy, SAMPLER, (x, None), cfg, init_fn=lambda xp, yp: -xp,
+            out_dir=out / "ebm" if out else None).train()
+    train_supervised(linear, linear_loss, (x, y), dataclasses.replace(SUPERVISED, batch_size=batch_size),
+                     out_dir=out / "linear" if out else None, distributed=True)
+    return {"ebm": torch.cat([p.detach().flatten() for p in energy.parameters()]),
+            "linear": torch.cat([p.detach().flatten() for p in linear.parameters()])}
+
+
+SCRIPT = """
+import os, sys, torch, torch.distributed as dist
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_distributed import train_both
+params = train_both(Path({out!r}), batch_size=8)
+gathered = {{k: [torch.zeros_like(v) for _ in range(2)] for k, v in params.items()}}
+for k, v in params.items():
+    dist.all_gather(gathered[k], v)
+if dist.get_rank() == 0:
+    torch.save(gathered, {result!r})
+dist.barrier()
+dist.destroy_process_group()
+sys.stdout.flush()
+os._exit(0)  # skip teardown: under load gloo's threads can abort there after the work is saved
+"""
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    script, result, out = tmp_path / "ddp.py", tmp_path / "result.pt", tmp_path / "run"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), result=str(result)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script)],
+        capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = torch.load(result)
+    torch.manual_seed(0)
+    one = train_both(None, batch_size=16)  # one process, the same global batch of 16
+    for name in ("ebm", "linear"):
+        a, b = two[name]
+        assert torch.equal(a, b), name  # the ranks stay identical
+        assert torch.allclose(a, one[name], rtol=1e-4, atol=1e-5), (name, (a - one[name]).abs().max())
+    # each rank checkpoints its own replay buffer; the supervised model is checkpointed by rank 0 only;
+    # only rank 0 logs
+    assert (out / "ebm" / "checkpoint.pt").exists() and (out / "ebm" / "checkpoint.rank1.pt").exists()
+    assert sorted(p.name for p in (out / "linear").glob("checkpoint*")) == ["checkpoint.pt"]
+    assert len((out / "ebm" / "metrics.jsonl").read_text().splitlines()) == 6
+    assert len((out / "linear" / "metrics.jsonl").read_text().splitlines()) == 6
