@@ -1,76 +1,10 @@
 """Shadow-hand cube dynamics: the EBM against three baselines (Du & Mordatch 2019, section 5, Figs. 12-13).
 
-    uv run apps/hand_rollout                            # CPU default (one seed), about 10-15 minutes
-    uv run apps/hand_rollout --eval-split validation    # where every choice of the recipe is made
-    uv run apps/hand_rollout --set training.l2_coeff=0.01 --set sampler.rollout.steps=20
-    uv run apps/hand_rollout --preset paper --device cuda   # 200,000 trajectories, full training
+Run ``uv run apps/hand_rollout --help`` (or the console script ``ebm-hand-rollout``); the app is
+``ebm_apps.hand_rollout`` (packages/ebm-apps).
 """
 
-from __future__ import annotations
-
-import argparse
-import dataclasses
-import sys
-from pathlib import Path
-
-from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
-from ebm_run import (
-    add_run_args,
-    app_parser,
-    finish_config,
-    nonnegative_int,
-    positive_int,
-    resolve_out_dir,
-    run_cli,
-    training_steps,
-)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = app_parser("hand_rollout", __doc__)
-    add_run_args(p, PRESETS, "default",
-                 data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
-                 device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)")
-    p.add_argument("--data", dest="data_dir", type=Path, help=argparse.SUPPRESS)  # the earlier name of --data-dir
-    p.add_argument("--eval-split", choices=("validation", "test"), default="test",
-                   help="score the models on the validation trajectories (to choose settings) or the test ones "
-                        "(the reported figure; default)")
-    p.add_argument("--train", type=positive_int, default=None, help="override the number of training trajectories")
-    p.add_argument("--validation", type=nonnegative_int, default=None, help="override the validation trajectories")
-    p.add_argument("--test", type=nonnegative_int, default=None, help="override the test trajectories")
-    p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per model")
-    p.add_argument("--workers", type=positive_int, default=None, help="generation worker processes")
-    p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=None,
-                   help="comma-separated models to train and score (default: all eight), e.g. ebm_uncond,ebm_cond")
-    p.add_argument("--no-render", action="store_true", help="skip the MuJoCo frames")
-    args = p.parse_args(argv)
-    out = resolve_out_dir(p, args)
-
-    config = PRESETS[args.preset]
-    data = {f"num_{name}": getattr(args, name) for name in ("train", "validation", "test")
-            if getattr(args, name) is not None}
-    if args.workers is not None:
-        data["workers"] = args.workers
-    try:
-        config = dataclasses.replace(
-            config, seed=args.seed,
-            data=dataclasses.replace(config.data, **data),
-            training=dataclasses.replace(config.training, device=args.device,
-                                         **({"steps": args.steps} if args.steps else {})),
-            evaluation=dataclasses.replace(config.evaluation, split=args.eval_split, render=not args.no_render,
-                                           **({"models": args.models} if args.models else {})),
-        )
-    except ValueError as e:
-        p.error(str(e))
-    config = finish_config(p, args, config)
-    results = run_hand_rollout(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
-    print(summary_table(results))
-    print(f"n_train={results['n_train']} n_{results['eval_split']}={results['n_eval']} "
-          f"wall={results['wall_seconds']:.0f}s")
-    print(results["frames"])
-    print(f"results: {out / 'results.json'}")
-    return 0
-
+from ebm_apps.hand_rollout import cli
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, "hand_rollout"))
+    cli()

@@ -1,89 +1,10 @@
 """Class-incremental Split MNIST: the continual EBM beside fine-tuning, EWC, SI, LwF, a VAE and joint training
-(Du & Mordatch 2019, section 6, Table 1).
 
-    uv run apps/split_mnist                  # CPU default: the MNIST test set split 8,000 / 2,000, 3 seeds
-    uv run apps/split_mnist --preset paper --data-dir DIR [--download]   # full MNIST, 10 seeds
-    uv run apps/split_mnist --methods ebm --set sampler.steps=40 --set training.ebm.buffer_size=20000
-    uv run apps/split_mnist --preset tiny --print-config   # the whole config: data / model / sampler / training /
-                                                          # evaluation sections, every field settable by --set
+Run ``uv run apps/split_mnist --help`` (or the console script ``ebm-split-mnist``); the app is
+``ebm_apps.split_mnist`` (packages/ebm-apps).
 """
 
-from __future__ import annotations
-
-import sys
-from dataclasses import replace
-from typing import Any
-
-from ebm_continual import (
-    DATA_SOURCES,
-    METHODS,
-    PRESETS,
-    load_split_mnist,
-    run_split_mnist,
-    summary_table,
-    with_device,
-)
-from ebm_run import (
-    add_run_args,
-    app_parser,
-    finish_config,
-    positive_int,
-    resolve_out_dir,
-    run_cli,
-    training_steps,
-)
-
-
-def replace_given(section: Any, **flags: Any) -> Any:
-    """``section`` with the given flags (those not None) set."""
-    return replace(section, **{k: v for k, v in flags.items() if v is not None})
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = app_parser("split_mnist", __doc__)
-    add_run_args(p, PRESETS, "default", seed_help="first seed",
-                 data_dir_help="MNIST location (demo: the t10k idx .gz files, default $EBM_MNIST_DIR, else "
-                               "shared/data/mnist beside the checkout; torchvision: its root)",
-                 resume_help="reuse the finished runs and EBM checkpoints in --out (only those of unchanged settings)")
-    p.add_argument("--data", choices=DATA_SOURCES, default=None,
-                   help="data.source; demo: MNIST test-set idx files split 8,000/2,000; torchvision: full MNIST "
-                        "(default: the preset's)")
-    p.add_argument("--eval-per-class", type=positive_int, default=None,
-                   help="data.eval_per_class: demo data's eval images per digit (default: the preset's, 200)")
-    p.add_argument("--train-per-class", type=positive_int, default=None,
-                   help="data.train_per_class: demo data's train images per digit (default all)")
-    p.add_argument("--download", action="store_true", help="let torchvision download MNIST (needs internet)")
-    p.add_argument("--methods", default=None, help=f"evaluation.methods: comma-separated subset of {','.join(METHODS)} "
-                                                   f"(default: all but ebm_joint)")
-    p.add_argument("--seeds", type=positive_int, default=None,
-                   help="evaluation.seeds: number of seeds (default: the preset's)")
-    p.add_argument("--ebm-steps", type=training_steps, default=None,
-                   help="training.ebm.steps_per_task: the EBM's training steps per task")
-    args = p.parse_args(argv)
-
-    preset = PRESETS[args.preset]
-    data = replace_given(preset.data, source=args.data, eval_per_class=args.eval_per_class,
-                         train_per_class=args.train_per_class)
-    evaluation = replace_given(preset.evaluation, seeds=args.seeds)
-    if args.methods is not None:
-        try:
-            evaluation = replace(evaluation, methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()))
-        except ValueError as e:
-            p.error(f"--methods {args.methods}: {e}")
-    training = replace(preset.training, ebm=replace_given(preset.training.ebm, steps_per_task=args.ebm_steps))
-    config = replace(preset, data=data, training=training, evaluation=evaluation, seed=args.seed)
-    config = finish_config(p, args, with_device(config, args.device))  # --set, --print-config: before any work
-    out = resolve_out_dir(p, args)
-
-    d = config.data
-    data = load_split_mnist(d.source, args.data_dir, d.eval_per_class, d.train_per_class, args.download)
-    log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    results = run_split_mnist(config, data, out, resume=args.resume, quiet=args.quiet, log=log)
-    print(summary_table(results))
-    print(f"data: {results['data']['description']}")
-    print(f"wall {results['wall_seconds']:.0f} s; results: {out / 'results.json'}")
-    return 0
-
+from ebm_apps.split_mnist import cli
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, "split_mnist"))
+    cli()
