@@ -34,13 +34,18 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
         assert abs(100 * sum(conf[c][c] for c in range(10)) / 400 - acc["mean"]) < 1e-3
     assert results["seeds"] == [0, 1]
     assert results["data"]["n_train"] == 700 and results["data"]["n_eval"] == 200
-    assert "held out for evaluation" in results["data"]["description"]
+    assert results["data"]["n_validation"] == 5000 and results["eval_split"] == "test"
+    assert "full MNIST" in results["data"]["description"] and "200 test images" in results["data"]["description"]
+    for acc in results["accuracy"].values():  # the t interval over the 2 seeds, within [0, 100], around the mean
+        lo, hi = acc["ci95"]
+        assert 0 <= lo <= acc["mean"] <= hi <= 100
     for k in ("config", "wall_seconds", "tasks", "paper_accuracy", "versions"):
         assert k in results
     assert results["paper_accuracy"] == {m: PAPER_ACCURACY[m] for m in ("ebm", "vae")}  # no figure for finetune
     config = results["config"]  # the whole config, in its sections, with the flags written into them
     assert list(config) == ["data", "model", "sampler", "training", "evaluation", "seed"]
-    assert config["data"] == {"source": "demo", "eval_per_class": 20, "train_per_class": 70}
+    assert config["data"] == {"source": "mnist", "validation": 5000, "train_per_class": 70, "eval_per_class": 20,
+                              "tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]}
     assert config["evaluation"]["methods"] == ["ebm", "finetune", "vae", "ebm_joint"]
     assert config["evaluation"]["seeds"] == 2 and config["training"]["device"] == "cpu"
     assert "EBM (ours" in (out / "table.md").read_text() and "EBM (ours" in proc.stdout
@@ -69,19 +74,22 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
 
 def test_missing_data_is_a_clear_error(tmp_path):
     proc = call_app(APP, "--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")
-    assert proc.returncode != 0
-    assert "t10k-images-idx3-ubyte.gz" in proc.stderr and "--data-dir" in proc.stderr
+    assert proc.returncode == 2
+    assert "train-images-idx3-ubyte.gz" in proc.stderr and "--data-dir" in proc.stderr
 
 
 def test_the_flags_write_into_the_config_sections():
     proc = call_app(APP, "--preset", "tiny", "--data", "torchvision", "--eval-per-class", "9", "--train-per-class", "5",
-                    "--methods", "ebm,vae", "--seeds", "4", "--ebm-steps", "7", "--seed", "3",
+                    "--methods", "ebm,vae", "--seeds", "4", "--ebm-steps", "7", "--seed", "3", "--eval-split",
+                    "validation", "--task-order", "9,8/0,1,2/3,4,5,6,7",
                     "--set", "sampler.steps=11", "--set", "model.label_scale=2", "--print-config")
     assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)
     assert list(config) == ["data", "model", "sampler", "training", "evaluation", "seed"]
-    assert config["data"] == {"source": "torchvision", "eval_per_class": 9, "train_per_class": 5}
-    assert config["evaluation"] == {"methods": ["ebm", "vae"], "seeds": 4, "vae_importance_samples": 2}
+    assert config["data"] == {"source": "torchvision", "validation": 5000, "train_per_class": 5, "eval_per_class": 9,
+                              "tasks": [[9, 8], [0, 1, 2], [3, 4, 5, 6, 7]]}
+    assert config["evaluation"] == {"methods": ["ebm", "vae"], "seeds": 4, "vae_importance_samples": 2,
+                                    "split": "validation"}
     assert config["training"]["ebm"]["steps_per_task"] == 7 and config["seed"] == 3
     assert config["sampler"]["steps"] == 11 and config["model"]["label_scale"] == 2.0
     assert config["training"]["ebm"]["buffer_size"] == 512  # the rest is the preset's

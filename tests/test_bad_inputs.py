@@ -163,6 +163,12 @@ def _odd_mnist(folder: Path, flaw: str) -> None:
         idx("train-images-idx3-ubyte", images)
     elif flaw == "fewer_labels":
         labels = labels[:-1]
+    elif flaw in ("bad_magic", "truncated"):  # a damaged labels file
+        idx("t10k-images-idx3-ubyte", images)
+        good = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
+        with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(b"\x12\x34" + good[2:] if flaw == "bad_magic" else good[:-50])
+        return
     else:
         raise KeyError(flaw)
     idx("t10k-images-idx3-ubyte", images)
@@ -356,6 +362,16 @@ SPECIFIC = [
     ("split_mnist", ("--seeds", "5000"), "SplitMNISTEvaluation.seeds: 5,000 runs of every method; at most 1000"),
     ("split_mnist", ("--train-per-class", "100000"), "to train on"),
     ("split_mnist", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
+    ("split_mnist", ("--task-order", "0,1/2,3"), "must split the digits 0-9 into tasks"),
+    ("split_mnist", ("--task-order", "0,1/1,2/3,4,5,6,7,8,9"), "each digit in exactly one"),
+    ("split_mnist", ("--task-order", "0,1/2,x"), "is not a task order like 0,1/2,3/4,5/6,7/8,9"),
+    ("split_mnist", ("--data", "demo", "--eval-split", "validation"), "the demo data"),
+    ("split_mnist", ("--eval-split", "train"), "--eval-split: invalid choice: 'train'"),
+    ("split_mnist", ("--data", "mnist", "--data-dir", "{empty_dir}"), "MNIST train files not found"),
+    ("split_mnist", ("--data", "demo", "--data-dir", "{mnist_label_11}"), "holds labels outside 0-9 (0 to 11)"),
+    ("split_mnist", ("--data", "demo", "--data-dir", "{mnist_bad_magic}"), "bad magic number"),
+    ("split_mnist", ("--data", "demo", "--data-dir", "{mnist_truncated}"), "but the file holds 250 values"),
+    ("split_mnist", ("--set", "seed=4294967295", "--seeds", "2"), "4,294,967,295 is over the limit of 2,147,483,647"),
     ("image_generate", ("--device", "meta"), "--device: meta: the apps run on cpu, cuda or mps"),
     ("image_generate", ("--checkpoint", "{fifo}"), "is not a regular file"),
     ("image_generate", ("--checkpoint", "/dev/null"), "is not a regular file"),
@@ -420,7 +436,7 @@ def test_a_bad_input_is_one_line_and_exit_2_with_nothing_written(app, args, frag
 def _api_cases() -> list:
     import ebm_core as ec
     import ebm_run as er
-    from ebm_continual import MNISTSplit, SplitMNISTConfig, SplitMNISTEvaluation
+    from ebm_continual import MNISTSplit, SplitMNISTConfig, SplitMNISTData, SplitMNISTEvaluation
     from ebm_core.checkpoint import load_torch_file
     from ebm_core.checks import check_energy_output
     from ebm_robotics.generate import GenerationConfig
@@ -480,6 +496,11 @@ def _api_cases() -> list:
         ("SplitMNISTEvaluation(methods=('nope',))", lambda: SplitMNISTEvaluation(methods=("nope",)), ValueError,
          "unknown ['nope']"),
         ("SplitMNISTEvaluation(seeds=0)", lambda: SplitMNISTEvaluation(seeds=0), ValueError, "seeds"),
+        ("SplitMNISTConfig(seed=2**32 - 1, seeds=2)",
+         lambda: SplitMNISTConfig(seed=2**32 - 1, evaluation=SplitMNISTEvaluation(seeds=2)), ValueError,
+         "go past the generators' range"),
+        ("SplitMNISTData(tasks=((0, 1),))", lambda: SplitMNISTData(tasks=((0, 1),)), ValueError,
+         "must split the digits 0-9"),
         ("SplitMNISTConfig(evaluation=...(seeds=0))",
          lambda: SplitMNISTConfig(evaluation=SplitMNISTEvaluation(seeds=0)), ValueError,
          "SplitMNISTEvaluation.seeds must be >= 1"),

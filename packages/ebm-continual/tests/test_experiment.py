@@ -4,11 +4,13 @@ the presets' sections build the library configs each method's learner takes."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from ebm_continual import (
     METHODS,
     PRESETS,
+    SPLIT_MNIST_TASKS,
     ClassifierConfig,
     ClassifierTraining,
     ContinualEBM,
@@ -115,12 +117,18 @@ def test_ebm_joint_trains_the_ebm_on_every_task_seen_so_far():
 
 def test_summary_table_shows_a_spread_only_over_several_seeds():
     from ebm_continual import summary_table
+    from ebm_continual.experiment import seed_interval
 
-    acc = {"ebm": {"mean": 51.83, "std": 0.93}, "joint": {"mean": 96.0, "std": 0.14}}
-    many = summary_table({"seeds": [0, 1, 2], "accuracy": acc, "paper_accuracy": {"ebm": 64.99}})
-    assert "3 seeds, mean (std)" in many and "| 51.83 (0.93) | 64.99 |" in many and "| 96.00 (0.14) | - |" in many
-    one = summary_table({"seeds": [4], "accuracy": {"ebm": {"mean": 50.6, "std": 0.0}}, "paper_accuracy": {}})
-    assert "1 seed (%)" in one and "| 50.60 | - |" in one and "(0.00)" not in one
+    acc = {"ebm": {"mean": 51.83, "ci95": seed_interval(np.array([50.8, 51.9, 52.8]))},
+           "joint": {"mean": 96.0, "ci95": [95.5, 96.5]}}
+    many = summary_table({"seeds": [0, 1, 2], "accuracy": acc, "paper_accuracy": {"ebm": 64.99},
+                          "eval_split": "validation"})
+    assert "on validation, 3 seeds, mean [95% interval]" in many
+    assert "| 51.83 [49.35, 54.32] | 64.99 |" in many and "| 96.00 [95.50, 96.50] | - |" in many
+    one = summary_table({"seeds": [4], "accuracy": {"ebm": {"mean": 50.6, "ci95": None}}, "paper_accuracy": {}})
+    assert "on test, 1 seed (%)" in one and "| 50.60 | - |" in one and "[" not in one.splitlines()[2]
+    assert seed_interval(np.array([1.0, 2.0, 3.0])) == pytest.approx([0.0, 2.0 + 4.3027 / 3**0.5], abs=1e-3)  # cut at 0
+    assert seed_interval(np.array([50.0])) is None
 
 
 # Each preset's settings as they were before the config took its data / model / sampler / training /
@@ -128,11 +136,11 @@ def test_summary_table_shows_a_spread_only_over_several_seeds():
 ALL_BUT_EBM_JOINT = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
 BEFORE = {
     "default": (ContinualEBMConfig(steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20), label_scale=10.0),
-                20, 4, ALL_BUT_EBM_JOINT, 3, "demo"),
+                20, 4, ALL_BUT_EBM_JOINT, 3, "mnist"),  # full MNIST by default since issue 20
     "paper": (ContinualEBMConfig(steps_per_task=5000, lr=1e-4), 4, 16, ALL_BUT_EBM_JOINT, 10, "torchvision"),
     "tiny": (ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512, label_scale=10.0,
                                 sampler=LangevinSampler(steps=5)),
-             1, 2, ("ebm", "finetune", "vae", "joint"), 2, "demo"),
+             1, 2, ("ebm", "finetune", "vae", "joint"), 2, "mnist"),
 }
 
 
@@ -147,7 +155,8 @@ def test_each_preset_gives_every_method_the_settings_it_had(preset):
     for method, library in expected.items():
         assert method_config(method, config) == dataclasses.replace(library, device="cuda"), method
     assert config.evaluation.methods == methods and config.evaluation.seeds == seeds and config.seed == 0
-    assert config.data.source == source and config.data.eval_per_class == 200 and config.data.train_per_class is None
+    assert config.data.source == source and config.data.eval_per_class is None and config.data.train_per_class is None
+    assert config.data.tasks == SPLIT_MNIST_TASKS and config.evaluation.split == "test"
     sections = [f.name for f in dataclasses.fields(config)]
     assert sections == ["data", "model", "sampler", "training", "evaluation", "seed"]
 
@@ -174,7 +183,11 @@ def test_a_bad_setting_of_any_section_is_refused_when_the_config_is_made():
         apply_overrides(tiny, ["model.label_scale=0"])
     with pytest.raises(ValueError, match="EpochTraining.epochs_per_task must be >= 1"):
         apply_overrides(tiny, ["training.vae.epochs_per_task=0"])
-    with pytest.raises(ValueError, match="SplitMNISTData.source: unknown MNIST source 'mnist'; choose"):
-        apply_overrides(tiny, ["data.source=mnist"])
+    with pytest.raises(ValueError, match="SplitMNISTData.source: unknown MNIST source 'kaggle'; choose"):
+        apply_overrides(tiny, ["data.source=kaggle"])
+    with pytest.raises(ValueError, match="SplitMNISTEvaluation.split must be 'validation' or 'test'"):
+        apply_overrides(tiny, ["evaluation.split=train"])
+    with pytest.raises(ValueError, match="the demo data .* has no validation set"):
+        apply_overrides(tiny, ["data.source=demo", "evaluation.split=validation"])
     with pytest.raises(ValueError, match="SplitMNISTEvaluation.seeds: 1,001 runs of every method; at most 1000"):
         apply_overrides(tiny, ["evaluation.seeds=1001"])

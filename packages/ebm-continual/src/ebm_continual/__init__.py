@@ -26,14 +26,19 @@ from .config import (
     SplitMNISTEvaluation,
     SplitMNISTModel,
     SplitMNISTTraining,
+    format_tasks,
     method_config,
+    parse_tasks,
     with_device,
 )
 from .data import (
     SPLIT_MNIST_TASKS,
+    VALIDATION_IMAGES,
     MNISTSplit,
     Task,
     demo_split,
+    full_mnist,
+    idx_mnist,
     load_mnist_test_idx,
     load_split_mnist,
     read_idx,
@@ -65,7 +70,8 @@ from .vae import ConditionalVAE, VAEClassifier, VAEConfig
 
 __all__ = [
     "SPLIT_MNIST_TASKS", "MNISTSplit", "Task", "demo_split", "load_mnist_test_idx", "read_idx", "split_tasks",
-    "torchvision_mnist", "shared_mnist_dir", "load_split_mnist",
+    "torchvision_mnist", "shared_mnist_dir", "load_split_mnist", "full_mnist", "idx_mnist", "VALIDATION_IMAGES",
+    "parse_tasks", "format_tasks",
     "ContinualLearner", "Cumulative", "ProtocolResult", "merge_tasks", "run_protocol", "confusion_matrix",
     "lowest_energy_class",
     "ContinualEBM", "ContinualEBMConfig",

@@ -11,6 +11,7 @@ from ebm_core import LangevinSampler, ObjectiveConfig
 from ebm_core.checks import check_count, check_positive
 
 from .baselines import AVALANCHE_STRATEGIES, ClassifierConfig
+from .data import SPLIT_MNIST_TASKS, VALIDATION_IMAGES
 from .ebm import ContinualEBMConfig, ContrastiveEBMConfig
 from .vae import VAEConfig
 
@@ -19,28 +20,60 @@ METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joi
 # as long as the EBM again; ask for it with ``--methods``).
 DEFAULT_METHODS = tuple(m for m in METHODS if m != "ebm_joint")
 MAX_SEEDS = 1000
-DATA_SOURCES = ("demo", "torchvision")
+DATA_SOURCES = ("mnist", "torchvision", "demo")
 LibraryConfig = ContinualEBMConfig | ContrastiveEBMConfig | ClassifierConfig | VAEConfig  # what a learner takes
 
 
 @dataclass(frozen=True)
 class SplitMNISTData:
-    """Which MNIST. ``source``: "demo" (the MNIST test set split per digit: ``eval_per_class`` held
-    out for evaluation, the rest, or the next ``train_per_class``, for training) or "torchvision"
-    (full MNIST: 60,000 training images, the 10,000 test images for evaluation; the per-class
-    counts apply to the demo split only)."""
+    """Which MNIST, and the tasks. ``source``: "mnist" (full MNIST from its idx files, plain or .gz),
+    "torchvision" (the same through torchvision's loader), or "demo" (the MNIST test set alone, split
+    per digit into 200 eval images and the rest to train on: tests and quick looks). For full MNIST,
+    ``validation`` of the 60,000 training images (500 per digit, a fixed draw) are held out as the
+    validation set; ``evaluation.split`` says whether they or the 10,000 test images are scored.
+    ``train_per_class`` / ``eval_per_class`` keep only the first that many images of each digit.
+    ``tasks``: the classes of each task, in order, a partition of the digits 0-9 (default 0/1, 2/3,
+    4/5, 6/7, 8/9, the paper's)."""
 
-    source: str = "demo"
-    eval_per_class: int = 200
+    source: str = "mnist"
+    validation: int = VALIDATION_IMAGES
     train_per_class: int | None = None
+    eval_per_class: int | None = None
+    tasks: tuple[tuple[int, ...], ...] = SPLIT_MNIST_TASKS
 
     def __post_init__(self) -> None:
         if self.source not in DATA_SOURCES:
             raise ValueError(f"SplitMNISTData.source: unknown MNIST source {self.source!r}; choose "
                              f"{' or '.join(map(repr, DATA_SOURCES))}")
-        check_count(self.eval_per_class, "SplitMNISTData.eval_per_class")
-        if self.train_per_class is not None:
-            check_count(self.train_per_class, "SplitMNISTData.train_per_class")
+        check_count(self.validation, "SplitMNISTData.validation", 0)
+        if self.validation > 50_000:
+            raise ValueError(f"SplitMNISTData.validation: {self.validation:,} of the 60,000 training images would "
+                             "leave too few to train on (at most 50,000)")
+        for name in ("train_per_class", "eval_per_class"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), f"SplitMNISTData.{name}")
+        digits = [d for task in self.tasks for d in task] if all(isinstance(t, tuple) for t in self.tasks) else None
+        if (not self.tasks or digits is None or any(not t for t in self.tasks)
+                or sorted(digits) != list(range(10)) or any(type(d) is not int for d in digits)):
+            raise ValueError(f"SplitMNISTData.tasks must split the digits 0-9 into tasks, each digit in exactly "
+                             f"one, e.g. 0,1/2,3/4,5/6,7/8,9; got {format_tasks(self.tasks)}")
+
+
+def format_tasks(tasks: Any) -> str:
+    """Tasks as the command line writes them: ``0,1/2,3/...``."""
+    try:
+        return "/".join(",".join(str(d) for d in t) for t in tasks)
+    except TypeError:
+        return repr(tasks)
+
+
+def parse_tasks(text: str) -> tuple[tuple[int, ...], ...]:
+    """``"0,1/2,3/4,5/6,7/8,9"`` -> ``((0, 1), (2, 3), ...)`` (checked by :class:`SplitMNISTData`)."""
+    try:
+        return tuple(tuple(int(d) for d in part.split(",")) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a task order like 0,1/2,3/4,5/6,7/8,9 (digits separated by commas, "
+                         "tasks by slashes)") from None
 
 
 @dataclass(frozen=True)
@@ -113,11 +146,13 @@ class SplitMNISTTraining:
 class SplitMNISTEvaluation:
     """What is compared: ``methods`` (from :data:`METHODS`), each run with ``seeds`` seeds (the first is
     the config's ``seed``); ``vae_importance_samples``: draws of z per estimate of the VAE's ``log p(x | y)``,
-    by which it classifies."""
+    by which it classifies; ``split``: score on the "validation" images (where every choice is made)
+    or the "test" images (the reported figure, read once)."""
 
     methods: tuple[str, ...] = DEFAULT_METHODS
     seeds: int = 3
     vae_importance_samples: int = 4
+    split: str = "test"
 
     def __post_init__(self) -> None:
         check_count(self.seeds, "SplitMNISTEvaluation.seeds")
@@ -133,6 +168,8 @@ class SplitMNISTEvaluation:
             raise ValueError(f"SplitMNISTEvaluation.methods names {', '.join(repeated)} twice; each method "
                              "runs once per seed (more seeds: --seeds)")
         check_count(self.vae_importance_samples, "SplitMNISTEvaluation.vae_importance_samples")
+        if self.split not in ("validation", "test"):
+            raise ValueError(f"SplitMNISTEvaluation.split must be 'validation' or 'test', got {self.split!r}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +185,12 @@ class SplitMNISTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.seed + self.evaluation.seeds - 1 >= 2**32:  # torch and numpy take seeds below 2^32 (2^32 aliases 0)
+            raise ValueError(f"seeds {self.seed:,} to {self.seed + self.evaluation.seeds - 1:,} go past the "
+                             f"generators' range: the last must be below {2**32:,}")
+        if self.data.source == "demo" and self.evaluation.split == "validation":
+            raise ValueError("the demo data (the MNIST test set split in two) has no validation set: use data "
+                             "source 'mnist' (--data mnist) to evaluate on validation")
         for method in ("ebm", "ebm_contrastive", "finetune", "vae"):  # the library configs' own checks, now
             method_config(method, self)
 

@@ -1,4 +1,6 @@
-"""MNIST for the Split-MNIST protocol: torchvision's loader for users, the real test set for the demo.
+"""MNIST for the Split-MNIST protocol: full MNIST from its idx files (the default) or through
+torchvision, with a fixed validation set carved from the training images; the test set alone for
+the demo.
 
 Images are flat float32 vectors in [0, 1] (784 values), labels int64 digits. The idx files are
 read by ebm-core (``ebm_run.read_mnist_idx``, ``read_idx``), which also says where the demo data
@@ -9,15 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from ebm_core.checks import check_count
+from ebm_core.seeding import torch_generator
 from ebm_run import read_idx, read_mnist_idx, shared_mnist_dir
 
 __all__ = [
     "MNISTSplit", "Task", "SPLIT_MNIST_TASKS", "demo_split", "load_mnist_test_idx", "read_idx", "shared_mnist_dir",
-    "split_tasks", "torchvision_mnist", "load_split_mnist",
+    "split_tasks", "torchvision_mnist", "load_split_mnist", "idx_mnist", "full_mnist", "validation_rows",
+    "VALIDATION_IMAGES",
 ]
 
 
@@ -35,6 +40,8 @@ class MNISTSplit:
     description: str
     train_index: torch.Tensor | None = None  # rows of the source set (demo split), for provenance
     eval_index: torch.Tensor | None = None
+    eval_split: str = "test"  # what x_eval is: "validation" (carved from the training images) or "test"
+    n_validation: int = 0  # training images held out as the validation set (not trained on)
 
     def __post_init__(self) -> None:
         for name, x, y in (("training", self.x_train, self.y_train), ("eval", self.x_eval, self.y_eval)):
@@ -91,8 +98,72 @@ def demo_split(
     return MNISTSplit(x[tr], y[tr], x[ev], y[ev], desc, tr, ev)
 
 
-def torchvision_mnist(data_dir: str | Path, download: bool = False) -> MNISTSplit:
-    """Full MNIST through torchvision: 60,000 train images, the 10,000 test images for evaluation."""
+VALIDATION_IMAGES = 5000  # carved from the 60,000 training images, 500 per digit, the same in every run
+
+
+def validation_rows(labels: torch.Tensor, count: int) -> torch.Tensor:
+    """The training rows held out for validation: ``count // 10`` per digit, drawn by a permutation
+    from a fixed named seed (the same set whatever the run's seed, so every choice is made on it)."""
+    gen = torch_generator(0, "split_mnist", "validation")
+    per_digit = count // NUM_CLASSES
+    rows = []
+    for c in range(NUM_CLASSES):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        if len(idx) <= per_digit:
+            raise ValueError(f"digit {c} has {len(idx)} training images, cannot hold out {per_digit} for validation")
+        rows.append(idx[torch.randperm(len(idx), generator=gen)[:per_digit]])
+    return torch.cat(rows).sort().values
+
+
+def _per_class(labels: torch.Tensor, limit: int | None, what: str) -> torch.Tensor:
+    """Rows of the first ``limit`` images of each digit (all without a limit)."""
+    if limit is None:
+        return torch.arange(len(labels))
+    rows = []
+    for c in range(NUM_CLASSES):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        if len(idx) < limit:
+            use = "train" if what == "training" else "evaluate"
+            raise ValueError(f"digit {c} has {len(idx):,} {what} images: not {limit:,} to {use} on")
+        rows.append(idx[:limit])
+    return torch.cat(rows).sort().values
+
+
+def full_mnist(
+    train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], where: str,
+    validation: int = VALIDATION_IMAGES, eval_split: str = "test", train_per_class: int | None = None,
+    eval_per_class: int | None = None,
+) -> MNISTSplit:
+    """Full MNIST as a split: the training images minus ``validation`` held out (see
+    :func:`validation_rows`) to train on, and the validation images (``eval_split="validation"``:
+    where every choice is made) or the 10,000 test images (``"test"``: the reported figure) to
+    evaluate on; optionally only the first ``train_per_class`` / ``eval_per_class`` of each digit."""
+    if eval_split not in ("validation", "test"):
+        raise ValueError(f"eval_split must be 'validation' or 'test', got {eval_split!r}")
+    (x, y), (x_test, y_test) = train, test
+    held = validation_rows(y, validation) if validation else torch.zeros(0, dtype=torch.long)
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[held] = False
+    x_tr, y_tr = x[keep], y[keep]
+    x_ev, y_ev = (x[held], y[held]) if eval_split == "validation" else (x_test, y_test)
+    if eval_split == "validation" and not validation:
+        raise ValueError("eval_split 'validation' needs validation images (data.validation > 0)")
+    tr, ev = _per_class(y_tr, train_per_class, "training"), _per_class(y_ev, eval_per_class, eval_split)
+    desc = (f"full MNIST ({where}): {len(tr):,} training images (the 60,000 minus {len(held):,} held out for "
+            f"validation{'' if train_per_class is None else f', first {train_per_class} per digit'}), evaluated on "
+            f"{len(ev):,} {'validation' if eval_split == 'validation' else 'test'} images")
+    return MNISTSplit(x_tr[tr], y_tr[tr], x_ev[ev], y_ev[ev], desc, eval_split=eval_split, n_validation=len(held))
+
+
+def idx_mnist(data_dir: str | Path, **split: Any) -> MNISTSplit:
+    """:func:`full_mnist` from the four idx files (plain or ``.gz``) in ``data_dir``, ``data_dir/mnist``
+    or ``data_dir/MNIST/raw``."""
+    return full_mnist(_to_tensors(*read_mnist_idx(data_dir, "train")), _to_tensors(*read_mnist_idx(data_dir, "test")),
+                      f"idx files in {data_dir}", **split)
+
+
+def torchvision_mnist(data_dir: str | Path, download: bool = False, **split: Any) -> MNISTSplit:
+    """:func:`full_mnist` through torchvision's ``MNIST`` (its ``root``: ``data_dir``)."""
     from torchvision.datasets import MNIST
 
     data_dir = Path(data_dir)
@@ -101,30 +172,38 @@ def torchvision_mnist(data_dir: str | Path, download: bool = False) -> MNISTSpli
         test = MNIST(str(data_dir), train=False, download=download)
     except RuntimeError as err:  # torchvision's "Dataset not found. You can use download=True"
         raise FileNotFoundError(
-            f"MNIST not found under {data_dir / 'MNIST' / 'raw'}: expected train-images-idx3-ubyte.gz, "
-            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz there; "
-            "pass --download where there is internet, or put the files there and pass --data-dir"
+            f"MNIST not found for torchvision under {data_dir / 'MNIST' / 'raw'}: it needs the four extracted idx "
+            "files there (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+            "t10k-labels-idx1-ubyte; the .gz files alone are not enough); pass --download where there is "
+            "internet, or use --data mnist, which reads the .gz files too"
         ) from err
-    x_tr, y_tr = _to_tensors(train.data.numpy(), train.targets.numpy())
-    x_te, y_te = _to_tensors(test.data.numpy(), test.targets.numpy())
-    desc = f"full MNIST via torchvision ({data_dir}): 60,000 train images, the 10,000 test images for evaluation"
-    return MNISTSplit(x_tr, y_tr, x_te, y_te, desc)
+    return full_mnist(_to_tensors(train.data.numpy(), train.targets.numpy()),
+                      _to_tensors(test.data.numpy(), test.targets.numpy()), f"torchvision, {data_dir}", **split)
 
 
 def load_split_mnist(
-    source: str, data_dir: str | Path | None = None, eval_per_class: int = 200,
-    train_per_class: int | None = None, download: bool = False,
+    source: str, data_dir: str | Path | None = None, eval_per_class: int | None = None,
+    train_per_class: int | None = None, download: bool = False, validation: int = VALIDATION_IMAGES,
+    eval_split: str = "test",
 ) -> MNISTSplit:
-    """The data of ``SplitMNISTConfig.data`` (its ``source`` and per-class counts): ``"demo"`` is
-    :func:`demo_split` of the MNIST test set (``data_dir`` default: :func:`shared_mnist_dir`),
-    ``"torchvision"`` is :func:`torchvision_mnist` (``data_dir`` default ``data``; the per-class
-    counts apply to the demo split only)."""
-    if source == "demo":
-        return demo_split(data_dir if data_dir is not None else shared_mnist_dir(), eval_per_class,
-                          train_per_class=train_per_class)
+    """The data of ``SplitMNISTConfig.data``: ``"mnist"`` is :func:`idx_mnist` (``data_dir`` default
+    :func:`shared_mnist_dir`), ``"torchvision"`` is :func:`torchvision_mnist` (``data_dir`` default
+    ``data``), both full MNIST with ``validation`` training images held out and evaluated on
+    ``eval_split``; ``"demo"`` is :func:`demo_split` of the MNIST test set alone (200 eval images per
+    digit unless ``eval_per_class``; it has no validation set)."""
+    split = dict(validation=validation, eval_split=eval_split, train_per_class=train_per_class,
+                 eval_per_class=eval_per_class)
+    if source == "mnist":
+        return idx_mnist(data_dir if data_dir is not None else shared_mnist_dir(), **split)
     if source == "torchvision":
-        return torchvision_mnist(data_dir if data_dir is not None else "data", download=download)
-    raise ValueError(f"unknown MNIST source {source!r}: choose 'demo' or 'torchvision'")
+        return torchvision_mnist(data_dir if data_dir is not None else "data", download=download, **split)
+    if source == "demo":
+        if eval_split != "test":
+            raise ValueError("the demo data (the MNIST test set split in two) has no validation set: use "
+                             "--data mnist to evaluate on validation")
+        return demo_split(data_dir if data_dir is not None else shared_mnist_dir(),
+                          200 if eval_per_class is None else eval_per_class, train_per_class=train_per_class)
+    raise ValueError(f"unknown MNIST source {source!r}: choose 'mnist', 'torchvision' or 'demo'")
 
 
 @dataclass(frozen=True)

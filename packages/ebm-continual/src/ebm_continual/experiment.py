@@ -55,7 +55,7 @@ def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dic
     (:func:`method_config`, without the device) and the data. Stored with each finished run;
     ``--resume`` reuses a run only when its stored settings equal the current ones."""
     cfg = {k: v for k, v in dataclasses.asdict(method_config(method, config)).items() if k != "device"}
-    settings = {"method": method, "config": cfg, "data": data.description,
+    settings = {"method": method, "config": cfg, "data": data.description, "tasks": config.data.tasks,
                 "n_train": len(data.y_train), "n_eval": len(data.y_eval)}
     return plain_settings(settings)  # tuples -> lists, as read back from a file
 
@@ -70,7 +70,10 @@ def run_split_mnist(
     unless those settings changed (then it is run again, and a changed EBM's checkpoints are
     discarded); the EBM also resumes per task."""
     t0 = time.perf_counter()
-    tasks = split_tasks(data)  # checks the labels before the run folder is made
+    if data.eval_split != config.evaluation.split:
+        raise ValueError(f"the data is evaluated on its {data.eval_split} images but evaluation.split is "
+                         f"{config.evaluation.split!r}: load it with eval_split={config.evaluation.split!r}")
+    tasks = split_tasks(data, config.data.tasks)  # checks the labels before the run folder is made
     out = Path(out_dir)
     start_run_folder(out, "split_mnist", resume,  # the rest: per (method, seed) run, rerun when changed
                      settings={"data": data.description, "seed": config.seed})
@@ -129,7 +132,8 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
     accuracy, per_task, over_tasks, confusion = {}, {}, {}, {}
     for method, recs in runs.items():
         acc = np.array([100 * r["accuracy"] for r in recs])
-        accuracy[method] = {"mean": float(acc.mean()), "std": float(acc.std()), "per_seed": acc.tolist()}
+        accuracy[method] = {"mean": float(acc.mean()), "std": float(acc.std()), "per_seed": acc.tolist(),
+                            "ci95": seed_interval(acc)}
         mats = np.array([r["matrix"] for r in recs]) * 100  # (seeds, after task i, on task j)
         per_task[method] = {"mean": mats.mean(0).tolist(), "std": mats.std(0).tolist()}
         # accuracy over the tasks seen so far after each task (equal weight per task)
@@ -148,12 +152,15 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
         "confusion": confusion,
         "paper_accuracy": {m: PAPER_ACCURACY[m] for m in runs if m in PAPER_ACCURACY},
         "tasks": [list(t.classes) for t in tasks],
+        "eval_split": data.eval_split,
         "data": {
             "description": data.description, "n_train": len(data.y_train), "n_eval": len(data.y_eval),
+            "n_validation": data.n_validation,
             "per_task_train": [len(t.y_train) for t in tasks], "per_task_eval": [len(t.y_eval) for t in tasks],
         },
         "metric": "accuracy (%) over the eval images of all 10 digits after the last task, 10-way prediction, "
-                  "no task identity; std over seeds (population)",
+                  "no task identity; std over seeds (population); ci95: Student's t interval of the mean over "
+                  "seeds (None for one seed)",
         "confusion_note": "confusion[method][true][predicted]: eval images after the last task, summed over seeds",
         "config": dataclasses.asdict(config),
         "seeds": [r["seed"] for r in next(iter(runs.values()))] if runs else [],
@@ -161,14 +168,29 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
     }
 
 
+def seed_interval(accuracies: np.ndarray) -> list[float] | None:
+    """95% interval of the mean accuracy (%) over seeds: Student's t with ``n - 1`` degrees of
+    freedom, cut to the possible range [0, 100]; None for one seed."""
+    from scipy.stats import t
+
+    n = len(accuracies)
+    if n < 2:
+        return None
+    half = float(t.ppf(0.975, n - 1) * accuracies.std(ddof=1) / np.sqrt(n))
+    mean = float(accuracies.mean())
+    return [max(mean - half, 0.0), min(mean + half, 100.0)]
+
+
 def summary_table(results: dict[str, Any]) -> str:
     """Table-1-style markdown: measured mean (std) beside the published figure."""
     n = len(results["seeds"])
-    head = f"{n} seeds, mean (std)" if n > 1 else "1 seed"  # one seed has no spread to show
-    lines = [f"| method | measured accuracy, {head} (%) | published (%) |", "| --- | --- | --- |"]
+    head = f"{n} seeds, mean [95% interval]" if n > 1 else "1 seed"  # one seed has no spread to show
+    split = results.get("eval_split", "test")
+    lines = [f"| method | measured accuracy on {split}, {head} (%) | published (%) |", "| --- | --- | --- |"]
     for method, a in results["accuracy"].items():
         paper = results["paper_accuracy"].get(method)
-        measured = f"{a['mean']:.2f} ({a['std']:.2f})" if n > 1 else f"{a['mean']:.2f}"
+        ci = a.get("ci95")
+        measured = f"{a['mean']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{a['mean']:.2f}"
         lines.append(f"| {LABELS.get(method, method)} | {measured} | {'-' if paper is None else f'{paper:.2f}'} |")
     return "\n".join(lines)
 
@@ -213,7 +235,8 @@ def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     for method, curve in results["accuracy_seen_tasks"].items():
         ax.plot(range(1, len(curve) + 1), curve, marker="o", label=LABELS.get(method, method))
-    ax.set_xlabel("tasks learned (digit pairs 0/1, 2/3, ...)")
+    order = " | ".join(",".join(str(d) for d in t) for t in results["tasks"])
+    ax.set_xlabel(f"tasks learned ({order})")
     ax.set_ylabel("accuracy on the digits seen so far (%)")
     ax.set_xticks(range(1, len(results["tasks"]) + 1))
     ax.set_ylim(0, 100)
