@@ -9,15 +9,14 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from ebm_compose.celeba_experiment import PRESETS, run_celeba_compose, summary_table
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 
@@ -50,10 +49,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-celeba-compose`` (and ``uv run apps/celeba_compose``)."""
-    sys.exit(run_cli(main, "celeba_compose"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "celeba_compose")  # the console script; apps/celeba_compose calls it too

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 from ebm_robotics.experiment import PRESETS, run_hand_rollout, summary_table
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     nonnegative_int,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 
@@ -72,10 +71,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-hand-rollout`` (and ``uv run apps/hand_rollout``)."""
-    sys.exit(run_cli(main, "hand_rollout"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "hand_rollout")  # the console script; apps/hand_rollout calls it too

@@ -9,17 +9,16 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 from ebm_run import (
     add_run_args,
     app_parser,
     chain_steps,
+    console_entry,
     finish_config,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 from ebm_vision.experiment import DATA_DIR_DEFAULT, PRESETS, default_data_dir, run_image_generate, summary
@@ -62,10 +61,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-image-generate`` (and ``uv run apps/image_generate``)."""
-    sys.exit(run_cli(main, "image_generate"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "image_generate")  # the console script; apps/image_generate calls it too

@@ -10,17 +10,16 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     positive_float,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 from ebm_vision.evaluation import LIKELIHOOD_PRESETS, run_likelihood
@@ -76,10 +75,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-likelihood`` (and ``uv run apps/likelihood``)."""
-    sys.exit(run_cli(main, "likelihood"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "likelihood")  # the console script; apps/likelihood calls it too

@@ -10,16 +10,15 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 from ebm_vision.evaluation import OOD_PRESETS, run_ood_eval
@@ -63,10 +62,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-ood-eval`` (and ``uv run apps/ood_eval``)."""
-    sys.exit(run_cli(main, "ood_eval"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "ood_eval")  # the console script; apps/ood_eval calls it too

@@ -9,17 +9,16 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     nonnegative_float,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 from ebm_vision.evaluation import ROBUSTNESS_PRESETS, run_robustness
@@ -72,10 +71,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-robustness`` (and ``uv run apps/robustness``)."""
-    sys.exit(run_cli(main, "robustness"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "robustness")  # the console script; apps/robustness calls it too

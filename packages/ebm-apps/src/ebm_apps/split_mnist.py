@@ -30,10 +30,10 @@ from ebm_continual import (
 from ebm_run import (
     add_run_args,
     app_parser,
+    console_entry,
     finish_config,
     positive_int,
     resolve_out_dir,
-    run_cli,
     training_steps,
 )
 
@@ -105,10 +105,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli() -> None:
-    """The console entry point ``ebm-split-mnist`` (and ``uv run apps/split_mnist``)."""
-    sys.exit(run_cli(main, "split_mnist"))
-
-
-if __name__ == "__main__":
-    cli()
+cli = console_entry(main, "split_mnist")  # the console script; apps/split_mnist calls it too

@@ -10,6 +10,7 @@ from .cli import (
     AppParser,
     add_run_args,
     app_parser,
+    console_entry,
     default_out_dir,
     finish_config,
     resolve_out_dir,
@@ -58,6 +59,7 @@ from .records import (
 __all__ = [
     "plot_training_curves",
     "AppParser", "app_parser", "add_run_args", "default_out_dir", "finish_config", "resolve_out_dir", "run_cli",
+    "console_entry",
     "run_files",
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",

@@ -32,6 +32,17 @@ FILE_ERRORS = (OSError,)  # a missing or unreadable file, a read-only or full di
 _CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # terminal escapes, control bytes
 
 
+def console_entry(main: Callable[[], int], prog: str) -> Callable[[], None]:
+    """An app's console-script function (``[project.scripts]``): :func:`run_cli` of ``main``, its
+    result the process's exit status."""
+
+    def entry() -> None:
+        sys.exit(run_cli(main, prog))
+
+    entry.__doc__ = f"The console entry point of {prog}: run_cli(main, {prog!r}) as the exit status."
+    return entry
+
+
 def run_cli(main: Callable[[], int], prog: str, argv: list[str] | None = None) -> int:
     """Run an app's ``main()``. A mistake in the input (:data:`FILE_ERRORS`, or a ``ValueError`` raised
     in this project's code) ends with one line on stderr, ``<prog>: error (<kind>): <message> [<where it
