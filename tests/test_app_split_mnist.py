@@ -93,3 +93,13 @@ def test_the_flags_write_into_the_config_sections():
     assert config["training"]["ebm"]["steps_per_task"] == 7 and config["seed"] == 3
     assert config["sampler"]["steps"] == 11 and config["model"]["label_scale"] == 2.0
     assert config["training"]["ebm"]["buffer_size"] == 512  # the rest is the preset's
+
+
+def test_every_method_shows_a_progress_bar_naming_method_seed_and_task(tmp_path):
+    proc = run_app(APP, "--preset", "tiny", "--seeds", "1", "--seed", "4", "--methods",
+                   "ebm,ebm_contrastive,finetune,ewc,vae,joint", "--train-per-class", "40", "--eval-per-class", "5",
+                   "--out", str(tmp_path / "o"), env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("EBM", "ebm_contrastive", "finetune", "ewc", "vae", "joint"):
+        for task in range(5):
+            assert f"{name} seed 4 task {task}" in proc.stderr, (name, task)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from ebm_core import SupervisedConfig, train_supervised
+from ebm_core.progress import progress
 from ebm_core.seeding import child_seed
 from torch import nn
 
@@ -63,10 +64,24 @@ def _silent_evaluator(plugin: type) -> object:
         return plugin(loggers=[])
 
 
-class AvalancheLearner:
-    """Fine-tuning (Avalanche ``Naive``), ``EWC``, ``SynapticIntelligence`` or ``LwF`` on the tasks."""
+def _progress_plugin(bar_holder: list) -> object:
+    """An Avalanche plugin that advances the progress bar held in ``bar_holder[0]`` per minibatch."""
+    from avalanche.core import SupervisedPlugin
 
-    def __init__(self, strategy: str, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
+    class ProgressPlugin(SupervisedPlugin):
+        def after_training_iteration(self, strategy: object, *args: object, **kwargs: object) -> None:
+            if bar_holder:
+                bar_holder[0].update(1)
+
+    return ProgressPlugin()
+
+
+class AvalancheLearner:
+    """Fine-tuning (Avalanche ``Naive``), ``EWC``, ``SynapticIntelligence`` or ``LwF`` on the tasks;
+    unless ``quiet``, a progress bar per task names the strategy, the seed and the task."""
+
+    def __init__(self, strategy: str, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0,
+                 quiet: bool = True):
         if strategy not in AVALANCHE_STRATEGIES:
             raise ValueError(f"strategy must be one of {AVALANCHE_STRATEGIES}, got {strategy!r}")
         try:
@@ -76,7 +91,8 @@ class AvalancheLearner:
             raise ImportError(
                 "the fine-tuning/EWC/SI/LwF baselines need Avalanche: pip install 'ebm-continual[baselines]'"
             ) from err
-        self.config, self.seed = config, seed
+        self.config, self.seed, self.quiet, self.name = config, seed, quiet, strategy
+        self._bar: list = []
         torch.manual_seed(seed)
         self.model = mlp_classifier(config, in_dim)
         c = config
@@ -84,6 +100,7 @@ class AvalancheLearner:
             model=self.model, optimizer=torch.optim.Adam(self.model.parameters(), lr=c.lr),
             criterion=nn.CrossEntropyLoss(), train_mb_size=c.batch_size, train_epochs=c.epochs_per_task,
             eval_mb_size=1000, device=c.device, evaluator=_silent_evaluator(EvaluationPlugin),
+            plugins=[_progress_plugin(self._bar)],
         )
         if strategy == "finetune":
             self.strategy = Naive(**common)
@@ -104,7 +121,13 @@ class AvalancheLearner:
         # an experience numbered task_index (Avalanche keys per-experience state on that number)
         experience = benchmark_from_datasets(train=[data] * (task_index + 1)).train_stream[task_index]
         torch.manual_seed(child_seed(self.seed, "task", task_index))
-        self.strategy.train(experience, num_workers=0)
+        c = self.config
+        steps = c.epochs_per_task * -(-len(task.y_train) // c.batch_size)
+        self._bar[:] = [progress(steps, desc=f"{self.name} seed {self.seed} task {task_index}", disable=self.quiet)]
+        try:
+            self.strategy.train(experience, num_workers=0)
+        finally:
+            self._bar.pop().close()
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         # the strategy's model: Avalanche may replace the module it was given (model adaptation)
@@ -115,8 +138,9 @@ class SupervisedMLP:
     """The MLP trained by plain cross-entropy on the task it is given (what :class:`JointLearner`
     runs on the union of the tasks seen so far)."""
 
-    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
-        self.config, self.seed = config, seed
+    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0,
+                 quiet: bool = True, name: str = "joint"):
+        self.config, self.seed, self.quiet, self.name = config, seed, quiet, name
         torch.manual_seed(seed)
         self.model = mlp_classifier(config, in_dim).to(config.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -125,7 +149,8 @@ class SupervisedMLP:
         """Cross-entropy epochs on the task through ebm-core's one supervised loop (the optimizer
         persists from task to task)."""
         c = self.config
-        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=True,
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=self.quiet,
+                                               label=f"{self.name} seed {self.seed} task {task_index}",
                                                seed=child_seed(self.seed, "task", task_index), device=c.device)
         train_supervised(self.model, lambda m, x, y: nn.functional.cross_entropy(m(x), y),
                          (task.x_train, task.y_train), training, optimizer=self.optimizer)
@@ -137,5 +162,6 @@ class SupervisedMLP:
 class JointLearner(Cumulative):
     """Upper bound (cumulative training): at each task, the MLP trains on all tasks seen so far."""
 
-    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0):
-        super().__init__(SupervisedMLP(config, in_dim, seed))
+    def __init__(self, config: ClassifierConfig = ClassifierConfig(), in_dim: int = 784, seed: int = 0,
+                 quiet: bool = True):
+        super().__init__(SupervisedMLP(config, in_dim, seed, quiet))

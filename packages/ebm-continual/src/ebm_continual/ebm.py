@@ -211,9 +211,9 @@ class ContrastiveEBM:
 
     def __init__(
         self, config: ContrastiveEBMConfig = ContrastiveEBMConfig(), energy: nn.Module | None = None,
-        in_dim: int = 784, seed: int = 0,
+        in_dim: int = 784, seed: int = 0, quiet: bool = True,
     ):
-        self.config, self.seed = config, seed
+        self.config, self.seed, self.quiet = config, seed, quiet
         torch.manual_seed(seed)
         self.energy = energy if energy is not None else MLPEnergy(
             in_dim, hidden=config.hidden, num_classes=config.num_classes, act=config.act, spectral_norm=False
@@ -232,7 +232,8 @@ class ContrastiveEBM:
         classes = torch.tensor(task.classes, device=c.device)
         remap = {cls: k for k, cls in enumerate(task.classes)}
         target = torch.tensor([remap[int(v)] for v in task.y_train])
-        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(target), c.batch_size, quiet=True,
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(target), c.batch_size, quiet=self.quiet,
+                                               label=f"ebm_contrastive seed {self.seed} task {task_index}",
                                                seed=child_seed(self.seed, "task", task_index), device=c.device)
         train_supervised(self.energy, lambda m, x, t: nn.functional.cross_entropy(-class_energies(m, x, classes), t),
                          (task.x_train, target), training, optimizer=self.optimizer)

@@ -44,10 +44,12 @@ def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool =
     if method == "ebm_joint":
         return Cumulative(ContinualEBM(sub, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir))
     if method == "ebm_contrastive":
-        return ContrastiveEBM(sub, seed=seed)
+        return ContrastiveEBM(sub, seed=seed, quiet=quiet)
     if method == "vae":
-        return VAEClassifier(sub, seed=seed)
-    return JointLearner(sub, seed=seed) if method == "joint" else AvalancheLearner(method, sub, seed=seed)
+        return VAEClassifier(sub, seed=seed, quiet=quiet)
+    if method == "joint":
+        return JointLearner(sub, seed=seed, quiet=quiet)
+    return AvalancheLearner(method, sub, seed=seed, quiet=quiet)
 
 
 def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dict[str, Any]:

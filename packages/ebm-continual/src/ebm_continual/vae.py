@@ -77,15 +77,16 @@ class ConditionalVAE(nn.Module):
 class VAEClassifier:
     """Learner: train the conditional VAE on each task; predict ``argmax_y log p(x | y)`` over all classes."""
 
-    def __init__(self, config: VAEConfig = VAEConfig(), in_dim: int = 784, seed: int = 0):
-        self.config, self.seed = config, seed
+    def __init__(self, config: VAEConfig = VAEConfig(), in_dim: int = 784, seed: int = 0, quiet: bool = True):
+        self.config, self.seed, self.quiet = config, seed, quiet
         torch.manual_seed(seed)
         self.vae = ConditionalVAE(in_dim, config).to(config.device)
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.lr)
 
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
-        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=True,
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=self.quiet,
+                                               label=f"vae seed {self.seed} task {task_index}",
                                                seed=child_seed(self.seed, "task", task_index), device=c.device)
         train_supervised(self.vae, lambda m, x, y: -m.elbo(x, y).mean(), (task.x_train, task.y_train), training,
                          optimizer=self.optimizer)
