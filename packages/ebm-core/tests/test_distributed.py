@@ -47,6 +47,27 @@ def train_both(out: Path | None, batch_size: int) -> dict[str, torch.Tensor]:
             "linear": torch.cat([p.detach().flatten() for p in linear.parameters()])}
 
 
+def resume_ebm(out: Path) -> bool:
+    """The EBM's Trainer of :func:`train_both`, resumed from ``out`` (it must agree across the ranks)."""
+    x, _ = data()
+    trainer = Trainer(MLPEnergy(2, hidden=(16, 16)), SAMPLER, (x, None), dataclasses.replace(TRAINER, steps=9),
+                      init_fn=lambda xp, yp: -xp, out_dir=out / "ebm")
+    return trainer.resume()
+
+
+RESUME_SCRIPT = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_distributed import resume_ebm
+try:
+    print("RESUMED", resume_ebm(Path({out!r})), flush=True)
+except ValueError as e:
+    print("REFUSED", e, flush=True)
+    os._exit(3)
+os._exit(0)
+"""
+
 SCRIPT = """
 import os, sys, torch, torch.distributed as dist
 from pathlib import Path
@@ -86,3 +107,11 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert sorted(p.name for p in (out / "linear").glob("checkpoint*")) == ["checkpoint.pt"]
     assert len((out / "ebm" / "metrics.jsonl").read_text().splitlines()) == 6
     assert len((out / "linear" / "metrics.jsonl").read_text().splitlines()) == 6
+    # a rank whose checkpoint is gone would resume at another step than the others: refused on every rank
+    (out / "ebm" / "checkpoint.rank1.pt").unlink()
+    script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518", str(script)],
+        capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode != 0 and proc.stdout.count("REFUSED the ranks disagree on whether a checkpoint") == 2

@@ -46,6 +46,11 @@ class SplitMNISTData:
             raise ValueError(f"SplitMNISTData.source: unknown MNIST source {self.source!r}; choose "
                              f"{' or '.join(map(repr, DATA_SOURCES))}")
         check_count(self.validation, "SplitMNISTData.validation", 0)
+        if self.validation % 10:
+            raise ValueError(f"SplitMNISTData.validation: {self.validation:,} is not a multiple of 10 (the same "
+                             "number of validation images of every digit)")
+        if any(isinstance(t, list) for t in self.tasks):  # as --set writes them: [[0, 1], [2, 3], ...]
+            object.__setattr__(self, "tasks", tuple(tuple(t) for t in self.tasks))
         if self.validation > 50_000:
             raise ValueError(f"SplitMNISTData.validation: {self.validation:,} of the 60,000 training images would "
                              "leave too few to train on (at most 50,000)")
@@ -54,7 +59,7 @@ class SplitMNISTData:
                 check_count(getattr(self, name), f"SplitMNISTData.{name}")
         digits = [d for task in self.tasks for d in task] if all(isinstance(t, tuple) for t in self.tasks) else None
         if (not self.tasks or digits is None or any(not t for t in self.tasks)
-                or sorted(digits) != list(range(10)) or any(type(d) is not int for d in digits)):
+                or any(type(d) is not int for d in digits) or sorted(digits) != list(range(10))):
             raise ValueError(f"SplitMNISTData.tasks must split the digits 0-9 into tasks, each digit in exactly "
                              f"one, e.g. 0,1/2,3/4,5/6,7/8,9; got {format_tasks(self.tasks)}")
 
@@ -185,6 +190,7 @@ class SplitMNISTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_count(self.seed, "SplitMNISTConfig.seed", 0)
         if self.seed + self.evaluation.seeds - 1 >= 2**32:  # torch and numpy take seeds below 2^32 (2^32 aliases 0)
             raise ValueError(f"seeds {self.seed:,} to {self.seed + self.evaluation.seeds - 1:,} go past the "
                              f"generators' range: the last must be below {2**32:,}")

@@ -81,9 +81,11 @@ class BatchStream:
     or a torch ``Dataset`` whose items are ``(x, y)`` or ``x``, read through a ``DataLoader``
     (``workers`` > 0: in that many worker processes). In a job of ``world`` processes each
     ``rank`` reads its slice of global batches of ``batch_size * world``. The order depends only on ``seed``;
-    ``state_dict`` holds the batches consumed, so a resumed stream continues exactly (also with
-    another number of workers; a Dataset that draws random numbers, e.g. dequantization noise,
-    draws them in the workers' own streams when ``workers`` > 0)."""
+    ``state_dict`` holds the batches consumed, so a resumed stream reads exactly the items it would
+    have read, with any number of workers. The items are then bit-identical too for a Dataset that
+    draws no random numbers (tensors, ``TensorPairs``); one that does (e.g. dequantization noise)
+    draws them from torch's global stream with ``workers=0`` (restored on resume by the Trainer's
+    checkpoint) but from the workers' own streams with ``workers`` > 0, which a resume restarts."""
 
     def __init__(self, data: Data, batch_size: int, seed: int = 0, workers: int = 0, rank: int = 0,
                  world: int = 1):

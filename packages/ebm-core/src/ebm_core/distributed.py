@@ -19,6 +19,8 @@ def setup_distributed(device: torch.device) -> tuple[int, int]:
     """Join the process group torchrun describes (if any): returns ``(rank, world_size)``."""
     if not launched_by_torchrun():
         return 0, 1
+    if device.type == "cuda" and device.index is None:  # "cuda": this process's own GPU, not GPU 0 for all
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
@@ -36,7 +38,24 @@ def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
     ranks in backward), else ``module`` itself. Sample through the unwrapped module."""
     if not is_distributed():
         return module
-    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+    if device.type != "cuda":
+        return DistributedDataParallel(module)
+    return DistributedDataParallel(module, device_ids=[device.index if device.index is not None
+                                                       else torch.cuda.current_device()])
+
+
+def same_on_every_rank(value: int, what: str) -> None:
+    """Refuse (``ValueError``) a value that differs between the ranks, e.g. the step each resumed at."""
+    if not is_distributed():
+        return
+    t = torch.tensor([value, -value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    if int(t[0].item()) != -int(t[1].item()):
+        raise ValueError(f"the ranks disagree on {what} ({-int(t[1].item())} to {int(t[0].item())}): a checkpoint "
+                         "of one rank is missing or older than the others'; resume from a folder where every "
+                         "rank's checkpoint is of the same step, or start a new --out")
 
 
 class LossModule(nn.Module):

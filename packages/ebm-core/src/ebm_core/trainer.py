@@ -20,7 +20,7 @@ from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
-from .distributed import any_rank, data_parallel, setup_distributed
+from .distributed import any_rank, data_parallel, same_on_every_rank, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
@@ -235,10 +235,13 @@ class Trainer:
     def resume(self, path: str | Path | None = None) -> bool:
         """Continue from a checkpoint (default ``out_dir/checkpoint.pt``). Returns False if none."""
         path = Path(path) if path is not None else self.checkpoint_path
-        if path is None or not path.exists():
+        found = path is not None and path.exists()
+        if self.world_size > 1:  # every rank resumes, at one step, or none does
+            same_on_every_rank(int(found), "whether a checkpoint exists")
+        if not found:
             return False
-        # On the CPU: RNG states must be CPU tensors (set_rng_state refuses others), and the data
-        # stream's permutation indexes CPU data; the model, optimizer and buffer copy to their device.
+        # On the CPU: RNG states must be CPU tensors (set_rng_state refuses others); the model,
+        # optimizer and buffer copy to their device.
         state = load_torch_file(path, "checkpoint")
         self._check_same_settings(state, path)
         try:
@@ -249,6 +252,8 @@ class Trainer:
                 f"preset?); use a new output folder or the settings it was written with. {e}"
             ) from e
         self._good = state
+        if self.world_size > 1:
+            same_on_every_rank(self.step, "the step to resume at")
         logged = self._truncate_metrics()
         # the diagnostics up to the checkpoint (those kept in memory, else the logged ones), so that
         # history[-1] is its last step
