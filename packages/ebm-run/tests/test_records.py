@@ -75,3 +75,22 @@ def test_a_run_record_holds_app_settings_and_version_and_resume_keeps_the_settin
     # starting over (no --resume) takes the new settings
     start_run_folder(out, "demo", settings={**settings, "seed": 4})
     assert json.loads((out / "run.json").read_text())["settings"]["seed"] == 4 and not (out / "metrics.jsonl").exists()
+
+
+def test_the_recorded_config_shows_the_runs_seed_in_every_section():
+    import dataclasses
+
+    from ebm_run import recorded_config
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        seed: int = 0
+        steps: int = 5
+        inner: tuple = ({"seed": 1},)
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        training: Section = Section()
+        seed: int = 7
+
+    assert recorded_config(Config()) == {"training": {"seed": 7, "steps": 5, "inner": ({"seed": 7},)}, "seed": 7}

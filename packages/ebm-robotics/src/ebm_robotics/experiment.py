@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from ebm_core import seed_everything
 from ebm_core.checks import finite_stage
-from ebm_run import check_memory, package_versions, save_figure, start_run_folder, write_json_atomic
+from ebm_run import check_memory, package_versions, recorded_config, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
 from .env import CUBE_QUAT
@@ -413,8 +413,7 @@ def run_hand_rollout(
         "bootstrap": {"resamples": ecfg.bootstrap, "items": "evaluation trajectories (Frechet), start states "
                       "(multimodality); one resample shared by all models; 95% interval: the figure plus or "
                       "minus 1.96 bootstrap standard deviations"},
-        # whole, with the seed the data was generated with (the run's)
-        "config": dataclasses.asdict(dataclasses.replace(config, data=config.data_config())),
+        "config": recorded_config(config),  # whole; data.seed shown as the run's seed, which generated the data
         "n_train": len(data.train),
         "n_validation": len(data.validation),
         "n_test": len(data.test),

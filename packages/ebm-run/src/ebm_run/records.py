@@ -171,6 +171,20 @@ def save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
     return path
 
 
+def recorded_config(config: Any) -> dict[str, Any]:
+    """An app's config as results.json records it: whole, with every section's own ``seed`` shown
+    as the run's top-level ``seed`` (the run replaces them by it; ``--set`` of them is refused)."""
+    run_seed = config.seed
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (run_seed if k == "seed" else walk(v)) for k, v in value.items()}
+        return type(value)(walk(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+    record = dataclasses.asdict(config)
+    return {k: (v if k == "seed" else walk(v)) for k, v in record.items()}
+
+
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     """Write ``obj`` as JSON to a temporary file beside ``path``, then rename it over ``path``:
     a reader never sees a half-written file. Values JSON cannot hold (paths, dtypes) are written

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from ebm_core import LangevinSampler, SupervisedConfig, Trainer, TrainerConfig, lowest_energy_class, seed_everything
 from ebm_core.checks import finite_stage
-from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
+from ebm_run import check_memory, package_versions, recorded_config, start_run_folder, write_json_atomic
 from torch import nn
 
 from .experiment import RECORDED_PACKAGES, check_checkpoint_shape, load_splits
@@ -226,7 +226,7 @@ def run_ood_eval(
         "data": prep.note, "num_in_distribution": int(prep.eval_x.shape[0]),
         "num_ood_per_set": {n: int(v.shape[0]) for n, v in sets.items()},
         "real_sets": sorted(real) or "none found (synthetic sets only)",
-        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed,
+        **prep.info, "config": recorded_config(config), "seed": config.seed,
         "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
@@ -348,7 +348,7 @@ def run_robustness(
         "paper": "CIFAR-10 conditional EBM, clean accuracy 49.6%; Figure 8 curves (no table in the paper)",
         "num_images": int(x.shape[0]), "bpda_images": min(curves_cfg.bpda_images or x.shape[0], x.shape[0]),
         "data": prep.note, "classifier_seconds": clf_seconds,
-        **prep.info, "config": dataclasses.asdict(config), "seed": config.seed,
+        **prep.info, "config": recorded_config(config), "seed": config.seed,
         "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
@@ -545,7 +545,7 @@ def run_likelihood(
         "models": rows, "paper_figure23": PAPER_LIKELIHOOD,
         "paper_figure25": {k: {str(a): v for a, v in d.items()} for k, d in PAPER_SENSITIVITY.items()},
         "data": note + " (continuous: (q + U(0, 1)) / 256)", "num_test": rows[0]["num_test"] if rows else 0,
-        "config": dataclasses.asdict(config), "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
+        "config": recorded_config(config), "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
     }
     return _finish(out, results, t0)
 

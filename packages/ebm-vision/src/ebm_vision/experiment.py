@@ -17,7 +17,7 @@ from ebm_core import LangevinSampler, TrainerConfig, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
-from ebm_run import check_memory, package_versions, start_run_folder, write_json_atomic
+from ebm_run import check_memory, package_versions, recorded_config, start_run_folder, write_json_atomic
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
@@ -211,7 +211,7 @@ def run_image_generate(
         "training": dataclasses.asdict(image_training(config)), "checkpoint": checkpoint,
         "classifier_steps": ev.classifier_steps, "seed": config.seed})
     results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
-                               "config": dataclasses.asdict(config)}
+                               "config": recorded_config(config)}
 
     # ---------------------------------------------------------------- train or load
     t_train = time.perf_counter()
