@@ -41,6 +41,8 @@ def test_tensors_and_an_item_by_item_dataset_give_the_same_batches():
     assert BatchStream((X, None), 4, seed=3).next()[1] is None
     sub = BatchStream(Subset(ItemByItem(), list(range(23))), 4, seed=3)  # a Dataset whose __getitems__ gives items
     assert torch.equal(sub.next()[0], BatchStream((X, Y), 4, seed=3).next()[0])
+    x, y = BatchStream(Subset(TensorPairs(X, Y), list(range(23))), 4, seed=3).next()  # ... or a batch
+    assert torch.equal(x, BatchStream((X, Y), 4, seed=3).next()[0]) and y.shape == (4,)
     x, y = BatchStream(ItemByItem(), 4).peek(2)
     assert torch.equal(x, X[:2]) and torch.equal(y, Y[:2])
 

@@ -39,8 +39,11 @@ def _already_batched(batch: Batch) -> Batch:
     return batch
 
 
-def _as_pair(items: list[Any]) -> Batch:
-    """``default_collate`` of a Dataset's items, as ``(x, y)`` (``y`` None for items without labels)."""
+def _as_pair(items: list[Any] | Batch) -> Batch:
+    """``default_collate`` of a Dataset's items, as ``(x, y)`` (``y`` None for items without labels);
+    a tuple is a batch already (a ``Subset`` of :class:`TensorPairs` reads through its ``__getitems__``)."""
+    if isinstance(items, tuple):
+        return items
     batch = default_collate(items)
     if isinstance(batch, (list, tuple)):
         return batch[0], (batch[1] if len(batch) > 1 else None)

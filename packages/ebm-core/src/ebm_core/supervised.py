@@ -23,6 +23,7 @@ from .checks import check_count, check_nonnegative, check_positive
 from .distributed import LossModule, data_parallel, setup_distributed
 from .progress import progress
 from .scalar_log import ScalarLog
+from .seeding import child_seed
 
 LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
@@ -91,7 +92,7 @@ def train_supervised(
     """
     device = torch.device(config.device)
     rank, world = setup_distributed(device) if distributed else (0, 1)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(child_seed(config.seed, "rank", rank) if rank else config.seed)  # own dropout/noise per rank
     model.to(device).train()
     stream = BatchStream(data, config.batch_size, config.seed, config.workers, rank, world)
     loss_module = data_parallel(LossModule(model, loss_fn), device) if distributed else LossModule(model, loss_fn)
