@@ -333,3 +333,19 @@ def test_a_second_job_on_the_same_folder_stops_naming_the_first(tmp_path):
         first.wait()
     assert start_run_folder(run, "demo_app") == run  # the lock died with its job
     assert start_run_folder(run, "demo_app") == run  # taken once per process: a second call is fine
+
+
+def test_replace_given_sets_only_the_flags_that_were_given():
+    import dataclasses
+
+    from ebm_run import replace_given
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        steps: int = 5
+        eps: tuple = (0.0,)
+        render: bool = True
+
+    section = Section()
+    assert replace_given(section, steps=None, eps=None) is section
+    assert replace_given(section, steps=7, eps=[0.1, 0.2], render=False) == Section(7, (0.1, 0.2), False)

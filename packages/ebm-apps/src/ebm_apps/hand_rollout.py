@@ -20,6 +20,7 @@ from ebm_run import (
     finish_config,
     nonnegative_int,
     positive_int,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
@@ -46,18 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     out = resolve_out_dir(p, args)
 
     config = PRESETS[args.preset]
-    data = {f"num_{name}": getattr(args, name) for name in ("train", "validation", "test")
-            if getattr(args, name) is not None}
-    if args.workers is not None:
-        data["workers"] = args.workers
     try:
         config = dataclasses.replace(
             config, seed=args.seed,
-            data=dataclasses.replace(config.data, **data),
-            training=dataclasses.replace(config.training, device=args.device,
-                                         **({"steps": args.steps} if args.steps else {})),
-            evaluation=dataclasses.replace(config.evaluation, split=args.eval_split, render=not args.no_render,
-                                           **({"models": args.models} if args.models else {})),
+            data=replace_given(config.data, num_train=args.train, num_validation=args.validation,
+                               num_test=args.test, workers=args.workers),
+            training=replace_given(config.training, device=args.device, steps=args.steps),
+            evaluation=replace_given(config.evaluation, split=args.eval_split, render=not args.no_render,
+                                     models=args.models),
         )
     except ValueError as e:
         p.error(str(e))

@@ -18,6 +18,7 @@ from ebm_run import (
     finish_config,
     nonnegative_float,
     positive_int,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
@@ -44,17 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     c = ROBUSTNESS_PRESETS[args.preset]
-    curves = c.evaluation
-    for key, value in (("num_images", args.images), ("linf_eps", args.linf_eps), ("l2_eps", args.l2_eps),
-                       ("eot_samples", args.eot)):
-        if value is not None:
-            curves = dataclasses.replace(curves, **{key: tuple(value) if isinstance(value, list) else value})
-    if args.no_bpda:
-        curves = dataclasses.replace(curves, bpda=False)
-    ebm = dataclasses.replace(c.training.ebm, **{k: v for k, v in (("steps", args.steps), ("device", args.device))
-                                                  if v is not None})
-    clf = c.training.classifier
-    clf = clf if args.classifier_steps is None else dataclasses.replace(clf, steps=args.classifier_steps)
+    curves = replace_given(c.evaluation, num_images=args.images, linf_eps=args.linf_eps, l2_eps=args.l2_eps,
+                           eot_samples=args.eot, bpda=False if args.no_bpda else None)
+    ebm = replace_given(c.training.ebm, steps=args.steps, device=args.device)
+    clf = replace_given(c.training.classifier, steps=args.classifier_steps)
     config = dataclasses.replace(c, seed=args.seed, evaluation=curves,
                                  training=dataclasses.replace(c.training, ebm=ebm, classifier=clf))
     out = resolve_out_dir(p, args)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import Any
 
 from ebm_continual import (
     DATA_SOURCES,
@@ -33,14 +32,10 @@ from ebm_run import (
     console_entry,
     finish_config,
     positive_int,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
-
-
-def replace_given(section: Any, **flags: Any) -> Any:
-    """``section`` with the given flags (those not None) set."""
-    return replace(section, **{k: v for k, v in flags.items() if v is not None})
 
 
 def task_order(text: str) -> tuple[tuple[int, ...], ...]:

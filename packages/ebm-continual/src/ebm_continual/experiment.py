@@ -17,7 +17,7 @@ from ebm_core.checkpoint import plain_settings
 from ebm_run import package_versions, save_figure, start_run_folder, write_json_atomic
 
 from .baselines import AvalancheLearner, JointLearner
-from .config import SplitMNISTConfig, method_config
+from .config import SplitMNISTConfig, format_tasks, method_config
 from .data import MNISTSplit, split_tasks
 from .ebm import ContinualEBM, ContrastiveEBM
 from .protocol import ContinualLearner, Cumulative, run_protocol
@@ -237,8 +237,7 @@ def plot_accuracy_over_tasks(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     for method, curve in results["accuracy_seen_tasks"].items():
         ax.plot(range(1, len(curve) + 1), curve, marker="o", label=LABELS.get(method, method))
-    order = " | ".join(",".join(str(d) for d in t) for t in results["tasks"])
-    ax.set_xlabel(f"tasks learned ({order})")
+    ax.set_xlabel(f"tasks learned ({format_tasks(results['tasks'])})")
     ax.set_ylabel("accuracy on the digits seen so far (%)")
     ax.set_xticks(range(1, len(results["tasks"]) + 1))
     ax.set_ylim(0, 100)

@@ -41,7 +41,7 @@ from .mnist_files import (
     shared_fashion_mnist_dir,
     shared_mnist_dir,
 )
-from .overrides import apply_overrides
+from .overrides import apply_overrides, replace_given
 from .records import (
     RUN_RECORD,
     held_run_folders,
@@ -65,6 +65,7 @@ __all__ = [
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",
     "apply_overrides",
+    "replace_given",
     "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
     "recorded_config",

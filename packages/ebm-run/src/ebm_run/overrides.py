@@ -12,6 +12,13 @@ from typing import Any
 from .flags import MAX_CHAIN_STEPS, MAX_COUNT, MAX_SEED, MAX_TRAINING_STEPS, device_name
 
 
+def replace_given(section: Any, **flags: Any) -> Any:
+    """``section`` (a frozen dataclass) with the app's flags that were given set: those that are not
+    None; a list (an ``nargs`` flag) becomes the tuple the config holds."""
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items() if v is not None}
+    return dataclasses.replace(section, **given) if given else section
+
+
 def apply_overrides(config: Any, assignments: Iterable[str]) -> Any:
     """A copy of the nested frozen dataclass ``config`` with ``path.to.field=value`` assignments
     applied (``--set training.l2_coeff=0.01``). A value is read as a Python literal (numbers,
