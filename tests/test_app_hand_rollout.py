@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from app_runner import call_app, run_app
+import pytest
+from app_runner import ROOT, call_app, run_app
 
 APP = "hand_rollout"
 
@@ -130,3 +131,62 @@ def test_bad_settings_are_usage_errors_before_any_work(tmp_path):
         proc = call_app(APP, "--preset", "tiny", "--out", str(tmp_path / "o"), "--quiet", *args)
         assert proc.returncode == 2 and says in proc.stderr, (args, proc.stderr[-1500:])
         assert not (tmp_path / "o").exists()
+
+
+def test_a_config_file_sets_any_field_and_only_flags_given_override_it(tmp_path):
+    file = tmp_path / "hand.toml"
+    file.write_text('[data]\nnum_train = 77\n[training]\nsteps = 123\n[evaluation]\nsplit = "validation"\n'
+                    'render = false\n')
+    config = json.loads(call_app("hand_rollout", "--config", str(file), "--print-config").stdout)
+    assert (config["data"]["num_train"], config["training"]["steps"]) == (77, 123)
+    assert (config["evaluation"]["split"], config["evaluation"]["render"]) == ("validation", False)
+    config = json.loads(call_app("hand_rollout", "--config", str(file), "--steps", "9", "--eval-split", "test",
+                                 "--print-config").stdout)
+    assert (config["training"]["steps"], config["evaluation"]["split"]) == (9, "test")  # the flags given
+    assert (config["data"]["num_train"], config["evaluation"]["render"]) == (77, False)  # the file's others
+    config = json.loads(call_app("hand_rollout", "--no-render", "--print-config").stdout)
+    assert config["evaluation"]["render"] is False and config["evaluation"]["split"] == "test"  # preset's default
+
+
+def test_under_torchrun_the_ranks_split_the_generation_and_rank_0_scores(tmp_path):
+    """2 CPU processes: rank k generates shards k, k + 2, ... (each shard the same bytes as a 1-process
+    generation makes), both train every model together, rank 0 alone writes the models and results."""
+    from ebm_robotics.experiment import PRESETS
+    from ebm_robotics.generate import generate_trajectories
+    from ebm_robotics.shards import sha256_file
+
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29519",
+         str(ROOT / "apps" / APP), "--preset", "tiny", "--out", str(out), "--quiet", "--no-render",
+         "--models", "gaussian_uncond,ebm_uncond", "--eval-split", "validation"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("results: ") == 1  # one rank reports
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["frechet_mean"]) == {"gaussian_uncond", "ebm_uncond"} and results["n_eval"] == 6
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["ebm_uncond.pt", "gaussian_uncond.pt"]
+    assert (out / "checkpoints" / "ebm_uncond" / "checkpoint.rank1.pt").exists()  # rank 1's own buffer
+    parts = [json.loads((out / "data" / f"manifest.part-00{k}-of-002.json").read_text()) for k in (0, 1)]
+    assert [[s["index"] for s in p["shards"]] for p in parts] == [[0, 2], [1, 3]]
+    merged = json.loads((out / "data" / "manifest.json").read_text())
+    assert merged["complete"] and [s["index"] for s in merged["shards"]] == [0, 1, 2, 3]
+    alone = tmp_path / "alone"
+    generate_trajectories(PRESETS["tiny"].data_config(), alone, quiet=True)
+    for shard in merged["shards"]:
+        assert sha256_file(alone / shard["file"]) == shard["sha256"], shard["file"]
+
+
+def test_unfinished_parts_are_resumed_by_as_many_ranks_and_refused_by_others(tmp_path):
+    from ebm_robotics.experiment import PRESETS, check_data_dir
+    from ebm_robotics.generate import generate_trajectories
+
+    gen = PRESETS["tiny"].data_config()
+    for k in (0, 1):
+        generate_trajectories(gen, tmp_path, machine_index=k, num_machines=2, quiet=True)
+    part = tmp_path / "manifest.part-001-of-002.json"
+    manifest = json.loads(part.read_text())
+    part.write_text(json.dumps({**manifest, "shards": manifest["shards"][:1], "complete": False}))  # killed
+    assert check_data_dir(tmp_path, gen, world=2) is False  # a 2-rank job finishes it
+    with pytest.raises(ValueError, match="not all finished"):
+        check_data_dir(tmp_path, gen, world=1)

@@ -86,3 +86,19 @@ def test_every_app_prints_its_resolved_config_with_set_and_stops_before_any_work
     assert not out.exists()  # nothing made, nothing trained
     bad = call_app(app, *data, "--out", str(out), "--set", "no_such_field=1", "--print-config")
     assert bad.returncode == 2 and "no_such_field" in bad.stderr and not bad.stdout
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_app_reads_a_config_file_under_the_flags_given(app, tmp_path):
+    import json
+
+    data = ("--synthetic",) if app == "celeba_compose" else ()
+    file = tmp_path / "run.toml"
+    file.write_text("seed = 11\n")
+    config = json.loads(call_app(app, *data, "--config", str(file), "--print-config").stdout)
+    assert config["seed"] == 11  # the file over the preset's 0
+    config = json.loads(call_app(app, *data, "--config", str(file), "--seed", "3", "--print-config").stdout)
+    assert config["seed"] == 3  # the flag given over the file
+    file.write_text("[evaluation]\nno_such_field = 1\n")
+    bad = call_app(app, *data, "--config", str(file), "--print-config")
+    assert bad.returncode == 2 and "no_such_field" in bad.stderr and str(file) in bad.stderr and not bad.stdout

@@ -29,9 +29,8 @@ def _parser(**kwargs) -> argparse.ArgumentParser:
 def test_defaults_and_a_fresh_out_dir_per_app():
     p = _parser()
     args = p.parse_args([])
-    best = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert (args.preset, args.out, args.seed, args.resume, args.quiet, args.device) == ("default", None, 0, False,
-                                                                                       False, best)  # auto
+    assert (args.preset, args.out, args.seed, args.resume, args.quiet, args.device) == ("default", None, None, False,
+                                                                                       False, None)  # not given
     assert not hasattr(args, "data_dir")
     out = resolve_out_dir(p, args)
     assert out.parent == Path("runs/demo_app") and re.fullmatch(r"\d{8}-\d{6}", out.name)
@@ -69,7 +68,8 @@ def test_help_states_defaults_and_set_and_print_config_finish_the_config(capsys)
 
     p = add_run_args(app_parser("demo_app", "A demo.\n\n    uv run apps/demo_app --seed 3\n"), ["default"], "default")
     text = " ".join(p.format_help().split())
-    assert "random seed, 0 to 2147483647 (default: 0)" in text and "(default: auto)" in text
+    assert "random seed, 0 to 2147483647 (default: the config's seed, 0 in every preset)" in text
+    assert "(default: auto, or the device --config sets)" in text and "--config FILE.toml" in text
     assert "uv run apps/demo_app --seed 3" in p.format_help()  # the examples kept as written
     assert "(default: None)" not in text and "(default: False)" not in text  # no empty defaults
     config = finish_config(p, p.parse_args(["--set", "inner.steps=7"]), Config())
@@ -189,6 +189,54 @@ def test_unreadable_torch_files_are_named(tmp_path):
     good.write_bytes(good.read_bytes()[:40])  # cut off
     with pytest.raises(ValueError, match="good.pt cannot be loaded"):
         load_torch_file(good)
+
+
+def test_a_config_file_sets_the_preset_and_the_flags_given_override_it(tmp_path, capsys):
+    import dataclasses
+
+    from ebm_run import finish_config, preset_config
+
+    @dataclasses.dataclass(frozen=True)
+    class Training:
+        steps: int = 10
+        lr: float = 1e-3
+        device: str = "cpu"
+        pairs: tuple[tuple[str, int], ...] = (("a", 1),)
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        training: Training = Training()
+        seed: int = 0
+
+    presets = {"default": Config(), "paper": Config(Training(steps=99))}
+    p = _parser()
+    best = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    args = p.parse_args([])
+    assert preset_config(p, args, presets) == Config() and (args.seed, args.device) == (0, best)  # auto
+    file = tmp_path / "run.toml"
+    file.write_text('seed = 4\n[training]\nlr = 1\npairs = [["b", 2], ["c", 3]]\n')
+    args = p.parse_args(["--preset", "paper", "--config", str(file)])
+    config = preset_config(p, args, presets)
+    assert config == Config(Training(steps=99, lr=1.0, pairs=(("b", 2), ("c", 3))), seed=4)  # on top of the preset
+    assert isinstance(config.training.lr, float) and (args.seed, args.device) == (4, best)
+    args = p.parse_args(["--config", str(file), "--seed", "7", "--set", "training.lr=0.5"])
+    config = finish_config(p, args, dataclasses.replace(preset_config(p, args, presets), seed=args.seed))
+    assert (config.seed, config.training.lr) == (7, 0.5)  # the flag given, then --set, over the file
+    file.write_text('training.device = "cpu"\n')  # a device in the file: --device is not filled with auto
+    args = p.parse_args(["--config", str(file)])
+    assert preset_config(p, args, presets).training.device == "cpu" and args.device is None
+    for text, says in [('[training]\nstepz = 3\n', "has no field 'stepz'"),
+                       ('[training]\nsteps = "3"\n', "expected a value like 10"),
+                       ('[training]\nseed = 3\n', "comes from its top-level seed"),
+                       ('[training\n', "not a TOML file"), ('training = 3\n', "a group of settings"),
+                       ('[training]\ndevice = "tpu"\n', "not a torch device")]:
+        file.write_text(text)
+        with pytest.raises(SystemExit) as exc:
+            preset_config(p, p.parse_args(["--config", str(file)]), presets)
+        assert exc.value.code == 2 and says in capsys.readouterr().err, text
+    with pytest.raises(SystemExit):
+        preset_config(p, p.parse_args(["--config", str(tmp_path / "none.toml")]), presets)
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_apply_overrides_sets_nested_fields_and_refuses_what_does_not_fit():

@@ -16,6 +16,8 @@ from ebm_run import (
     app_parser,
     console_entry,
     finish_config,
+    preset_config,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
@@ -35,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is not None and args.synthetic:
         p.error("give either --data-dir (real CelebA) or --synthetic (generated images), not both")
 
-    config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
-    training = dataclasses.replace(config.training, device=args.device)
+    config = dataclasses.replace(preset_config(p, args, PRESETS), seed=args.seed)
+    training = replace_given(config.training, device=args.device)
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps)
     config = dataclasses.replace(config, training=training)

@@ -16,6 +16,8 @@ from ebm_run import (
     app_parser,
     console_entry,
     finish_config,
+    preset_config,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
@@ -31,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
 
-    config = dataclasses.replace(PRESETS[args.preset], seed=args.seed)
-    training = dataclasses.replace(config.training, device=args.device)
+    config = dataclasses.replace(preset_config(p, args, PRESETS), seed=args.seed)
+    training = replace_given(config.training, device=args.device)
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps,
                                        joint_steps=tuple((c, args.steps) for c, _ in training.joint_steps))

@@ -20,6 +20,7 @@ from ebm_run import (
     finish_config,
     nonnegative_int,
     positive_int,
+    preset_config,
     replace_given,
     resolve_out_dir,
     training_steps,
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                  data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
                  device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)")
     p.add_argument("--data", dest="data_dir", type=Path, help=argparse.SUPPRESS)  # the earlier name of --data-dir
-    p.add_argument("--eval-split", choices=("validation", "test"), default="test",
+    p.add_argument("--eval-split", choices=("validation", "test"), default=None,
                    help="score the models on the validation trajectories (to choose settings) or the test ones "
                         "(the reported figure; default)")
     p.add_argument("--train", type=positive_int, default=None, help="override the number of training trajectories")
@@ -46,20 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
 
-    config = PRESETS[args.preset]
+    config = preset_config(p, args, PRESETS)
     try:
         config = dataclasses.replace(
             config, seed=args.seed,
             data=replace_given(config.data, num_train=args.train, num_validation=args.validation,
                                num_test=args.test, workers=args.workers),
             training=replace_given(config.training, device=args.device, steps=args.steps),
-            evaluation=replace_given(config.evaluation, split=args.eval_split, render=not args.no_render,
+            evaluation=replace_given(config.evaluation, split=args.eval_split, render=False if args.no_render else None,
                                      models=args.models),
         )
     except ValueError as e:
         p.error(str(e))
     config = finish_config(p, args, config)
     results = run_hand_rollout(config, out, data_dir=args.data_dir, resume=args.resume, quiet=args.quiet)
+    if not results:  # a non-zero torchrun rank: rank 0 scores and writes
+        return 0
     print(summary_table(results))
     print(f"n_train={results['n_train']} n_{results['eval_split']}={results['n_eval']} "
           f"wall={results['wall_seconds']:.0f}s")

@@ -18,6 +18,7 @@ from ebm_run import (
     console_entry,
     finish_config,
     positive_int,
+    preset_config,
     resolve_out_dir,
     training_steps,
 )
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training images")
     args = p.parse_args(argv)
 
-    config = with_overrides(PRESETS[args.preset], steps=args.steps, batch_size=args.batch_size, device=args.device,
-                            langevin_steps=args.langevin_steps)
+    config = with_overrides(preset_config(p, args, PRESETS), steps=args.steps, batch_size=args.batch_size,
+                            device=args.device, langevin_steps=args.langevin_steps)
     config = dataclasses.replace(config, seed=args.seed)
     if args.samples is not None:
         config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,

@@ -19,6 +19,7 @@ from ebm_run import (
     finish_config,
     positive_float,
     positive_int,
+    preset_config,
     resolve_out_dir,
     training_steps,
 )
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=training_steps, default=None, help="override the training steps per model")
     args = p.parse_args(argv)
 
-    c = LIKELIHOOD_PRESETS[args.preset]
+    c = preset_config(p, args, LIKELIHOOD_PRESETS)
     ev = c.evaluation
     ais = ev.likelihood.ais
     if args.chains is not None:

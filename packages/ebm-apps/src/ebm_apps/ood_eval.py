@@ -18,6 +18,7 @@ from ebm_run import (
     console_entry,
     finish_config,
     positive_int,
+    preset_config,
     resolve_out_dir,
     training_steps,
 )
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=training_steps, default=None, help="override the training steps (no --checkpoint)")
     args = p.parse_args(argv)
 
-    config = with_overrides(OOD_PRESETS[args.preset], steps=args.steps, device=args.device)
+    config = with_overrides(preset_config(p, args, OOD_PRESETS), steps=args.steps, device=args.device)
     evaluation = config.evaluation
     if args.ood_sets is not None:
         evaluation = dataclasses.replace(evaluation, real_sets=tuple(args.ood_sets))

@@ -18,6 +18,7 @@ from ebm_run import (
     finish_config,
     nonnegative_float,
     positive_int,
+    preset_config,
     replace_given,
     resolve_out_dir,
     training_steps,
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="cross-entropy baseline training steps")
     args = p.parse_args(argv)
 
-    c = ROBUSTNESS_PRESETS[args.preset]
+    c = preset_config(p, args, ROBUSTNESS_PRESETS)
     curves = replace_given(c.evaluation, num_images=args.images, linf_eps=args.linf_eps, l2_eps=args.l2_eps,
                            eot_samples=args.eot, bpda=False if args.no_bpda else None)
     ebm = replace_given(c.training.ebm, steps=args.steps, device=args.device)

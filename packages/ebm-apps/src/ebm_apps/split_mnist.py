@@ -32,6 +32,7 @@ from ebm_run import (
     console_entry,
     finish_config,
     positive_int,
+    preset_config,
     replace_given,
     resolve_out_dir,
     training_steps,
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="training.ebm.steps_per_task: the EBM's training steps per task")
     args = p.parse_args(argv)
 
-    preset = PRESETS[args.preset]
+    preset = preset_config(p, args, PRESETS)
     data = replace_given(preset.data, source=args.data, eval_per_class=args.eval_per_class,
                          train_per_class=args.train_per_class, tasks=args.task_order)
     evaluation = replace_given(preset.evaluation, seeds=args.seeds, split=args.eval_split)
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--methods {args.methods}: {e}")
     training = replace(preset.training, ebm=replace_given(preset.training.ebm, steps_per_task=args.ebm_steps))
     config = replace(preset, data=data, training=training, evaluation=evaluation, seed=args.seed)
-    config = finish_config(p, args, with_device(config, args.device))  # --set, --print-config: before any work
+    if args.device is not None:  # None: the device the --config file set
+        config = with_device(config, args.device)
+    config = finish_config(p, args, config)  # --set, --print-config: before any work
     out = resolve_out_dir(p, args)
 
     d = config.data

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from ebm_core import seed_everything
 from ebm_core.checks import finite_stage
+from ebm_core.distributed import setup_distributed
 from ebm_run import check_memory, package_versions, recorded_config, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
@@ -25,7 +27,7 @@ from .learned_env import LEARNED_ENV_ID
 from .models import DynamicsModelConfig
 from .rollouts import ZeroEnergy, ebm_next_state, no_change, one_step_mse, rollout_states
 from .scaling import TransitionScaler
-from .shards import ACTION_DIM, STATE_DIM, read_manifest
+from .shards import ACTION_DIM, STATE_DIM, merge_manifests, part_manifest_name, read_manifest
 from .training import BASELINES, DynamicsSamplers, DynamicsTrainingConfig, train_baseline, train_ebm
 
 # versions written to results.json
@@ -132,9 +134,11 @@ def diff_key(baseline: str) -> str:
     return kind if family == "fc" else baseline
 
 
-def check_data_dir(data_dir: Path, gen: GenerationConfig) -> bool:
+def check_data_dir(data_dir: Path, gen: GenerationConfig, world: int = 1) -> bool:
     """Whether ``data_dir`` holds the whole dataset of ``gen``. Raises (before any work) when it is a
-    file, or holds trajectories of other settings (never silently reused, never overwritten)."""
+    file, holds trajectories of other settings (never silently reused, never overwritten), or the
+    unfinished parts of a generation over another number of machines than ``world`` (the ranks of a
+    torchrun job, which finish the parts of as many)."""
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"trajectory folder {data_dir} is a file; give a folder (--data-dir)")
     try:
@@ -146,7 +150,8 @@ def check_data_dir(data_dir: Path, gen: GenerationConfig) -> bool:
             f"{str(data_dir)!r} holds trajectories generated with {manifest['config']}, not "
             f"{gen.data_fields()}; use another --data-dir directory or the same settings"
         )
-    if not manifest["complete"] and not (data_dir / "manifest.json").exists():  # merged from part manifests
+    if not manifest["complete"] and not (data_dir / "manifest.json").exists() \
+            and not (world > 1 and (data_dir / part_manifest_name(0, world)).is_file()):  # not this job's parts
         raise ValueError(
             f"{str(data_dir)!r} holds the part manifests of a generation over several machines, not all "
             "finished: finish each machine's part (generate_trajectories(..., machine_index=k, num_machines=n))"
@@ -165,11 +170,11 @@ def resume_settings(config: HandRolloutConfig) -> dict[str, Any]:
 TRAJECTORY_COPIES = 3  # the loaded trajectories, their transitions (s, a, s') and the scaled batches
 
 
-def check_run_inputs(config: HandRolloutConfig, data_dir: Path) -> None:
+def check_run_inputs(config: HandRolloutConfig, data_dir: Path, world: int = 1) -> None:
     """What is checked before the run folder is made: the data folder (:func:`check_data_dir`), that
     the trajectories fit in memory, and a worker count the machine can run (at most 4 per core)."""
     gen = config.data_config()
-    check_data_dir(data_dir, gen)  # refuses data of other settings
+    check_data_dir(data_dir, gen, world)  # refuses data of other settings
     transitions = gen.num_train * gen.horizon
     if config.training.batch_size > transitions:
         raise ValueError(f"batch size {config.training.batch_size:,} exceeds the {transitions:,} training transitions")
@@ -181,11 +186,20 @@ def check_run_inputs(config: HandRolloutConfig, data_dir: Path) -> None:
                  TRAJECTORY_COPIES * gen.num_trajectories * (gen.horizon + 1) * dims * 4)
 
 
-def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool) -> TrajectoryData:
-    """Generate (or finish generating: shards are resumable) and load the trajectories."""
+def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool, rank: int = 0, world: int = 1
+                 ) -> TrajectoryData:
+    """Generate (or finish generating: shards are resumable) and load the trajectories. The ``world``
+    ranks of a torchrun job each generate their share of the shards (rank k: shards k, k + world, ...;
+    ``data_dir`` on a file system they all see), then rank 0 merges their manifests and every rank loads
+    the whole dataset; a shard's trajectories depend on its index only, so the data are the same."""
     gen = config.data_config()
-    if not check_data_dir(data_dir, gen):
-        generate_trajectories(gen, data_dir, quiet=quiet)  # resumes; refuses data of other settings
+    if not check_data_dir(data_dir, gen, world):
+        generate_trajectories(gen, data_dir, machine_index=rank, num_machines=world, quiet=quiet or rank != 0)
+        if world > 1:
+            dist.barrier()  # every rank's shards written
+            if rank == 0:
+                merge_manifests(data_dir)
+            dist.barrier()
     return load_trajectories(data_dir)
 
 
@@ -265,9 +279,11 @@ def render_frames(rows: dict[str, np.ndarray], horizon: int, path: Path) -> str:
     return f"frames written to {path.name} at t = {steps}"
 
 
-def _train_models(config: HandRolloutConfig, transitions, scaler, out: Path, resume: bool, quiet: bool):
-    """Train each model of ``config.evaluation.models`` (checkpoints in ``out/checkpoints/<name>``) and
-    save it, with its scaler and rollout sampler, as ``out/models/<name>.pt`` (:class:`LearnedDynamics`);
+def _train_models(config: HandRolloutConfig, transitions, scaler, out: Path, resume: bool, quiet: bool,
+                  save: bool = True):
+    """Train each model of ``config.evaluation.models`` (checkpoints in ``out/checkpoints/<name>``) and,
+    with ``save`` (rank 0 of a torchrun job, which trains every model on all its ranks together), save
+    it, with its scaler and rollout sampler, as ``out/models/<name>.pt`` (:class:`LearnedDynamics`);
     returns (name, next-state function, history) in the order of the names. A whitened EBM is trained
     after the Gaussian model of its kind, its base (trained here even when not asked for)."""
     names, tcfg, model, samplers = config.evaluation.models, config.training, config.model, config.sampler
@@ -297,7 +313,8 @@ def _train_models(config: HandRolloutConfig, transitions, scaler, out: Path, res
                                               resume, quiet, **common)
             bases[name] = network
             dynamics = LearnedDynamics.baseline(family, network, scaler, model)
-        dynamics.save(out / "models" / f"{name}.pt", extra={"model": name, "seed": config.seed})
+        if save:
+            dynamics.save(out / "models" / f"{name}.pt", extra={"model": name, "seed": config.seed})
         trained[name] = (dynamics.next_state, history)
     return [(name, *trained[name]) for name in names]
 
@@ -317,14 +334,19 @@ def run_hand_rollout(
     resume: bool = False, quiet: bool = False,
 ) -> dict[str, Any]:
     """Run the whole experiment; write ``results.json``, ``fd_curve.png``, ``multimodality.png``,
-    frames and checkpoints to ``out_dir``. Evaluates on ``config.evaluation.split``."""
+    frames and checkpoints to ``out_dir``. Evaluates on ``config.evaluation.split``. Under torchrun the
+    ranks split the data generation (:func:`prepare_data`) and train every model together
+    (DistributedDataParallel); rank 0 then scores and writes, the others return ``{}``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     data_path = Path(data_dir) if data_dir is not None else out / "data"
-    check_run_inputs(config, data_path)
+    rank, world = setup_distributed(torch.device(config.training.device))
+    check_run_inputs(config, data_path, world)
     start_run_folder(out, "hand_rollout", resume, settings=resume_settings(config))
+    if world > 1:
+        dist.barrier()  # rank 0 has cleaned (--overwrite) and recorded the folder
     seed_everything(config.seed)
-    data = prepare_data(config, data_path, quiet)
+    data = prepare_data(config, data_path, quiet, rank, world)
     scaler = TransitionScaler.fit(data.train.states)
     transitions = make_transitions(data.train.states, data.train.actions)
     ev = data.split(config.evaluation.split)
@@ -337,7 +359,10 @@ def run_hand_rollout(
     one_step: dict[str, float] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     ecfg = config.evaluation
-    for name, next_state, histories[name] in _train_models(config, transitions, scaler, out, resume, quiet):
+    trained = _train_models(config, transitions, scaler, out, resume, quiet, save=rank == 0)
+    if rank != 0:
+        return {}
+    for name, next_state, histories[name] in trained:
         conditional = name.endswith("_cond")
         actions = a_eval if conditional else None
         with torch.no_grad():

@@ -180,8 +180,8 @@ def train_baseline(
     *, model: DynamicsModelConfig = DynamicsModelConfig(), seed: int = 0,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train a baseline (``fc``, ``fc_paper`` or ``gaussian``, with ``model``'s MLP) by its own loss,
-    with as many steps and the same batch size as the EBMs; returns it on the CPU in eval mode, and
-    its history."""
+    with as many steps and the same batch size as the EBMs (under torchrun, every rank of the job
+    calls it: DistributedDataParallel); returns it on the CPU in eval mode, and its history."""
     network = make_baseline(kind, conditional, model)
     target = "state" if kind == "fc_paper" else "step"
     x, y = transition_tensors(transitions, scaler, conditional, target)
@@ -189,5 +189,6 @@ def train_baseline(
         steps=config.steps, batch_size=config.batch_size, lr=config.baseline_lr,
         checkpoint_every=config.checkpoint_every, seed=seed, device=config.device, quiet=quiet,
     )
-    history = train_supervised(network, lambda m, target_, cond: m.loss(cond, target_), (x, y), cfg, out_dir, resume)
+    history = train_supervised(network, lambda m, target_, cond: m.loss(cond, target_), (x, y), cfg, out_dir, resume,
+                               distributed=True)  # under torchrun, on all ranks together
     return network.cpu().eval(), history

@@ -13,6 +13,7 @@ from .cli import (
     console_entry,
     default_out_dir,
     finish_config,
+    preset_config,
     resolve_out_dir,
     run_cli,
     run_files,
@@ -41,7 +42,7 @@ from .mnist_files import (
     shared_fashion_mnist_dir,
     shared_mnist_dir,
 )
-from .overrides import apply_overrides, replace_given
+from .overrides import apply_config_file, apply_overrides, read_config_file, replace_given
 from .records import (
     RUN_RECORD,
     held_run_folders,
@@ -64,7 +65,7 @@ __all__ = [
     "run_files",
     "MAX_CHAIN_STEPS", "MAX_COUNT", "MAX_SEED", "MAX_TRAINING_STEPS", "chain_steps", "check_memory", "device_name",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_number", "training_steps",
-    "apply_overrides",
+    "apply_overrides", "apply_config_file", "read_config_file", "preset_config",
     "replace_given",
     "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",

@@ -1,4 +1,4 @@
-"""The conventions every app shares: the flags (``--preset``, ``--out``, ``--seed``, ``--set``,
+"""The conventions every app shares: the flags (``--preset``, ``--config``, ``--out``, ``--seed``, ``--set``,
 ``--print-config``, ``--resume``, ``--overwrite``, ``--quiet``, ``--traceback``, and where an app has
 them ``--data-dir`` and ``--device``),
 the parser whose usage errors are one line, the run folder an ``--out`` names, and :func:`run_cli`, which
@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from .curves import plot_training_curves
 from .flags import MAX_SEED, device_name, seed_number
-from .overrides import apply_overrides
+from .overrides import apply_config_file, apply_overrides, config_file_fields, read_config_file
 from .records import RUN_RECORD, held_run_folders, recorded_app
 
 # What a user's input causes (a missing or unreadable file; a ValueError raised by this project's own
@@ -125,24 +125,32 @@ def add_run_args(
 ) -> argparse.ArgumentParser:
     """Add the shared flags to an app's parser (its ``prog`` is the app name, used in ``--out``'s help).
 
-    ``--preset`` (choices ``presets``), ``--out`` (default None: see :func:`resolve_out_dir`), ``--data-dir``
-    (only with ``data_dir_help``), ``--device`` (unless ``device=False``; default ``auto``: CUDA when
-    present, else the CPU), ``--seed`` (default 0), ``--set``, ``--print-config`` (both read by
-    :func:`finish_config`), ``--resume``, ``--quiet`` and ``--traceback`` (read by :func:`run_cli`).
-    Returns the parser."""
+    ``--preset`` (choices ``presets``) and ``--config`` (both read by :func:`preset_config`), ``--out``
+    (default None: see :func:`resolve_out_dir`), ``--data-dir`` (only with ``data_dir_help``),
+    ``--device`` (unless ``device=False``) and ``--seed`` (default None: :func:`preset_config` fills
+    them, ``auto`` and the config's seed, unless the config file sets them), ``--set``,
+    ``--print-config`` (both read by :func:`finish_config`), ``--resume``, ``--quiet`` and
+    ``--traceback`` (read by :func:`run_cli`). Returns the parser."""
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
     parser.add_argument("--preset", choices=presets, default=default_preset,
                         help="settings to run (see the package README)")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                        help="TOML file setting fields of the preset's config, its tables the config's sections "
+                             "(e.g. [training] then steps = 500; --print-config shows every field); flags given on "
+                             "the command line and --set override it")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output directory (default: runs/{parser.prog}/<time>)")
     if data_dir_help is not None:
         parser.add_argument("--data-dir", type=Path, default=None, help=data_dir_help)
     if device:
-        parser.add_argument("--device", type=device_name, default="auto",
-                            help=f"{device_help}; auto: CUDA when present, else MPS, else the CPU")
-    parser.add_argument("--seed", type=seed_number, default=0, help=seed_help or f"random seed, 0 to {MAX_SEED}")
+        parser.add_argument("--device", type=device_name, default=None,
+                            help=f"{device_help}; auto: CUDA when present, else MPS, else the CPU (default: auto, "
+                                 "or the device --config sets)")
+    parser.add_argument("--seed", type=seed_number, default=None,
+                        help=f"{seed_help or f'random seed, 0 to {MAX_SEED}'} (default: the config's seed, "
+                             "0 in every preset)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="set any field of the preset's config, e.g. seed=3 (repeatable; "
                              "--print-config lists every field)")
@@ -156,17 +164,45 @@ def add_run_args(
     return parser
 
 
-def finish_config(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Any) -> Any:
-    """The app's ``config`` (a nested frozen dataclass, already set from the preset and the flags)
-    with the ``--set`` assignments applied (a refused one is a usage error); with ``--print-config``
-    it is printed whole as JSON and the app exits 0 before any work. A section's own ``seed`` or
-    ``quiet`` is refused: the run sets them from its top-level ``seed`` and ``--quiet``."""
-    for assignment in args.overrides:
-        path = assignment.split("=", 1)[0].strip()
+def preset_config(parser: argparse.ArgumentParser, args: argparse.Namespace, presets: dict[str, Any]) -> Any:
+    """The config the app's flags then change: the preset ``--preset`` names, with the fields of the
+    ``--config`` file set (:func:`apply_config_file`; a bad file or field is a usage error). Fills the
+    flags that were not given from it: ``args.seed`` becomes the config's seed, ``args.device`` (where
+    the app has one) ``auto``'s device unless the file sets a device, else None. So the order is
+    preset, file, the flags given, ``--set``."""
+    config = presets[args.preset]
+    named: list[str] = []
+    if args.config is not None:
+        try:
+            named = [name for name, _ in config_file_fields(read_config_file(args.config))]
+            _refuse_section_seeds(parser, named, f"--config {args.config}")
+            config = apply_config_file(config, args.config)
+        except ValueError as e:
+            parser.error(str(e))
+    if args.seed is None:
+        args.seed = config.seed
+    if hasattr(args, "device") and args.device is None:
+        args.device = None if any(n.rsplit(".", 1)[-1] == "device" for n in named) else device_name("auto")
+    return config
+
+
+def _refuse_section_seeds(parser: argparse.ArgumentParser, paths: Iterable[str], source: str) -> None:
+    """A section's own ``seed`` or ``quiet`` is a usage error: the run sets them from its top-level
+    ``seed`` and ``--quiet``, so the value would be silently lost."""
+    for path in paths:
         if "." in path and path.rsplit(".", 1)[1] in ("seed", "quiet"):
             name = path.rsplit(".", 1)[1]
-            parser.error(f"--set {assignment}: every {name} of a run comes from its top-level {name} "
+            parser.error(f"{source}: {path}: every {name} of a run comes from its top-level {name} "
                          f"(--{name}{'' if name == 'quiet' else ' N or --set seed=N'}), not from a section")
+
+
+def finish_config(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Any) -> Any:
+    """The app's ``config`` (a nested frozen dataclass, already set from :func:`preset_config` and the
+    flags) with the ``--set`` assignments applied (a refused one is a usage error); with
+    ``--print-config`` it is printed whole as JSON and the app exits 0 before any work. A section's own
+    ``seed`` or ``quiet`` is refused (:func:`_refuse_section_seeds`)."""
+    for assignment in args.overrides:
+        _refuse_section_seeds(parser, [assignment.split("=", 1)[0].strip()], f"--set {assignment}")
     try:
         config = apply_overrides(config, args.overrides)
     except ValueError as e:

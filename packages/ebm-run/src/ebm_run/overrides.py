@@ -1,4 +1,5 @@
-"""``--set path.to.field=value``: any field of an app's nested frozen-dataclass config, from the command line."""
+"""Any field of an app's nested frozen-dataclass config set from outside: ``--set path.to.field=value``
+on the command line, or a TOML file (``--config run.toml``) whose tables are the config's sections."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import argparse
 import ast
 import dataclasses
 import math
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from .flags import MAX_CHAIN_STEPS, MAX_COUNT, MAX_SEED, MAX_TRAINING_STEPS, device_name
 
@@ -29,32 +37,73 @@ def apply_overrides(config: Any, assignments: Iterable[str]) -> Any:
         path, sep, raw = text.partition("=")
         if not sep or not path:
             raise ValueError(f"--set {text!r}: expected path.to.field=value")
-        config = _assign(config, path.split("."), raw, text)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        config = _assign(config, path.split("."), value, f"--set {text!r}")
     return config
 
 
-def _assign(obj: Any, path: list[str], raw: str, text: str) -> Any:
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a page of settings, not data
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The tables of the TOML file ``path`` (``--config``), as nested dicts. A missing, oversized or
+    malformed file is a ``ValueError`` naming it (TOML holds only values: nothing in it is run)."""
+    if not path.is_file():
+        raise ValueError(f"--config {path}: no such file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"--config {path}: {path.stat().st_size:,} bytes; a config file holds at most "
+                         f"{MAX_CONFIG_BYTES:,}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"--config {path}: not a TOML file ({e})") from None
+
+
+def config_file_fields(tables: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(path.to.field, value)`` for every value in the TOML ``tables``, depth first."""
+    for key, value in tables.items():
+        if isinstance(value, dict):
+            yield from config_file_fields(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def apply_config_file(config: Any, path: Path) -> Any:
+    """A copy of ``config`` with every field the TOML file ``path`` sets (``[training]`` then
+    ``steps = 500``, or ``training.steps = 500``), each held to the same rules as ``--set`` (the
+    type the field holds, the machine's limits, the dataclass's own checks; arrays become tuples).
+    TOML has no None: a field that is off is switched on or off with ``--set``."""
+    for name, value in config_file_fields(read_config_file(path)):
+        config = _assign(config, name.split("."), value, f"--config {path}: {name} = {value!r}")
+    return config
+
+
+def _assign(obj: Any, path: list[str], value: Any, text: str) -> Any:
     if not dataclasses.is_dataclass(obj):
-        raise ValueError(f"--set {text!r}: {type(obj).__name__} has no fields to set")
+        raise ValueError(f"{text}: {type(obj).__name__} has no fields to set")
     names = [f.name for f in dataclasses.fields(obj)]
     if path[0] not in names:
-        raise ValueError(f"--set {text!r}: {type(obj).__name__} has no field {path[0]!r} (fields: {', '.join(names)})")
+        raise ValueError(f"{text}: {type(obj).__name__} has no field {path[0]!r} (fields: {', '.join(names)})")
     current = getattr(obj, path[0])
-    value = _assign(current, path[1:], raw, text) if len(path) > 1 else _within_limits(
-        _coerce(current, raw, text), path[0], type(obj).__name__, text)
+    value = _assign(current, path[1:], value, text) if len(path) > 1 else _within_limits(
+        _coerce(current, value, text), path[0], type(obj).__name__, text)
     try:
         return dataclasses.replace(obj, **{path[0]: value})
     except (TypeError, ValueError) as e:
-        raise ValueError(f"--set {text!r}: {e}") from None
+        raise ValueError(f"{text}: {e}") from None
 
 
-def _coerce(current: Any, raw: str, text: str) -> Any:
+def _tuples(value: Any) -> Any:
+    """Lists (TOML arrays, Python list literals) as the tuples a frozen config holds, at every depth."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _coerce(current: Any, value: Any, text: str) -> Any:
     if dataclasses.is_dataclass(current):
-        raise ValueError(f"--set {text!r}: that is a group of settings; set one of its fields")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
+        raise ValueError(f"{text}: that is a group of settings; set one of its fields")
     if value is None or current is None:  # "off" (e.g. grad_clip=None), or a field now off: its own checks decide
         ok = True
     elif isinstance(current, bool) or isinstance(value, bool):
@@ -62,12 +111,12 @@ def _coerce(current: Any, raw: str, text: str) -> Any:
     elif isinstance(current, float):
         ok = isinstance(value, (int, float)) and math.isfinite(value)
         value = float(value) if ok else value
-    elif isinstance(current, tuple) and isinstance(value, list):
-        value, ok = tuple(value), True
+    elif isinstance(current, tuple) and isinstance(value, (list, tuple)):
+        value, ok = _tuples(value), True
     else:
         ok = isinstance(value, type(current))
     if not ok:
-        raise ValueError(f"--set {text!r}: expected a value like {current!r}, got {value!r}")
+        raise ValueError(f"{text}: expected a value like {current!r}, got {value!r}")
     return value
 
 
@@ -79,7 +128,7 @@ def _within_limits(value: Any, name: str, owner: str, text: str) -> Any:
     training or Langevin steps, any other count, a float that float32 holds."""
     try:
         if name == "device" and isinstance(value, str):
-            device_name(value)
+            value = device_name(value)  # auto: the best device present
         elif isinstance(value, int) and not isinstance(value, bool):
             limit = (MAX_SEED if name == "seed" else MAX_CHAIN_STEPS if name == "steps" and "Sampler" in owner
                      else MAX_TRAINING_STEPS if name == "steps" else MAX_COUNT)
@@ -88,5 +137,5 @@ def _within_limits(value: Any, name: str, owner: str, text: str) -> Any:
         elif isinstance(value, float) and abs(value) > FLOAT32_MAX:
             raise ValueError(f"{value!r} is beyond float32's range")
     except (ValueError, argparse.ArgumentTypeError) as e:
-        raise ValueError(f"--set {text!r}: {e}") from None
+        raise ValueError(f"{text}: {e}") from None
     return value
