@@ -1,11 +1,13 @@
 """DDP through torchrun: 2 CPU processes (gloo) against 1 process with the same global batch."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from ebm_core import LangevinSampler, MLPEnergy, Trainer, TrainerConfig
 from ebm_core.supervised import SupervisedConfig, train_supervised
@@ -96,7 +98,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = torch.load(result)
     torch.manual_seed(0)
-    one = train_both(None, batch_size=16)  # one process, the same global batch of 16
+    one = train_both(tmp_path / "one", batch_size=16)  # one process, the same global batch of 16
     for name in ("ebm", "linear"):
         a, b = two[name]
         assert torch.equal(a, b), name  # the ranks stay identical
@@ -107,6 +109,11 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert sorted(p.name for p in (out / "linear").glob("checkpoint*")) == ["checkpoint.pt"]
     assert len((out / "ebm" / "metrics.jsonl").read_text().splitlines()) == 6
     assert len((out / "linear" / "metrics.jsonl").read_text().splitlines()) == 6
+    for name in ("ebm", "linear"):  # the logged figures are the global batch's, not rank 0's half
+        rows = [[json.loads(line) for line in (run / name / "metrics.jsonl").read_text().splitlines()]
+                for run in (out, tmp_path / "one")]
+        for key in ("loss", "e_pos", "e_neg") if name == "ebm" else ("loss",):
+            assert [r[key] for r in rows[0]] == pytest.approx([r[key] for r in rows[1]], rel=1e-4, abs=1e-5), key
     # a rank whose checkpoint is gone would resume at another step than the others: refused on every rank
     (out / "ebm" / "checkpoint.rank1.pt").unlink()
     script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))

@@ -97,13 +97,19 @@ def test_resume_without_out_is_a_usage_error(capsys):
 
 
 def test_torchrun_without_out_is_a_usage_error(monkeypatch, capsys):
-    p = _parser()
+    p = _parser(torchrun=True)
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert resolve_out_dir(p, p.parse_args(["--out", "o"])) == Path("o")
     with pytest.raises(SystemExit) as exc:
         resolve_out_dir(p, p.parse_args([]))
     assert exc.value.code == 2
     assert "under torchrun give --out DIR" in capsys.readouterr().err
+    single = _parser()  # an app that runs in one process refuses to be a rank
+    with pytest.raises(SystemExit) as exc:
+        resolve_out_dir(single, single.parse_args(["--out", "o"]))
+    assert exc.value.code == 2 and "not as the ranks of a torchrun job" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert resolve_out_dir(single, single.parse_args(["--out", "o"])) == Path("o")
 
 
 def test_counts_seeds_and_devices_are_checked_when_parsed(capsys):

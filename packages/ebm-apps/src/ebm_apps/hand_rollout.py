@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p = app_parser("hand_rollout", __doc__)
     add_run_args(p, PRESETS, "default",
                  data_dir_help="reuse (or create) the trajectory dataset here (default: inside --out)",
-                 device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)")
+                 device_help="where the models train, e.g. cuda (generation and rollouts run on the CPU)",
+                 torchrun=True)
     p.add_argument("--data", dest="data_dir", type=Path, help=argparse.SUPPRESS)  # the earlier name of --data-dir
     p.add_argument("--eval-split", choices=("validation", "test"), default=None,
                    help="score the models on the validation trajectories (to choose settings) or the test ones "

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p = app_parser("image_generate", __doc__)
     add_run_args(p, PRESETS, "mnist", device_help="cpu, cuda (torchrun: one GPU per process)",
                  data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})",
-                 resume_help="continue training from the checkpoint in --out")
+                 resume_help="continue training from the checkpoint in --out", torchrun=True)
     p.add_argument("--checkpoint", type=Path, default=None, help="evaluate this model.pt instead of training")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="torch-fidelity Inception file (pt_inception-2015-12-05-6726825d.pth) for IS/FID")

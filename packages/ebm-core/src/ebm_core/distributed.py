@@ -70,6 +70,18 @@ class LossModule(nn.Module):
         return self.loss_fn(self.model, x, y)
 
 
+def mean_over_ranks(row: dict[str, float], device: torch.device) -> dict[str, float]:
+    """A log row's values (all but ``step``) averaged over the ranks of a torchrun job, so that it
+    shows the global batch, not rank 0's share of it; ``row`` itself outside one. Every rank calls it
+    at the same step."""
+    if not is_distributed():
+        return row
+    keys = [k for k in row if k != "step"]
+    values = torch.tensor([float(row[k]) for k in keys], device=device, dtype=torch.float64)
+    dist.all_reduce(values)
+    return {**row, **dict(zip(keys, (values / dist.get_world_size()).tolist()))}
+
+
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True on every rank if ``flag`` is true on any rank (so all ranks roll back together)."""
     if not is_distributed():

@@ -20,7 +20,7 @@ from torch import nn
 from .batches import BatchStream, Data
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_nonnegative, check_positive
-from .distributed import LossModule, data_parallel, setup_distributed
+from .distributed import LossModule, data_parallel, mean_over_ranks, setup_distributed
 from .progress import progress
 from .scalar_log import ScalarLog
 from .seeding import child_seed
@@ -133,7 +133,7 @@ def train_supervised(
             step += 1
             bar.update(1)
             if step % config.log_every == 0 or step == config.steps:
-                history.append({"step": step, "loss": loss.item()})
+                history.append(mean_over_ranks({"step": step, "loss": loss.item()}, device))  # the global batch's
                 bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
                 if scalars is not None:
                     scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})

@@ -20,7 +20,7 @@ from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .composition import SumEnergy
-from .distributed import any_rank, data_parallel, same_on_every_rank, setup_distributed
+from .distributed import any_rank, data_parallel, mean_over_ranks, same_on_every_rank, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
 from .progress import progress
@@ -356,6 +356,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == total:
                     diag["grad_norm"] = float(diag["grad_norm"])  # read back only when logged: no sync per step
                     diag["seconds"] = time.perf_counter() - t0
+                    diag = mean_over_ranks(diag, self.device)  # under torchrun: the global batch's figures
                     history.append(diag)
                     bar.set_postfix(loss=f"{diag['loss']:.3g}", gap=f"{diag['gap']:.3g}")
                     self._log(diag)

@@ -121,7 +121,7 @@ def add_run_args(
     parser: argparse.ArgumentParser, presets: Iterable[str], default_preset: str, *,
     data_dir_help: str | None = None, device: bool = True, device_help: str | None = "cpu, cuda or mps",
     seed_help: str | None = None,
-    resume_help: str = "continue from the checkpoints in --out",
+    resume_help: str = "continue from the checkpoints in --out", torchrun: bool = False,
 ) -> argparse.ArgumentParser:
     """Add the shared flags to an app's parser (its ``prog`` is the app name, used in ``--out``'s help).
 
@@ -130,7 +130,9 @@ def add_run_args(
     ``--device`` (unless ``device=False``) and ``--seed`` (default None: :func:`preset_config` fills
     them, ``auto`` and the config's seed, unless the config file sets them), ``--set``,
     ``--print-config`` (both read by :func:`finish_config`), ``--resume``, ``--quiet`` and
-    ``--traceback`` (read by :func:`run_cli`). Returns the parser."""
+    ``--traceback`` (read by :func:`run_cli`). ``torchrun``: whether the app runs as the ranks of a
+    torchrun job (else :func:`resolve_out_dir` refuses one). Returns the parser."""
+    parser.set_defaults(torchrun=torchrun)
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
@@ -226,6 +228,9 @@ def resolve_out_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--resume needs --out DIR (the run to continue)")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file, not a folder")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not getattr(args, "torchrun", True):
+        parser.error("runs in one process, not as the ranks of a torchrun job (image_generate and hand_rollout do; "
+                     "this app's models are small)")
     if args.out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         parser.error("under torchrun give --out DIR: every process must write to the same folder")
     if args.resume and getattr(args, "overwrite", False):
