@@ -69,6 +69,13 @@ def test_readme_example_runs(readme, code, tmp_path):
     (tmp_path / "example.py").write_text(code)
     proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if "modes with 6-19% of the samples" in code:  # ebm-core's 2-D example: the figures its README claims
+        text = proc.stdout
+        assert "modes with 6-19% of the samples: 8/8" in text, text
+        off = float(re.search(r"off-mode: ([0-9.]+)%", text).group(1))
+        mmd = float(re.search(r"MMD\^2 to 4,000 fresh data points: ([0-9.]+)", text).group(1))
+        assert off < 10 and mmd < 0.01, text
+        assert (tmp_path / "ring_samples.png").stat().st_size > 10_000
 
 
 def test_every_size_override_still_matches_its_readme():

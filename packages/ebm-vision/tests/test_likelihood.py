@@ -1,5 +1,6 @@
 """AIS likelihood bounds bracket the exact value on an energy with a known partition function."""
 
+import dataclasses
 import math
 
 import pytest
@@ -105,3 +106,30 @@ def test_nan_energies_stop_the_bounds_with_the_model_named():
                            temperatures=(1.0,), num_test=4)
     with pytest.raises(NonFiniteError, match="replay_buffer: AIS likelihood bounds at temperature 1.0"):
         likelihood_bounds(NaNEnergy(), torch.rand(4, 1, 2, 2), cfg, name="replay_buffer")
+
+
+def test_a_setting_that_fails_the_known_z_validation_is_never_trusted():
+    """The known-Z validation at the images' shape: a converging setting (geometric schedule, adapted
+    steps, many temperatures) brackets the true log Z of both energies and passes; the reference code's
+    setting (10 linear temperatures, fixed step) fails; and bounds from a failed setting are not trusted
+    however narrow, with the reason named."""
+    from ebm_vision.likelihood import validate_ais
+
+    torch.manual_seed(0)
+    good = AISConfig(num_chains=32, num_temperatures=600, schedule="geometric", beta_min=1e-3, target_accept=0.65,
+                     hmc=HMCSampler(leapfrog_steps=10, step_size=0.05))
+    rows = validate_ais(good, (1, 4, 4), max_relative_gap=0.2)
+    assert [r["name"] for r in rows] == ["gaussian", "mixture_of_4"]
+    for r in rows:
+        assert r["passed"] and r["lower"] - 0.5 <= r["true_log_z"] <= r["upper"] + 0.5, r
+    reference = AISConfig(num_chains=32, num_temperatures=10, hmc=HMCSampler(leapfrog_steps=10, step_size=0.01))
+    failed = validate_ais(reference, (1, 4, 4), max_relative_gap=0.2)
+    assert not all(r["passed"] for r in failed)
+    narrow = {"lower_nats": 1000.0, "upper_nats": 1001.0}
+    assert distrust(narrow, None, 0.2, rows) is None
+    assert "failed the known-Z validation" in distrust(narrow, None, 0.2, failed)
+    # likelihood_bounds reports the reason, and the bracket against the number of temperatures
+    cfg = LikelihoodConfig(ais=dataclasses.replace(reference, num_chains=16), num_test=20, curve=(3, 30))
+    res = likelihood_bounds(BoxGaussian(0.15), torch.rand(20, 1, 4, 4), cfg, validation=failed)
+    assert not res["trusted"] and "known-Z" in res["distrust"]
+    assert [r["num_temperatures"] for r in res["bracket_vs_num_temperatures"]] == [3, 10, 30]

@@ -13,11 +13,20 @@ from torch import nn
 from .checks import check_box, check_count, check_energy_output
 from .hmc import HMCSampler
 
+SCHEDULES = ("linear", "geometric")
+
 
 @dataclass(frozen=True)
 class AISConfig:
-    """Linear schedule of ``num_temperatures`` intermediate distributions from uniform on the box
-    to exp(-E), one HMC transition (10 leapfrog steps) per temperature, as the reference code.
+    """``num_temperatures`` intermediate distributions p_b ~ exp(-b E) on the box, from b = 0
+    (uniform) to 1, one HMC transition (10 leapfrog steps) per temperature. The defaults are the
+    reference code's: a ``linear`` schedule of b and a fixed HMC step size.
+
+    For high dimensions: ``schedule="geometric"`` spaces b geometrically from ``beta_min`` to 1
+    (after b = 0: the log-weight increments then stay small where the density sharpens, e.g. a
+    D-dimensional Gaussian's energy varies by about sqrt(D/2) / b at b), and ``target_accept``
+    adapts the HMC step size after every temperature toward that acceptance rate (the step is
+    multiplied by exp(rate - target); the reverse chain reuses the forward chain's step sizes).
 
     The reverse (upper-bound) chain starts from the forward chains' end points, which are only
     approximate samples of exp(-E); ``final_transitions`` HMC moves at the target first bring
@@ -28,6 +37,9 @@ class AISConfig:
     hmc: HMCSampler = field(default_factory=lambda: HMCSampler(steps=1, leapfrog_steps=10, step_size=0.01))
     box: tuple[float, float] = (0.0, 1.0)
     final_transitions: int = 10  # extra HMC moves at the target before the reverse chain starts
+    schedule: str = "linear"
+    beta_min: float = 1e-4
+    target_accept: float | None = None
 
     def __post_init__(self) -> None:
         check_count(self.num_chains, "AISConfig.num_chains")
@@ -36,6 +48,19 @@ class AISConfig:
         if self.box is None:
             raise ValueError("AISConfig.box must be (low, high): AIS starts from the uniform distribution on it")
         check_box(self.box, "AISConfig.box")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"AISConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not 0.0 < self.beta_min < 1.0:
+            raise ValueError(f"AISConfig.beta_min must be in (0, 1), got {self.beta_min!r}")
+        if self.target_accept is not None and not 0.0 < self.target_accept < 1.0:
+            raise ValueError(f"AISConfig.target_accept must be in (0, 1) or None, got {self.target_accept!r}")
+
+    def betas(self) -> list[float]:
+        """The inverse temperatures b_0 = 0 < b_1 < ... < b_K = 1 of the schedule."""
+        k = self.num_temperatures
+        if self.schedule == "linear" or k == 1:
+            return torch.linspace(0.0, 1.0, k + 1, dtype=torch.float64).tolist()
+        return [0.0, *torch.logspace(math.log10(self.beta_min), 0.0, k, dtype=torch.float64).tolist()]
 
 
 @dataclass
@@ -45,7 +70,9 @@ class AISResult:
     log_w_forward: torch.Tensor
     log_w_reverse: torch.Tensor
     samples: torch.Tensor  # end points of the forward chains (approximate samples of exp(-E))
-    accept_rate: float
+    accept_rate: float  # mean over every HMC transition, forward and reverse
+    accept_rates: list[float] = field(default_factory=list)  # forward chain, one per temperature b_1 .. b_K
+    step_sizes: list[float] = field(default_factory=list)  # the HMC step size used at b_1 .. b_K
 
     def log_likelihood_bounds(
         self, energy: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
@@ -73,8 +100,8 @@ def ais_log_partition(
         steps=config.hmc.steps, leapfrog_steps=config.hmc.leapfrog_steps,
         step_size=config.hmc.step_size, clamp=config.box, temperature=1.0,
     )
-    n, k = config.num_chains, config.num_temperatures
-    betas = torch.linspace(0.0, 1.0, k + 1).tolist()
+    n = config.num_chains
+    betas = config.betas()
     dim = math.prod(sample_shape)
     log_z0 = dim * math.log(high - low)
 
@@ -86,25 +113,32 @@ def ais_log_partition(
 
     x = low + (high - low) * torch.rand((n, *sample_shape), device=device)
     log_w = torch.zeros(n, dtype=torch.float64, device=device)
-    rates = []
+    rates, forward_rates, steps = [], [], []
+    step = hmc.step_size
     for b_prev, b in zip(betas[:-1], betas[1:]):
         log_w -= (b - b_prev) * e(x)
-        out = hmc.run(energy, x, y, beta=b)
-        x, _ = out.x, rates.append(out.accept_rate)
+        out = dataclasses.replace(hmc, step_size=step).run(energy, x, y, beta=b)
+        x = out.x
+        rates.append(out.accept_rate)
+        forward_rates.append(out.accept_rate)
+        steps.append(step)
+        if config.target_accept is not None:  # the next temperature's step, from this one's acceptance
+            step *= math.exp(out.accept_rate - config.target_accept)
     if config.final_transitions:
-        out = dataclasses.replace(hmc, steps=config.final_transitions).run(energy, x, y, beta=1.0)
+        out = dataclasses.replace(hmc, steps=config.final_transitions, step_size=steps[-1]).run(energy, x, y, beta=1.0)
         x, _ = out.x, rates.append(out.accept_rate)
     samples = x.clone()
 
     log_w_rev = torch.zeros(n, dtype=torch.float64, device=device)
-    for b_prev, b in zip(reversed(betas[:-1]), reversed(betas[1:])):
+    for i in range(len(betas) - 1, 0, -1):  # from b_K = 1 down to b_1, then the increment to b_0 = 0
+        b_prev, b = betas[i - 1], betas[i]
         log_w_rev += (b - b_prev) * e(x)
         if b_prev > 0:
-            out = hmc.run(energy, x, y, beta=b_prev)
+            out = dataclasses.replace(hmc, step_size=steps[i - 2]).run(energy, x, y, beta=b_prev)
             x, _ = out.x, rates.append(out.accept_rate)
     return AISResult(
         log_z_lower=log_z0 + _logmeanexp(log_w),
         log_z_upper=log_z0 - _logmeanexp(log_w_rev),
         log_w_forward=log_w, log_w_reverse=log_w_rev, samples=samples,
-        accept_rate=sum(rates) / len(rates),
+        accept_rate=sum(rates) / len(rates), accept_rates=forward_rates, step_sizes=steps,
     )

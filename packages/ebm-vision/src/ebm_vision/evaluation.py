@@ -34,6 +34,7 @@ from .likelihood import (
     check_ais_cost,
     likelihood_bounds,
     plot_likelihood,
+    validate_ais,
 )
 from .ood import (
     PAPER_OOD_CIFAR10,
@@ -527,6 +528,11 @@ def run_likelihood(
             seed_everything(config.seed)
             models[name] = _train_variant(name, tc, train, out, resume)
     sweep = sweep_names(config) if checkpoint is None else set()
+    validation = []
+    if ev.likelihood.validate:  # the AIS setting on energies of the images' shape with a known log Z
+        seed_everything(config.seed)
+        validation = validate_ais(ev.likelihood.ais, eval_x.shape[1:], ev.likelihood.max_relative_gap, device,
+                                  ev.likelihood.validation_chains)
     rows = []
     for name, (energy, info) in models.items():
         seed_everything(config.seed)
@@ -535,13 +541,15 @@ def run_likelihood(
         base = next((r for r in rows if r["name"] == "replay_buffer"), None)
         if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
             lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
-        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name)
+        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name, validation=validation)
         rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
                      "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")
     results = {
         "bounds_nats": {r["name"]: [r["lower_nats"], r["upper_nats"]] for r in rows},
         "trusted": {r["name"]: r["trusted"] for r in rows},
+        "ais_validation": validation,
+        "bracket_vs_num_temperatures": {r["name"]: r["bracket_vs_num_temperatures"] for r in rows},
         "models": rows, "paper_figure23": PAPER_LIKELIHOOD,
         "paper_figure25": {k: {str(a): v for a, v in d.items()} for k, d in PAPER_SENSITIVITY.items()},
         "data": note + " (continuous: (q + U(0, 1)) / 256)", "num_test": rows[0]["num_test"] if rows else 0,

@@ -8,11 +8,14 @@ the energy may be evaluated at a temperature ``T`` (``E / T``), and the temperat
 bound is highest is reported, among the temperatures whose estimates are trusted: a lower bound
 above the data's entropy ceiling (``D log 256`` nats for 8-bit images dequantized with uniform
 noise: no density can do better on average) or a bracket wider than ``max_relative_gap`` of the
-bound means that AIS has not converged there.
+bound means that AIS has not converged there. Nor is any bound trusted whose AIS setting failed the
+known-Z validation (:func:`validate_ais`): the same setting run on energies of the images' shape
+whose log Z is known exactly must bracket it within the same tolerance.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 from ebm_core import AISConfig, HMCSampler, SumEnergy, ais_log_partition, check_finite
 from ebm_core.checks import check_count, check_positive, check_unit_range
+from ebm_core.known_z import gaussian_in_box
 from ebm_run import MAX_TRAINING_STEPS, check_memory, save_figure
 from torch import nn
 
@@ -58,7 +62,10 @@ class LikelihoodConfig:
     HMC move (10 leapfrog steps) each; more temperatures tighten the bracket. ``levels``: the
     quantization levels of the data before dequantization (256; None: no entropy ceiling);
     ``max_relative_gap``: the widest trusted bracket, as a share of the bound (the paper's best
-    MNIST bracket, 1925 / 2218 nats, is 15%)."""
+    MNIST bracket, 1925 / 2218 nats, is 15%). ``validate``: run the AIS setting on energies with a
+    known log Z first (:func:`validate_ais`, with at most ``validation_chains`` chains);
+    ``curve``: other numbers of temperatures at which the
+    chosen model temperature is bounded again (the bracket against ``num_temperatures``)."""
 
     ais: AISConfig = field(default_factory=lambda: AISConfig(
         num_chains=100, num_temperatures=100, hmc=HMCSampler(steps=1, leapfrog_steps=10, step_size=0.01)))
@@ -66,6 +73,9 @@ class LikelihoodConfig:
     num_test: int = 1000
     levels: int | None = 256
     max_relative_gap: float = 0.2
+    validate: bool = True
+    validation_chains: int = 256
+    curve: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.temperatures:
@@ -78,6 +88,9 @@ class LikelihoodConfig:
         if self.levels is not None:
             check_count(self.levels, "LikelihoodConfig.levels", minimum=2)
         check_positive(self.max_relative_gap, "LikelihoodConfig.max_relative_gap")
+        check_count(self.validation_chains, "LikelihoodConfig.validation_chains")
+        for k in self.curve:
+            check_count(k, "each of LikelihoodConfig.curve")
 
 
 def entropy_ceiling(shape: Sequence[int], levels: int = 256) -> float:
@@ -87,13 +100,48 @@ def entropy_ceiling(shape: Sequence[int], levels: int = 256) -> float:
     return math.prod(shape) * math.log(levels)
 
 
-def distrust(row: dict[str, Any], ceiling: float | None, max_relative_gap: float) -> str | None:
+KNOWN_Z_ENERGIES = (("gaussian", 1), ("mixture_of_4", 4))  # name, components (ebm_core.known_z.gaussian_in_box)
+KNOWN_Z_SLACK = (0.5, 0.01)  # nats, share of |log Z|: the larger is the Monte Carlo noise a bound may show
+
+
+def validate_ais(ais: AISConfig, shape: Sequence[int], max_relative_gap: float,
+                 device: torch.device | str = "cpu", max_chains: int = 256) -> list[dict[str, Any]]:
+    """The AIS setting ``ais`` (its schedule, temperatures and HMC moves; at most ``max_chains``
+    chains, which sets the estimate's spread, not its bias) run on energies of ``shape`` whose log
+    Z is known: a Gaussian with a random non-diagonal covariance and an equal mixture of 4 such
+    Gaussians far apart, inside the box with negligible mass outside
+    (:func:`ebm_core.known_z.gaussian_in_box`). One row each, {"name", "true_log_z", "lower",
+    "upper", "passed"}: passed when the bounds are finite, hold the true value (up to
+    :data:`KNOWN_Z_SLACK`: both bounds are stochastic, bounds in expectation over the chains) and are at
+    most ``max_relative_gap`` of it apart (the rule the image bounds meet)."""
+    rows = []
+    ais = dataclasses.replace(ais, num_chains=min(ais.num_chains, max_chains))
+    for name, components in KNOWN_Z_ENERGIES:
+        energy = gaussian_in_box(math.prod(shape), components=components, seed=components).to(device)
+        res = ais_log_partition(energy, tuple(shape), ais, device=device)
+        lower, upper, truth = res.log_z_lower, res.log_z_upper, energy.log_z
+        slack = max(KNOWN_Z_SLACK[0], KNOWN_Z_SLACK[1] * abs(truth))
+        passed = (math.isfinite(lower) and math.isfinite(upper) and lower <= truth + slack and upper >= truth - slack
+                  and upper - lower <= max_relative_gap * max(abs(truth), 1.0))
+        rows.append({"name": name, "true_log_z": truth, "lower": lower, "upper": upper, "passed": passed,
+                     "accept_rate": res.accept_rate})
+    return rows
+
+
+def distrust(row: dict[str, Any], ceiling: float | None, max_relative_gap: float,
+             validation: Sequence[dict[str, Any]] = ()) -> str | None:
     """Why a temperature's AIS bounds are not trusted, or None when they are: a lower bound above
     the entropy ceiling, an inverted bracket (upper below lower: the reverse chains were far from
-    model samples), or a bracket wider than ``max_relative_gap`` of the lower bound. The gap rule is
-    relative, so it tolerates more nats where the bound is large. Only finite, ordered bounds are
-    ever trusted (non-finite ones stop :func:`likelihood_bounds`)."""
+    model samples), a bracket wider than ``max_relative_gap`` of the lower bound, or an AIS setting
+    that failed the known-Z ``validation`` (:func:`validate_ais`). The gap rule is relative, so it
+    tolerates more nats where the bound is large. Only finite, ordered bounds are ever trusted
+    (non-finite ones stop :func:`likelihood_bounds`)."""
     lower, upper = row["lower_nats"], row["upper_nats"]
+    failed = [v for v in validation if not v["passed"]]
+    if failed:
+        v = failed[0]
+        return (f"the AIS setting failed the known-Z validation ({v['name']}: true log Z {v['true_log_z']:.0f}, "
+                f"bounds {v['lower']:.0f} .. {v['upper']:.0f})")
     if upper < lower:
         return f"inverted bracket {lower:.0f} .. {upper:.0f}: the reverse chains were far from model samples"
     if ceiling is not None and lower > ceiling:
@@ -113,10 +161,12 @@ def tempered(energy: nn.Module, temperature: float) -> nn.Module:
 
 def likelihood_bounds(
     energy: nn.Module, x_test: torch.Tensor, config: LikelihoodConfig = LikelihoodConfig(),
-    device: torch.device | str = "cpu", name: str = "the model",
+    device: torch.device | str = "cpu", name: str = "the model", validation: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Mean test log likelihood bounds in nats for each temperature, and the best trusted one
-    (:func:`distrust`; if no temperature is trusted, the best of all, with ``trusted`` False).
+    (:func:`distrust`, given the setting's known-Z ``validation`` rows; if no temperature is trusted,
+    the best of all, with ``trusted`` False and the reason), bounded again at ``config.curve``'s
+    numbers of temperatures.
 
     ``x_test``: continuous test images ``(N, C, H, W)`` in [0, 1] (an unconditional energy)."""
     if x_test.dim() != 4:
@@ -124,28 +174,37 @@ def likelihood_bounds(
     check_unit_range(x_test, "x_test")
     x = x_test[: config.num_test].to(device)
     energy = energy.to(device).eval()
-    rows = []
-    for t in config.temperatures:
+
+    def bound(t: float, ais: AISConfig) -> dict[str, Any]:
         e_t = tempered(energy, t)
-        res = ais_log_partition(e_t, tuple(x.shape[1:]), config.ais, device=device)
+        res = ais_log_partition(e_t, tuple(x.shape[1:]), ais, device=device)
         lower, upper = res.log_likelihood_bounds(e_t, x)
         check_finite([lower, upper, res.log_z_lower, res.log_z_upper],
                      f"{name}: AIS likelihood bounds at temperature {t}")
-        rows.append({
-            "temperature": t, "lower_nats": lower, "upper_nats": upper,
-            "log_z_lower": res.log_z_lower, "log_z_upper": res.log_z_upper,
-            "mean_energy": -lower - res.log_z_upper, "accept_rate": res.accept_rate,
-        })
+        rates = res.accept_rates
+        return {"temperature": t, "num_temperatures": ais.num_temperatures, "lower_nats": lower, "upper_nats": upper,
+                "log_z_lower": res.log_z_lower, "log_z_upper": res.log_z_upper,
+                "mean_energy": -lower - res.log_z_upper, "accept_rate": res.accept_rate,
+                "accept_rate_min": min(rates), "accept_rate_last": rates[-1]}
+
+    rows = [bound(t, config.ais) for t in config.temperatures]
     ceiling = entropy_ceiling(x.shape[1:], config.levels) if config.levels else None
     for r in rows:
-        r["distrust"] = distrust(r, ceiling, config.max_relative_gap)
+        r["distrust"] = distrust(r, ceiling, config.max_relative_gap, validation)
     trusted = [r for r in rows if r["distrust"] is None]
     best = max(trusted or rows, key=lambda r: r["lower_nats"])
+    curve = [bound(best["temperature"], dataclasses.replace(config.ais, num_temperatures=k))
+             for k in sorted(set(config.curve) - {config.ais.num_temperatures})]
+    curve = sorted([*curve, best], key=lambda r: r["num_temperatures"])
     return {"lower_nats": best["lower_nats"], "upper_nats": best["upper_nats"], "temperature": best["temperature"],
-            "trusted": bool(trusted), "entropy_ceiling_nats": ceiling, "per_temperature": rows,
-            "num_test": int(x.shape[0]), "ais": {
-                "num_chains": config.ais.num_chains, "num_temperatures": config.ais.num_temperatures,
-                "leapfrog_steps": config.ais.hmc.leapfrog_steps, "step_size": config.ais.hmc.step_size}}
+            "trusted": bool(trusted), "distrust": best["distrust"], "entropy_ceiling_nats": ceiling,
+            "per_temperature": rows, "num_test": int(x.shape[0]),
+            "bracket_width_nats": best["upper_nats"] - best["lower_nats"],
+            "bracket_vs_num_temperatures": [{k: r[k] for k in ("num_temperatures", "lower_nats", "upper_nats",
+                                                              "accept_rate")} for r in curve],
+            "ais": {"num_chains": config.ais.num_chains, "num_temperatures": config.ais.num_temperatures,
+                    "schedule": config.ais.schedule, "target_accept": config.ais.target_accept,
+                    "leapfrog_steps": config.ais.hmc.leapfrog_steps, "step_size": config.ais.hmc.step_size}}
 
 
 def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") -> None:
@@ -176,4 +235,4 @@ def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") 
 
 
 __all__ = ["PAPER_LIKELIHOOD", "PAPER_SENSITIVITY", "LikelihoodConfig", "tempered", "entropy_ceiling", "distrust",
-           "likelihood_bounds", "plot_likelihood"]
+           "likelihood_bounds", "plot_likelihood", "validate_ais", "KNOWN_Z_ENERGIES"]
