@@ -19,6 +19,11 @@ def test_celeba_compose_synthetic_tiny_end_to_end(tmp_path):
     assert {"sum", "Male_only", "Smiling_only"} <= set(combo)
     assert all(0.0 <= v["all_requested"] <= 1.0 for v in combo.values())
     assert set(results["classifier_accuracy_held_out"]) == {"Male", "Smiling"}
+    import numpy as np
+
+    with np.load(out / "samples.npz") as npz:  # the generated images as data
+        assert npz["images"].dtype == np.uint8 and npz["images"].shape[1] == 3
+        assert "Male=1 & Smiling=1: sum" in set(npz["set"].tolist()) and (npz["labels"] == -1).all()
     assert list(results["config"]) == ["data", "model", "sampler", "training", "evaluation", "seed"]  # the whole config
     assert results["config"]["model"] == {"channels": [8]} and results["config"]["training"]["classifier_steps"] == 3
     from ebm_compose import load_concept_energy

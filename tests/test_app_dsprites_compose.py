@@ -34,6 +34,14 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
     assert list(results["config"]) == ["data", "model", "sampler", "training", "evaluation", "seed"]  # the whole config
     assert results["config"]["training"]["predictor"]["steps"] == 5 and results["config"]["data"]["image_size"] == 16
     assert (out / "joint_samples.png").stat().st_size > 5_000
+    import numpy as np
+
+    with np.load(out / "samples.npz") as npz:  # every generated image as data (no pickle)
+        images, labels, sets = npz["images"], npz["labels"], npz["set"]
+    assert images.dtype == np.uint8 and images.shape[1:] == (1, 16, 16) and (labels == -1).all()
+    assert len(images) == len(sets) == results["samples"]["n"] and "ground_truth" not in " ".join(set(sets.tolist()))
+    assert {"joint: sum_in_turn", "size_position: sum_finetuned", "shape_position: joint_baseline"} <= set(sets.tolist())
+    assert results["samples"]["per_set"]["joint: sum_in_turn"] == int((sets == "joint: sum_in_turn").sum())
     assert (out / "cross_product.png").stat().st_size > 5_000
     assert (out / "checkpoints" / "joint_scale" / "checkpoint.pt").exists()
     assert (out / "checkpoints" / "cross_finetune_size_position" / "checkpoint.pt").exists()

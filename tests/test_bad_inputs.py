@@ -94,6 +94,8 @@ def _make(token: str, tmp: Path) -> Path:
         _odd_model(path, token[len("model_"):])
     elif token.startswith("mnist_"):  # an MNIST folder with a flaw
         _odd_mnist(path, token[len("mnist_"):])
+    elif token.startswith("fashion_mnist_"):  # a Fashion-MNIST folder (named so) with a flaw
+        _odd_mnist(path, token[len("fashion_mnist_"):])
     elif token == "fifo":
         os.mkfifo(path)
     elif token == "tensor_dict":
@@ -309,6 +311,12 @@ SPECIFIC = [
     ("image_generate", ("--data-dir", "{mnist_label_11}"), "holds labels outside 0-9 (0 to 11)"),
     ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),
     ("image_generate", ("--data-dir", "{mnist_train_without_labels}"), "missing train-labels-idx1-ubyte.gz"),
+    ("image_generate", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_bad_magic}"),
+     "is not an unsigned-byte idx file (bad magic number)"),
+    ("image_generate", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_truncated}"),
+     "t10k-labels-idx1-ubyte.gz: header says shape (300,) but the file holds 250 values"),
+    ("ood_eval", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_label_11}"),
+     "holds labels outside 0-9 (0 to 11)"),
     # ood_eval
     ("ood_eval", ("--ood-sets", "nope"), "--ood-sets: invalid choice: 'nope'"),
     ("ood_eval", ("--ood-sets", "fashion_mnist", "--ood-data-dir", "{empty_dir}"), "{empty_dir}"),

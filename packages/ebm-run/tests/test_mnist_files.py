@@ -111,3 +111,15 @@ def test_shared_mnist_dir_search_order(tmp_path, monkeypatch):
     assert shared_mnist_dir() == tmp_path / "beside"  # 2. beside the checkout
     monkeypatch.setattr(mnist_files, "_beside_checkout", lambda: tmp_path / "no-checkout")
     assert shared_mnist_dir() == tmp_path / "no-checkout"  # no other place is searched: a clear error later
+
+
+def test_a_folder_named_for_fashion_mnist_is_never_read_as_mnist_nor_the_other_way_round(tmp_path):
+    _write_split(tmp_path / "fashion-mnist", "test", 5, gz=True)
+    _write_split(tmp_path / "digits", "test", 4, gz=True, seed=1)
+    assert read_mnist_idx(tmp_path / "fashion-mnist", "test", "fashion_mnist")[0].shape == (5, 28, 28)
+    with pytest.raises(FileNotFoundError, match="MNIST test files not found"):
+        read_mnist_idx(tmp_path / "fashion-mnist", "test")
+    assert read_mnist_idx(tmp_path / "digits", "test")[0].shape == (4, 28, 28)
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST test files not found"):
+        read_mnist_idx(tmp_path / "digits", "test", "fashion_mnist")
+    assert read_mnist_idx(tmp_path, "test", "fashion_mnist")[0].shape == (5, 28, 28)  # DIR/fashion-mnist, flat

@@ -157,3 +157,28 @@ def test_the_default_fashion_set_of_an_mnist_model_is_clothing_not_the_mnist_fil
     digits = load_ood_images("mnist", shared_mnist_dir(), (1, 28, 28), limit=1000)
     # clothing covers far more of the frame than digits (mean ink 0.29 against 0.13)
     assert x.mean() > 0.25 and digits.mean() < 0.16
+
+
+def test_a_fashion_mnist_model_reads_clothing_and_scores_mnist_digits_as_outliers():
+    """The other way round: Fashion-MNIST is an image data set of its own (image_generate and ood_eval
+    have a fashion_mnist preset reading the shipped folder), and MNIST's test digits are its default
+    real outliers, never the clothing files under MNIST's file names."""
+    from ebm_run import shared_fashion_mnist_dir, shared_mnist_dir
+    from ebm_vision.data import image_shape, load_images, num_classes
+    from ebm_vision.evaluation import OOD_PRESETS
+    from ebm_vision.experiment import PRESETS, default_data_dir
+    from ebm_vision.ood import default_real_sets, load_ood_images
+
+    assert image_shape("fashion_mnist") == (1, 28, 28) and num_classes("fashion_mnist") == 10
+    assert PRESETS["fashion_mnist"].data.dataset == OOD_PRESETS["fashion_mnist"].data.dataset == "fashion_mnist"
+    assert PRESETS["fashion_mnist"].model == PRESETS["mnist"].model  # the mnist preset, other images
+    folder = default_data_dir("fashion_mnist")
+    assert folder == shared_fashion_mnist_dir()
+    clothes, labels = load_images("fashion_mnist", "test", folder, limit=1000)
+    assert clothes.shape == (1000, 1, 28, 28) and set(labels.tolist()) == set(range(10))
+    assert clothes.float().mean() / 255 > 0.25  # clothing, not digits
+    with pytest.raises(FileNotFoundError, match="MNIST test files not found"):
+        load_images("mnist", "test", folder)  # the clothing under MNIST's file names is not read as digits
+    assert default_real_sets("fashion_mnist", folder) == {"mnist": shared_mnist_dir()}
+    digits = load_ood_images("mnist", shared_mnist_dir(), (1, 28, 28), limit=1000)
+    assert digits.mean() < 0.16

@@ -26,7 +26,7 @@ from .concepts import (
     sample,
     train_energy,
 )
-from .io import closing_entries, run_settings, save_image_rows
+from .io import closing_entries, run_settings, save_generated, save_image_rows
 from .model_files import ConceptSpec, build_concept_energy, save_concept_energy
 from .networks import ColumnCondition, PlainCNN
 
@@ -209,6 +209,7 @@ def run_celeba_compose(
     device = torch.device(config.training.device)
     combos: dict[str, Any] = {}
     rows: dict[str, torch.Tensor] = {}
+    generated: dict[str, torch.Tensor] = {}
     for k, combo in enumerate(config.evaluation.combinations):
         requested = {names.index(a): v for a, v in combo}
         label = " & ".join(f"{a}={v}" for a, v in combo)
@@ -221,6 +222,7 @@ def run_celeba_compose(
         seed_everything(config.seed, "sampling", k)
         for method, energies in runs.items():
             s = sample(energies, x0.to(device), y.to(device), sampler, mode="in_turn").cpu()
+            generated[f"{label}: {method}"] = s
             sc = attribute_scores(classifier, s, requested)
             scores[method] = {"all_requested": sc["all"]} | {a: sc[f"attr{names.index(a)}"] for a, _ in combo}
             if method == "sum":
@@ -243,6 +245,7 @@ def run_celeba_compose(
         "image_size": size,
         "classifier_accuracy_held_out": {a: clf_acc[i].item() for i, a in enumerate(names)},
         "combinations": combos,
+        "samples": save_generated(generated, out / "samples.npz"),
         "final_losses": final_losses,
         **closing_entries(config, {a: f"models/attr_{a}.pt" for a in names}, t0),
     }

@@ -40,7 +40,7 @@ from .dsprites import (
     to_tensor,
 )
 from .evaluation import LatentPredictor, PredictorConfig, score_samples, train_latent_predictor
-from .io import closing_entries, run_settings, save_image_rows
+from .io import closing_entries, run_settings, save_generated, save_image_rows
 from .model_files import ConceptSpec, save_concept_energy
 
 CROSS_EXPERIMENTS = ("size_position", "shape_position")
@@ -287,6 +287,7 @@ def run_dsprites_compose(
     show = min(8, n_eval)
     save_image_rows({k: v[:show] for k, v in joint_samples.items()}, out / "joint_samples.png",
                     "joint sampling: each row conditioned on the latents of the ground-truth row")
+    generated = {f"joint: {k}": v for k, v in joint_samples.items() if k != "ground_truth"}
     cross: dict[str, Any] = {}
     cross_rows: dict[str, torch.Tensor] = {}
     cache: dict[str, nn.Module] = {}
@@ -294,6 +295,7 @@ def run_dsprites_compose(
         cross[name], s = run_cross_product(run, name, predictor, cache)
         for k in ("ground_truth", "joint_baseline", "sum", "sum_finetuned"):
             cross_rows[f"{name}: {k}"] = s[k][:show]
+        generated |= {f"{name}: {k}": v for k, v in s.items() if k != "ground_truth"}
     if cross_rows:
         save_image_rows(cross_rows, out / "cross_product.png", "zero-shot cross-product generalization (held out)")
     results = {
@@ -306,6 +308,7 @@ def run_dsprites_compose(
         "joint": {"concepts": list(config.data.concepts), "n_train": config.data.train_images,
                   "n_evaluated": n_eval, "metrics": joint},
         "cross_product": cross,
+        "samples": save_generated(generated, out / "samples.npz"),
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
         **closing_entries(config, {k: f"models/{k}.pt" for k in run.histories
                                    if (out / "models" / f"{k}.pt").exists()}, t0),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_run import package_versions, save_figure
+from ebm_run import package_versions, save_figure, save_samples
 
 from .concepts import ConceptOptimization
 
@@ -65,3 +65,13 @@ def save_image_rows(rows: dict[str, torch.Tensor], path: str | Path, title: str 
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save_figure(fig, Path(path), dpi=90)
+
+
+def save_generated(sets: dict[str, torch.Tensor], path: str | Path) -> dict[str, Any]:
+    """Every generated image of the run as data (``ebm_run.save_samples``): ``path`` (``samples.npz``)
+    holds ``images`` (uint8, N x C x H x W), ``labels`` (-1: generated for latents or attributes, not a
+    class) and ``set`` (the experiment and method each image comes from, e.g. "joint: sum_in_turn").
+    Returns results.json's entry: the file, the count and the images per set."""
+    names = [name for name, x in sets.items() for _ in range(x.shape[0])]
+    save_samples(path, torch.cat(list(sets.values())), None, set=names)
+    return {"file": Path(path).name, "n": len(names), "per_set": {k: int(v.shape[0]) for k, v in sets.items()}}

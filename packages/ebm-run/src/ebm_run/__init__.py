@@ -52,6 +52,7 @@ from .records import (
     recorded_app,
     recorded_config,
     save_figure,
+    save_samples,
     settings_changes,
     stale_temporaries,
     start_run_folder,
@@ -69,7 +70,7 @@ __all__ = [
     "replace_given",
     "RUN_RECORD", "held_run_folders", "lock_run_folder", "package_versions", "read_run_record",
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
-    "recorded_config",
+    "recorded_config", "save_samples",
     "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir", "shared_fashion_mnist_dir",
 ]
 __version__ = "0.1.0"

@@ -50,13 +50,14 @@ def read_idx(path: str | Path) -> np.ndarray:
 # Where each idx data set's files are looked for under a folder DIR: DIR itself, the flat folder
 # shipped beside the checkout (DIR/<shared name>) and torchvision's layout (DIR/<Name>/raw).
 # Fashion-MNIST's files are named exactly like MNIST's, so DIR itself counts for Fashion-MNIST only
-# when its name says so (e.g. "fashion-mnist"): a folder of MNIST files is never read as clothing.
+# when its name says so (e.g. "fashion-mnist"), and for MNIST only when it does not: a folder of MNIST
+# files is never read as clothing, nor the clothing as digits.
 IDX_SETS = {"mnist": ("MNIST", "mnist", "MNIST"), "fashion_mnist": ("Fashion-MNIST", "fashion-mnist", "FashionMNIST")}
 
 
 def _mnist_folders(data_dir: Path, dataset: str = "mnist") -> tuple[Path, ...]:
     _, flat, torchvision_name = IDX_SETS[dataset]
-    root = (data_dir,) if dataset == "mnist" or "fashion" in data_dir.resolve().name.lower() else ()
+    root = (data_dir,) if (dataset == "fashion_mnist") == ("fashion" in data_dir.resolve().name.lower()) else ()
     return (*root, data_dir / flat, data_dir / torchvision_name / "raw")
 
 
@@ -71,9 +72,9 @@ def _find(data_dir: Path, stem: str, dataset: str = "mnist") -> Path | None:
 def find_mnist_files(data_dir: str | Path, split: str = "train", dataset: str = "mnist") -> tuple[Path, Path]:
     """Paths of ``split``'s images and labels idx files (plain or ``.gz``) of ``dataset`` (``mnist``
     or ``fashion_mnist``, which share the file names) in ``data_dir`` (for Fashion-MNIST only when
-    its name says so), its flat folder (``data_dir/mnist``, ``data_dir/fashion-mnist``) or
-    torchvision's layout (``data_dir/MNIST/raw``, ``data_dir/FashionMNIST/raw``), first match in
-    that order."""
+    its name says so, for MNIST only when it does not), its flat folder (``data_dir/mnist``,
+    ``data_dir/fashion-mnist``) or torchvision's layout (``data_dir/MNIST/raw``,
+    ``data_dir/FashionMNIST/raw``), first match in that order."""
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if dataset not in IDX_SETS:

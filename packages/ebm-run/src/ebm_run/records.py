@@ -202,3 +202,21 @@ def package_versions(*packages: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def save_samples(path: str | Path, images: Any, labels: Any = None, **arrays: Any) -> Path:
+    """Generated images as data anyone can score: ``path`` (``.npz``, written whole) holds ``images``
+    (uint8, N x C x H x W, ``floor(256 x)`` of images in [0, 1]) and ``labels`` (int64, the class each
+    was generated for; -1 where there is none), and any other named ``arrays`` (e.g. which experiment
+    each image comes from, as strings). Read with ``np.load(path)``: no pickle is needed."""
+    import numpy as np
+    import torch
+    from ebm_core import quantize
+
+    q = quantize(images.detach().float().clamp(0, 1).cpu()).numpy()
+    y = (labels.detach().cpu().long().numpy() if labels is not None
+         else np.full(q.shape[0], -1, dtype=np.int64))
+    extra = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, images=q, labels=y, **extra)
+    return Path(path)

@@ -29,12 +29,12 @@ from torch.utils.data import Dataset, Subset
 
 from .pickled_arrays import load_pickled_arrays
 
-DATASETS = ("mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "dtd", "imagenet32", "imagenet128")
 _SHAPES = {
-    "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "svhn": (3, 32, 32),
-    "dtd": (3, 32, 32), "imagenet32": (3, 32, 32), "imagenet128": (3, 128, 128),
+    "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
+    "svhn": (3, 32, 32), "dtd": (3, 32, 32), "imagenet32": (3, 32, 32), "imagenet128": (3, 128, 128),
 }
-_CLASSES = {"mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "dtd": 47, "imagenet32": 1000,
+_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "dtd": 47, "imagenet32": 1000,
             "imagenet128": 1000}
 _SPLITS = ("train", "test")
 
@@ -84,6 +84,14 @@ def load_mnist(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor
                 f"{err} (only the test split is there: holdout_split() can carve a training part out of it)"
             ) from None
         raise
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
+
+
+def load_fashion_mnist(data_dir: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Fashion-MNIST from its idx files (flat, plain or .gz, as shipped; or torchvision's
+    ``FashionMNIST/raw``): uint8 images (N, 1, 28, 28) and labels (N,)."""
+    _check_split(split)
+    images, labels = read_mnist_idx(data_dir, split, "fashion_mnist")
     return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
 
 
@@ -189,6 +197,7 @@ def load_imagenet32(data_dir: str | Path, split: str = "train") -> tuple[torch.T
 
 _LOADERS = {
     "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
     "cifar10": lambda d, s: load_cifar(d, s, 10),
     "cifar100": lambda d, s: load_cifar(d, s, 100),
     "svhn": load_svhn,

@@ -186,6 +186,8 @@ OOD_PRESETS: dict[str, OODEvalConfig] = {
     "cifar10": OODEvalConfig(**_held_out(TRAINING_PRESETS["cifar10_uncond"], eval_images=10_000),
                              evaluation=OODEvaluation(ood_images=10_000, real_sets=("svhn", "textures", "cifar100"))),
 }
+OOD_PRESETS["fashion_mnist"] = OODEvalConfig(  # the mnist preset on Fashion-MNIST; MNIST's test images as outliers
+    data=dataclasses.replace(OODEvalConfig().data, dataset="fashion_mnist"))
 OOD_PRESETS["paper"] = OOD_PRESETS["cifar10"]  # the paper's main OOD result (Figure 10)
 
 

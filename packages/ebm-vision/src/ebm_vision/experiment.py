@@ -17,14 +17,22 @@ from ebm_core import LangevinSampler, TrainerConfig, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
-from ebm_run import check_memory, package_versions, recorded_config, start_run_folder, write_json_atomic
+from ebm_run import (
+    check_memory,
+    package_versions,
+    recorded_config,
+    save_samples,
+    shared_fashion_mnist_dir,
+    start_run_folder,
+    write_json_atomic,
+)
 
 from . import plots
 from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
 from .image_energy import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
-from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time, save_samples
+from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import (
     DomainClassifier,
     classifier_accuracy,
@@ -42,14 +50,16 @@ MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNe
 
 
 DATA_DIR_DEFAULT = ("default: the shared MNIST folder for the mnist and tiny presets ($EBM_MNIST_DIR, else "
-                    "shared/data/mnist beside the checkout), else data")
+                    "shared/data/mnist beside the checkout), the shared Fashion-MNIST folder for fashion_mnist "
+                    "($EBM_FASHION_MNIST_DIR, else shared/data/fashion-mnist), else data")
 
 
 def default_data_dir(preset: str) -> Path:
-    """The apps' ``--data-dir`` default (:data:`DATA_DIR_DEFAULT`): ebm-core's ``shared_mnist_dir()``
-    for the MNIST presets ``mnist`` and ``tiny`` when it exists, else ``data``."""
-    shared = shared_mnist_dir()
-    return shared if preset in ("mnist", "tiny") and shared.is_dir() else Path("data")
+    """The apps' ``--data-dir`` default (:data:`DATA_DIR_DEFAULT`): ebm-run's ``shared_mnist_dir()``
+    for the MNIST presets ``mnist`` and ``tiny``, ``shared_fashion_mnist_dir()`` for ``fashion_mnist``,
+    when it exists, else ``data``."""
+    shared = shared_fashion_mnist_dir() if preset == "fashion_mnist" else shared_mnist_dir()
+    return shared if preset in ("mnist", "tiny", "fashion_mnist") and shared.is_dir() else Path("data")
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ PRESETS: dict[str, ImageGenerateConfig] = {
                                                                     classifier_steps=3000))
        for name in ("cifar10_uncond", "cifar10_cond", "imagenet32_cond", "imagenet128_cond")},
 }
+PRESETS["fashion_mnist"] = dataclasses.replace(  # the mnist preset on Fashion-MNIST's 60,000 + 10,000 images
+    PRESETS["mnist"], data=dataclasses.replace(PRESETS["mnist"].data, dataset="fashion_mnist"))
 PRESETS["paper"] = PRESETS["cifar10_cond"]  # the paper's main results (Table 1, Figures 5-8): conditional CIFAR-10
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from ebm_core import auroc, check_finite, class_energies
 from ebm_core.checks import check_unit_range
-from ebm_run import find_mnist_files, read_mnist_idx, save_figure, shared_fashion_mnist_dir
+from ebm_run import find_mnist_files, read_mnist_idx, save_figure, shared_fashion_mnist_dir, shared_mnist_dir
 from torch import nn
 
 from .data import dequantize, load_images
@@ -122,16 +122,17 @@ def _torchvision_set(name: str, data_dir: Path) -> torch.Tensor:
 
 def default_real_sets(dataset: str, data_dir: str | Path) -> dict[str, Path]:
     """The real OOD sets a model of ``dataset`` is scored against when none are named, with the
-    folder each is read from: for MNIST, Fashion-MNIST's test images where their files are found
-    (in ``data_dir``, else beside the checkout); none otherwise."""
-    if dataset != "mnist":
+    folder each is read from: for MNIST, Fashion-MNIST's test images, and for Fashion-MNIST, MNIST's,
+    where their files are found (in ``data_dir``, else beside the checkout); none otherwise."""
+    other = {"mnist": "fashion_mnist", "fashion_mnist": "mnist"}.get(dataset)
+    if other is None:
         return {}
-    for folder in (Path(data_dir), shared_fashion_mnist_dir()):
+    for folder in (Path(data_dir), shared_fashion_mnist_dir() if other == "fashion_mnist" else shared_mnist_dir()):
         try:
-            find_mnist_files(folder, "test", "fashion_mnist")
+            find_mnist_files(folder, "test", other)
         except FileNotFoundError:
             continue
-        return {"fashion_mnist": folder}
+        return {other: folder}
     return {}
 
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
-from ebm_core import LangevinSampler, quantize
-from ebm_core.atomic import atomic_path
+from ebm_core import LangevinSampler
 from ebm_core.checks import check_count, check_nonnegative, check_unit_range
 from ebm_core.progress import progress
 from torch import nn
@@ -102,15 +99,3 @@ def chain_from_noise(
     device = torch.device(device)
     out = run.run(energy, torch.rand((n, *shape), device=device), _labels(y, n, device))
     return out.chain
-
-
-def save_samples(path: str | Path, images: torch.Tensor, labels: torch.Tensor | None) -> Path:
-    """Generated images as data anyone can score: ``path`` (``.npz``, written whole) holds ``images``
-    (uint8, N x C x H x W, ``floor(256 x)``) and ``labels`` (int64, the class each was generated
-    for; -1 for an unconditional model). Read with ``np.load(path)`` (no pickle needed)."""
-    q = quantize(images.detach().float().clamp(0, 1).cpu()).numpy()
-    y = (labels.detach().cpu().long().numpy() if labels is not None
-         else np.full(q.shape[0], -1, dtype=np.int64))
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=q, labels=y)
-    return Path(path)
