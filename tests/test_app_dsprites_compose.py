@@ -40,7 +40,8 @@ def test_dsprites_compose_tiny_end_to_end_and_resume(tmp_path):
         images, labels, sets = npz["images"], npz["labels"], npz["set"]
     assert images.dtype == np.uint8 and images.shape[1:] == (1, 16, 16) and (labels == -1).all()
     assert len(images) == len(sets) == results["samples"]["n"] and "ground_truth" not in " ".join(set(sets.tolist()))
-    assert {"joint: sum_in_turn", "size_position: sum_finetuned", "shape_position: joint_baseline"} <= set(sets.tolist())
+    wanted = {"joint: sum_in_turn", "size_position: sum_finetuned", "shape_position: joint_baseline"}
+    assert wanted <= set(sets.tolist())
     assert results["samples"]["per_set"]["joint: sum_in_turn"] == int((sets == "joint: sum_in_turn").sum())
     assert (out / "cross_product.png").stat().st_size > 5_000
     assert (out / "checkpoints" / "joint_scale" / "checkpoint.pt").exists()
