@@ -31,6 +31,14 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     want = [base["temperature"]] if base["trusted"] else [1.0, 0.5]  # all of them if the base T is not trusted
     assert [t["temperature"] for t in rows["l2_0.1"]["per_temperature"]] == want
     assert r["trusted"] == {n: m["trusted"] for n, m in rows.items()}
+    # the AIS setting checked on known log Z first; the tiny setting (3 temperatures) fails, so nothing is trusted
+    assert [v["name"] for v in r["ais_validation"]] == ["gaussian", "mixture_of_4"]
+    assert not any(v["passed"] for v in r["ais_validation"]) and not any(r["trusted"].values())
+    assert all("known-Z" in m["distrust"] for m in rows.values())
+    for m in rows.values():  # T chosen on held-out training images; the test images bounded once, in bits too
+        assert m["temperature_chosen_on"] == "50 validation images" and len(m["bits_per_dim"]) == 2
+        assert m["bits_per_dim"][0] <= m["bits_per_dim"][1] or m["upper_nats"] < m["lower_nats"]
+    assert set(r["bracket_vs_num_temperatures"]) == set(rows)
     model = out / "models" / "replay_buffer" / "model.pt"
 
     # one model file: the same AIS run (same seed) gives the same bounds

@@ -133,3 +133,29 @@ def test_a_setting_that_fails_the_known_z_validation_is_never_trusted():
     res = likelihood_bounds(BoxGaussian(0.15), torch.rand(20, 1, 4, 4), cfg, validation=failed)
     assert not res["trusted"] and "known-Z" in res["distrust"]
     assert [r["num_temperatures"] for r in res["bracket_vs_num_temperatures"]] == [3, 10, 30]
+
+
+def test_the_temperature_is_chosen_on_validation_images_and_the_test_images_bounded_once_in_bits_too():
+    """Validation images that favour T = 100 choose it where the test images themselves would choose
+    T = 25; the test bounds at that T come from the same log Z estimates, in nats and bits/dim."""
+    from ebm_vision.likelihood import bits_per_dim
+
+    torch.manual_seed(0)
+    energy = BoxGaussian(0.05)
+    x_test = (0.5 + 0.25 * torch.randn(200, 1, 4, 4)).clamp(0, 1)  # T = 25's density (sd 0.25)
+    x_val = (0.5 + 0.5 * torch.randn(200, 1, 4, 4)).clamp(0, 1)  # wider: T = 100's (sd 0.5)
+    cfg = LikelihoodConfig(ais=AISConfig(num_chains=200, num_temperatures=100,
+                                         hmc=HMCSampler(leapfrog_steps=10, step_size=0.01)),
+                           temperatures=(25.0, 100.0), num_test=200)
+    on_test = likelihood_bounds(energy, x_test, cfg)
+    on_val = likelihood_bounds(energy, x_test, cfg, x_val=x_val)
+    assert (on_test["temperature"], on_val["temperature"]) == (25.0, 100.0) and on_val["trusted"]
+    assert on_test["temperature_chosen_on"] == "test images"
+    assert on_val["temperature_chosen_on"] == "200 validation images"
+    exact = -(energy(x_test) / 100.0).mean().item() - energy.log_z(16, 100.0)  # the test images at the chosen T
+    assert on_val["lower_nats"] - 0.3 <= exact <= on_val["upper_nats"] + 0.3
+    assert on_val["per_temperature"][1]["lower_nats"] < 0 < on_val["lower_nats"]  # rows: the validation images'
+    assert on_val["bits_per_dim"] == [pytest.approx(8 - on_val["upper_nats"] / (16 * math.log(2))),
+                                      pytest.approx(8 - on_val["lower_nats"] / (16 * math.log(2)))]
+    assert bits_per_dim(16 * math.log(256), 16) == pytest.approx(0.0)  # the entropy ceiling is 0 bits/dim
+    assert "(q + U(0, 1)) / 256" in on_val["dequantization"]

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from ebm_core import LangevinSampler, SupervisedConfig, Trainer, TrainerConfig, lowest_energy_class, seed_everything
 from ebm_core.checks import finite_stage
+from ebm_core.seeding import torch_generator
 from ebm_run import check_memory, package_versions, recorded_config, start_run_folder, write_json_atomic
 from torch import nn
 
@@ -415,7 +416,7 @@ LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
         **_held_out(_uncond(TRAINING_PRESETS["tiny"]), eval_images=200, train_limit=1000),
         evaluation=LikelihoodEvaluation(
             LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=8, num_temperatures=3,
-                                                     final_transitions=1), num_test=50),
+                                                     final_transitions=1), num_test=50, num_validation=50),
             l2_sweep=(0.1, 1.0), step_sweep=(10.0,))),
     # Figures 23 and 25 at the paper's scale: the reference MNIST net, 10,000 AIS chains.
     "paper": LikelihoodExperimentConfig(
@@ -466,6 +467,21 @@ def paper_bounds(name: str) -> list[float] | None:
     return None if ref is None else list(ref)
 
 
+def _hold_out_validation(train: Any, n: int, seed: int) -> tuple[Any, torch.Tensor | None]:
+    """The last ``n`` training images, dequantized with ``seed``, as the validation images the model
+    temperature is chosen on, and the training data without them (None, and the data whole, for 0)."""
+    from .data import DequantizedImages, dequantize
+
+    if n == 0:
+        return train, None
+    if not isinstance(train, DequantizedImages) or n >= len(train):
+        raise ValueError(f"evaluation.likelihood.num_validation: {n:,} validation images leave none of the "
+                         f"{len(train):,} training images to train on")
+    labels = None if train.labels is None else train.labels[:-n]
+    held = dequantize(train.images[-n:], torch_generator(seed, "likelihood validation images"))
+    return DequantizedImages(train.images[:-n], labels), held
+
+
 def _train_variant(name: str, cfg: ImageTrainingConfig, train: Any, out: Path, resume: bool
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """Train one variant through ebm-core's Trainer; PCD chains start from the previous step's
@@ -513,6 +529,7 @@ def run_likelihood(
     ckpt_seed = payload_seed(payload) if payload is not None else None
     split_seed = config.seed if ckpt_seed is None else ckpt_seed
     train, eval_x, _, note = load_splits(config.data, config.model.conditional, data_dir, split_seed)
+    train, val_x = _hold_out_validation(train, ev.likelihood.num_validation, split_seed)
     device = config.training.device
     models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
     if checkpoint is not None:
@@ -543,7 +560,7 @@ def run_likelihood(
         base = next((r for r in rows if r["name"] == "replay_buffer"), None)
         if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
             lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
-        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name, validation=validation)
+        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name, validation=validation, x_val=val_x)
         rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
                      "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")

@@ -65,7 +65,9 @@ class LikelihoodConfig:
     MNIST bracket, 1925 / 2218 nats, is 15%). ``validate``: run the AIS setting on energies with a
     known log Z first (:func:`validate_ais`, with at most ``validation_chains`` chains);
     ``curve``: other numbers of temperatures at which the
-    chosen model temperature is bounded again (the bracket against ``num_temperatures``)."""
+    chosen model temperature is bounded again (the bracket against ``num_temperatures``);
+    ``num_validation``: training images held out of training on which the model temperature is
+    chosen (0: chosen on the test images themselves, as the paper did)."""
 
     ais: AISConfig = field(default_factory=lambda: AISConfig(
         num_chains=100, num_temperatures=100, hmc=HMCSampler(steps=1, leapfrog_steps=10, step_size=0.01)))
@@ -74,6 +76,7 @@ class LikelihoodConfig:
     levels: int | None = 256
     max_relative_gap: float = 0.2
     validate: bool = True
+    num_validation: int = 500
     validation_chains: int = 256
     curve: tuple[int, ...] = ()
 
@@ -89,6 +92,7 @@ class LikelihoodConfig:
             check_count(self.levels, "LikelihoodConfig.levels", minimum=2)
         check_positive(self.max_relative_gap, "LikelihoodConfig.max_relative_gap")
         check_count(self.validation_chains, "LikelihoodConfig.validation_chains")
+        check_count(self.num_validation, "LikelihoodConfig.num_validation", minimum=0)
         for k in self.curve:
             check_count(k, "each of LikelihoodConfig.curve")
 
@@ -159,47 +163,74 @@ def tempered(energy: nn.Module, temperature: float) -> nn.Module:
     return energy if temperature == 1.0 else SumEnergy([(energy, None)], weights=[1.0 / temperature], pass_y=True)
 
 
+def bits_per_dim(nats: float, dim: int, levels: int | None = 256) -> float:
+    """A mean log density of dequantized data in nats as bits per dimension of the quantized data:
+    ``log2(levels) - nats / (D ln 2)`` (the density of ``(q + U(0, 1)) / levels`` bounds the discrete
+    likelihood from below, so the lower nats give the upper bits); without ``levels``, ``-nats / (D ln 2)``."""
+    return (math.log2(levels) if levels else 0.0) - nats / (dim * math.log(2))
+
+
 def likelihood_bounds(
     energy: nn.Module, x_test: torch.Tensor, config: LikelihoodConfig = LikelihoodConfig(),
     device: torch.device | str = "cpu", name: str = "the model", validation: Sequence[dict[str, Any]] = (),
+    x_val: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Mean test log likelihood bounds in nats for each temperature, and the best trusted one
-    (:func:`distrust`, given the setting's known-Z ``validation`` rows; if no temperature is trusted,
-    the best of all, with ``trusted`` False and the reason), bounded again at ``config.curve``'s
-    numbers of temperatures.
+    """Mean log likelihood bounds in nats for each temperature on the validation images ``x_val``, the
+    best trusted temperature there (:func:`distrust`, given the setting's known-Z ``validation`` rows;
+    if none is trusted, the best of all, with ``trusted`` False and the reason), and the test images'
+    bounds at that temperature alone, from the same log Z estimates (the test images read once), in
+    nats and bits per dimension; then bounded again at ``config.curve``'s numbers of temperatures
+    (on the validation images). Without ``x_val`` the temperature is chosen on the test images, as the
+    paper did (``temperature_chosen_on`` says which).
 
-    ``x_test``: continuous test images ``(N, C, H, W)`` in [0, 1] (an unconditional energy)."""
-    if x_test.dim() != 4:
-        raise ValueError(f"x_test must be images (N, C, H, W) in [0, 1], got shape {tuple(x_test.shape)}")
-    check_unit_range(x_test, "x_test")
+    ``x_test``, ``x_val``: continuous images ``(N, C, H, W)`` in [0, 1] (an unconditional energy)."""
+    for x_in, what in ((x_test, "x_test"), (x_val, "x_val")):
+        if x_in is None:
+            continue
+        if x_in.dim() != 4:
+            raise ValueError(f"{what} must be images (N, C, H, W) in [0, 1], got shape {tuple(x_in.shape)}")
+        check_unit_range(x_in, what)
     x = x_test[: config.num_test].to(device)
+    choose_on = x if x_val is None else x_val.to(device)
     energy = energy.to(device).eval()
+    dim = math.prod(x.shape[1:])
 
-    def bound(t: float, ais: AISConfig) -> dict[str, Any]:
+    def bound(t: float, ais: AISConfig) -> tuple[dict[str, Any], Any]:
         e_t = tempered(energy, t)
         res = ais_log_partition(e_t, tuple(x.shape[1:]), ais, device=device)
-        lower, upper = res.log_likelihood_bounds(e_t, x)
+        lower, upper = res.log_likelihood_bounds(e_t, choose_on)
         check_finite([lower, upper, res.log_z_lower, res.log_z_upper],
                      f"{name}: AIS likelihood bounds at temperature {t}")
         rates = res.accept_rates
         return {"temperature": t, "num_temperatures": ais.num_temperatures, "lower_nats": lower, "upper_nats": upper,
                 "log_z_lower": res.log_z_lower, "log_z_upper": res.log_z_upper,
                 "mean_energy": -lower - res.log_z_upper, "accept_rate": res.accept_rate,
-                "accept_rate_min": min(rates), "accept_rate_last": rates[-1]}
+                "accept_rate_min": min(rates), "accept_rate_last": rates[-1]}, res
 
-    rows = [bound(t, config.ais) for t in config.temperatures]
+    bounded = [bound(t, config.ais) for t in config.temperatures]
+    rows = [row for row, _ in bounded]
     ceiling = entropy_ceiling(x.shape[1:], config.levels) if config.levels else None
     for r in rows:
         r["distrust"] = distrust(r, ceiling, config.max_relative_gap, validation)
     trusted = [r for r in rows if r["distrust"] is None]
     best = max(trusted or rows, key=lambda r: r["lower_nats"])
-    curve = [bound(best["temperature"], dataclasses.replace(config.ais, num_temperatures=k))
+    chosen = bounded[rows.index(best)][1]
+    t_best = best["temperature"]
+    lower, upper = chosen.log_likelihood_bounds(tempered(energy, t_best), x)  # the test images, at that T only
+    check_finite([lower, upper], f"{name}: test likelihood bounds at temperature {t_best}")
+    test_row = {"lower_nats": lower, "upper_nats": upper}
+    why = distrust(test_row, ceiling, config.max_relative_gap, validation)
+    curve = [bound(t_best, dataclasses.replace(config.ais, num_temperatures=k))[0]
              for k in sorted(set(config.curve) - {config.ais.num_temperatures})]
     curve = sorted([*curve, best], key=lambda r: r["num_temperatures"])
-    return {"lower_nats": best["lower_nats"], "upper_nats": best["upper_nats"], "temperature": best["temperature"],
-            "trusted": bool(trusted), "distrust": best["distrust"], "entropy_ceiling_nats": ceiling,
-            "per_temperature": rows, "num_test": int(x.shape[0]),
-            "bracket_width_nats": best["upper_nats"] - best["lower_nats"],
+    return {"lower_nats": lower, "upper_nats": upper, "temperature": t_best,
+            "bits_per_dim": [bits_per_dim(upper, dim, config.levels), bits_per_dim(lower, dim, config.levels)],
+            "dequantization": (f"(q + U(0, 1)) / {config.levels}; bits/dim = log2({config.levels}) - nats / (D ln 2)"
+                               if config.levels else "none; bits/dim = -nats / (D ln 2)"),
+            "temperature_chosen_on": "test images" if x_val is None else f"{choose_on.shape[0]} validation images",
+            "trusted": bool(trusted) and why is None, "distrust": best["distrust"] or why,
+            "entropy_ceiling_nats": ceiling, "per_temperature": rows, "num_test": int(x.shape[0]),
+            "bracket_width_nats": upper - lower,
             "bracket_vs_num_temperatures": [{k: r[k] for k in ("num_temperatures", "lower_nats", "upper_nats",
                                                               "accept_rate")} for r in curve],
             "ais": {"num_chains": config.ais.num_chains, "num_temperatures": config.ais.num_temperatures,
@@ -235,4 +266,4 @@ def plot_likelihood(rows: Sequence[dict[str, Any]], path: str, title: str = "") 
 
 
 __all__ = ["PAPER_LIKELIHOOD", "PAPER_SENSITIVITY", "LikelihoodConfig", "tempered", "entropy_ceiling", "distrust",
-           "likelihood_bounds", "plot_likelihood", "validate_ais", "KNOWN_Z_ENERGIES"]
+           "likelihood_bounds", "plot_likelihood", "validate_ais", "KNOWN_Z_ENERGIES", "bits_per_dim"]
