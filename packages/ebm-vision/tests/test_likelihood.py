@@ -159,3 +159,20 @@ def test_the_temperature_is_chosen_on_validation_images_and_the_test_images_boun
                                       pytest.approx(8 - on_val["lower_nats"] / (16 * math.log(2)))]
     assert bits_per_dim(16 * math.log(256), 16) == pytest.approx(0.0)  # the entropy ceiling is 0 bits/dim
     assert "(q + U(0, 1)) / 256" in on_val["dequantization"]
+
+
+def test_a_constant_energy_or_a_setting_that_cannot_converge_is_never_trusted():
+    from ebm_vision.likelihood import validate_ais
+
+    class Flat(nn.Module):
+        def forward(self, x, y=None):
+            return torch.zeros(x.shape[0]) + 0 * x.flatten(1).sum(1)
+
+    cfg = LikelihoodConfig(ais=AISConfig(num_chains=16, num_temperatures=5), num_test=8)
+    res = likelihood_bounds(Flat(), torch.rand(8, 1, 4, 4), cfg)
+    assert res["lower_nats"] == pytest.approx(0.0, abs=1e-6)  # exact, and still not a model of anything
+    assert not res["trusted"] and "constant" in res["distrust"]
+    one = AISConfig(num_chains=16, num_temperatures=1)  # one step from uniform to the target
+    rows = validate_ais(one, (1, 4, 4), max_relative_gap=0.2)
+    assert not any(r["passed"] for r in rows)
+    assert "failed the known-Z validation" in distrust({"lower_nats": 5.0, "upper_nats": 5.1}, None, 0.2, rows)
