@@ -8,7 +8,8 @@ rule (noise, element-wise gradient clip, step, clamp to [0, 1]; A.11 / reference
 Prints samples x steps per second of both, on
   (a) an MLP energy ``MLPEnergy(62, hidden=(128, 128, 128))``, batch 128, and
   (b) the paper's conditional ResNet32 (32x32x3), batch 128,
-with the ratio ours / reference, for the eager sampler and for ``LangevinSampler(compile=True)``
+with the ratio ours / reference, for the eager sampler (on the ResNet also in channels-last memory
+format) and for ``LangevinSampler(compile=True)``
 (MLP by default; its compile is timed apart and left out); then this machine's float32 matmul FLOP/s and the share of
 it that each ResNet loop reaches (FLOPs of one forward + input gradient counted with
 ``torch.utils.flop_counter``). Runs are interleaved (ref, ours, ref, ours ...), after warmups;
@@ -21,6 +22,7 @@ the best of the repeats is reported (robust to other load on the machine).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -60,12 +62,13 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 
 def compare(
     name: str, energy: nn.Module, x0: torch.Tensor, y: torch.Tensor | None, steps: int, warmup_steps: int,
-    repeats: int, device: torch.device, compiled: bool = False,
+    repeats: int, device: torch.device, compiled: bool = False, channels_last: bool = False,
 ) -> dict[str, float]:
     """Samples x steps per second of the loops (best of interleaved repeats).
 
     With ``compiled`` the ``LangevinSampler(compile=True)`` path runs too; its first chain
-    (the compile) is timed apart and left out of the comparison.
+    (the compile) is timed apart and left out of the comparison. With ``channels_last`` (images) the
+    eager sampler also runs on a copy of the energy and chains in channels-last memory format.
     """
     energy.train()  # as inside Trainer: spectral norm does its power iteration at each forward
     loops: dict[str, Callable[[], object]] = {
@@ -79,6 +82,11 @@ def compare(
         compile_s = timed(lambda: LangevinSampler(steps=warmup_steps, compile=True).run(energy, x0, y), device)
         LangevinSampler(steps=warmup_steps, compile=True).run(energy, x0, y)
         loops["compiled"] = lambda: LangevinSampler(steps=steps, compile=True).run(energy, x0, y)
+    if channels_last:
+        energy_cl = copy.deepcopy(energy).to(memory_format=torch.channels_last)
+        x_cl = x0.contiguous(memory_format=torch.channels_last)
+        LangevinSampler(steps=warmup_steps).run(energy_cl, x_cl, y)
+        loops["channels_last"] = lambda: LangevinSampler(steps=steps).run(energy_cl, x_cl, y)
     times: dict[str, list[float]] = {key: [] for key in loops}
     for _ in range(repeats):
         for key, fn in loops.items():
@@ -91,7 +99,11 @@ def compare(
     if compiled:
         print(f"  LangevinSampler(compile=True)   : {rate['compiled']:12.1f} samples*steps/s"
               f"  (first chain, compile included: {compile_s:.1f} s, not in the timing)")
+    if channels_last:
+        print(f"  LangevinSampler, channels-last  : {rate['channels_last']:12.1f} samples*steps/s")
     print(f"  RATIO ours/reference ({name}), eager   : {rate['ours'] / rate['reference']:.2f}x")
+    if channels_last:
+        print(f"  RATIO ours/reference ({name}), channels-last: {rate['channels_last'] / rate['reference']:.2f}x")
     if compiled:
         print(f"  RATIO ours/reference ({name}), compiled: {rate['compiled'] / rate['reference']:.2f}x")
     out = {**rate, "ratio": rate["ours"] / rate["reference"], "compile_s": compile_s}
@@ -172,14 +184,14 @@ def main() -> None:
     x_img = torch.rand(rb, 3, 32, 32, device=device)
     y_img = torch.randint(0, 10, (rb,), device=device)
     res = compare("ResNet32", net, x_img, y_img, res_steps, 1, res_repeats, device,
-                  compiled=args.compile_resnet and not args.no_compile)
+                  compiled=args.compile_resnet and not args.no_compile, channels_last=True)
     flops = step_flops(net, x_img[:2], y_img[:2]) / 2  # per sample and step
     peak = matmul_flops(device, 8192 if on_gpu else 2048, 10 if on_gpu else 3)
     print(f"  one forward + input gradient: {flops / 1e9:.2f} GFLOP per sample")
     print(f"  float32 matmul: {peak / 1e9:.1f} GFLOP/s")
-    for name in [key for key in ("reference", "ours", "compiled") if key in res]:
+    for name in [key for key in ("reference", "ours", "channels_last", "compiled") if key in res]:
         achieved = res[name] * flops
-        print(f"  SHARE of matmul peak, {name:9s}: {achieved / 1e9:8.1f} GFLOP/s = {100 * achieved / peak:5.1f}%")
+        print(f"  SHARE of matmul peak, {name:13s}: {achieved / 1e9:8.1f} GFLOP/s = {100 * achieved / peak:5.1f}%")
 
 
 if __name__ == "__main__":
