@@ -42,6 +42,12 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     n = results["samples"]["n"]
     assert images.dtype == np.uint8 and images.shape == (n, 1, 28, 28) and images.max() > 128
     assert labels.dtype == np.int64 and labels.tolist() == [i % 10 for i in range(n)]
+    cond = results["scores"]["conditional_accuracy"]  # which classifier scored the classes, and per class
+    assert "DomainClassifier" in cond["classifier"]
+    assert cond["classifier_test_accuracy"] == results["classifier_test_accuracy"]
+    assert set(cond["test_time_sampling_per_class"]) == {str(c) for c in range(10)}
+    per_class = list(cond["test_time_sampling_per_class"].values())
+    assert abs(sum(per_class) / 10 - cond["test_time_sampling"]) < 1e-6  # equal samples per class
     assert all((out / f).stat().st_size > 500 for f in FIGURES)
     assert (out / "checkpoint.pt").exists() and (out / "model.pt").exists()
     assert "salt_and_pepper: MSE" in proc.stdout

@@ -81,6 +81,12 @@ def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor)
     return float((extract(classifier, x).argmax(1) == y.cpu()).float().mean())
 
 
+def per_class_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The share of the images of each class present in ``y`` that ``classifier`` assigns to it."""
+    hit = extract(classifier, x).argmax(1) == y.cpu()
+    return {str(c): float(hit[y.cpu() == c].float().mean()) for c in sorted(set(y.tolist()))}
+
+
 def domain_fid(
     real: torch.Tensor, fake: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor],
 ) -> float:
