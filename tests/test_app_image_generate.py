@@ -48,6 +48,10 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert set(cond["test_time_sampling_per_class"]) == {str(c) for c in range(10)}
     per_class = list(cond["test_time_sampling_per_class"].values())
     assert abs(sum(per_class) / 10 - cond["test_time_sampling"]) < 1e-6  # equal samples per class
+    judge = cond["reference_classifier"]  # the independent judge, trained apart from the EBM and the domain classifier
+    assert "ReferenceClassifier" in judge["classifier"] and set(judge["test_time_sampling_per_class"]) == set(
+        cond["test_time_sampling_per_class"]) and 0 <= judge["test_time_sampling"] <= 1
+    assert (out / "reference_classifier.pt").exists()
     assert all((out / f).stat().st_size > 500 for f in FIGURES)
     assert (out / "checkpoint.pt").exists() and (out / "model.pt").exists()
     assert "salt_and_pepper: MSE" in proc.stdout

@@ -35,6 +35,7 @@ from .restoration import RestorationConfig, run_restoration
 from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import (
     DomainClassifier,
+    ReferenceClassifier,
     classifier_accuracy,
     domain_fid,
     extract,
@@ -69,7 +70,9 @@ class ImageGenerateEvaluation:
     sampling (``test_time``), restoration (``restoration``) of ``restoration_images`` held-out images,
     a domain classifier trained for ``classifier_steps`` steps on the first ``classifier_images``
     training images (a CNN apart from the EBM: it scores the class of conditional samples and gives
-    the domain FID's features), energy histograms of
+    the domain FID's features), for a conditional model with ``reference_classifier_steps`` > 0 also
+    an independent :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the
+    judge of conditional samples), energy histograms of
     ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
     conversion of ``cross_class_sources`` images and a chain strip of ``strip_frames`` frames."""
 
@@ -79,6 +82,8 @@ class ImageGenerateEvaluation:
     restoration_images: int = 200
     classifier_steps: int = 400
     classifier_images: int = 5000
+    reference_classifier_steps: int = 0
+    reference_classifier_images: int = 60_000
     histogram_images: int = 1000
     neighbour_samples: int = 10
     cross_class_sources: int = 5
@@ -102,12 +107,12 @@ PRESETS: dict[str, ImageGenerateConfig] = {
     "mnist": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["mnist"], holdout_from_test=True),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=4, flip_rounds=1), RestorationConfig(rounds=3),
-                                           num_samples=300)),
+                                           num_samples=300, reference_classifier_steps=3000)),
     "tiny": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
-                                           restoration_images=20, classifier_steps=20, histogram_images=100,
-                                           neighbour_samples=4, cross_class_sources=2, strip_frames=4)),
+                                           restoration_images=20, classifier_steps=20, reference_classifier_steps=5,
+                                           histogram_images=100, neighbour_samples=4, cross_class_sources=2, strip_frames=4)),
     **{name: ImageGenerateConfig(**recipe_sections(TRAINING_PRESETS[name], eval_images=10_000),
                                  evaluation=ImageGenerateEvaluation(num_samples=50_000, restoration_images=1000,
                                                                     classifier_steps=3000))
@@ -273,6 +278,22 @@ def run_image_generate(
             save_with_settings(clf, clf_settings, clf_path)
             del clf_x, clf_y
         results["classifier_test_accuracy"] = classifier_accuracy(clf, eval_x, eval_y)
+    judge = None
+    if ref_y is not None and k and ev.reference_classifier_steps:  # the independent judge of conditional samples
+        n_judge = min(ev.reference_classifier_images, len(train))
+        judge_settings = {**clf_settings, "kind": "reference classifier", "images": n_judge,
+                          "steps": ev.reference_classifier_steps}
+        judge = ReferenceClassifier(shape[0], n_cls)
+        if resume and load_if_same_settings(judge, judge_settings, out / "reference_classifier.pt",
+                                            "reference classifier weights"):
+            judge.eval()
+        else:
+            judge_x, judge_y = _train_tensor(train, n_judge, config.seed)
+            judge = train_domain_classifier(judge_x, judge_y, ev.reference_classifier_steps, num_classes=n_cls,
+                                            seed=config.seed, quiet=quiet, reference=True)
+            save_with_settings(judge, judge_settings, out / "reference_classifier.pt")
+            del judge_x, judge_y
+        results["reference_classifier_test_accuracy"] = classifier_accuracy(judge, eval_x, eval_y)
     seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
@@ -338,6 +359,17 @@ def run_image_generate(
                 "test_time_sampling_ensemble": classifier_accuracy(clf, ens, yc),
                 "one_chain_from_noise": classifier_accuracy(clf, one_chain, yc),
             }
+            if judge is not None:
+                scores["conditional_accuracy"]["reference_classifier"] = {
+                    "classifier": f"ReferenceClassifier (a CNN apart from the EBM and the domain classifier) "
+                                  f"trained {ev.reference_classifier_steps} steps on {judge_settings['images']:,} "
+                                  f"training images; test accuracy {results['reference_classifier_test_accuracy']:.4f}",
+                    "classifier_test_accuracy": results["reference_classifier_test_accuracy"],
+                    "test_time_sampling": classifier_accuracy(judge, single, yc),
+                    "test_time_sampling_per_class": per_class_accuracy(judge, single, yc),
+                    "test_time_sampling_ensemble": classifier_accuracy(judge, ens, yc),
+                    "one_chain_from_noise": classifier_accuracy(judge, one_chain, yc),
+                }
     else:
         scores["domain_fid"] = "skipped: the training data carry no labels for the domain classifier"
     scores["inception"] = inception_scores(  # Table 4 reports both the single model and the ensemble
