@@ -112,7 +112,8 @@ PRESETS: dict[str, ImageGenerateConfig] = {
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
                                            restoration_images=20, classifier_steps=20, reference_classifier_steps=5,
-                                           histogram_images=100, neighbour_samples=4, cross_class_sources=2, strip_frames=4)),
+                                           histogram_images=100, neighbour_samples=4, cross_class_sources=2,
+                                           strip_frames=4)),
     **{name: ImageGenerateConfig(**recipe_sections(TRAINING_PRESETS[name], eval_images=10_000),
                                  evaluation=ImageGenerateEvaluation(num_samples=50_000, restoration_images=1000,
                                                                     classifier_steps=3000))
