@@ -74,9 +74,9 @@ def test_default_data_dir_and_paper_presets():
     from ebm_vision.evaluation import OOD_PRESETS, ROBUSTNESS_PRESETS
     from ebm_vision.experiment import PRESETS, default_data_dir
 
-    for preset in ("mnist", "tiny"):
-        assert default_data_dir(preset) == (MNIST_DIR if MNIST_DIR.is_dir() else Path("data"))
-    assert default_data_dir("cifar10_cond") == default_data_dir("paper") == Path("data")
+    for preset in ("mnist", "tiny"):  # the folder follows the config's data set, not the preset's name
+        assert default_data_dir(PRESETS[preset].data.dataset) == (MNIST_DIR if MNIST_DIR.is_dir() else Path("data"))
+    assert default_data_dir(PRESETS["paper"].data.dataset) == default_data_dir("cifar10") == Path("data")
     assert PRESETS["paper"].data.dataset == "cifar10" and PRESETS["paper"].model.conditional
     assert OOD_PRESETS["paper"] == OOD_PRESETS["cifar10"]
     assert ROBUSTNESS_PRESETS["paper"] == ROBUSTNESS_PRESETS["cifar10"]

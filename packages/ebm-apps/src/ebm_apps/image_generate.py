@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_limit is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, train_limit=args.train_limit))
     out = resolve_out_dir(p, args)
-    data_dir = args.data_dir or default_data_dir(args.preset)
     config = finish_config(p, args, config)
+    data_dir = args.data_dir or default_data_dir(config.data.dataset)
     results = run_image_generate(config, out, data_dir, checkpoint=args.checkpoint, resume=args.resume,
                                  inception_weights=args.inception_weights, quiet=args.quiet)
     if not results:  # a non-zero torchrun rank: rank 0 evaluates and writes

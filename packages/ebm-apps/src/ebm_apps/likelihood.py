@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                                  evaluation=ev)
     out = resolve_out_dir(p, args)
     config = finish_config(p, args, config)
-    r = run_likelihood(config, out, args.data_dir or default_data_dir("mnist"), checkpoint=args.checkpoint,
+    r = run_likelihood(config, out, args.data_dir or default_data_dir(config.data.dataset), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])
     print(f"{'model':<16}{'lower':>10}{'upper':>10}{'T':>8}   paper (lower / upper)")

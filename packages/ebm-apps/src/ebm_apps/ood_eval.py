@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = dataclasses.replace(evaluation, ood_images=args.images)
     config = dataclasses.replace(config, evaluation=evaluation, seed=args.seed)
     out = resolve_out_dir(p, args)
-    data_dir = args.data_dir or default_data_dir(args.preset)
     config = finish_config(p, args, config)
+    data_dir = args.data_dir or default_data_dir(config.data.dataset)
     r = run_ood_eval(config, out, data_dir, checkpoint=args.checkpoint, ood_data_dir=args.ood_data_dir,
                      resume=args.resume, quiet=args.quiet)
     paper = r["paper_cifar10"]["ebm"]

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                  training=dataclasses.replace(c.training, ebm=ebm, classifier=clf))
     out = resolve_out_dir(p, args)
     config = finish_config(p, args, config)
-    r = run_robustness(config, out, args.data_dir or default_data_dir(args.preset), checkpoint=args.checkpoint,
+    r = run_robustness(config, out, args.data_dir or default_data_dir(config.data.dataset), checkpoint=args.checkpoint,
                        resume=args.resume, quiet=args.quiet)
     print(r["data"])
     print(f"clean accuracy: {', '.join(f'{k} {v:.3f}' for k, v in r['clean_accuracy'].items() if v is not None)}")

@@ -133,7 +133,8 @@ def train_supervised(
             step += 1
             bar.update(1)
             if step % config.log_every == 0 or step == config.steps:
-                history.append(mean_over_ranks({"step": step, "loss": loss.item()}, device))  # the global batch's
+                row = {"step": step, "loss": loss.item()}
+                history.append(mean_over_ranks(row, device) if distributed else row)  # the global batch's
                 bar.set_postfix(loss=f"{history[-1]['loss']:.3g}")
                 if scalars is not None:
                     scalars.write({**history[-1], "lr": optimizer.param_groups[0]["lr"]})

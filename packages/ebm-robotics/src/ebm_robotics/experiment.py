@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 import torch.distributed as dist
 from ebm_core import seed_everything
 from ebm_core.checks import finite_stage
-from ebm_core.distributed import setup_distributed
+from ebm_core.distributed import any_rank, setup_distributed
 from ebm_run import check_memory, package_versions, recorded_config, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
@@ -150,6 +151,9 @@ def check_data_dir(data_dir: Path, gen: GenerationConfig, world: int = 1) -> boo
             f"{str(data_dir)!r} holds trajectories generated with {manifest['config']}, not "
             f"{gen.data_fields()}; use another --data-dir directory or the same settings"
         )
+    if world > 1 and not manifest["complete"] and (data_dir / "manifest.json").exists():
+        raise ValueError(f"{str(data_dir)!r} holds an unfinished generation of one process (manifest.json): "
+                         "finish it with one process (the same command without torchrun), or use another --data-dir")
     if not manifest["complete"] and not (data_dir / "manifest.json").exists() \
             and not (world > 1 and (data_dir / part_manifest_name(0, world)).is_file()):  # not this job's parts
         raise ValueError(
@@ -193,14 +197,30 @@ def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool, rank: i
     ``data_dir`` on a file system they all see), then rank 0 merges their manifests and every rank loads
     the whole dataset; a shard's trajectories depend on its index only, so the data are the same."""
     gen = config.data_config()
-    if not check_data_dir(data_dir, gen, world):
-        generate_trajectories(gen, data_dir, machine_index=rank, num_machines=world, quiet=quiet or rank != 0)
-        if world > 1:
-            dist.barrier()  # every rank's shards written
-            if rank == 0:
-                merge_manifests(data_dir)
-            dist.barrier()
+    device = torch.device(config.training.device)
+    complete = check_data_dir(data_dir, gen, world)
+    if world > 1:
+        dist.barrier()  # every rank has looked before any writes
+    if not complete:
+        together(lambda: generate_trajectories(gen, data_dir, machine_index=rank, num_machines=world,
+                                               quiet=quiet or rank != 0), world, device)
+        if world > 1:  # every rank's shards written (or every rank stops)
+            together(lambda: merge_manifests(data_dir) if rank == 0 else None, world, device)
     return load_trajectories(data_dir)
+
+
+def together(work: Callable[[], object], world: int, device: torch.device) -> None:
+    """Run ``work`` on this rank; under torchrun every rank then learns whether any failed, and all of
+    them stop (the failed one with its error, the others naming it), so none waits at a collective."""
+    error: Exception | None = None
+    try:
+        work()
+    except Exception as e:  # raised below, on every rank
+        error = e
+    if world > 1 and any_rank(error is not None, device):
+        raise error or RuntimeError("another rank of this torchrun job failed; its error is in its own output")
+    if error is not None:
+        raise error
 
 
 def plot_fd_curve(per_step: dict[str, list[float]], path: Path, controls: dict[str, list[float]]) -> None:
@@ -342,9 +362,9 @@ def run_hand_rollout(
     data_path = Path(data_dir) if data_dir is not None else out / "data"
     rank, world = setup_distributed(torch.device(config.training.device))
     check_run_inputs(config, data_path, world)
-    start_run_folder(out, "hand_rollout", resume, settings=resume_settings(config))
-    if world > 1:
-        dist.barrier()  # rank 0 has cleaned (--overwrite) and recorded the folder
+    # rank 0 cleans (--overwrite) and records the folder; every rank waits for it, or all stop
+    together(lambda: start_run_folder(out, "hand_rollout", resume, settings=resume_settings(config)), world,
+             torch.device(config.training.device))
     seed_everything(config.seed)
     data = prepare_data(config, data_path, quiet, rank, world)
     scaler = TransitionScaler.fit(data.train.states)

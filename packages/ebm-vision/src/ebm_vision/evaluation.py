@@ -469,7 +469,8 @@ def paper_bounds(name: str) -> list[float] | None:
 
 def _hold_out_validation(train: Any, n: int, seed: int) -> tuple[Any, torch.Tensor | None]:
     """The last ``n`` training images, dequantized with ``seed``, as the validation images the model
-    temperature is chosen on, and the training data without them (None, and the data whole, for 0)."""
+    temperature is chosen on, and the training data without them (None, and the data whole, for 0). A
+    ``--checkpoint`` trained elsewhere takes them from the held-out images instead (:func:`run_likelihood`)."""
     from .data import DequantizedImages, dequantize
 
     if n == 0:
@@ -522,14 +523,23 @@ def run_likelihood(
     With ``checkpoint`` only that (unconditional) model is evaluated."""
     t0 = time.perf_counter()
     ev = config.evaluation
-    check_ais_cost(ev.likelihood.ais, config.model.shape)  # a day and the memory: checked first
+    for k in (ev.likelihood.ais.num_temperatures, *ev.likelihood.curve):  # a day and the memory: checked first
+        check_ais_cost(dataclasses.replace(ev.likelihood.ais, num_temperatures=k), config.model.shape)
     payload = read_model_file(checkpoint) if checkpoint is not None else None  # read once
     if payload is not None:
         check_checkpoint_shape(payload_config(payload), config.data.dataset, checkpoint)
     ckpt_seed = payload_seed(payload) if payload is not None else None
     split_seed = config.seed if ckpt_seed is None else ckpt_seed
     train, eval_x, _, note = load_splits(config.data, config.model.conditional, data_dir, split_seed)
-    train, val_x = _hold_out_validation(train, ev.likelihood.num_validation, split_seed)
+    n_val, n_test = ev.likelihood.num_validation, ev.likelihood.num_test
+    if checkpoint is None:
+        train, val_x = _hold_out_validation(train, n_val, split_seed)
+    else:  # a model trained elsewhere may have seen every training image: held-out images beyond the test ones
+        if n_val and eval_x.shape[0] < n_test + n_val:
+            raise ValueError(f"--checkpoint: choosing the temperature on {n_val:,} held-out images besides the "
+                             f"{n_test:,} test images needs data.eval_images >= {n_test + n_val:,} (now "
+                             f"{eval_x.shape[0]:,}); or set evaluation.likelihood.num_validation=0")
+        val_x = eval_x[n_test:n_test + n_val] if n_val else None
     device = config.training.device
     models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
     if checkpoint is not None:

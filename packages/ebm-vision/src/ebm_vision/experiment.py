@@ -51,17 +51,17 @@ SAMPLE_COPIES = 8  # the arrays of generated images held at once (single, ensemb
 MAX_CROSS_CLASS_TARGETS = 10  # target classes in the cross-class panel (ImageNet: 10 spread over the 1000)
 
 
-DATA_DIR_DEFAULT = ("default: the shared MNIST folder for the mnist and tiny presets ($EBM_MNIST_DIR, else "
-                    "shared/data/mnist beside the checkout), the shared Fashion-MNIST folder for fashion_mnist "
+DATA_DIR_DEFAULT = ("default: the shared MNIST folder for MNIST presets ($EBM_MNIST_DIR, else "
+                    "shared/data/mnist beside the checkout), the shared Fashion-MNIST folder for Fashion-MNIST "
                     "($EBM_FASHION_MNIST_DIR, else shared/data/fashion-mnist), else data")
 
 
-def default_data_dir(preset: str) -> Path:
-    """The apps' ``--data-dir`` default (:data:`DATA_DIR_DEFAULT`): ebm-run's ``shared_mnist_dir()``
-    for the MNIST presets ``mnist`` and ``tiny``, ``shared_fashion_mnist_dir()`` for ``fashion_mnist``,
-    when it exists, else ``data``."""
-    shared = shared_fashion_mnist_dir() if preset == "fashion_mnist" else shared_mnist_dir()
-    return shared if preset in ("mnist", "tiny", "fashion_mnist") and shared.is_dir() else Path("data")
+def default_data_dir(dataset: str) -> Path:
+    """The apps' ``--data-dir`` default for the config's ``dataset`` (:data:`DATA_DIR_DEFAULT`): ebm-run's
+    ``shared_mnist_dir()`` for ``mnist``, ``shared_fashion_mnist_dir()`` for ``fashion_mnist``, when it
+    exists, else ``data``."""
+    shared = {"mnist": shared_mnist_dir, "fashion_mnist": shared_fashion_mnist_dir}.get(dataset)
+    return shared() if shared is not None and shared().is_dir() else Path("data")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class ImageGenerateEvaluation:
     """What the experiment measures after training: ``num_samples`` generated images by test-time
     sampling (``test_time``), restoration (``restoration``) of ``restoration_images`` held-out images,
     a domain classifier trained for ``classifier_steps`` steps on the first ``classifier_images``
-    training images (a CNN apart from the EBM: it scores the class of conditional samples and gives
-    the domain FID's features), for a conditional model with ``reference_classifier_steps`` > 0 also
+    training images (None: as many as the domain FID's reference images, at least 5,000; a CNN apart
+    from the EBM: it scores the class of conditional samples and gives the domain FID's features), for a conditional model with ``reference_classifier_steps`` > 0 also
     an independent :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the
     judge of conditional samples), energy histograms of
     ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
@@ -81,7 +81,7 @@ class ImageGenerateEvaluation:
     num_samples: int = 500
     restoration_images: int = 200
     classifier_steps: int = 400
-    classifier_images: int = 5000
+    classifier_images: int | None = None
     reference_classifier_steps: int = 0
     reference_classifier_images: int = 60_000
     histogram_images: int = 1000
@@ -264,7 +264,7 @@ def run_image_generate(
     clf = None
     if ref_y is not None:
         n_cls = max(k, int(ref_y.max()) + 1)
-        n_clf = min(ev.classifier_images, len(train))
+        n_clf = min(ev.classifier_images or n_ref, len(train))  # default: the reference images
         clf_settings = {"kind": "domain classifier", "data": note, "images": n_clf, "in_channels": shape[0],
                         "num_classes": n_cls, "steps": ev.classifier_steps, "seed": config.seed,
                         "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
