@@ -70,11 +70,12 @@ class ImageGenerateEvaluation:
     sampling (``test_time``), restoration (``restoration``) of ``restoration_images`` held-out images,
     a domain classifier trained for ``classifier_steps`` steps on the first ``classifier_images``
     training images (None: as many as the domain FID's reference images, at least 5,000; a CNN apart
-    from the EBM: it scores the class of conditional samples and gives the domain FID's features), for a conditional model with ``reference_classifier_steps`` > 0 also
-    an independent :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the
-    judge of conditional samples), energy histograms of
-    ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
-    conversion of ``cross_class_sources`` images and a chain strip of ``strip_frames`` frames."""
+    from the EBM: it scores the class of conditional samples and gives the domain FID's features),
+    for a conditional model with ``reference_classifier_steps`` > 0 also an independent
+    :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the judge of
+    conditional samples), energy histograms of ``histogram_images`` images, nearest neighbours of
+    ``neighbour_samples`` samples, cross-class conversion of ``cross_class_sources`` images and a
+    chain strip of ``strip_frames`` frames."""
 
     test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
