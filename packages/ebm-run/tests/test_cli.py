@@ -214,6 +214,12 @@ def test_a_config_file_sets_the_preset_and_the_flags_given_override_it(tmp_path,
         training: Training = Training()
         seed: int = 0
 
+    @dataclasses.dataclass(frozen=True)
+    class Judged:
+        training: Training = Training()
+        judge: Training = Training()
+        seed: int = 0
+
     presets = {"default": Config(), "paper": Config(Training(steps=99))}
     p = _parser()
     best = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
@@ -231,6 +237,15 @@ def test_a_config_file_sets_the_preset_and_the_flags_given_override_it(tmp_path,
     file.write_text('training.device = "cpu"\n')  # a device in the file: --device is not filled with auto
     args = p.parse_args(["--config", str(file)])
     assert preset_config(p, args, presets).training.device == "cpu" and args.device is None
+    p_judge = _parser(device_field="judge.device")  # an app whose --device writes another field
+    judged = {"default": Judged(), "paper": Judged()}
+    file.write_text('training.device = "cpu"\n')  # a device, but not the one --device sets: auto still fills it
+    args = p_judge.parse_args(["--config", str(file)])
+    preset_config(p_judge, args, judged)
+    assert args.device == best
+    file.write_text('judge.device = "cpu"\n')
+    args = p_judge.parse_args(["--config", str(file)])
+    assert preset_config(p_judge, args, judged).judge.device == "cpu" and args.device is None
     for text, says in [('[training]\nstepz = 3\n', "has no field 'stepz'"),
                        ('[training]\nsteps = "3"\n', "expected a value like 10"),
                        ('[training]\nseed = 3\n', "comes from its top-level seed"),

@@ -30,7 +30,7 @@ from ebm_vision.experiment import DATA_DIR_DEFAULT, default_data_dir
 def main(argv: list[str] | None = None) -> int:
     p = app_parser("robustness", __doc__)
     add_run_args(p, ROBUSTNESS_PRESETS, "mnist", resume_help="reuse / continue the models in --out",
-                 data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})")
+                 data_dir_help=f"dataset folder ({DATA_DIR_DEFAULT})", device_field="training.ebm.device")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="attack this conditional model.pt (from apps/image_generate) instead of training one")
     p.add_argument("--images", type=positive_int, default=None, help="number of held-out test images attacked")

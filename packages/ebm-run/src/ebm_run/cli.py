@@ -122,6 +122,7 @@ def add_run_args(
     data_dir_help: str | None = None, device: bool = True, device_help: str | None = "cpu, cuda or mps",
     seed_help: str | None = None,
     resume_help: str = "continue from the checkpoints in --out", torchrun: bool = False,
+    device_field: str = "training.device",
 ) -> argparse.ArgumentParser:
     """Add the shared flags to an app's parser (its ``prog`` is the app name, used in ``--out``'s help).
 
@@ -131,8 +132,10 @@ def add_run_args(
     them, ``auto`` and the config's seed, unless the config file sets them), ``--set``,
     ``--print-config`` (both read by :func:`finish_config`), ``--resume``, ``--quiet`` and
     ``--traceback`` (read by :func:`run_cli`). ``torchrun``: whether the app runs as the ranks of a
-    torchrun job (else :func:`resolve_out_dir` refuses one). Returns the parser."""
-    parser.set_defaults(torchrun=torchrun)
+    torchrun job (else :func:`resolve_out_dir` refuses one). ``device_field``: the config field
+    ``--device`` sets (a ``--config`` file that sets it keeps ``--device`` from defaulting to ``auto``).
+    Returns the parser."""
+    parser.set_defaults(torchrun=torchrun, device_field=device_field)
     presets = sorted(presets)
     if default_preset not in presets:
         raise ValueError(f"default preset {default_preset!r} is not one of {presets}")
@@ -170,7 +173,8 @@ def preset_config(parser: argparse.ArgumentParser, args: argparse.Namespace, pre
     """The config the app's flags then change: the preset ``--preset`` names, with the fields of the
     ``--config`` file set (:func:`apply_config_file`; a bad file or field is a usage error). Fills the
     flags that were not given from it: ``args.seed`` becomes the config's seed, ``args.device`` (where
-    the app has one) ``auto``'s device unless the file sets a device, else None. So the order is
+    the app has one) ``auto``'s device unless the file sets the field ``--device`` writes
+    (``add_run_args(device_field=...)``), else None. So the order is
     preset, file, the flags given, ``--set``."""
     config = presets[args.preset]
     named: list[str] = []
@@ -184,7 +188,7 @@ def preset_config(parser: argparse.ArgumentParser, args: argparse.Namespace, pre
     if args.seed is None:
         args.seed = config.seed
     if hasattr(args, "device") and args.device is None:
-        args.device = None if any(n.rsplit(".", 1)[-1] == "device" for n in named) else device_name("auto")
+        args.device = None if getattr(args, "device_field", "training.device") in named else device_name("auto")
     return config
 
 
