@@ -81,6 +81,16 @@ for k, v in params.items():
     dist.all_gather(gathered[k], v)
 if dist.get_rank() == 0:
     torch.save(gathered, {result!r})
+from ebm_core.distributed import together
+def fail_on_rank_1():
+    if dist.get_rank() == 1:
+        raise ValueError("rank 1 fails")
+try:  # one rank fails: every rank stops, none waits
+    together(fail_on_rank_1, 2, torch.device("cpu"))
+    outcome = "went on"
+except Exception as e:
+    outcome = f"{{type(e).__name__}}: {{e}}"
+Path({out!r}, f"together.rank{{dist.get_rank()}}").write_text(outcome)
 dist.barrier()
 dist.destroy_process_group()
 sys.stdout.flush()
@@ -114,6 +124,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
                 for run in (out, tmp_path / "one")]
         for key in ("loss", "e_pos", "e_neg") if name == "ebm" else ("loss",):
             assert [r[key] for r in rows[0]] == pytest.approx([r[key] for r in rows[1]], rel=1e-4, abs=1e-5), key
+    assert (out / "together.rank1").read_text() == "ValueError: rank 1 fails"  # its own error
+    assert (out / "together.rank0").read_text().startswith("RuntimeError: another rank of this torchrun job failed")
     # a rank whose checkpoint is gone would resume at another step than the others: refused on every rank
     (out / "ebm" / "checkpoint.rank1.pt").unlink()
     script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
@@ -124,3 +136,13 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert proc.returncode != 0
     for rank in (0, 1):
         assert "the ranks disagree on whether a checkpoint exists" in (out / f"refused.rank{rank}").read_text()
+
+
+def test_together_in_one_process_runs_the_work_and_raises_its_error():
+    from ebm_core.distributed import together
+
+    ran = []
+    together(lambda: ran.append(1), 1, torch.device("cpu"))
+    assert ran == [1]
+    with pytest.raises(ValueError, match="boom"):
+        together(lambda: (_ for _ in ()).throw(ValueError("boom")), 1, torch.device("cpu"))

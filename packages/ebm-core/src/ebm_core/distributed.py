@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -89,3 +90,17 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     t = torch.tensor([float(flag)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def together(work: Callable[[], object], world: int, device: torch.device) -> None:
+    """Run ``work`` on this rank; under torchrun every rank then learns whether any failed, and all of
+    them stop (the failed one with its error, the others naming it), so none waits at a collective."""
+    error: Exception | None = None
+    try:
+        work()
+    except Exception as e:  # raised below, on every rank
+        error = e
+    if world > 1 and any_rank(error is not None, device):
+        raise error or RuntimeError("another rank of this torchrun job failed; its error is in its own output")
+    if error is not None:
+        raise error

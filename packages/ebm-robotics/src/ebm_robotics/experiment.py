@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import torch
 import torch.distributed as dist
 from ebm_core import seed_everything
 from ebm_core.checks import finite_stage
-from ebm_core.distributed import any_rank, setup_distributed
+from ebm_core.distributed import setup_distributed, together
 from ebm_run import check_memory, package_versions, recorded_config, save_figure, start_run_folder, write_json_atomic
 
 from .dataset import TrajectoryData, TrajectorySplit, load_trajectories, make_transitions
@@ -208,19 +207,6 @@ def prepare_data(config: HandRolloutConfig, data_dir: Path, quiet: bool, rank: i
             together(lambda: merge_manifests(data_dir) if rank == 0 else None, world, device)
     return load_trajectories(data_dir)
 
-
-def together(work: Callable[[], object], world: int, device: torch.device) -> None:
-    """Run ``work`` on this rank; under torchrun every rank then learns whether any failed, and all of
-    them stop (the failed one with its error, the others naming it), so none waits at a collective."""
-    error: Exception | None = None
-    try:
-        work()
-    except Exception as e:  # raised below, on every rank
-        error = e
-    if world > 1 and any_rank(error is not None, device):
-        raise error or RuntimeError("another rank of this torchrun job failed; its error is in its own output")
-    if error is not None:
-        raise error
 
 
 def plot_fd_curve(per_step: dict[str, list[float]], path: Path, controls: dict[str, list[float]]) -> None:

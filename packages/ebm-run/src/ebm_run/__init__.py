@@ -40,6 +40,7 @@ from .mnist_files import (
     read_idx,
     read_mnist_idx,
     shared_fashion_mnist_dir,
+    shared_idx_dir,
     shared_mnist_dir,
 )
 from .overrides import apply_config_file, apply_overrides, read_config_file, replace_given
@@ -72,5 +73,6 @@ __all__ = [
     "recorded_app", "save_figure", "settings_changes", "stale_temporaries", "start_run_folder", "write_json_atomic",
     "recorded_config", "save_samples",
     "MNIST_FILES", "find_mnist_files", "read_idx", "read_mnist_idx", "shared_mnist_dir", "shared_fashion_mnist_dir",
+    "shared_idx_dir",
 ]
 __version__ = "0.1.0"

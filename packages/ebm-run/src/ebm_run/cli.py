@@ -180,9 +180,10 @@ def preset_config(parser: argparse.ArgumentParser, args: argparse.Namespace, pre
     named: list[str] = []
     if args.config is not None:
         try:
-            named = [name for name, _ in config_file_fields(read_config_file(args.config))]
+            tables = read_config_file(args.config)
+            named = [name for name, _ in config_file_fields(tables)]
             _refuse_section_seeds(parser, named, f"--config {args.config}")
-            config = apply_config_file(config, args.config)
+            config = apply_config_file(config, args.config, tables)
         except ValueError as e:
             parser.error(str(e))
     if args.seed is None:

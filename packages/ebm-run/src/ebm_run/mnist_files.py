@@ -129,6 +129,14 @@ def shared_fashion_mnist_dir() -> Path:
     return Path(env) if env else _beside_checkout("fashion-mnist")
 
 
+def shared_idx_dir(dataset: str) -> Path:
+    """The shipped folder of ``dataset`` (``mnist``: :func:`shared_mnist_dir`; ``fashion_mnist``:
+    :func:`shared_fashion_mnist_dir`)."""
+    if dataset not in IDX_SETS:
+        raise ValueError(f"dataset must be one of {', '.join(IDX_SETS)}, got {dataset!r}")
+    return shared_fashion_mnist_dir() if dataset == "fashion_mnist" else shared_mnist_dir()
+
+
 def shared_mnist_dir() -> Path:
     """The real MNIST idx .gz files used by the CPU demos and tests: the folder ``$EBM_MNIST_DIR``
     when it is set, else ``shared/data/mnist`` beside the repository checkout."""

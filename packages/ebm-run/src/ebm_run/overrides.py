@@ -71,12 +71,13 @@ def config_file_fields(tables: dict[str, Any], prefix: str = "") -> Iterator[tup
             yield f"{prefix}{key}", value
 
 
-def apply_config_file(config: Any, path: Path) -> Any:
+def apply_config_file(config: Any, path: Path, tables: dict[str, Any] | None = None) -> Any:
     """A copy of ``config`` with every field the TOML file ``path`` sets (``[training]`` then
     ``steps = 500``, or ``training.steps = 500``), each held to the same rules as ``--set`` (the
     type the field holds, the machine's limits, the dataclass's own checks; arrays become tuples).
-    TOML has no None: a field that is off is switched on or off with ``--set``."""
-    for name, value in config_file_fields(read_config_file(path)):
+    TOML has no None: a field that is off is switched on or off with ``--set``. ``tables``: the file
+    already read (:func:`read_config_file`)."""
+    for name, value in config_file_fields(read_config_file(path) if tables is None else tables):
         config = _assign(config, name.split("."), value, f"--config {path}: {name} = {value!r}")
     return config
 

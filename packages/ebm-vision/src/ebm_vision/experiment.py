@@ -22,13 +22,14 @@ from ebm_run import (
     package_versions,
     recorded_config,
     save_samples,
-    shared_fashion_mnist_dir,
+    shared_idx_dir,
     start_run_folder,
     write_json_atomic,
 )
+from torch import nn
 
 from . import plots
-from .data import holdout_split, image_shape, load_dataset, load_images, shared_mnist_dir
+from .data import holdout_split, image_shape, load_dataset, load_images
 from .image_energy import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
@@ -60,8 +61,8 @@ def default_data_dir(dataset: str) -> Path:
     """The apps' ``--data-dir`` default for the config's ``dataset`` (:data:`DATA_DIR_DEFAULT`): ebm-run's
     ``shared_mnist_dir()`` for ``mnist``, ``shared_fashion_mnist_dir()`` for ``fashion_mnist``, when it
     exists, else ``data``."""
-    shared = {"mnist": shared_mnist_dir, "fashion_mnist": shared_fashion_mnist_dir}.get(dataset)
-    return shared() if shared is not None and shared().is_dir() else Path("data")
+    shared = shared_idx_dir(dataset) if dataset in ("mnist", "fashion_mnist") else None
+    return shared if shared is not None and shared.is_dir() else Path("data")
 
 
 @dataclass(frozen=True)
@@ -261,41 +262,36 @@ def run_image_generate(
     t_eval = time.perf_counter()
     n_ref = max(min(ev.num_samples, config.data.eval_images), ev.histogram_images, 5000)
     ref_x, ref_y = _train_tensor(train, n_ref, config.seed)  # training images: classifier, baselines, neighbours
-    clf_path = out / "classifier.pt"
-    clf = None
+    clf = judge = None
     if ref_y is not None:
         n_cls = max(k, int(ref_y.max()) + 1)
-        n_clf = min(ev.classifier_images or n_ref, len(train))  # default: the reference images
-        clf_settings = {"kind": "domain classifier", "data": note, "images": n_clf, "in_channels": shape[0],
-                        "num_classes": n_cls, "steps": ev.classifier_steps, "seed": config.seed,
-                        "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
-        clf = DomainClassifier(shape[0], n_cls)
-        if resume and load_if_same_settings(clf, clf_settings, clf_path, "classifier weights"):
-            clf.eval()  # reused only if made with these settings and data
-        else:
-            clf_x, clf_y = (_train_tensor(train, n_clf, config.seed) if n_clf > ref_x.shape[0]
-                            else (ref_x[:n_clf], ref_y[:n_clf]))
-            clf = train_domain_classifier(clf_x, clf_y, ev.classifier_steps,
-                                          num_classes=n_cls, seed=config.seed, quiet=quiet)
-            save_with_settings(clf, clf_settings, clf_path)
-            del clf_x, clf_y
-        results["classifier_test_accuracy"] = classifier_accuracy(clf, eval_x, eval_y)
-    judge = None
-    if ref_y is not None and k and ev.reference_classifier_steps:  # the independent judge of conditional samples
-        n_judge = min(ev.reference_classifier_images, len(train))
-        judge_settings = {**clf_settings, "kind": "reference classifier", "images": n_judge,
-                          "steps": ev.reference_classifier_steps}
-        judge = ReferenceClassifier(shape[0], n_cls)
-        if resume and load_if_same_settings(judge, judge_settings, out / "reference_classifier.pt",
-                                            "reference classifier weights"):
-            judge.eval()
-        else:
-            judge_x, judge_y = _train_tensor(train, n_judge, config.seed)
-            judge = train_domain_classifier(judge_x, judge_y, ev.reference_classifier_steps, num_classes=n_cls,
-                                            seed=config.seed, quiet=quiet, reference=True)
-            save_with_settings(judge, judge_settings, out / "reference_classifier.pt")
-            del judge_x, judge_y
-        results["reference_classifier_test_accuracy"] = classifier_accuracy(judge, eval_x, eval_y)
+        base = {"data": note, "in_channels": shape[0], "num_classes": n_cls, "seed": config.seed,
+                "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
+
+        def classifier(reference: bool, steps: int, images: int, path: Path) -> tuple[nn.Module, dict[str, Any]]:
+            """Load (on --resume, made with these settings) or train and save one classifier of the
+            training images; its settings with the held-out test accuracy."""
+            settings = {**base, "kind": "reference classifier" if reference else "domain classifier",
+                        "images": images, "steps": steps}
+            model = (ReferenceClassifier if reference else DomainClassifier)(shape[0], n_cls)
+            if resume and load_if_same_settings(model, settings, path, f"{settings['kind']} weights"):
+                model.eval()
+            else:
+                x, y = (ref_x[:images], ref_y[:images]) if images <= ref_x.shape[0] else \
+                    _train_tensor(train, images, config.seed)
+                model = train_domain_classifier(x, y, steps, num_classes=n_cls, seed=config.seed, quiet=quiet,
+                                                reference=reference)
+                save_with_settings(model, settings, path)
+            return model, {**settings, "test_accuracy": classifier_accuracy(model, eval_x, eval_y)}
+
+        clf, clf_info = classifier(False, ev.classifier_steps, min(ev.classifier_images or n_ref, len(train)),
+                                   out / "classifier.pt")
+        results["classifier_test_accuracy"] = clf_info["test_accuracy"]
+        if k and ev.reference_classifier_steps:  # the independent judge of conditional samples
+            judge, judge_info = classifier(True, ev.reference_classifier_steps,
+                                           min(ev.reference_classifier_images, len(train)),
+                                           out / "reference_classifier.pt")
+            results["reference_classifier_test_accuracy"] = judge_info["test_accuracy"]
     seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
@@ -350,28 +346,24 @@ def run_image_generate(
             scores["domain_fid"]["training_replay_buffer"] = domain_fid(eval_x, buffer_images[-n:], feats)
         if k:
             yc = y_gen.cpu()
+            def class_scores(model: nn.Module, info: dict[str, Any], name: str) -> dict[str, Any]:
+                return {
+                    "classifier": f"{name} (a CNN apart from the EBM, no shared weights) trained {info['steps']} "
+                                  f"steps on {info['images']:,} training images; test accuracy "
+                                  f"{info['test_accuracy']:.4f}",
+                    "classifier_test_accuracy": info["test_accuracy"],
+                    "test_time_sampling": classifier_accuracy(model, single, yc),
+                    "test_time_sampling_per_class": per_class_accuracy(model, single, yc),
+                    "test_time_sampling_ensemble": classifier_accuracy(model, ens, yc),
+                    "one_chain_from_noise": classifier_accuracy(model, one_chain, yc),
+                }
+
             scores["conditional_accuracy"] = {
                 "note": "share of samples the classifier assigns to the class they were generated for",
-                "classifier": f"DomainClassifier (a CNN apart from the EBM, no shared weights) trained "
-                              f"{ev.classifier_steps} steps on {clf_settings['images']:,} training images; "
-                              f"test accuracy {results['classifier_test_accuracy']:.4f}",
-                "classifier_test_accuracy": results["classifier_test_accuracy"],
-                "test_time_sampling_per_class": per_class_accuracy(clf, single, yc),
-                "test_time_sampling": classifier_accuracy(clf, single, yc),
-                "test_time_sampling_ensemble": classifier_accuracy(clf, ens, yc),
-                "one_chain_from_noise": classifier_accuracy(clf, one_chain, yc),
-            }
+                **class_scores(clf, clf_info, "DomainClassifier")}
             if judge is not None:
-                scores["conditional_accuracy"]["reference_classifier"] = {
-                    "classifier": f"ReferenceClassifier (a CNN apart from the EBM and the domain classifier) "
-                                  f"trained {ev.reference_classifier_steps} steps on {judge_settings['images']:,} "
-                                  f"training images; test accuracy {results['reference_classifier_test_accuracy']:.4f}",
-                    "classifier_test_accuracy": results["reference_classifier_test_accuracy"],
-                    "test_time_sampling": classifier_accuracy(judge, single, yc),
-                    "test_time_sampling_per_class": per_class_accuracy(judge, single, yc),
-                    "test_time_sampling_ensemble": classifier_accuracy(judge, ens, yc),
-                    "one_chain_from_noise": classifier_accuracy(judge, one_chain, yc),
-                }
+                scores["conditional_accuracy"]["reference_classifier"] = class_scores(
+                    judge, judge_info, "ReferenceClassifier")
     else:
         scores["domain_fid"] = "skipped: the training data carry no labels for the domain classifier"
     scores["inception"] = inception_scores(  # Table 4 reports both the single model and the ensemble

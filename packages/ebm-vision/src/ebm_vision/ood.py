@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from ebm_core import auroc, check_finite, class_energies
 from ebm_core.checks import check_unit_range
-from ebm_run import find_mnist_files, read_mnist_idx, save_figure, shared_fashion_mnist_dir, shared_mnist_dir
+from ebm_run import find_mnist_files, read_mnist_idx, save_figure, shared_idx_dir
 from torch import nn
 
 from .data import dequantize, load_images
@@ -127,7 +127,7 @@ def default_real_sets(dataset: str, data_dir: str | Path) -> dict[str, Path]:
     other = {"mnist": "fashion_mnist", "fashion_mnist": "mnist"}.get(dataset)
     if other is None:
         return {}
-    for folder in (Path(data_dir), shared_fashion_mnist_dir() if other == "fashion_mnist" else shared_mnist_dir()):
+    for folder in (Path(data_dir), shared_idx_dir(other)):
         try:
             find_mnist_files(folder, "test", other)
         except FileNotFoundError:
