@@ -1,10 +1,18 @@
 """Shared by every test suite of the workspace."""
 
-import random
+import os
+import sys
 
-import numpy as np
-import pytest
-import torch
+# The tests start many Python processes (the apps end to end), each importing torch, avalanche, ...:
+# let them cache bytecode also where PYTHONDONTWRITEBYTECODE is set, or each compiles them again (~7 s).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
+import random  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
