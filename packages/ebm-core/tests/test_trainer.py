@@ -314,3 +314,56 @@ def test_logged_events_are_flushed_when_training_stops_on_an_error(tmp_path):
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [2, 4]  # on disk at once, not 10 s later
+
+
+def test_the_class_term_adds_the_cross_entropy_over_the_classes_energies():
+    """One step by hand: eq. 2 + L2 on the positives' own classes, plus class_coeff x the cross-entropy of
+    softmax(-E(x+, c)) over the configured classes (labels 3 and 7 at positions 0 and 1)."""
+    from ebm_core import class_energies
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 2)
+    y = torch.where(x[:, 0] > 0, 3, 7)
+    energy = MLPEnergy(2, hidden=(16,), num_classes=8, spectral_norm=False)
+    objective = ObjectiveConfig(l2_coeff=0.5, class_coeff=2.0, classes=(3, 7))
+    cfg = TrainerConfig(steps=1, batch_size=64, replay_prob=0.0, quiet=True, objective=objective)
+    trainer = Trainer(energy, dataclasses.replace(SAMPLER, steps=0), (x, y), cfg, init_fn=lambda xp, yp: 0 * xp)
+    x_pos, y_pos = trainer.stream.peek(64)
+    with torch.no_grad():
+        e_pos, e_neg = energy(x_pos, y_pos), energy(torch.zeros_like(x_pos), y_pos)
+        logits = -class_energies(energy, x_pos, torch.tensor([3, 7]))
+        ce = nn.functional.cross_entropy(logits, (y_pos == 7).long())
+    expected = e_pos.mean() - e_neg.mean() + 0.5 * ((e_pos**2).mean() + (e_neg**2).mean()) + 2.0 * ce
+    diag = trainer.train_step()
+    assert diag["loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert diag["class_loss"] == pytest.approx(ce.item(), rel=1e-5)
+    assert diag["class_accuracy"] == pytest.approx(((logits.argmax(1) == 1) == (y_pos == 7)).float().mean().item())
+
+
+def test_the_class_term_learns_to_classify_and_refuses_labels_it_cannot_use():
+    from ebm_core import lowest_energy_class
+
+    torch.manual_seed(0)
+    x = torch.randn(512, 2)
+    y = torch.where(x[:, 0] + x[:, 1] > 0, 3, 7)
+    energy = MLPEnergy(2, hidden=(32, 32), num_classes=8, spectral_norm=False)
+    objective = ObjectiveConfig(l2_coeff=0.1, class_coeff=1.0, classes=(3, 7))
+    cfg = TrainerConfig(steps=150, batch_size=64, lr=3e-3, quiet=True, objective=objective, log_every=10)
+    history = Trainer(energy, dataclasses.replace(SAMPLER, steps=5), (x, y), cfg).train()
+    assert history[0]["class_loss"] > 0.5 and history[-1]["class_loss"] < 0.2, history
+    xt = torch.randn(1000, 2)
+    yt = torch.where(xt[:, 0] + xt[:, 1] > 0, 3, 7)
+    assert (lowest_energy_class(energy, xt, torch.tensor([3, 7])) == yt).float().mean() > 0.9
+
+    def trainer(labels, **objective):
+        cfg = TrainerConfig(batch_size=8, quiet=True, objective=ObjectiveConfig(**objective))
+        return Trainer(MLPEnergy(2, hidden=(4,), num_classes=8), SAMPLER, (x[:64], labels), cfg)
+
+    with pytest.raises(ValueError, match="at least two classes"):
+        trainer(y[:64], class_coeff=1.0)
+    with pytest.raises(ValueError, match="repeats a class"):
+        trainer(y[:64], class_coeff=1.0, classes=(3, 3))
+    with pytest.raises(ValueError, match=r"labels \[7\] .* not among"):
+        trainer(y[:64], class_coeff=1.0, classes=(3, 5))
+    with pytest.raises(ValueError, match="needs class indices"):
+        trainer(nn.functional.one_hot(y[:64], 8).float(), class_coeff=1.0, classes=(3, 7))

@@ -19,6 +19,7 @@ from .batches import BatchStream, Data
 from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
+from .classify import repeat_per_class
 from .composition import SumEnergy
 from .distributed import any_rank, data_parallel, mean_over_ranks, same_on_every_rank, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
@@ -150,6 +151,7 @@ class Trainer:
                                   self.world_size)
         x_probe, y_probe = self.stream.peek(2)
         self._check_batch(x_probe, y_probe)
+        self._classes, self._class_position = self._class_term(data, y_probe)
         if init_fn is None:
             box = getattr(sampler, "clamp", None)
             init_fn = uniform_init(*box) if box is not None else (lambda x, y: torch.randn_like(x))
@@ -188,6 +190,28 @@ class Trainer:
         with torch.no_grad():
             e = self.energy(x.to(self.device), None if y is None else y.to(self.device))
         check_energy_output(e, x, "the energy")
+
+    def _class_term(self, data: Data, y: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The classes of the objective's class term and a lookup label -> position among them
+        (None, None without the term); the labels must be class indices, and (tensor data) all
+        among the classes."""
+        objective = self.config.objective
+        if not objective.class_coeff:
+            return None, None
+        if y is None or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8) or y.dim() != 1:
+            got = "no labels" if y is None else f"labels of dtype {y.dtype}, shape {tuple(y.shape)}"
+            raise ValueError(f"Trainer: the class term (objective.class_coeff > 0) needs class indices y of shape "
+                             f"(N,) as labels, got {got}")
+        classes = torch.tensor(objective.classes, device=self.device)
+        position = torch.full((int(classes.max()) + 1,), -1, dtype=torch.long, device=self.device)
+        position[classes] = torch.arange(classes.numel(), device=self.device)
+        if isinstance(data, tuple) and data[1] is not None:
+            labels = data[1].long()
+            outside = sorted(set(labels.unique().tolist()) - set(objective.classes))
+            if outside:
+                raise ValueError(f"Trainer: labels {outside[:5]} of the training data are not among the class "
+                                 f"term's classes {objective.classes}")
+        return classes, position
 
     # ------------------------------------------------------------ state / io
     @property
@@ -299,10 +323,18 @@ class Trainer:
         x_neg_graph, y_neg, out = self.negatives(x_pos, y_pos)
         x_neg = x_neg_graph.detach()
         e_kl = kl_energy(self.energy, x_neg_graph, y_neg) if self.config.objective.kl_coeff else None
-        y_all = torch.cat([y_pos, y_neg]) if y_pos is not None else None
-        e = self.model(torch.cat([x_pos, x_neg]), y_all)
-        e_pos, e_neg = e[: x_pos.shape[0]], e[x_pos.shape[0] :]
-        loss, diag = contrastive_loss(e_pos, e_neg, self.config.objective, e_kl)
+        logits = targets = None
+        if self._classes is None:
+            y_all = torch.cat([y_pos, y_neg]) if y_pos is not None else None
+            e = self.model(torch.cat([x_pos, x_neg]), y_all)
+            e_pos, e_neg = e[: x_pos.shape[0]], e[x_pos.shape[0] :]
+        else:  # one forward: every positive under every class (its own among them), then the negatives
+            xs, ys = repeat_per_class(x_pos, self._classes)
+            e = self.model(torch.cat([xs, x_neg]), torch.cat([ys, y_neg.long()]))
+            logits = -e[: xs.shape[0]].view(x_pos.shape[0], -1)
+            targets = self._class_position[y_pos.long()]
+            e_pos, e_neg = -logits.gather(1, targets[:, None]).squeeze(1), e[xs.shape[0] :]
+        loss, diag = contrastive_loss(e_pos, e_neg, self.config.objective, e_kl, logits, targets)
         diag["grad_abs"] = out.grad_abs_mean
         bad = not torch.isfinite(loss).item() or e.detach().abs().max().item() > self.config.energy_bound
         if any_rank(bad, self.device):
