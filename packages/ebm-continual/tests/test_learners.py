@@ -50,3 +50,16 @@ def test_vae_classifies_by_class_likelihood(mnist_dir):
     assert torch.equal(pred, ll.argmax(1))
     # over all 10 classes (8 never trained) still far above chance (10%)
     assert (pred == task.y_eval).float().mean() > 0.5
+
+
+def test_the_class_term_compares_the_classes_of_the_task_being_learned():
+    from ebm_continual.data import Task
+
+    x, y = torch.rand(8, 784), torch.tensor([2, 3] * 4)
+    learner = ContinualEBM(ContinualEBMConfig(class_coeff=0.5), seed=0)
+    objective = learner.trainer_config(Task((2, 3), x, y, x, y), 1).objective
+    assert objective.classes == (2, 3) and objective.class_coeff == 0.5
+    one_class = learner.trainer_config(Task((4,), x, 0 * y + 4, x, y), 2).objective  # nothing to compare: off
+    assert objective.l2_coeff == one_class.l2_coeff and one_class.class_coeff == 0
+    plain = ContinualEBM(ContinualEBMConfig(), seed=0).trainer_config(Task((2, 3), x, y, x, y), 1).objective
+    assert plain.class_coeff == 0

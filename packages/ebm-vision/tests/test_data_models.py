@@ -118,3 +118,23 @@ def test_unconditional_runs_keep_labels_for_evaluation_but_train_without():
     assert train.labels is not None and eval_y.shape == (20,)
     assert for_trainer(train, conditional=False).labels is None and for_trainer(train, True) is train
     assert isinstance(for_trainer(train, False)[0], torch.Tensor)  # items are images alone
+
+
+def test_the_validation_split_holds_out_the_last_training_images_and_never_reads_the_test_files(tmp_path):
+    import shutil
+
+    from ebm_vision.experiment import PRESETS, load_splits
+
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):  # the test files are not there
+        shutil.copy(Path(MNIST_DIR) / name, tmp_path / name)
+    data = dataclasses.replace(PRESETS["mnist"].data, eval_images=500, train_limit=1000)
+    train, vx, vy, note = load_splits(data, True, tmp_path, seed=0, split="validation")
+    images, labels = load_images("mnist", "train", tmp_path)
+    assert torch.equal(train.images, images[:1000]) and torch.equal(train.labels, labels[:1000])
+    assert torch.equal(vy, labels[-500:]) and vx.shape == (500, 1, 28, 28)
+    assert ((vx - images[-500:].float() / 256) * 256).abs().max() < 1.0 + 1e-4  # the same images, dequantized
+    assert "last 500 held out for validation" in note
+    with pytest.raises(FileNotFoundError, match="t10k"):  # the test split does read them
+        load_splits(data, True, tmp_path, seed=0, split="test")
+    with pytest.raises(ValueError, match="59,500 beside the 500 validation images"):
+        load_splits(dataclasses.replace(data, train_limit=59_600), True, tmp_path, seed=0, split="validation")

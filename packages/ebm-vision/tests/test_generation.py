@@ -170,3 +170,18 @@ def test_inception_path_with_stand_in_extractor_and_skipped_without_weights():
 def test_domain_fid_is_ebm_core_frechet_distance():
     a, b = torch.randn(300, 5), torch.randn(300, 5) + 1
     assert domain_fid(a, b, lambda x: x) == pytest.approx(frechet_distance_samples(a, b))
+
+
+def test_test_time_chains_start_from_the_newest_buffer_images_of_their_own_class():
+    from ebm_vision.sampling import buffer_init
+
+    images = torch.arange(12, dtype=torch.float32).view(12, 1, 1, 1)  # oldest first
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    init = buffer_init(images, labels, y, 6).flatten().tolist()
+    assert init == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]  # each slot: its class's newest images
+    init = buffer_init(images, labels, torch.tensor([2, 2, 2, 2, 2]), 5).flatten().tolist()
+    assert init == [2.0, 5.0, 8.0, 11.0, 2.0]  # fewer than asked for: used again, in turn
+    assert buffer_init(images, None, y, 4).flatten().tolist() == [8.0, 9.0, 10.0, 11.0]  # no labels: the newest
+    assert buffer_init(images, labels, torch.tensor([3, 0]), 2) is None  # a class never buffered: from noise
+    assert buffer_init(images[:3], labels[:3], y, 6) is None  # too few

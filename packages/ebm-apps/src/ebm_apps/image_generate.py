@@ -1,6 +1,7 @@
 """Image EBMs: training, sampling, IS/FID, restoration and mode evaluation (Du & Mordatch 2019, 4.1-4.2).
 
     uv run apps/image_generate                              # MNIST on a CPU in minutes
+    uv run apps/image_generate --eval-split validation      # where settings are chosen (held-out train images)
     uv run apps/image_generate --preset cifar10_cond --data-dir DATA --device cuda   # = --preset paper
     torchrun --nproc-per-node 8 apps/image_generate --preset imagenet32_cond --device cuda --data-dir DATA --out R
     uv run apps/image_generate --set training.lr=3e-4 --set evaluation.test_time.rounds=6 --print-config
@@ -19,6 +20,7 @@ from ebm_run import (
     finish_config,
     positive_int,
     preset_config,
+    replace_given,
     resolve_out_dir,
     training_steps,
 )
@@ -39,14 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--langevin-steps", type=chain_steps, default=None, help="override the Langevin steps per chain")
     p.add_argument("--samples", type=positive_int, default=None, help="number of generated images to score")
     p.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--eval-split", choices=("validation", "test"), default=None,
+                   help="measure on held-out training images (validation: where settings are chosen) or on the "
+                        "test images (the reported figures); default: the preset's (test)")
     args = p.parse_args(argv)
 
     config = with_overrides(preset_config(p, args, PRESETS), steps=args.steps, batch_size=args.batch_size,
                             device=args.device, langevin_steps=args.langevin_steps)
     config = dataclasses.replace(config, seed=args.seed)
-    if args.samples is not None:
-        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
-                                                                            num_samples=args.samples))
+    config = dataclasses.replace(config, evaluation=replace_given(config.evaluation, num_samples=args.samples,
+                                                                  split=args.eval_split))
     if args.train_limit is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, train_limit=args.train_limit))
     out = resolve_out_dir(p, args)

@@ -102,7 +102,8 @@ class SplitMNISTModel:
 @dataclass(frozen=True)
 class EBMTraining:
     """The continual EBM's optimisation: Algorithm 1 for ``steps_per_task`` steps on each task, Adam
-    at ``lr``, the objective, and the replay buffer (kept across tasks) that starts the chains."""
+    at ``lr``, the objective, and the replay buffer (kept across tasks) that starts the chains;
+    ``class_coeff``: the weight of the class term over each task's classes (see :class:`ContinualEBMConfig`)."""
 
     steps_per_task: int = 300
     batch_size: int = 128
@@ -110,6 +111,7 @@ class EBMTraining:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     buffer_size: int = 10_000
     replay_prob: float = 0.95
+    class_coeff: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ebm_core import (
     lowest_energy_class,
     train_supervised,
 )
-from ebm_core.checks import check_count, check_positive, check_probability, check_widths
+from ebm_core.checks import check_count, check_nonnegative, check_positive, check_probability, check_widths
 from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
 from ebm_core.seeding import child_seed
 from torch import nn
@@ -48,7 +48,11 @@ class ContinualEBMConfig:
     ``label_scale``: the label enters the network as ``label_scale * one_hot(y)`` concatenated to
     the image (how E(x, y) takes y is not stated in the paper; this is our choice). With spectral
     norm the first layer's label columns have norm at most 1 while an MNIST digit has norm about 9,
-    so at 1 the label moves the hidden units little; 10 gives it the image's weight."""
+    so at 1 the label moves the hidden units little; 10 gives it the image's weight.
+
+    ``class_coeff`` (0: off, the paper) adds ebm-core's class term (``ObjectiveConfig.class_coeff``) over
+    the classes of the task being learned: the cross-entropy of ``softmax(-E(x, c))`` over the task's
+    classes for its images, which teaches the energy margins between them that eq. 2 alone does not."""
 
     hidden: tuple[int, ...] = (400, 400)
     act: str = "swish"
@@ -61,12 +65,14 @@ class ContinualEBMConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     buffer_size: int = 10_000
     replay_prob: float = 0.95
+    class_coeff: float = 0.0
     num_classes: int = 10
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("steps_per_task", "batch_size", "buffer_size", "num_classes"):
             check_count(getattr(self, name), f"ContinualEBMConfig.{name}")
+        check_nonnegative(self.class_coeff, "ContinualEBMConfig.class_coeff")
         check_widths(self.hidden, "ContinualEBMConfig.hidden")
         check_positive(self.lr, "ContinualEBMConfig.lr")
         check_positive(self.label_scale, "ContinualEBMConfig.label_scale")
@@ -128,10 +134,13 @@ class ContinualEBM:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.history: list[list[dict[str, float]]] = []
 
-    def trainer_config(self, task_index: int) -> TrainerConfig:
+    def trainer_config(self, task: Task, task_index: int) -> TrainerConfig:
         c = self.config
+        objective = c.objective
+        if c.class_coeff and len(task.classes) > 1:  # the class term compares the task's own classes
+            objective = dataclasses.replace(objective, classes=tuple(task.classes), class_coeff=c.class_coeff)
         return TrainerConfig(
-            steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=c.objective,
+            steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=objective,
             buffer_size=c.buffer_size, replay_prob=c.replay_prob, seed=child_seed(self.seed, "task", task_index),
             quiet=self.quiet, label=f"EBM seed {self.seed} task {task_index}", device=c.device,
             checkpoint_every=max(c.steps_per_task, 1),
@@ -142,7 +151,7 @@ class ContinualEBM:
         """Algorithm 1 on this task: positives (x, y) of the task, negatives sampled under the same y."""
         out = self.checkpoint_dir / f"task{task_index}" if self.checkpoint_dir is not None else None
         trainer = Trainer(
-            self.energy, self.config.sampler, (task.x_train, task.y_train), self.trainer_config(task_index),
+            self.energy, self.config.sampler, (task.x_train, task.y_train), self.trainer_config(task, task_index),
             out_dir=out, buffer=self.buffer, optimizer=self.optimizer,  # both persist across tasks
         )
         if out is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import LangevinSampler, TrainerConfig, seed_everything
+from ebm_core import LangevinSampler, ObjectiveConfig, TrainerConfig, seed_everything
 from ebm_core.checks import finite_stage
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
@@ -33,7 +33,7 @@ from .data import holdout_split, image_shape, load_dataset, load_images
 from .image_energy import ImageEnergyConfig, energy_from_payload, payload_config, read_model_file
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .restoration import RestorationConfig, run_restoration
-from .sampling import TestTimeSampling, chain_from_noise, sample_from_noise, sample_test_time
+from .sampling import TestTimeSampling, buffer_init, chain_from_noise, sample_from_noise, sample_test_time
 from .scores import (
     DomainClassifier,
     ReferenceClassifier,
@@ -76,7 +76,9 @@ class ImageGenerateEvaluation:
     :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the judge of
     conditional samples), energy histograms of ``histogram_images`` images, nearest neighbours of
     ``neighbour_samples`` samples, cross-class conversion of ``cross_class_sources`` images and a
-    chain strip of ``strip_frames`` frames."""
+    chain strip of ``strip_frames`` frames. ``split``: the held-out images all of this is measured on,
+    ``test`` (the reported figures) or ``validation`` (held-out training images, where settings are chosen;
+    see :func:`load_splits`)."""
 
     test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
@@ -90,6 +92,11 @@ class ImageGenerateEvaluation:
     neighbour_samples: int = 10
     cross_class_sources: int = 5
     strip_frames: int = 10
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.split not in ("test", "validation"):
+            raise ValueError(f"evaluation.split must be 'test' or 'validation', got {self.split!r}")
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,16 @@ class ImageGenerateConfig:
 
 
 PRESETS: dict[str, ImageGenerateConfig] = {
+    # The MNIST recipe trained 1,000 steps with the class term (cross-entropy over the ten class energies,
+    # weight 1) and L2 coefficient 0.1; test-time chains start from the training buffer's samples of
+    # their own class and run one round (chosen on validation images: README, "Conditional MNIST").
     "mnist": ImageGenerateConfig(
-        **recipe_sections(TRAINING_PRESETS["mnist"], holdout_from_test=True),
-        evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=4, flip_rounds=1), RestorationConfig(rounds=3),
-                                           num_samples=300, reference_classifier_steps=3000)),
+        **{**recipe_sections(TRAINING_PRESETS["mnist"], holdout_from_test=True),
+           "training": dataclasses.replace(TRAINING_PRESETS["mnist"].training, steps=1000,
+                                           objective=ObjectiveConfig(l2_coeff=0.1, class_coeff=1.0,
+                                                                     classes=tuple(range(10))))},
+        evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=1, flip_rounds=0), RestorationConfig(rounds=3),
+                                           num_samples=300, reference_classifier_steps=1500)),
     "tiny": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
@@ -139,23 +152,38 @@ def _first(ds: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([it[0] for it in items]), torch.stack([torch.as_tensor(it[1]) for it in items])
 
 
-def load_splits(data: ImageDataConfig, conditional: bool, data_dir: str | Path, seed: int
+def load_splits(data: ImageDataConfig, conditional: bool, data_dir: str | Path, seed: int, split: str = "test"
                 ) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
     """``(train_data, eval_x, eval_y, note)`` of ``data``: the training data (dequantized tensors or a
     Dataset, labels kept even for an unconditional model: the domain classifier needs them;
     ``train_image_energy`` drops them for the Trainer; ImageNet 128's Dataset yields them only when
-    ``conditional``) and dequantized held-out images with labels (held out and dequantized with ``seed``)."""
+    ``conditional``) and dequantized held-out images with labels (held out and dequantized with ``seed``).
+
+    ``split="validation"``: the held-out images are the last ``data.eval_images`` of the training split
+    (``train_limit`` then counts from the first of the rest) and the test files are not read: where
+    settings are chosen. ``"test"``: ``data.eval_images`` test images, for the reported figures."""
     from .data import DequantizedImages, dequantize
 
+    if split not in ("test", "validation"):
+        raise ValueError(f"the evaluation split must be 'test' or 'validation', got {split!r}")
     name = data.dataset
     if name == "imagenet128":
+        if split == "validation":
+            raise ValueError("imagenet128: a validation split of the training folder is not offered; "
+                             "use the test split")
         train = load_dataset(name, "train", data_dir, conditional=conditional, limit=data.train_limit)
         ex, ey = _first(load_dataset(name, "test", data_dir, conditional=True), data.eval_images)
         return train, ex, ey, "ImageNet 128x128 train / val ImageFolder"
     try:
-        tx, ty = load_images(name, "train", data_dir, data.train_limit)
-        ex, ey = load_images(name, "test", data_dir, data.eval_images)
-        note = f"{name} train split ({tx.shape[0]} images); {ex.shape[0]} test images held out"
+        if split == "validation":
+            tx, ty = load_images(name, "train", data_dir)
+            tx, ty, ex, ey = _carve_validation(tx, ty, data, f"{name} train split")
+            note = (f"{name} train split: {tx.shape[0]} training images, its last {ex.shape[0]} held out for "
+                    "validation (test images not read)")
+        else:
+            tx, ty = load_images(name, "train", data_dir, data.train_limit)
+            ex, ey = load_images(name, "test", data_dir, data.eval_images)
+            note = f"{name} train split ({tx.shape[0]} images); {ex.shape[0]} test images held out"
     except FileNotFoundError:
         if not data.holdout_from_test or any(Path(data_dir).rglob("train*")):
             raise  # no fallback when some train files are there: a damaged set is named, not skipped
@@ -165,16 +193,33 @@ def load_splits(data: ImageDataConfig, conditional: bool, data_dir: str | Path, 
                              f"{data.eval_images} of its {x.shape[0]} test images would leave none to train on; "
                              "put the train files there (--data-dir)") from None
         (tx, ty), (ex, ey) = holdout_split(x, y, data.eval_images, seed=seed)
-        if data.train_limit is not None:
+        if split == "validation":  # the held-out test images stay unread; validation comes from the rest
+            tx, ty, ex, ey = _carve_validation(tx, ty, data, f"the {tx.shape[0]:,} test-split training images")
+        elif data.train_limit is not None:
             if data.train_limit > tx.shape[0]:
                 raise ValueError(f"{data.train_limit:,} training images asked for; without the train files "
                                  f"{tx.shape[0]:,} test-split images are left to train on") from None
             tx, ty = tx[: data.train_limit], ty[: data.train_limit]
         note = (f"{name} train files absent: trained on {tx.shape[0]} test-split images, "
-                f"{ex.shape[0]} other test images held out")
+                f"{ex.shape[0]} other {'of them for validation' if split == 'validation' else 'test images'} "
+                "held out")
     train = DequantizedImages(tx, ty)
     g = torch.Generator().manual_seed(seed)
     return train, dequantize(ex, g), ey, note
+
+
+def _carve_validation(tx: torch.Tensor, ty: torch.Tensor, data: ImageDataConfig, what: str
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(train_x, train_y, validation_x, validation_y)``: the last ``data.eval_images`` of ``tx`` held out,
+    then the first ``data.train_limit`` of the rest."""
+    n, rest = data.eval_images, tx.shape[0] - data.eval_images
+    if rest < 1:
+        raise ValueError(f"holding out {n:,} validation images of {what} ({tx.shape[0]:,}) leaves none to train on")
+    limit = rest if data.train_limit is None else data.train_limit
+    if limit > rest:
+        raise ValueError(f"{limit:,} training images asked for; {what} hold {rest:,} beside the {n:,} "
+                         "validation images")
+    return tx[:limit], ty[:limit], tx[rest:], ty[rest:]
 
 
 def _train_tensor(train: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -227,19 +272,21 @@ def run_image_generate(
         check_checkpoint_shape(payload_config(payload), tc.data.dataset, checkpoint)
         energy, ecfg = energy_from_payload(payload, device)
         ensemble, _ = energy_from_payload(payload, device, ensemble=True)
-    train, eval_x, eval_y, note = load_splits(config.data, config.model.conditional, data_dir, config.seed)
+    train, eval_x, eval_y, note = load_splits(config.data, config.model.conditional, data_dir, config.seed,
+                                              ev.split)
     if checkpoint is None and tc.training.batch_size > len(train):
         raise ValueError(f"batch size {tc.training.batch_size:,} exceeds the {len(train):,} training images")
     out = Path(out)
     start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
         "training": dataclasses.asdict(image_training(config)), "checkpoint": checkpoint,
-        "classifier_steps": ev.classifier_steps, "seed": config.seed})
-    results: dict[str, Any] = {"data": note, "seed": config.seed, "versions": package_versions(*RECORDED_PACKAGES),
+        "classifier_steps": ev.classifier_steps, "seed": config.seed, "eval_split": ev.split})
+    results: dict[str, Any] = {"data": note, "eval_split": ev.split, "seed": config.seed,
+                               "versions": package_versions(*RECORDED_PACKAGES),
                                "config": recorded_config(config)}
 
     # ---------------------------------------------------------------- train or load
     t_train = time.perf_counter()
-    buffer_images = None
+    buffer_images = buffer_labels = None
     if checkpoint is not None:
         results["checkpoint"] = str(checkpoint)
     else:
@@ -250,7 +297,10 @@ def run_image_generate(
         ensemble = trainer.ensemble_energy().eval()
         results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
                                "last": trainer.history[-1] if trainer.history else None}
-        buffer_images = trainer.buffer.latest(max(ev.num_samples, 100)).float().cpu()
+        buffer_images = trainer.buffer.latest(trainer.buffer.size).float().cpu()
+        if trainer.buffer.labels is not None and config.model.conditional:  # those images' labels, oldest first
+            buf = trainer.buffer
+            buffer_labels = buf.labels[(buf.ptr - buf.size + torch.arange(buf.size)) % buf.capacity].cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
     model_name = str(checkpoint) if checkpoint is not None else "the trained model"
@@ -270,7 +320,7 @@ def run_image_generate(
 
         def classifier(reference: bool, steps: int, images: int, path: Path) -> tuple[nn.Module, dict[str, Any]]:
             """Load (on --resume, made with these settings) or train and save one classifier of the
-            training images; its settings with the held-out test accuracy."""
+            training images; its settings with its accuracy on the held-out images."""
             settings = {**base, "kind": "reference classifier" if reference else "domain classifier",
                         "images": images, "steps": steps}
             model = (ReferenceClassifier if reference else DomainClassifier)(shape[0], n_cls)
@@ -282,16 +332,16 @@ def run_image_generate(
                 model = train_domain_classifier(x, y, steps, num_classes=n_cls, seed=config.seed, quiet=quiet,
                                                 reference=reference)
                 save_with_settings(model, settings, path)
-            return model, {**settings, "test_accuracy": classifier_accuracy(model, eval_x, eval_y)}
+            return model, {**settings, "held_out_accuracy": classifier_accuracy(model, eval_x, eval_y)}
 
         clf, clf_info = classifier(False, ev.classifier_steps, min(ev.classifier_images or n_ref, len(train)),
                                    out / "classifier.pt")
-        results["classifier_test_accuracy"] = clf_info["test_accuracy"]
+        results[f"classifier_{ev.split}_accuracy"] = clf_info["held_out_accuracy"]
         if k and ev.reference_classifier_steps:  # the independent judge of conditional samples
             judge, judge_info = classifier(True, ev.reference_classifier_steps,
                                            min(ev.reference_classifier_images, len(train)),
                                            out / "reference_classifier.pt")
-            results["reference_classifier_test_accuracy"] = judge_info["test_accuracy"]
+            results[f"reference_classifier_{ev.split}_accuracy"] = judge_info["held_out_accuracy"]
     seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 
     def to_cpu(fn):
@@ -300,8 +350,10 @@ def run_image_generate(
     # ---------------------------------------------------------------- generation
     n = ev.num_samples
     y_gen = (torch.arange(n) % k).to(device) if k else None
-    init = buffer_images[-n:] if buffer_images is not None and buffer_images.shape[0] >= n else None
-    results["test_time_init"] = "training replay buffer" if init is not None else "uniform noise"
+    init = buffer_init(buffer_images, buffer_labels, y_gen, n) if buffer_images is not None else None
+    results["test_time_init"] = ("uniform noise" if init is None else "the training replay buffer's newest samples "
+                                 "of each target class" if buffer_labels is not None else
+                                 "the training replay buffer's newest samples")
     with finite_stage(f"{model_name}, test-time sampling"):
         single = sample_test_time(energy, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
         ens = sample_test_time(ensemble, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
@@ -349,9 +401,9 @@ def run_image_generate(
             def class_scores(model: nn.Module, info: dict[str, Any], name: str) -> dict[str, Any]:
                 return {
                     "classifier": f"{name} (a CNN apart from the EBM, no shared weights) trained {info['steps']} "
-                                  f"steps on {info['images']:,} training images; test accuracy "
-                                  f"{info['test_accuracy']:.4f}",
-                    "classifier_test_accuracy": info["test_accuracy"],
+                                  f"steps on {info['images']:,} training images; {ev.split} accuracy "
+                                  f"{info['held_out_accuracy']:.4f}",
+                    f"classifier_{ev.split}_accuracy": info["held_out_accuracy"],
                     "test_time_sampling": classifier_accuracy(model, single, yc),
                     "test_time_sampling_per_class": per_class_accuracy(model, single, yc),
                     "test_time_sampling_ensemble": classifier_accuracy(model, ens, yc),

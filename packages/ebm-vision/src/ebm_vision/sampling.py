@@ -86,6 +86,30 @@ def sample_test_time(
     return chains
 
 
+def buffer_init(images: torch.Tensor, labels: torch.Tensor | None, y: torch.Tensor | None, n: int
+                ) -> torch.Tensor | None:
+    """Initial states for ``n`` test-time chains from a training replay buffer's ``images`` (oldest
+    first, as ``ReplayBuffer.latest`` gives them): for a conditional model whose buffer kept each
+    sample's label (``labels``), chain ``i`` starts from one of the newest buffer images made under its
+    target label ``y[i]``; otherwise from the newest ``n`` images. None where the buffer holds too few
+    (fewer than ``n``, or a target class with none): the chains then start from U(0, 1)."""
+    if images.shape[0] < n:
+        return None
+    if labels is None or y is None:
+        return images[-n:]
+    y = y.to(labels.device)
+    init = torch.empty((n, *images.shape[1:]), dtype=images.dtype)
+    for c in y.unique().tolist():
+        slots = torch.nonzero(y == c).flatten()
+        pool = torch.nonzero(labels == c).flatten()
+        if pool.numel() == 0:
+            return None
+        m = slots.numel()
+        picks = pool[-m:] if pool.numel() >= m else pool[torch.arange(m) % pool.numel()]
+        init[slots.cpu()] = images[picks.cpu()]
+    return init
+
+
 def chain_from_noise(
     energy: nn.Module, n: int, shape: Sequence[int], sampler: LangevinSampler, total_steps: int,
     frames: int = 10, y: torch.Tensor | int | None = None, device: str | torch.device = "cpu",
