@@ -122,7 +122,7 @@ PRESETS: dict[str, ImageGenerateConfig] = {
                                            objective=ObjectiveConfig(l2_coeff=0.1, class_coeff=1.0,
                                                                      classes=tuple(range(10))))},
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=1, flip_rounds=0), RestorationConfig(rounds=3),
-                                           num_samples=300, reference_classifier_steps=1500)),
+                                           num_samples=300, reference_classifier_steps=3000)),
     "tiny": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
