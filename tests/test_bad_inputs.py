@@ -309,6 +309,8 @@ SPECIFIC = [
     ("image_generate", ("--train-limit", "10000000"), "10,000,000 images asked for, the files in"),
     ("image_generate", ("--data-dir", "{mnist_big_images}"), "holds images of 32x32, not 28x28"),
     ("image_generate", ("--data-dir", "{mnist_label_11}"), "holds labels outside 0-9 (0 to 11)"),
+    ("image_generate", ("--preset", "tiny", "--set", "model.num_classes=5"),
+     "the data's labels run to 9 (10 classes) but the model has 5 classes (model.num_classes)"),
     ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),
     ("image_generate", ("--data-dir", "{mnist_train_without_labels}"), "missing train-labels-idx1-ubyte.gz"),
     ("image_generate", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_bad_magic}"),

@@ -276,6 +276,13 @@ def run_image_generate(
                                               ev.split)
     if checkpoint is None and tc.training.batch_size > len(train):
         raise ValueError(f"batch size {tc.training.batch_size:,} exceeds the {len(train):,} training images")
+    k_model = (ecfg if checkpoint is not None else tc.model).num_classes
+    labels = [t for t in (getattr(train, "labels", None), eval_y) if isinstance(t, torch.Tensor) and t.numel()]
+    top = max(int(t.max()) for t in labels) if labels else -1
+    if k_model and top >= k_model:  # a class-conditional model must have a class for every label of the data
+        where = f"--checkpoint {checkpoint}" if checkpoint is not None else "model.num_classes"
+        raise ValueError(f"the data's labels run to {top} ({top + 1} classes) but the model has {k_model} classes "
+                         f"({where})")
     out = Path(out)
     start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
         "training": dataclasses.asdict(image_training(config)), "checkpoint": checkpoint,
