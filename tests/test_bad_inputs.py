@@ -71,6 +71,8 @@ def _make(token: str, tmp: Path) -> Path:
         _image_model(path, 0)
     elif token == "cond_model":
         _image_model(path, 10)
+    elif token == "samples_npz_folder":  # a run folder where the run's samples.npz would go is a folder
+        (path / "samples.npz").mkdir(parents=True)
     elif token.startswith("run_"):  # run folders: of another app, without a record, with a bad record
         path.mkdir()
         (path / "results.json").write_text("{}")
@@ -309,6 +311,8 @@ SPECIFIC = [
     ("image_generate", ("--train-limit", "10000000"), "10,000,000 images asked for, the files in"),
     ("image_generate", ("--data-dir", "{mnist_big_images}"), "holds images of 32x32, not 28x28"),
     ("image_generate", ("--data-dir", "{mnist_label_11}"), "holds labels outside 0-9 (0 to 11)"),
+    ("image_generate", ("--preset", "tiny", "--out", "{samples_npz_folder}"),
+     "{samples_npz_folder}/samples.npz is not a file, and the run writes its samples.npz there"),
     ("image_generate", ("--preset", "tiny", "--set", "model.num_classes=5"),
      "the data's labels run to 9 (10 classes) but the model has 5 classes (model.num_classes)"),
     ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),

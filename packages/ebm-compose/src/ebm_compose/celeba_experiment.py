@@ -176,7 +176,8 @@ def run_celeba_compose(
         held = load_celeba(data_dir, names, size, "test", n_eval * 4)
     out = Path(out_dir)
     start_run_folder(out, "celeba_compose", resume,  # every input checked: the run starts
-                     settings={"source": data.source, **run_settings(config, "classifier_steps")})
+                     settings={"source": data.source, **run_settings(config, "classifier_steps")},
+                     outputs=("samples.npz", "results.json"))
     seed_everything(config.seed)
 
     clf_path = out / "checkpoints" / "attribute_classifier.pt"

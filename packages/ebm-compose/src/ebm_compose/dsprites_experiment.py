@@ -278,7 +278,8 @@ def run_dsprites_compose(
     t0 = time.perf_counter()
     data = load_dsprites(data_dir)  # checked before the run folder is made
     out = Path(out_dir)
-    start_run_folder(out, "dsprites_compose", resume, settings=run_settings(config, "predictor"))
+    start_run_folder(out, "dsprites_compose", resume, settings=run_settings(config, "predictor"),
+                     outputs=("samples.npz", "results.json"))
     seed_everything(config.seed)
     run = _Run(config, out, data, resume, quiet)
     predictor = run.predictor()

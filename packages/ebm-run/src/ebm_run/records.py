@@ -66,6 +66,7 @@ def recorded_app(folder: str | Path) -> str | None:
 
 def start_run_folder(
     out: str | Path, app: str, resume: bool = False, announce: bool = True, settings: dict[str, Any] | None = None,
+    outputs: tuple[str, ...] = (),
 ) -> Path:
     """Create (or reopen) the run folder ``out`` of ``app``, in this order: refuse a folder recorded
     for another app (``ValueError``: its results would be overwritten) or, with ``resume``, recorded
@@ -76,12 +77,18 @@ def start_run_folder(
     ``run.json`` (app, settings, ebm-core version); with ``announce``, print ``<app>: run folder <out>``
     (from rank 0), the first line of an app's output. Only the holder of the lock cleans, so a second
     job never deletes what a running one writes. Call it after every input has been checked: no folder
-    is made for a run that cannot start. Returns ``out``."""
+    is made for a run that cannot start. ``outputs``: names of files the run will write in ``out``
+    (e.g. ``samples.npz``); one that is there but not a file is refused first (``ValueError``), not
+    after the training. Returns ``out``."""
     if not isinstance(app, str) or not app.strip():
         raise ValueError(f"start_run_folder: app must name the app, got {app!r}")
     if settings is not None and not isinstance(settings, dict):
         raise ValueError(f"start_run_folder: settings must be a dict (or None), got {type(settings).__name__}")
     out = Path(out)
+    blocked = [name for name in outputs if (out / name).exists() and not (out / name).is_file()]
+    if blocked:
+        raise ValueError(f"{out / blocked[0]} is not a file, and the run writes its {blocked[0]} there; "
+                         "move it or give another --out")
     fresh = not out.is_dir() or not any(out.iterdir())
     record = read_run_record(out)
     owner = record.get("app") if record else None

@@ -286,7 +286,8 @@ def run_image_generate(
     out = Path(out)
     start_run_folder(out, "image_generate", resume, settings={  # what a --resume must keep
         "training": dataclasses.asdict(image_training(config)), "checkpoint": checkpoint,
-        "classifier_steps": ev.classifier_steps, "seed": config.seed, "eval_split": ev.split})
+        "classifier_steps": ev.classifier_steps, "seed": config.seed, "eval_split": ev.split},
+        outputs=("samples.npz", "results.json"))
     results: dict[str, Any] = {"data": note, "eval_split": ev.split, "seed": config.seed,
                                "versions": package_versions(*RECORDED_PACKAGES),
                                "config": recorded_config(config)}
