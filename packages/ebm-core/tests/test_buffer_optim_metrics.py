@@ -48,6 +48,8 @@ def test_ring_overwrites_oldest_and_keeps_labels():
     assert torch.all(y[:, 0] == 10.0 * x[:, 0])  # each replayed sample comes with its own label
     assert buf.latest(3)[:, 0].tolist() == [3.0, 4.0, 5.0]  # the newest, oldest first, across the wrap
     assert buf.latest(10)[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]
+    assert buf.latest_labels(3)[:, 0].tolist() == [30.0, 40.0, 50.0]  # the labels of latest(3), in its order
+    assert ReplayBuffer((1,), capacity=4).latest_labels(2) is None
 
 
 def test_uint8_storage_dequantizes_within_one_level():

@@ -81,11 +81,17 @@ class ReplayBuffer:
     def latest(self, n: int) -> torch.Tensor:
         """The ``n`` most recently added samples (fewer if the buffer holds fewer), oldest first, as
         floats (a uint8 buffer's at the centre of each bin, without the dequantization noise)."""
-        check_count(n, "latest(n)", minimum=0)
-        n = min(n, self.size)
-        idx = (self.ptr - n + torch.arange(n, device=self.device)) % self.capacity
-        q = self.samples[idx]
+        q = self.samples[self._latest_index(n, "latest(n)")]
         return (q.to(self.dtype) + 0.5) / 256 if self.uint8 else q.clone()
+
+    def latest_labels(self, n: int) -> torch.Tensor | None:
+        """The labels of :meth:`latest`'s samples, in the same order (None for a buffer without labels)."""
+        return None if self.labels is None else self.labels[self._latest_index(n, "latest_labels(n)")].clone()
+
+    def _latest_index(self, n: int, name: str) -> torch.Tensor:
+        check_count(n, name, minimum=0)
+        n = min(n, self.size)
+        return (self.ptr - n + torch.arange(n, device=self.device)) % self.capacity
 
     def sample(
         self, n: int, fresh: torch.Tensor | Callable[[int], torch.Tensor],

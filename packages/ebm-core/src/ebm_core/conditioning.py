@@ -7,7 +7,7 @@ import weakref
 import torch
 from torch import nn
 
-_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def class_indices(y: torch.Tensor | None, batch: int, num_classes: int) -> bool:
@@ -15,7 +15,7 @@ def class_indices(y: torch.Tensor | None, batch: int, num_classes: int) -> bool:
     dtype), False for one-hot / soft labels ``(B, num_classes)`` (floating)."""
     if y is None:
         raise ValueError(f"this energy is class-conditional ({num_classes} classes): pass y")
-    if y.dtype in _INDEX_DTYPES:
+    if y.dtype in INDEX_DTYPES:
         if y.shape != (batch,):
             raise ValueError(f"class labels y must have shape ({batch},), got {tuple(y.shape)}")
         return True

@@ -21,6 +21,7 @@ from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_setting
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .classify import repeat_per_class
 from .composition import SumEnergy
+from .conditioning import INDEX_DTYPES
 from .distributed import any_rank, data_parallel, mean_over_ranks, same_on_every_rank, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
 from .optim import ClippedAdam
@@ -198,7 +199,7 @@ class Trainer:
         objective = self.config.objective
         if not objective.class_coeff:
             return None, None
-        if y is None or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8) or y.dim() != 1:
+        if y is None or y.dtype not in INDEX_DTYPES or y.dim() != 1:
             got = "no labels" if y is None else f"labels of dtype {y.dtype}, shape {tuple(y.shape)}"
             raise ValueError(f"Trainer: the class term (objective.class_coeff > 0) needs class indices y of shape "
                              f"(N,) as labels, got {got}")

@@ -307,8 +307,7 @@ def run_image_generate(
                                "last": trainer.history[-1] if trainer.history else None}
         buffer_images = trainer.buffer.latest(trainer.buffer.size).float().cpu()
         if trainer.buffer.labels is not None and config.model.conditional:  # those images' labels, oldest first
-            buf = trainer.buffer
-            buffer_labels = buf.labels[(buf.ptr - buf.size + torch.arange(buf.size)) % buf.capacity].cpu()
+            buffer_labels = trainer.buffer.latest_labels(trainer.buffer.size).cpu()
     results["train_seconds"] = time.perf_counter() - t_train
     energy.eval()
     model_name = str(checkpoint) if checkpoint is not None else "the trained model"
