@@ -424,6 +424,10 @@ SPECIFIC = [
     # dsprites_compose
     ("dsprites_compose", ("--data-dir", "{empty_dir}"), "{empty_dir}"),
     ("dsprites_compose", ("--data-dir", "{text}"), "{text}"),
+    ("dsprites_compose", ("--seeds", "0"), "--seeds: must be at least 1, got 0"),
+    ("dsprites_compose", ("--set", "evaluation.weight_candidates=(0.5, 0.0)"),
+     "DSpritesEvaluation.weight_candidates must be > 0"),
+    ("dsprites_compose", ("--set", "training.workers=0"), "DSpritesTraining.workers must be >= 1"),
     # celeba_compose
     ("celeba_compose", (), "give --data-dir DATA_DIR (CelebA files in DATA_DIR/celeba/) or --synthetic"),
     ("celeba_compose", ("--synthetic", "--data-dir", "{empty_dir}"), "not both"),

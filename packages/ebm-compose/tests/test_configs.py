@@ -51,12 +51,20 @@ def test_a_section_checks_its_settings_naming_itself():
         dataclasses.replace(CELEBA_PRESETS["tiny"].model, channels=(0,))
     with pytest.raises(ValueError, match="CelebATraining.checkpoint_every must be >= 1"):
         dataclasses.replace(CELEBA_PRESETS["tiny"].training, checkpoint_every=0)
+    with pytest.raises(ValueError, match="DSpritesTraining.workers must be >= 1"):
+        dataclasses.replace(config.training, workers=0)
+    with pytest.raises(ValueError, match="DSpritesEvaluation.weight_candidates names no weight"):
+        dataclasses.replace(config.evaluation, weight_candidates=())
+    with pytest.raises(ValueError, match="DSpritesEvaluation.weight_candidates must be > 0"):
+        dataclasses.replace(config.evaluation, weight_candidates=(1.0, -0.5))
+    with pytest.raises(ValueError, match="DSpritesEvaluation.cross_experiments: unknown"):
+        dataclasses.replace(config.evaluation, cross_experiments=("size_shape",))
 
 
 def test_settings_that_must_agree_across_sections_are_checked_when_the_config_is_made():
     config = DSPRITES_PRESETS["tiny"]  # concepts (scale, position)
-    with pytest.raises(ValueError, match="joint_weights needs one weight per concept"):
-        dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, joint_weights=(1.0,)))
+    with pytest.raises(ValueError, match="seeds 4,294,967,290 to 4,294,967,299 go past the generators' range"):
+        dataclasses.replace(config, seed=2**32 - 6, evaluation=dataclasses.replace(config.evaluation, seeds=10))
     with pytest.raises(ValueError, match="joint_steps names concepts outside"):
         dataclasses.replace(config, training=dataclasses.replace(config.training, joint_steps=(("shape", 3),)))
     celeba = CELEBA_PRESETS["tiny"]  # attributes (Male, Smiling)

@@ -99,6 +99,23 @@ def test_cross_product_splits_hold_out_unseen_combinations():
     assert not set(map(tuple, np.concatenate([sh["train_a"], sh["train_b"]]))) & set(map(tuple, sh["held_out"]))
 
 
+def test_report_and_validation_latents_are_disjoint_draws():
+    from ebm_compose.dsprites_experiment import _split_latents
+
+    held = cross_product_split("shape_position", position_stride=2)["held_out"]  # 510 combinations
+    split = _split_latents(held, 256, 128, np.random.default_rng(0))
+    rows = lambda a: set(map(tuple, a))  # noqa: E731
+    assert len(split.report) == 256 and len(split.validation) == 128
+    assert rows(split.report) <= rows(held) and rows(split.validation) <= rows(held)
+    assert not rows(split.report) & rows(split.validation) and len(rows(split.report)) == 256  # no repeats
+    small = _split_latents(held[:10], 256, 128, np.random.default_rng(0))  # too few: half for validation
+    assert (len(small.report), len(small.validation)) == (5, 5) and not rows(small.report) & rows(small.validation)
+    grid = _split_latents(None, 300, 200, np.random.default_rng(1))  # the whole grid
+    assert len(rows(grid.report)) == 300 and not rows(grid.report) & rows(grid.validation)
+    more = _split_latents(None, 300, 50, np.random.default_rng(1))  # the report rows do not depend on validation's
+    assert np.array_equal(more.report, grid.report)
+
+
 def test_latent_predictor_is_reused_on_resume_only_under_its_settings(tmp_path, monkeypatch):
     import dataclasses
 

@@ -4,12 +4,9 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,41 +245,6 @@ def test_experiment_refuses_unfinished_parts_of_a_multi_machine_generation(tmp_p
     assert not (tmp_path / "manifest.json").exists()  # nothing regenerated as one machine
     generate_trajectories(gen_config, tmp_path, machine_index=1, num_machines=2, quiet=True)
     assert len(prepare_data(config, tmp_path, quiet=True).train) == 20
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_generation_workers_die_with_a_killed_parent(tmp_path, kill):
-    """SIGKILL or SIGTERM of the parent leaves no worker behind (the workers get SIGTERM from the kernel)."""
-    script = tmp_path / "parent.py"
-    script.write_text(
-        "import os, time\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from multiprocessing import get_context\n"
-        "from ebm_robotics.generate import die_with_parent\n"
-        "if __name__ == '__main__':\n"
-        "    pool = ProcessPoolExecutor(1, mp_context=get_context('spawn'), initializer=die_with_parent,\n"
-        "                               initargs=(os.getpid(),))\n"
-        "    print(pool.submit(os.getpid).result(), flush=True)\n"
-        "    pool.submit(time.sleep, 120)\n"
-        "    time.sleep(120)\n"
-    )
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    worker = int(parent.stdout.readline())
-    parent.send_signal(kill)
-    parent.wait()
-
-    def alive(pid: int) -> bool:
-        try:
-            state = Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return False
-        return "State:\tZ" not in state
-
-    deadline = time.monotonic() + 20
-    while alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(worker), f"worker {worker} outlived its killed parent"
 
 
 def test_generation_workers_do_not_load_torch():

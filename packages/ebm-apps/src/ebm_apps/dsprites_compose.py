@@ -1,9 +1,9 @@
 """dSprites concept EBMs composed by summed energies (Du & Mordatch 2019, section 7, Figures 15-16).
 
-    uv run apps/dsprites_compose                  # CPU default (32x32, small models), minutes
+    uv run apps/dsprites_compose                  # CPU default (32x32, small models, 3 seeds), minutes
     uv run apps/dsprites_compose --preset paper   # 64x64, reference network and settings (GPU)
-    uv run apps/dsprites_compose --set evaluation.joint_weights=None --set sampler.sample_steps=20
-                                                  # equal weights in the joint sum, 20 generation rounds
+    uv run apps/dsprites_compose --seeds 5 --set 'evaluation.weight_candidates=(1.0,)'
+                                                  # 5 seeds, equal weights (no choice on validation)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ebm_run import (
     app_parser,
     console_entry,
     finish_config,
+    positive_int,
     preset_config,
     replace_given,
     resolve_out_dir,
@@ -30,10 +31,13 @@ def main(argv: list[str] | None = None) -> int:
                                "(default: built-in renderer)")
     p.add_argument("--steps", type=training_steps, default=None,
                    help="override the training steps of every model (the preset's per-concept joint_steps too)")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="evaluation.seeds: number of seeds, from --seed on (default: the preset's)")
     args = p.parse_args(argv)
     out = resolve_out_dir(p, args)
 
     config = dataclasses.replace(preset_config(p, args, PRESETS), seed=args.seed)
+    config = dataclasses.replace(config, evaluation=replace_given(config.evaluation, seeds=args.seeds))
     training = replace_given(config.training, device=args.device)
     if args.steps is not None:
         training = dataclasses.replace(training, steps=args.steps,

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from ebm_core import seed_everything
+from ebm_core.checks import check_count, check_positive, check_seed_range
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import child_seed, numpy_generator, torch_generator
-from ebm_run import start_run_folder, write_json_atomic
+from ebm_run import seed_interval, start_run_folder, write_json_atomic
 from torch import nn
 
 from .concepts import (
@@ -35,6 +36,8 @@ from .dsprites import (
     concept_columns,
     cross_product_split,
     encode_labels,
+    grid_size,
+    index_to_latents,
     load_dsprites,
     sample_latents,
     to_tensor,
@@ -68,16 +71,38 @@ class DSpritesTraining(ConceptOptimization):
     finetune_steps: int = 1000
     kl_coeff: float = 1.0
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    workers: int = 1  # > 1: the concept models and baselines train side by side in that many processes, 1 thread each
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count(self.workers, "DSpritesTraining.workers")
 
 
 @dataclass(frozen=True)
 class DSpritesEvaluation:
-    """What is sampled and scored: ``eval_samples`` per method, the weight of each concept energy in
-    the joint sum (None: all 1), and the cross-product experiments run."""
+    """What is sampled and scored, for each of ``seeds`` seeds (``seed`` to ``seed + seeds - 1``): ``eval_samples``
+    reported latents per method; ``validation_samples`` other latents (disjoint from the reported ones) on
+    which each composed sum's weight is chosen among ``weight_candidates`` (the first concept's energy
+    weight, the others 1; ties go to the earlier candidate); the cross-product experiments run."""
 
     eval_samples: int = 512
-    joint_weights: tuple[float, ...] | None = None
+    validation_samples: int = 128
+    weight_candidates: tuple[float, ...] = (1.0,)
     cross_experiments: tuple[str, ...] = CROSS_EXPERIMENTS
+    seeds: int = 3
+
+    def __post_init__(self) -> None:
+        check_count(self.eval_samples, "DSpritesEvaluation.eval_samples")
+        check_count(self.validation_samples, "DSpritesEvaluation.validation_samples")
+        if not self.weight_candidates:
+            raise ValueError("DSpritesEvaluation.weight_candidates names no weight")
+        for w in self.weight_candidates:
+            check_positive(w, "DSpritesEvaluation.weight_candidates")
+        unknown = [c for c in self.cross_experiments if c not in CROSS_EXPERIMENTS]
+        if unknown:
+            raise ValueError(f"DSpritesEvaluation.cross_experiments: unknown {unknown}; "
+                             f"choose from {', '.join(CROSS_EXPERIMENTS)}")
+        check_count(self.seeds, "DSpritesEvaluation.seeds")
 
 
 @dataclass(frozen=True)
@@ -92,16 +117,30 @@ class DSpritesComposeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        concepts, w, steps = self.data.concepts, self.evaluation.joint_weights, self.training.joint_steps
-        if w is not None and len(w) != len(concepts):
-            raise ValueError(f"evaluation.joint_weights needs one weight per concept {concepts}, got {w}")
+        concepts, steps = self.data.concepts, self.training.joint_steps
         if not {c for c, _ in steps} <= set(concepts):
             raise ValueError(f"training.joint_steps names concepts outside {concepts}: {steps}")
+        check_seed_range(self.seed, self.evaluation.seeds, "DSpritesComposeConfig")
 
     @property
     def concept_training(self) -> ConceptTrainingConfig:
         """The training of each concept EBM, as the library's config."""
         return concept_training_config(self.training, self.sampler, self.model)
+
+    def concept_steps(self, concept: str) -> int:
+        """Training steps of the joint experiment's model of ``concept``."""
+        return dict(self.training.joint_steps).get(concept, self.training.steps)
+
+    @property
+    def joint_budget(self) -> int:
+        """The joint baseline's training steps: the sum of the joint concept models' steps."""
+        return sum(self.concept_steps(c) for c in self.data.concepts)
+
+    @property
+    def cross_budget(self) -> int:
+        """A cross-product baseline's training steps: its two concept models' steps plus the KL fine-tuning's."""
+        steps = self.training.cross_steps if self.training.cross_steps is not None else self.training.steps
+        return 2 * steps + self.training.finetune_steps
 
 
 PRESETS: dict[str, DSpritesComposeConfig] = {
@@ -113,13 +152,14 @@ PRESETS: dict[str, DSpritesComposeConfig] = {
         model=ConceptNetwork(channels=(16, 32, 64, 64), hidden=64, label_frequencies=4),
         sampler=ConceptSampler(langevin_steps=10, sample_steps=60),
         # a whole-grid scale model trained 300 steps over-shoots mass (empty images at scale 0.5, several
-        # blobs at 1.0): it trains 900 steps, and in the joint sum its energy counts a quarter (README)
+        # blobs at 1.0): it trains 900 steps (README)
         training=DSpritesTraining(
             steps=300, batch_size=32, lr=2e-3, buffer_size=2000, checkpoint_every=100,
             joint_steps=(("scale", 900),), finetune_steps=40,
-            predictor=PredictorConfig(train_images=20_000, steps=1500, batch_size=128),
+            predictor=PredictorConfig(train_images=20_000, steps=1500, batch_size=128), workers=2,
         ),
-        evaluation=DSpritesEvaluation(eval_samples=256, joint_weights=(0.25, 1.0)),
+        evaluation=DSpritesEvaluation(eval_samples=256, validation_samples=128,
+                                      weight_candidates=(1.0, 0.5, 0.25, 2.0)),
     ),
     "tiny": DSpritesComposeConfig(
         data=DSpritesData(image_size=16, train_images=300, concepts=("scale", "position"), position_stride=8),
@@ -129,7 +169,7 @@ PRESETS: dict[str, DSpritesComposeConfig] = {
             steps=4, batch_size=8, lr=1e-3, buffer_size=64, checkpoint_every=2, joint_steps=(("scale", 6),),
             finetune_steps=2, predictor=PredictorConfig(train_images=200, steps=5, batch_size=16),
         ),
-        evaluation=DSpritesEvaluation(eval_samples=6, joint_weights=(0.25, 1.0)),
+        evaluation=DSpritesEvaluation(eval_samples=6, validation_samples=4, weight_candidates=(1.0, 0.25), seeds=2),
     ),
 }
 
@@ -139,8 +179,55 @@ def _repeat_to(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, 
     return x.repeat(reps, 1, 1, 1)[:n], y.repeat(reps, 1)[:n]
 
 
+# What each row of the tables is: one method per row, its treatment stated.
+METHOD_NOTES = {
+    "ground_truth": "the true renders of the requested latents (the latent predictor's floor)",
+    "sum": "sum of the concept energies, one Langevin step per concept in turn, no KL fine-tuning; the first "
+           "concept's weight chosen on validation latents",
+    "sum_kl": "the same sum after KL fine-tuning (training.finetune_steps steps, A.8); weight chosen on validation",
+    "joint_baseline": "one conditional EBM on all the concepts' labels, trained with the concept models' total "
+                      "steps (budget_steps)",
+    "<concept>_only": "one concept model alone",
+}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One model of a seed to train: its name in the run, the concepts it conditions on, its training set
+    (``"joint"``, or ``"<experiment>:a"`` / ``":b"`` / ``":union"`` of a cross-product experiment), its steps."""
+
+    name: str
+    concepts: tuple[str, ...]
+    training_set: str
+    steps: int | None
+
+
+def _joint_jobs(config: DSpritesComposeConfig) -> dict[str, _Job]:
+    """The joint experiment's models: one per concept, and ``"baseline"`` with their total steps."""
+    jobs = {c: _Job(f"joint_{c}", (c,), "joint", config.concept_steps(c)) for c in config.data.concepts}
+    return jobs | {"baseline": _Job("joint_baseline", tuple(config.data.concepts), "joint", config.joint_budget)}
+
+
+def _cross_jobs(config: DSpritesComposeConfig, name: str) -> dict[str, _Job]:
+    """A cross-product experiment's models ``"a"`` and ``"b"`` (D2's position model, the same for both
+    experiments) and ``"baseline"`` on their union with both models' steps plus the fine-tuning's."""
+    split = cross_product_split(name, config.data.position_stride)
+    ca, cb, steps = split["concepts_a"], split["concepts_b"], config.training.cross_steps
+    return {"a": _Job(f"cross_{'_'.join(ca)}_{name}", ca, f"{name}:a", steps),
+            "b": _Job("cross_position_D2", cb, f"{name}:b", steps),
+            "baseline": _Job(f"cross_baseline_{name}", tuple(ca) + tuple(cb), f"{name}:union", config.cross_budget)}
+
+
+def _seed_jobs(config: DSpritesComposeConfig) -> list[_Job]:
+    """Every model one seed trains, each once."""
+    jobs = list(_joint_jobs(config).values())
+    for name in config.evaluation.cross_experiments:
+        jobs += [j for j in _cross_jobs(config, name).values() if j.name not in {k.name for k in jobs}]
+    return jobs
+
+
 class _Run:
-    """State shared by the parts of one run: data source, output folder, settings."""
+    """State shared by the parts of one run: data source, output folder, settings, the seed being run."""
 
     def __init__(self, config: DSpritesComposeConfig, out: Path, data: DSprites, resume: bool, quiet: bool):
         self.config, self.out, self.data, self.resume, self.quiet = config, out, data, resume, quiet
@@ -148,30 +235,58 @@ class _Run:
         self.image_shape = (1, self.image_size, self.image_size)
         self.concept_training = config.concept_training
         self.histories: dict[str, list[dict[str, float]]] = {}
+        self.seed = config.seed
+        self.models_trained = False  # True once worker processes have trained every model: train() loads them
+        self._sets: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def path(self, kind: str, name: str) -> Path:
+        """``out/<kind>/seed<N>/<name>``: one folder of checkpoints and of model files per seed."""
+        return self.out / kind / f"seed{self.seed}" / name
 
     def tensors(self, latents: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return to_tensor(self.data.images_for(latents), self.image_size), encode_labels(latents)
 
-    def train(self, name: str, concepts: tuple[str, ...], x: torch.Tensor, y: torch.Tensor,
-              steps: int | None = None) -> nn.Module:
-        """Train (or resume) the energy ``name`` on its own named seed stream of the run."""
+    def training_set(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of training set ``key`` (see :class:`_Job`) for the current seed."""
+        if (self.seed, key) not in self._sets:
+            self._sets = {k: v for k, v in self._sets.items() if k[0] == self.seed}  # one seed's sets at a time
+            cfg = self.config
+            if key == "joint":
+                latents = sample_latents(cfg.data.train_images, numpy_generator(self.seed, "joint training latents"))
+                self._sets[(self.seed, key)] = self.tensors(latents)
+            else:
+                name, part = key.split(":")
+                split = cross_product_split(name, cfg.data.position_stride)
+                xa, ya = self.tensors(split["train_a"])
+                xb, yb = self.tensors(split["train_b"])
+                n = max(xa.shape[0], xb.shape[0], cfg.training.batch_size)  # both sets equally often
+                (xa, ya), (xb, yb) = _repeat_to(xa, ya, n), _repeat_to(xb, yb, n)
+                sets = {"a": (xa, ya), "b": (xb, yb), "union": (torch.cat([xa, xb]), torch.cat([ya, yb]))}
+                self._sets[(self.seed, key)] = sets[part]
+        return self._sets[(self.seed, key)]
+
+    def train(self, job: _Job) -> nn.Module:
+        """Train (or resume, or load once trained by a worker) ``job``'s energy on its own named stream of
+        the current seed."""
         cfg = self.concept_training
+        x, y = self.training_set(job.training_set)
         x, y = _repeat_to(x, y, max(x.shape[0], cfg.batch_size))
-        seed = child_seed(self.config.seed, name)
+        seed = child_seed(self.seed, job.name)
         seed_everything(seed)  # initial weights from the model's own seed, whatever ran before
-        energy = concept_energy(concepts, self.image_size, cfg)
+        energy = concept_energy(job.concepts, self.image_size, cfg)
         energy, hist = train_energy(
-            energy, x, y, cfg, seed=seed, out_dir=self.out / "checkpoints" / name, resume=self.resume,
-            quiet=self.quiet, steps=steps,
+            energy, x, y, cfg, seed=seed, out_dir=self.path("checkpoints", job.name),
+            resume=self.resume or self.models_trained, quiet=self.quiet or self.models_trained, steps=job.steps,
         )
-        self.histories[name] = hist
+        self.histories[f"seed{self.seed}/{job.name}"] = hist
         net = self.config.model
-        spec = ConceptSpec("dsprites", concepts, concept_columns(concepts), self.image_size, net.channels, net.hidden,
-                           net.label_frequencies)
-        save_concept_energy(energy, spec, self.out / "models" / f"{name}.pt", extra={"seed": seed})
+        spec = ConceptSpec("dsprites", job.concepts, concept_columns(job.concepts), self.image_size, net.channels,
+                           net.hidden, net.label_frequencies)
+        save_concept_energy(energy, spec, self.path("models", f"{job.name}.pt"), extra={"seed": seed})
         return energy
 
     def predictor(self) -> LatentPredictor:
+        """The scorer, trained once on ground truth (the run's first seed) and shared by every seed."""
         path = self.out / "checkpoints" / "latent_predictor.pt"
         model, seed = LatentPredictor(self.image_size), child_seed(self.config.seed, "latent predictor")
         settings = {"kind": "latent predictor", "image_size": self.image_size,
@@ -183,98 +298,209 @@ class _Run:
         save_with_settings(model, settings, path)
         return model
 
-    def generate(self, energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor, mode: str,
+    def generate(self, energies: list[nn.Module], x0: torch.Tensor, y: torch.Tensor,
                  weights: tuple[float, ...] | None = None) -> torch.Tensor:
+        """Samples of ``energies`` (one: that model alone; several: steps in turn) from ``x0`` for labels ``y``."""
         sampler = self.config.sampler.generation
         device = next(energies[0].parameters()).device
         w = list(weights) if weights is not None else None
-        return sample(energies, x0.to(device), y.to(device), sampler, mode=mode, weights=w).cpu()
+        return sample(energies, x0.to(device), y.to(device), sampler, mode="in_turn", weights=w).cpu()
+
+
+@dataclass(frozen=True)
+class _Latents:
+    """The latents of one experiment and seed: ``report`` (scored) and ``validation`` (weights chosen), disjoint."""
+
+    report: np.ndarray
+    validation: np.ndarray
+
+
+def _split_latents(pool: np.ndarray | None, n_report: int, n_validation: int, rng: np.random.Generator) -> _Latents:
+    """Disjoint report and validation latents drawn without replacement from the rows of ``pool`` (None: the
+    whole grid); a pool too small for both keeps at least half of it for the report."""
+    size = grid_size() if pool is None else len(pool)
+    n_validation = min(n_validation, size // 2)
+    n_report = min(n_report, size - n_validation)
+    rows = rng.permutation(size)[: n_report + n_validation]  # the report rows first, whatever n_validation
+    picked = index_to_latents(rows) if pool is None else pool[rows]
+    return _Latents(report=picked[:n_report], validation=picked[n_report:])
+
+
+def _choose_weight(run: _Run, predictor: LatentPredictor, energies: list[nn.Module], latents: np.ndarray,
+                   concepts: tuple[str, ...], stream: str) -> tuple[tuple[float, ...], dict[str, float]]:
+    """The candidate weight of the first energy (the others 1) whose sum satisfies every concept most often
+    on the validation ``latents``; returns the weights and each candidate's validation share."""
+    gt, y = run.tensors(latents)
+    x0 = init_chains(latents.shape[0], run.image_shape, torch_generator(run.seed, f"{stream} validation chains"))
+    shares: dict[str, float] = {}
+    best: tuple[float, ...] = ()
+    for w in run.config.evaluation.weight_candidates:
+        weights = (w,) + (1.0,) * (len(energies) - 1)
+        seed_everything(run.seed, f"{stream} validation sampling")  # the same noise for every candidate
+        share = score_samples(predictor, run.generate(energies, x0, y, weights), latents, gt, concepts)["satisfies_all"]
+        if not best or share > max(shares.values()):
+            best = weights
+        shares[str(w)] = share
+    return best, shares
 
 
 def run_joint(run: _Run, predictor: LatentPredictor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Figure 15: one EBM per latent, sampled jointly from the sum; baseline E(x | all latents)."""
+    """Figure 15 for the current seed: one EBM per latent, sampled jointly from their sum (weight chosen on
+    validation latents); baseline E(x | all latents) with the concept models' total training steps."""
     cfg, concepts = run.config, run.config.data.concepts
-    w, n_eval = cfg.evaluation.joint_weights, cfg.evaluation.eval_samples
-    x, y = run.tensors(sample_latents(cfg.data.train_images, numpy_generator(cfg.seed, "joint training latents")))
-    steps = dict(cfg.training.joint_steps)
-    models = {c: run.train(f"joint_{c}", (c,), x, y, steps.get(c)) for c in concepts}
-    baseline = run.train("joint_baseline", tuple(concepts), x, y)
+    jobs = _joint_jobs(cfg)
+    models = {c: run.train(jobs[c]) for c in concepts}
+    baseline = run.train(jobs["baseline"])
 
-    eval_latents = sample_latents(n_eval, numpy_generator(cfg.seed, "joint evaluation latents"))
-    gt, y_eval = run.tensors(eval_latents)
-    x0 = init_chains(n_eval, run.image_shape, torch_generator(cfg.seed, "joint chains"))
-    seed_everything(cfg.seed, "joint sampling")  # Langevin noise: the same whether models were trained or resumed
+    latents = _split_latents(None, cfg.evaluation.eval_samples, cfg.evaluation.validation_samples,
+                             numpy_generator(run.seed, "joint evaluation latents"))
+    weights, validation = _choose_weight(run, predictor, list(models.values()), latents.validation, concepts, "joint")
+    gt, y_eval = run.tensors(latents.report)
+    x0 = init_chains(len(latents.report), run.image_shape, torch_generator(run.seed, "joint chains"))
+    seed_everything(run.seed, "joint sampling")  # Langevin noise: the same whether models were trained or resumed
     samples: dict[str, torch.Tensor] = {"ground_truth": gt}
-    samples["sum_in_turn"] = run.generate(list(models.values()), x0, y_eval, "in_turn", w)
-    samples["sum_gradient"] = run.generate(list(models.values()), x0, y_eval, "sum", w)
-    if w is not None and any(v != 1.0 for v in w):
-        samples["sum_gradient_equal_weights"] = run.generate(list(models.values()), x0, y_eval, "sum")
-    samples["joint_baseline"] = run.generate([baseline], x0, y_eval, "sum")
+    samples["sum"] = run.generate(list(models.values()), x0, y_eval, weights)
+    samples["joint_baseline"] = run.generate([baseline], x0, y_eval)
     for c, m in models.items():
-        samples[f"{c}_only"] = run.generate([m], x0, y_eval, "sum")
-    metrics = {k: score_samples(predictor, v, eval_latents, gt, tuple(concepts)) for k, v in samples.items()}
-    return metrics, samples
+        samples[f"{c}_only"] = run.generate([m], x0, y_eval)
+    metrics = {k: score_samples(predictor, v, latents.report, gt, tuple(concepts)) for k, v in samples.items()}
+    return {"weights": {"sum": list(weights)}, "validation": {"sum": validation}, "metrics": metrics,
+            "n_evaluated": len(latents.report), "n_validation": len(latents.validation)}, samples
 
 
 def run_cross_product(
     run: _Run, name: str, predictor: LatentPredictor, cache: dict[str, nn.Module],
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Figure 16: independent energies on two training sets, their sum (before and after KL
-    fine-tuning on both sets) and a joint conditional baseline on the union, sampled at
-    held-out combinations only."""
+    """Figure 16 for the current seed: independent energies on two training sets, their sum without and with
+    KL fine-tuning on both sets (each with its weight chosen on held-out validation combinations), and a joint
+    conditional baseline on the union with the same total budget, scored on other held-out combinations."""
     cfg = run.config
     split = cross_product_split(name, cfg.data.position_stride)
     ca, cb = split["concepts_a"], split["concepts_b"]
-    xa, ya = run.tensors(split["train_a"])
-    xb, yb = run.tensors(split["train_b"])
-    n = max(xa.shape[0], xb.shape[0], cfg.training.batch_size)
-    xa, ya = _repeat_to(xa, ya, n)
-    xb, yb = _repeat_to(xb, yb, n)
-    steps = cfg.training.cross_steps
-    key_a, key_b = f"cross_{'_'.join(ca)}_{name}", "cross_position_D2"
-    if key_a not in cache:
-        cache[key_a] = run.train(key_a, ca, xa, ya, steps)
-    if key_b not in cache:
-        cache[key_b] = run.train(key_b, cb, xb, yb, steps)
-    ea, eb = cache[key_a], cache[key_b]
-    x_union, y_union = torch.cat([xa, xb]), torch.cat([ya, yb])
-    baseline = run.train(f"cross_baseline_{name}", tuple(ca) + tuple(cb), x_union, y_union, steps)
+    jobs = _cross_jobs(cfg, name)
+    for part in ("a", "b"):
+        if jobs[part].name not in cache:
+            cache[jobs[part].name] = run.train(jobs[part])
+    ea, eb = cache[jobs["a"].name], cache[jobs["b"].name]
+    baseline = run.train(jobs["baseline"])
+    x_union, y_union = run.training_set(jobs["baseline"].training_set)
     tuned, hist = finetune_sum(
-        [ea, eb], x_union, y_union, run.concept_training, child_seed(cfg.seed, f"cross_finetune_{name}"),
+        [ea, eb], x_union, y_union, run.concept_training, child_seed(run.seed, f"cross_finetune_{name}"),
         steps=cfg.training.finetune_steps, kl_coeff=cfg.training.kl_coeff,
-        out_dir=run.out / "checkpoints" / f"cross_finetune_{name}", resume=run.resume, quiet=run.quiet,
+        out_dir=run.path("checkpoints", f"cross_finetune_{name}"), resume=run.resume, quiet=run.quiet,
     )
-    run.histories[f"cross_finetune_{name}"] = hist
+    run.histories[f"seed{run.seed}/cross_finetune_{name}"] = hist
 
-    rng = numpy_generator(cfg.seed, f"cross evaluation latents {name}")
     held = split["held_out"]
-    latents = held[rng.choice(len(held), size=min(cfg.evaluation.eval_samples, len(held)), replace=False)]
-    gt, y_eval = run.tensors(latents)
-    x0 = init_chains(latents.shape[0], run.image_shape, torch_generator(cfg.seed, f"cross chains {name}"))
-    seed_everything(cfg.seed, f"cross sampling {name}")
-    samples = {
-        "ground_truth": gt,
-        "sum": run.generate([ea, eb], x0, y_eval, "in_turn"),
-        "sum_finetuned": run.generate(list(tuned.energies), x0, y_eval, "in_turn"),
-        "joint_baseline": run.generate([baseline], x0, y_eval, "sum"),
-        f"{'_'.join(ca)}_only": run.generate([ea], x0, y_eval, "sum"),
-        f"{'_'.join(cb)}_only": run.generate([eb], x0, y_eval, "sum"),
-    }
+    latents = _split_latents(held, cfg.evaluation.eval_samples, cfg.evaluation.validation_samples,
+                             numpy_generator(run.seed, f"cross evaluation latents {name}"))
     concepts = tuple(ca) + tuple(cb)
-    metrics = {k: score_samples(predictor, v, latents, gt, concepts) for k, v in samples.items()}
+    sums = {"sum": [ea, eb], "sum_kl": list(tuned.energies)}
+    chosen = {k: _choose_weight(run, predictor, e, latents.validation, concepts, f"cross {name} {k}")
+              for k, e in sums.items()}
+    gt, y_eval = run.tensors(latents.report)
+    x0 = init_chains(len(latents.report), run.image_shape, torch_generator(run.seed, f"cross chains {name}"))
+    seed_everything(run.seed, f"cross sampling {name}")
+    samples = {"ground_truth": gt}
+    samples |= {k: run.generate(e, x0, y_eval, chosen[k][0]) for k, e in sums.items()}
+    samples["joint_baseline"] = run.generate([baseline], x0, y_eval)
+    samples[f"{'_'.join(ca)}_only"] = run.generate([ea], x0, y_eval)
+    samples[f"{'_'.join(cb)}_only"] = run.generate([eb], x0, y_eval)
+    metrics = {k: score_samples(predictor, v, latents.report, gt, concepts) for k, v in samples.items()}
     info = {
         "concepts": list(concepts), "n_train_a": int(len(split["train_a"])), "n_train_b": int(len(split["train_b"])),
-        "n_held_out_combinations": int(len(held)), "n_evaluated": int(latents.shape[0]), "metrics": metrics,
+        "n_held_out_combinations": int(len(held)), "n_evaluated": len(latents.report),
+        "n_validation": len(latents.validation), "weights": {k: list(v[0]) for k, v in chosen.items()},
+        "validation": {k: v[1] for k, v in chosen.items()}, "metrics": metrics,
     }
     return info, samples
+
+
+def _over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """An experiment's figures over seeds: each method's metrics as means with ``<metric>_ci95`` (Student's t over
+    seeds, None for one seed), and each composed sum's ``satisfies_all`` minus the best single concept model's (the
+    better of the two on each seed) and minus the joint baseline's, with intervals; ``beats``: the interval of
+    the difference lies above 0."""
+    methods = per_seed[0]["metrics"]
+    metrics: dict[str, dict[str, Any]] = {}
+    for method, first in methods.items():
+        metrics[method] = {}
+        for metric in first:
+            values = [s["metrics"][method][metric] for s in per_seed]
+            bounds = (0.0, 1.0) if metric.startswith("satisfies") or metric == "shape_accuracy" else (0.0, np.inf)
+            metrics[method][metric] = float(np.mean(values))
+            metrics[method][f"{metric}_ci95"] = seed_interval(values, bounds)
+    singles = [m for m in methods if m.endswith("_only")]
+    comparisons: dict[str, Any] = {}
+    for composed in [m for m in methods if m.startswith("sum")]:
+        for other, label in (("best_single", "best single concept model"), ("joint_baseline", "joint baseline")):
+            diffs = []
+            for s in per_seed:
+                m = s["metrics"]
+                best = max(m[x]["satisfies_all"] for x in singles)
+                ref = best if other == "best_single" else m[other]["satisfies_all"]
+                diffs.append(m[composed]["satisfies_all"] - ref)
+            ci = seed_interval(diffs)
+            comparisons[f"{composed} - {other}"] = {
+                "what": f"satisfies_all of {composed} minus that of the {label}", "mean": float(np.mean(diffs)),
+                "ci95": ci, "per_seed": diffs, "beats": bool(ci is not None and ci[0] > 0),
+            }
+    return {"metrics": metrics, "comparisons": comparisons}
+
+
+def _one_thread() -> None:
+    """A training worker's set-up: one thread, so that the workers share the cores instead of crowding them."""
+    torch.set_num_threads(1)
+
+
+_WORKER_DATA: dict[str, DSprites] = {}  # in a training worker: the data, loaded once per process
+
+
+def _train_in_worker(config: DSpritesComposeConfig, out: str, data_dir: str | None, resume: bool, seed: int,
+                     job: _Job) -> str:
+    """In a worker process: train ``job``'s model of ``seed`` into the run folder (checkpoint and model file)."""
+    if str(data_dir) not in _WORKER_DATA:
+        _WORKER_DATA[str(data_dir)] = load_dsprites(data_dir)
+    run = _Run(config, Path(out), _WORKER_DATA[str(data_dir)], resume, quiet=True)
+    run.seed = seed
+    run.train(job)
+    return job.name
+
+
+def _train_side_by_side(run: _Run, seeds: list[int], data_dir: str | Path | None) -> None:
+    """Train every seed's models in ``training.workers`` processes (longest first), each into the run folder,
+    where the run's evaluation then loads them (``models_trained``)."""
+    from concurrent.futures import as_completed
+
+    from ebm_core.progress import progress
+    from ebm_run import process_pool
+
+    cfg = run.config
+    steps = {j.name: j.steps if j.steps is not None else cfg.training.steps for j in _seed_jobs(cfg)}
+    work = sorted(((s, j) for s in seeds for j in _seed_jobs(cfg)), key=lambda sj: -steps[sj[1].name])
+    workers = min(cfg.training.workers, len(work))
+    data = None if data_dir is None else str(data_dir)
+    total = sum(steps[j.name] for _, j in work)
+    desc = f"{len(work)} dSprites models in {workers} processes (training steps)"
+    with progress(total, desc=desc, disable=run.quiet) as bar, process_pool(workers, _one_thread) as pool:
+        futures = {pool.submit(_train_in_worker, cfg, str(run.out), data, run.resume, s, j): j for s, j in work}
+        try:
+            for fut in as_completed(futures):
+                fut.result()
+                bar.update(steps[futures[fut].name])  # a model's steps once it is done
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # don't start queued models
+            raise
+    run.models_trained = True
 
 
 def run_dsprites_compose(
     config: DSpritesComposeConfig, out_dir: str | Path, data_dir: str | Path | None = None,
     resume: bool = False, quiet: bool = False,
 ) -> dict[str, Any]:
-    """Run joint composition and the cross-product experiments; write ``results.json``,
-    ``joint_samples.png``, ``cross_product.png`` and checkpoints under ``out_dir``."""
+    """Run joint composition and the cross-product experiments for every seed; write ``results.json``,
+    ``joint_samples.png`` and ``cross_product.png`` (the first seed's samples), ``samples.npz`` (every seed's)
+    and checkpoints under ``out_dir``."""
     t0 = time.perf_counter()
     data = load_dsprites(data_dir)  # checked before the run folder is made
     out = Path(out_dir)
@@ -283,22 +509,40 @@ def run_dsprites_compose(
     seed_everything(config.seed)
     run = _Run(config, out, data, resume, quiet)
     predictor = run.predictor()
-    joint, joint_samples = run_joint(run, predictor)
-    size, n_eval = config.data.image_size, config.evaluation.eval_samples
-    show = min(8, n_eval)
-    save_image_rows({k: v[:show] for k, v in joint_samples.items()}, out / "joint_samples.png",
-                    "joint sampling: each row conditioned on the latents of the ground-truth row")
-    generated = {f"joint: {k}": v for k, v in joint_samples.items() if k != "ground_truth"}
+    seeds = [config.seed + k for k in range(config.evaluation.seeds)]
+    if config.training.workers > 1:
+        _train_side_by_side(run, seeds, data_dir)
+    joint_runs: list[dict[str, Any]] = []
+    cross_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in config.evaluation.cross_experiments}
+    generated: dict[str, torch.Tensor] = {}
+    for seed in seeds:
+        run.seed = seed
+        joint, joint_samples = run_joint(run, predictor)
+        joint_runs.append({"seed": seed} | joint)
+        generated |= {f"seed {seed} joint: {k}": v for k, v in joint_samples.items() if k != "ground_truth"}
+        cache: dict[str, nn.Module] = {}
+        cross_rows: dict[str, torch.Tensor] = {}
+        for name in config.evaluation.cross_experiments:
+            info, s = run_cross_product(run, name, predictor, cache)
+            cross_runs[name].append({"seed": seed} | info)
+            generated |= {f"seed {seed} {name}: {k}": v for k, v in s.items() if k != "ground_truth"}
+            cross_rows |= {f"{name}: {k}": v[:8] for k, v in s.items() if k in ("ground_truth", "joint_baseline",
+                                                                                  "sum", "sum_kl")}
+        if seed == seeds[0]:
+            save_image_rows({k: v[:8] for k, v in joint_samples.items()}, out / "joint_samples.png",
+                            f"joint sampling, seed {seed}: each row conditioned on the latents of the ground-truth row")
+            if cross_rows:
+                save_image_rows(cross_rows, out / "cross_product.png",
+                                f"zero-shot cross-product generalization (held out), seed {seed}")
+    size = config.data.image_size
     cross: dict[str, Any] = {}
-    cross_rows: dict[str, torch.Tensor] = {}
-    cache: dict[str, nn.Module] = {}
-    for name in config.evaluation.cross_experiments:
-        cross[name], s = run_cross_product(run, name, predictor, cache)
-        for k in ("ground_truth", "joint_baseline", "sum", "sum_finetuned"):
-            cross_rows[f"{name}: {k}"] = s[k][:show]
-        generated |= {f"{name}: {k}": v for k, v in s.items() if k != "ground_truth"}
-    if cross_rows:
-        save_image_rows(cross_rows, out / "cross_product.png", "zero-shot cross-product generalization (held out)")
+    for name, runs in cross_runs.items():
+        keep = ("concepts", "n_train_a", "n_train_b", "n_held_out_combinations", "n_evaluated", "n_validation")
+        steps = config.training.cross_steps if config.training.cross_steps is not None else config.training.steps
+        budget = {"concept_steps": {c: steps for c in runs[0]["concepts"]},
+                  "kl_finetuning_steps": config.training.finetune_steps, "baseline_steps": config.cross_budget}
+        cross[name] = {k: runs[0][k] for k in keep} | budget | _over_seeds(runs)
+        cross[name]["per_seed"] = runs
     results = {
         "experiment": "dsprites_compose (Du & Mordatch 2019, section 7, Figures 15-16)",
         "data": run.data.source,
@@ -306,8 +550,15 @@ def run_dsprites_compose(
         "reduced_resolution": size < 64,
         "note": (f"images average-pooled from 64x64 to {size}x{size} for a CPU run"
                  if size < 64 else "full 64x64 resolution"),
+        "seeds": seeds,
+        "methods": METHOD_NOTES,
+        "metric_note": "means over seeds; <metric>_ci95: Student's t 95% interval of the mean over seeds (None for "
+                       "one seed); satisfies_all: share of samples meeting every conditioned concept",
         "joint": {"concepts": list(config.data.concepts), "n_train": config.data.train_images,
-                  "n_evaluated": n_eval, "metrics": joint},
+                  "n_evaluated": joint_runs[0]["n_evaluated"], "n_validation": joint_runs[0]["n_validation"],
+                  "concept_steps": {c: config.concept_steps(c) for c in config.data.concepts},
+                  "baseline_steps": config.joint_budget}
+                 | _over_seeds(joint_runs) | {"per_seed": joint_runs},
         "cross_product": cross,
         "samples": save_generated(generated, out / "samples.npz"),
         "final_losses": {k: (h[-1]["loss"] if h else None) for k, h in run.histories.items()},
@@ -319,14 +570,24 @@ def run_dsprites_compose(
 
 
 def summary_table(results: dict[str, Any]) -> str:
-    """Plain-text tables of the main metrics."""
-    cols = ("position_error", "scale_error", "rotation_error_deg", "shape_accuracy", "pixel_mse", "satisfies_all")
-    lines = []
-    blocks = [("joint", results["joint"]["metrics"])]
-    blocks += [(f"cross: {k} (held out)", v["metrics"]) for k, v in results["cross_product"].items()]
-    for title, metrics in blocks:
-        lines.append(title)
-        lines.append(f"  {'method':<28}" + "".join(f"{c:>20}" for c in cols))
-        for method, m in metrics.items():
-            lines.append(f"  {method:<28}" + "".join(f"{m[c]:>20.3f}" for c in cols))
+    """Plain-text tables: each method's means over seeds (satisfies_all with its 95% interval), then each
+    composed sum against the best single model and the joint baseline."""
+    cols = ("position_error", "scale_error", "shape_accuracy", "satisfies_all")
+    n = len(results["seeds"])
+    lines = [f"{n} seed(s); means over seeds, satisfies_all [95% interval over seeds]"]
+    blocks = [("joint", results["joint"])]
+    blocks += [(f"cross: {k} (held out)", v) for k, v in results["cross_product"].items()]
+    for title, block in blocks:
+        lines.append(f"{title}: {block['n_evaluated']} scored per seed and method; concept models "
+                     f"{block['concept_steps']} steps, joint baseline {block['baseline_steps']}")
+        lines.append(f"  {'method':<22}" + "".join(f"{c:>16}" for c in cols) + f"{'95% interval':>18}")
+        for method, m in block["metrics"].items():
+            ci = m["satisfies_all_ci95"]
+            interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
+            lines.append(f"  {method:<22}" + "".join(f"{m[c]:>16.3f}" for c in cols) + f"{interval:>18}")
+        for name, c in block["comparisons"].items():
+            ci = c["ci95"]
+            interval = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "(one seed: no interval)"
+            verdict = "beats" if c["beats"] else "not shown"
+            lines.append(f"  {name:<34} {c['mean']:+.3f} {interval} {verdict}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ebm_core import LangevinSampler, ObjectiveConfig
-from ebm_core.checks import check_count, check_positive
+from ebm_core.checks import check_count, check_positive, check_seed_range
 
 from .baselines import AVALANCHE_STRATEGIES, ClassifierConfig
 from .data import SPLIT_MNIST_TASKS, VALIDATION_IMAGES
@@ -192,10 +192,7 @@ class SplitMNISTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_count(self.seed, "SplitMNISTConfig.seed", 0)
-        if self.seed + self.evaluation.seeds - 1 >= 2**32:  # torch and numpy take seeds below 2^32 (2^32 aliases 0)
-            raise ValueError(f"seeds {self.seed:,} to {self.seed + self.evaluation.seeds - 1:,} go past the "
-                             f"generators' range: the last must be below {2**32:,}")
+        check_seed_range(self.seed, self.evaluation.seeds, "SplitMNISTConfig")
         if self.data.source == "demo" and self.evaluation.split == "validation":
             raise ValueError("the demo data (the MNIST test set split in two) has no validation set: use data "
                              "source 'mnist' (--data mnist) to evaluate on validation")

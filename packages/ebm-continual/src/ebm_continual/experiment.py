@@ -14,7 +14,7 @@ import numpy as np
 from ebm_core import seed_everything
 from ebm_core.atomic import atomic_path
 from ebm_core.checkpoint import plain_settings
-from ebm_run import package_versions, save_figure, start_run_folder, write_json_atomic
+from ebm_run import package_versions, save_figure, seed_interval, start_run_folder, write_json_atomic
 
 from .baselines import AvalancheLearner, JointLearner
 from .config import SplitMNISTConfig, format_tasks, method_config
@@ -135,7 +135,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
     for method, recs in runs.items():
         acc = np.array([100 * r["accuracy"] for r in recs])
         accuracy[method] = {"mean": float(acc.mean()), "std": float(acc.std()), "per_seed": acc.tolist(),
-                            "ci95": seed_interval(acc)}
+                            "ci95": seed_interval(acc, (0.0, 100.0))}
         mats = np.array([r["matrix"] for r in recs]) * 100  # (seeds, after task i, on task j)
         per_task[method] = {"mean": mats.mean(0).tolist(), "std": mats.std(0).tolist()}
         # accuracy over the tasks seen so far after each task (equal weight per task)
@@ -168,19 +168,6 @@ def summarize(runs: dict[str, list[dict[str, Any]]], config: SplitMNISTConfig, d
         "seeds": [r["seed"] for r in next(iter(runs.values()))] if runs else [],
         "versions": package_versions(*RECORDED_PACKAGES),
     }
-
-
-def seed_interval(accuracies: np.ndarray) -> list[float] | None:
-    """95% interval of the mean accuracy (%) over seeds: Student's t with ``n - 1`` degrees of
-    freedom, cut to the possible range [0, 100]; None for one seed."""
-    from scipy.stats import t
-
-    n = len(accuracies)
-    if n < 2:
-        return None
-    half = float(t.ppf(0.975, n - 1) * accuracies.std(ddof=1) / np.sqrt(n))
-    mean = float(accuracies.mean())
-    return [max(mean - half, 0.0), min(mean + half, 100.0)]
 
 
 def summary_table(results: dict[str, Any]) -> str:

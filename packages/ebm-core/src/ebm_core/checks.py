@@ -19,6 +19,16 @@ def check_count(value: object, name: str, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
+def check_seed_range(seed: object, seeds: object, name: str) -> None:
+    """Seeds ``seed`` to ``seed + seeds - 1`` (``name``: where they are set) all below 2^32: torch and numpy
+    take 32-bit seeds, and 2^32 aliases 0."""
+    check_count(seed, f"{name}.seed", 0)
+    check_count(seeds, f"{name}.seeds")
+    last = seed + seeds - 1  # type: ignore[operator]
+    if last >= 2**32:
+        raise ValueError(f"seeds {seed:,} to {last:,} go past the generators' range: the last must be below {2**32:,}")
+
+
 def _check_real(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")

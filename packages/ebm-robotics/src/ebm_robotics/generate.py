@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import signal
-import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ebm_run.workers import process_pool
 
 from .env import ACTION_DIM, ACTUATOR_NAMES, ENV_ID, HAND_JOINT_NAMES, STATE_DIM, HandCubeSim
 from .policy import DEFAULT_POLICY, RANDOM_ACTION_PROB, Policy, WithRandomActions, load_policy
@@ -296,18 +294,6 @@ def _valid_existing(out_dir: Path, entry: dict[str, Any], config: GenerationConf
     return True
 
 
-def die_with_parent(parent: int) -> None:
-    """In a worker: be sent SIGTERM when the parent process dies, however it dies (SIGKILL included;
-    Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere a no-op), so no worker outlives a killed run."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 def generate_trajectories(
     config: GenerationConfig,
     out_dir: str | Path,
@@ -373,8 +359,7 @@ def generate_trajectories(
             for i in todo:
                 record(generate_shard(config, i, out))
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
+            with process_pool(workers) as pool:
                 futures = [pool.submit(generate_shard, config, i, out) for i in todo]
                 try:
                     for fut in as_completed(futures):
