@@ -22,3 +22,15 @@ def test_curves_of_every_logged_model_and_none_without_logs(tmp_path):
 
     width, height = Image.open(path).size
     assert width > 2.5 * height  # three panels side by side: loss, energies, gradient norm
+
+
+def test_a_run_of_many_models_draws_them_without_a_legend_and_without_a_warning(tmp_path):
+    import warnings
+
+    for m in range(40):  # e.g. dsprites_compose over 5 seeds
+        _log(tmp_path / "checkpoints" / f"seed{m // 8}" / f"model{m}" / "metrics.jsonl",
+             [{"step": s, "loss": m / s} for s in range(1, 4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "tight layout not applied" would fail here
+        path = plot_training_curves(tmp_path)
+    assert path is not None and path.stat().st_size > 10_000

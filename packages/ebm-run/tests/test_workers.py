@@ -55,3 +55,20 @@ def test_the_pool_runs_each_workers_setup_first(tmp_path):
 
     with process_pool(2, os.chdir, str(tmp_path)) as pool:  # the setup: each worker moves to tmp_path
         assert set(pool.map(os.path.realpath, ["."] * 4)) == {os.path.realpath(tmp_path)}
+
+
+def test_run_in_processes_hands_back_every_result_and_raises_a_calls_error():
+    from ebm_run import run_in_processes
+
+    made = []
+
+    def calls():  # made lazily: at most two per worker ahead of the results
+        for i in range(7):
+            made.append(i)
+            yield (2, i)
+
+    got: dict[int, int] = {}
+    run_in_processes(2, pow, calls(), got.__setitem__)
+    assert got == {i: 2**i for i in range(7)} and made == list(range(7))
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_in_processes(2, int, [("1",), ("x",), ("3",)], lambda i, r: None)

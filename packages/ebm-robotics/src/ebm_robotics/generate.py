@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ebm_run.workers import process_pool
+from ebm_run.workers import run_in_processes
 
 from .env import ACTION_DIM, ACTUATOR_NAMES, ENV_ID, HAND_JOINT_NAMES, STATE_DIM, HandCubeSim
 from .policy import DEFAULT_POLICY, RANDOM_ACTION_PROB, Policy, WithRandomActions, load_policy
@@ -359,14 +358,7 @@ def generate_trajectories(
             for i in todo:
                 record(generate_shard(config, i, out))
         else:
-            with process_pool(workers) as pool:
-                futures = [pool.submit(generate_shard, config, i, out) for i in todo]
-                try:
-                    for fut in as_completed(futures):
-                        record(fut.result())
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)  # don't start queued shards
-                    raise
+            run_in_processes(workers, generate_shard, [(config, i, out) for i in todo], lambda _, e: record(e))
     manifest["complete"] = {s["index"] for s in manifest["shards"]} == set(mine)
     write_json_atomic(manifest_path, manifest)
     return manifest

@@ -29,7 +29,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                 "recorded_app", "recorded_config", "save_figure", "save_samples", "settings_changes",
                 "stale_temporaries", "start_run_folder", "write_json_atomic"),
     "stats": ("seed_interval",),
-    "workers": ("die_with_parent", "process_pool"),
+    "workers": ("die_with_parent", "process_pool", "run_in_processes"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -9,6 +9,7 @@ from ebm_core.scalar_log import last_run
 
 from .records import save_figure
 
+MAX_LEGEND = 16  # lines named in the legend; a run with more models draws them unnamed
 PANELS = (("loss", "loss"), ("energies", ("e_pos", "e_neg")), ("gradient norm", "grad_norm"))
 
 
@@ -44,7 +45,9 @@ def plot_training_curves(out: str | Path) -> Path | None:
         if title == "gradient norm":
             ax.set_yscale("log")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    if len(labels) > 1:
+    if 1 < len(labels) <= MAX_LEGEND:
         axes[0][0].legend(fontsize=7, loc="best")
+    elif len(labels) > MAX_LEGEND:  # a legend this long would not fit: say what the lines are instead
+        axes[0][0].set_title(f"loss ({len(runs)} models; names in each metrics.jsonl's folder)")
     fig.tight_layout()
     return save_figure(fig, out / "training_curves.png", dpi=100)
