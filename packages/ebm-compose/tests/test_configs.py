@@ -59,6 +59,13 @@ def test_a_section_checks_its_settings_naming_itself():
         dataclasses.replace(config.evaluation, weight_candidates=(1.0, -0.5))
     with pytest.raises(ValueError, match="DSpritesEvaluation.cross_experiments: unknown"):
         dataclasses.replace(config.evaluation, cross_experiments=("size_shape",))
+    with pytest.raises(ValueError, match="DSpritesEvaluation.cross_experiments names one twice"):
+        dataclasses.replace(config.evaluation, cross_experiments=("size_position", "size_position"))
+    with pytest.raises(ValueError, match="DSpritesEvaluation.weight_candidates names one twice"):
+        dataclasses.replace(config.evaluation, weight_candidates=(1.0, 1.0))
+    for concepts in (("scale", "scale"), ("position",)):
+        with pytest.raises(ValueError, match="DSpritesData.concepts must name at least two different concepts"):
+            dataclasses.replace(config.data, concepts=concepts)
 
 
 def test_settings_that_must_agree_across_sections_are_checked_when_the_config_is_made():

@@ -99,21 +99,28 @@ def test_cross_product_splits_hold_out_unseen_combinations():
     assert not set(map(tuple, np.concatenate([sh["train_a"], sh["train_b"]]))) & set(map(tuple, sh["held_out"]))
 
 
-def test_report_and_validation_latents_are_disjoint_draws():
+def test_report_and_validation_latents_ask_for_disjoint_combinations():
     from ebm_compose.dsprites_experiment import _split_latents
 
     held = cross_product_split("shape_position", position_stride=2)["held_out"]  # 510 combinations
-    split = _split_latents(held, 256, 128, np.random.default_rng(0))
+    split = _split_latents(held, 256, 128, np.random.default_rng(0), ("shape", "position"))
     rows = lambda a: set(map(tuple, a))  # noqa: E731
     assert len(split.report) == 256 and len(split.validation) == 128
     assert rows(split.report) <= rows(held) and rows(split.validation) <= rows(held)
     assert not rows(split.report) & rows(split.validation) and len(rows(split.report)) == 256  # no repeats
-    small = _split_latents(held[:10], 256, 128, np.random.default_rng(0))  # too few: half for validation
+    small = _split_latents(held[:10], 256, 128, np.random.default_rng(0), ("shape", "position"))  # half each
     assert (len(small.report), len(small.validation)) == (5, 5) and not rows(small.report) & rows(small.validation)
-    grid = _split_latents(None, 300, 200, np.random.default_rng(1))  # the whole grid
-    assert len(rows(grid.report)) == 300 and not rows(grid.report) & rows(grid.validation)
-    more = _split_latents(None, 300, 50, np.random.default_rng(1))  # the report rows do not depend on validation's
-    assert np.array_equal(more.report, grid.report)
+    # the whole grid: rows that differ only in latents no model conditions on (shape, orientation) are one
+    # combination of (scale, position), so validation asks for none of the report's
+    grid = _split_latents(None, 3000, 2000, np.random.default_rng(1), ("scale", "position"))
+    combos = lambda a: set(map(tuple, a[:, [1, 3, 4]]))  # noqa: E731
+    assert len(grid.report) == 3000 and len(grid.validation) == 2000
+    assert not combos(grid.report) & combos(grid.validation)
+    plain = _split_latents(None, 3000, 2000, np.random.default_rng(1), ("shape", "scale", "rotation", "position"))
+    assert np.array_equal(plain.report, grid.report)  # the same draw; only the validation rows differ
+    assert len(combos(plain.report) & combos(plain.validation)) > 0  # (with every latent conditioned they may share)
+    more = _split_latents(None, 3000, 50, np.random.default_rng(1), ("scale", "position"))
+    assert np.array_equal(more.report, grid.report)  # the report rows do not depend on the validation's count
 
 
 def test_latent_predictor_is_reused_on_resume_only_under_its_settings(tmp_path, monkeypatch):

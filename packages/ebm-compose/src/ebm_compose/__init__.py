@@ -28,6 +28,7 @@ from .concepts import (
     train_energy,
 )
 from .dsprites import (
+    CONCEPT_LATENTS,
     CONCEPT_SLICES,
     CONCEPTS,
     LABEL_DIM,
@@ -63,7 +64,8 @@ __all__ = [
     "CELEBA_PRESETS", "CelebAComposeConfig", "run_celeba_compose", "celeba_summary_table",
     "ConceptNetwork", "ConceptOptimization", "ConceptSampler", "ConceptTrainingConfig", "compose", "concept_energy",
     "concept_training_config", "finetune_sum", "init_chains", "sample", "train_energy",
-    "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME", "ORIENTATIONS",
+    "CONCEPT_LATENTS", "CONCEPT_SLICES", "CONCEPTS", "LABEL_DIM", "LATENT_NAMES", "LATENT_SIZES", "NPZ_NAME",
+    "ORIENTATIONS",
     "POSITIONS", "SCALES", "SHAPES", "DSprites", "concept_columns", "cross_product_split", "encode_labels",
     "grid_size", "index_to_latents", "latents_to_index", "load_dsprites", "render", "sample_latents", "to_tensor",
     "DSPRITES_PRESETS", "DSpritesComposeConfig", "run_dsprites_compose", "dsprites_summary_table",

@@ -156,6 +156,8 @@ def sample_latents(n: int, rng: np.random.Generator, allowed: np.ndarray | None 
 # ---------------------------------------------------------------- label encodings (reference code)
 CONCEPTS = ("scale", "shape", "position", "rotation")
 CONCEPT_SLICES = {"scale": slice(0, 1), "shape": slice(1, 4), "position": slice(4, 6), "rotation": slice(6, 8)}
+# The latent columns (shape, scale, orientation, x, y) each concept is about.
+CONCEPT_LATENTS = {"shape": (0,), "scale": (1,), "rotation": (2,), "position": (3, 4)}
 LABEL_DIM = 8
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ from .concepts import (
     train_energy,
 )
 from .dsprites import (
+    CONCEPT_LATENTS,
     CONCEPTS,
+    LATENT_SIZES,
     DSprites,
     concept_columns,
     cross_product_split,
@@ -59,6 +62,12 @@ class DSpritesData:
     train_images: int = 200_000
     concepts: tuple[str, ...] = CONCEPTS
     position_stride: int = 1
+
+    def __post_init__(self) -> None:
+        concept_columns(self.concepts)  # known concepts
+        if len(set(self.concepts)) != len(self.concepts) or len(self.concepts) < 2:
+            raise ValueError(f"DSpritesData.concepts must name at least two different concepts to compose, "
+                             f"got {self.concepts}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,10 @@ class DSpritesEvaluation:
         if unknown:
             raise ValueError(f"DSpritesEvaluation.cross_experiments: unknown {unknown}; "
                              f"choose from {', '.join(CROSS_EXPERIMENTS)}")
+        if len(set(self.cross_experiments)) != len(self.cross_experiments):
+            raise ValueError(f"DSpritesEvaluation.cross_experiments names one twice: {self.cross_experiments}")
+        if len(set(self.weight_candidates)) != len(self.weight_candidates):
+            raise ValueError(f"DSpritesEvaluation.weight_candidates names one twice: {self.weight_candidates}")
         check_count(self.seeds, "DSpritesEvaluation.seeds")
 
 
@@ -183,11 +196,15 @@ def _repeat_to(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, 
 METHOD_NOTES = {
     "ground_truth": "the true renders of the requested latents (the latent predictor's floor)",
     "sum": "sum of the concept energies, one Langevin step per concept in turn, no KL fine-tuning; the first "
-           "concept's weight chosen on validation latents",
-    "sum_kl": "the same sum after KL fine-tuning (training.finetune_steps steps, A.8); weight chosen on validation",
-    "joint_baseline": "one conditional EBM on all the concepts' labels, trained with the concept models' total "
-                      "steps (budget_steps)",
+           "concept's weight chosen per seed on validation latents (weights)",
+    "sum_kl": "the same sum after training.finetune_steps KL fine-tuning steps (A.8; cross-product experiments "
+              "only); weight chosen per seed on validation latents",
+    "joint_baseline": "one conditional EBM on all the concepts' labels, trained baseline_steps steps: the concept "
+                      "models' steps together (cross-product experiments: plus the KL fine-tuning's)",
     "<concept>_only": "one concept model alone",
+    "comparisons": "satisfies_all of a composed row minus that of the best single concept model (the better of "
+                   "the two on each seed's reported samples: the stricter comparison) or of the joint baseline, "
+                   "per seed, with Student's t interval over seeds",
 }
 
 
@@ -229,7 +246,7 @@ def _seed_jobs(config: DSpritesComposeConfig) -> list[_Job]:
 class _Run:
     """State shared by the parts of one run: data source, output folder, settings, the seed being run."""
 
-    def __init__(self, config: DSpritesComposeConfig, out: Path, data: DSprites, resume: bool, quiet: bool):
+    def __init__(self, config: DSpritesComposeConfig, out: Path, data: DSprites | None, resume: bool, quiet: bool):
         self.config, self.out, self.data, self.resume, self.quiet = config, out, data, resume, quiet
         self.image_size = config.data.image_size
         self.image_shape = (1, self.image_size, self.image_size)
@@ -244,7 +261,12 @@ class _Run:
         return self.out / kind / f"seed{self.seed}" / name
 
     def tensors(self, latents: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.data is not None, "a training worker gets its training set with its job"
         return to_tensor(self.data.images_for(latents), self.image_size), encode_labels(latents)
+
+    def give_training_set(self, key: str, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Training set ``key`` of the current seed, made elsewhere (a training worker's)."""
+        self._sets[(self.seed, key)] = (x, y)
 
     def training_set(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The images and labels of training set ``key`` (see :class:`_Job`) for the current seed."""
@@ -315,26 +337,35 @@ class _Latents:
     validation: np.ndarray
 
 
-def _split_latents(pool: np.ndarray | None, n_report: int, n_validation: int, rng: np.random.Generator) -> _Latents:
-    """Disjoint report and validation latents drawn without replacement from the rows of ``pool`` (None: the
-    whole grid); a pool too small for both keeps at least half of it for the report."""
+def _split_latents(pool: np.ndarray | None, n_report: int, n_validation: int, rng: np.random.Generator,
+                   concepts: tuple[str, ...]) -> _Latents:
+    """Report and validation latents drawn without replacement from the rows of ``pool`` (None: the whole grid):
+    the report's first, then validation rows that ask for none of the report's combinations of ``concepts``
+    (two rows differing only in a latent no model conditions on are one combination); a pool too small for both
+    keeps at least half of it for the report."""
     size = grid_size() if pool is None else len(pool)
     n_validation = min(n_validation, size // 2)
     n_report = min(n_report, size - n_validation)
-    rows = rng.permutation(size)[: n_report + n_validation]  # the report rows first, whatever n_validation
-    picked = index_to_latents(rows) if pool is None else pool[rows]
-    return _Latents(report=picked[:n_report], validation=picked[n_report:])
+    order = rng.permutation(size)  # the report rows first, whatever n_validation
+    rows = index_to_latents(order) if pool is None else pool[order]
+    cols = [c for concept in concepts for c in CONCEPT_LATENTS[concept]]
+    keys = np.ravel_multi_index(tuple(rows[:, cols].T), tuple(LATENT_SIZES[c] for c in cols))
+    fresh = ~np.isin(keys[n_report:], keys[:n_report])
+    return _Latents(report=rows[:n_report], validation=rows[n_report:][fresh][:n_validation])
 
 
 def _choose_weight(run: _Run, predictor: LatentPredictor, energies: list[nn.Module], latents: np.ndarray,
                    concepts: tuple[str, ...], stream: str) -> tuple[tuple[float, ...], dict[str, float]]:
     """The candidate weight of the first energy (the others 1) whose sum satisfies every concept most often
     on the validation ``latents``; returns the weights and each candidate's validation share."""
+    candidates = run.config.evaluation.weight_candidates
+    if len(candidates) == 1:  # nothing to choose
+        return (candidates[0],) + (1.0,) * (len(energies) - 1), {}
     gt, y = run.tensors(latents)
     x0 = init_chains(latents.shape[0], run.image_shape, torch_generator(run.seed, f"{stream} validation chains"))
     shares: dict[str, float] = {}
     best: tuple[float, ...] = ()
-    for w in run.config.evaluation.weight_candidates:
+    for w in candidates:
         weights = (w,) + (1.0,) * (len(energies) - 1)
         seed_everything(run.seed, f"{stream} validation sampling")  # the same noise for every candidate
         share = score_samples(predictor, run.generate(energies, x0, y, weights), latents, gt, concepts)["satisfies_all"]
@@ -353,7 +384,7 @@ def run_joint(run: _Run, predictor: LatentPredictor) -> tuple[dict[str, Any], di
     baseline = run.train(jobs["baseline"])
 
     latents = _split_latents(None, cfg.evaluation.eval_samples, cfg.evaluation.validation_samples,
-                             numpy_generator(run.seed, "joint evaluation latents"))
+                             numpy_generator(run.seed, "joint evaluation latents"), tuple(concepts))
     weights, validation = _choose_weight(run, predictor, list(models.values()), latents.validation, concepts, "joint")
     gt, y_eval = run.tensors(latents.report)
     x0 = init_chains(len(latents.report), run.image_shape, torch_generator(run.seed, "joint chains"))
@@ -392,9 +423,9 @@ def run_cross_product(
     run.histories[f"seed{run.seed}/cross_finetune_{name}"] = hist
 
     held = split["held_out"]
-    latents = _split_latents(held, cfg.evaluation.eval_samples, cfg.evaluation.validation_samples,
-                             numpy_generator(run.seed, f"cross evaluation latents {name}"))
     concepts = tuple(ca) + tuple(cb)
+    latents = _split_latents(held, cfg.evaluation.eval_samples, cfg.evaluation.validation_samples,
+                             numpy_generator(run.seed, f"cross evaluation latents {name}"), concepts)
     sums = {"sum": [ea, eb], "sum_kl": list(tuned.energies)}
     chosen = {k: _choose_weight(run, predictor, e, latents.validation, concepts, f"cross {name} {k}")
               for k, e in sums.items()}
@@ -453,44 +484,38 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-_WORKER_DATA: dict[str, DSprites] = {}  # in a training worker: the data, loaded once per process
-
-
-def _train_in_worker(config: DSpritesComposeConfig, out: str, data_dir: str | None, resume: bool, seed: int,
-                     job: _Job) -> str:
-    """In a worker process: train ``job``'s model of ``seed`` into the run folder (checkpoint and model file)."""
-    if str(data_dir) not in _WORKER_DATA:
-        _WORKER_DATA[str(data_dir)] = load_dsprites(data_dir)
-    run = _Run(config, Path(out), _WORKER_DATA[str(data_dir)], resume, quiet=True)
+def _train_in_worker(config: DSpritesComposeConfig, out: str, resume: bool, seed: int, job: _Job,
+                     x: torch.Tensor, y: torch.Tensor) -> None:
+    """In a worker process: train ``job``'s model of ``seed`` on ``(x, y)`` into the run folder (checkpoint and
+    model file)."""
+    run = _Run(config, Path(out), None, resume, quiet=True)  # no data source: the training set comes with the job
     run.seed = seed
+    run.give_training_set(job.training_set, x, y)
     run.train(job)
-    return job.name
 
 
-def _train_side_by_side(run: _Run, seeds: list[int], data_dir: str | Path | None) -> None:
-    """Train every seed's models in ``training.workers`` processes (longest first), each into the run folder,
-    where the run's evaluation then loads them (``models_trained``)."""
-    from concurrent.futures import as_completed
-
+def _train_side_by_side(run: _Run, seeds: list[int]) -> None:
+    """Train every seed's models in ``training.workers`` processes (seed by seed, longest first), each into the
+    run folder, where the run's evaluation then loads them (``models_trained``). The training sets are made
+    here, once per seed, and sent with each model."""
     from ebm_core.progress import progress
-    from ebm_run import process_pool
+    from ebm_run import run_in_processes
 
     cfg = run.config
     steps = {j.name: j.steps if j.steps is not None else cfg.training.steps for j in _seed_jobs(cfg)}
-    work = sorted(((s, j) for s in seeds for j in _seed_jobs(cfg)), key=lambda sj: -steps[sj[1].name])
+    jobs = sorted(_seed_jobs(cfg), key=lambda j: -steps[j.name])
+    work = [(s, j) for s in seeds for j in jobs]
+
+    def calls() -> Iterator[tuple[Any, ...]]:
+        for s, j in work:
+            run.seed = s
+            yield (cfg, str(run.out), run.resume, s, j, *run.training_set(j.training_set))
+
     workers = min(cfg.training.workers, len(work))
-    data = None if data_dir is None else str(data_dir)
-    total = sum(steps[j.name] for _, j in work)
     desc = f"{len(work)} dSprites models in {workers} processes (training steps)"
-    with progress(total, desc=desc, disable=run.quiet) as bar, process_pool(workers, _one_thread) as pool:
-        futures = {pool.submit(_train_in_worker, cfg, str(run.out), data, run.resume, s, j): j for s, j in work}
-        try:
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update(steps[futures[fut].name])  # a model's steps once it is done
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # don't start queued models
-            raise
+    with progress(sum(steps[j.name] for _, j in work), desc=desc, disable=run.quiet) as bar:
+        run_in_processes(workers, _train_in_worker, calls(), lambda i, _: bar.update(steps[work[i][1].name]),
+                         _one_thread)
     run.models_trained = True
 
 
@@ -511,7 +536,7 @@ def run_dsprites_compose(
     predictor = run.predictor()
     seeds = [config.seed + k for k in range(config.evaluation.seeds)]
     if config.training.workers > 1:
-        _train_side_by_side(run, seeds, data_dir)
+        _train_side_by_side(run, seeds)
     joint_runs: list[dict[str, Any]] = []
     cross_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in config.evaluation.cross_experiments}
     generated: dict[str, torch.Tensor] = {}
@@ -570,21 +595,28 @@ def run_dsprites_compose(
 
 
 def summary_table(results: dict[str, Any]) -> str:
-    """Plain-text tables: each method's means over seeds (satisfies_all with its 95% interval), then each
-    composed sum against the best single model and the joint baseline."""
+    """Plain-text tables: each method's means over seeds (satisfies_all with its 95% interval), its treatment
+    in its name, the weights chosen on validation, then each composed sum against the best single model and
+    the joint baseline."""
     cols = ("position_error", "scale_error", "shape_accuracy", "satisfies_all")
     n = len(results["seeds"])
+    finetune = results["config"]["training"]["finetune_steps"]
+    names = {"sum": "sum (no KL)", "sum_kl": f"sum_kl ({finetune} KL steps)"}
     lines = [f"{n} seed(s); means over seeds, satisfies_all [95% interval over seeds]"]
     blocks = [("joint", results["joint"])]
     blocks += [(f"cross: {k} (held out)", v) for k, v in results["cross_product"].items()]
     for title, block in blocks:
         lines.append(f"{title}: {block['n_evaluated']} scored per seed and method; concept models "
                      f"{block['concept_steps']} steps, joint baseline {block['baseline_steps']}")
-        lines.append(f"  {'method':<22}" + "".join(f"{c:>16}" for c in cols) + f"{'95% interval':>18}")
+        lines.append(f"  {'method':<26}" + "".join(f"{c:>16}" for c in cols) + f"{'95% interval':>18}")
         for method, m in block["metrics"].items():
             ci = m["satisfies_all_ci95"]
             interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
-            lines.append(f"  {method:<22}" + "".join(f"{m[c]:>16.3f}" for c in cols) + f"{interval:>18}")
+            lines.append(f"  {names.get(method, method):<26}" + "".join(f"{m[c]:>16.3f}" for c in cols)
+                         + f"{interval:>18}")
+        for composed in block["per_seed"][0]["weights"]:
+            chosen = " / ".join(f"{s['weights'][composed][0]:g}" for s in block["per_seed"])
+            lines.append(f"  first concept's weight in {composed}, chosen on validation per seed: {chosen}")
         for name, c in block["comparisons"].items():
             ci = c["ci95"]
             interval = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "(one seed: no interval)"
