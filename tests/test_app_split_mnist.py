@@ -71,6 +71,14 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["accuracy"] == results["accuracy"]
 
+    # the same runs in 2 worker processes of one thread each: the same numbers as in one process of one thread
+    side = tmp_path / "side_by_side"
+    proc = run_app(APP, *args[:-3], "--out", str(side), "--quiet", "--set", "training.workers=2", env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parallel = json.loads((side / "results.json").read_text())
+    assert parallel["accuracy"] == results["accuracy"] and parallel["confusion"] == results["confusion"]
+    assert parallel["config"]["training"]["workers"] == 2 and config["training"]["workers"] == 1
+
 
 def test_missing_data_is_a_clear_error(tmp_path):
     proc = call_app(APP, "--preset", "tiny", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet")

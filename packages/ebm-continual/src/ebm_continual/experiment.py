@@ -62,6 +62,53 @@ def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dic
     return plain_settings(settings)  # tuples -> lists, as read back from a file
 
 
+# About the seconds of one run of each method at the default preset on full MNIST, one thread (the Avalanche
+# baselines ~20): the worker pool starts the longest first.
+RELATIVE_COST = {"ebm_joint": 240, "ebm": 200, "vae": 80, "joint": 33, "ebm_contrastive": 22}
+
+
+def _one_run(config: SplitMNISTConfig, data: MNISTSplit, tasks: list, out: Path, method: str, seed: int,
+             resume: bool, quiet: bool) -> dict[str, Any]:
+    """One (method, seed) run of the protocol; its record (accuracy, accuracy matrix, confusion, seconds,
+    settings, model file) is written to ``out/runs/<method>_seed<seed>.json`` and returned."""
+    settings = run_settings(method, config, data)
+    seed_everything(seed)
+    ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None
+    if ckpt is not None:
+        stored = ckpt / "settings.json"
+        if ckpt.exists() and (not resume or not stored.exists() or json.loads(stored.read_text()) != settings):
+            shutil.rmtree(ckpt)  # checkpoints of other settings (or a fresh run): never mixed in
+        write_json_atomic(stored, settings)
+    learner = make_learner(method, config, seed, quiet=quiet, checkpoint_dir=ckpt)
+    res = run_protocol(learner, tasks)
+    rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "confusion": res.confusion,
+           "seconds": res.seconds, "settings": settings}
+    ebm = learner.learner if isinstance(learner, Cumulative) else learner
+    if isinstance(ebm, ContinualEBM):  # the trained energy after the last task, as a model file
+        model = Path("models") / f"{method}_seed{seed}.pt"
+        ebm.save(out / model, extra={"method": method, "seed": seed, "accuracy": res.final_accuracy})
+        rec["model"] = str(model)
+    write_json_atomic(out / "runs" / f"{method}_seed{seed}.json", rec)
+    return rec
+
+
+_WORKER: dict[str, Any] = {}  # in a worker process: the data and its tasks, received once
+
+
+def _worker_setup(data: MNISTSplit, task_classes: tuple[tuple[int, ...], ...]) -> None:
+    """A worker's set-up: one thread (the workers share the cores), the data and its tasks."""
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER["data"], _WORKER["tasks"] = data, split_tasks(data, task_classes)
+
+
+def _one_run_in_worker(config: SplitMNISTConfig, out: Path, method: str, seed: int, resume: bool,
+                       quiet: bool) -> dict[str, Any]:
+    """:func:`_one_run` in a worker process, on the data its set-up received."""
+    return _one_run(config, _WORKER["data"], _WORKER["tasks"], out, method, seed, resume, quiet)
+
+
 def run_split_mnist(
     config: SplitMNISTConfig, data: MNISTSplit, out_dir: str | Path, resume: bool = False, quiet: bool = False,
     log: Callable[[str], None] | None = None,
@@ -80,41 +127,40 @@ def run_split_mnist(
     start_run_folder(out, "split_mnist", resume,  # the rest: per (method, seed) run, rerun when changed
                      settings={"data": data.description, "seed": config.seed})
     say = log or (lambda s: None)
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in config.evaluation.methods}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    todo: list[tuple[str, int]] = []
     for method in config.evaluation.methods:
         for k in range(config.evaluation.seeds):
             seed = config.seed + k
             path = out / "runs" / f"{method}_seed{seed}.json"
-            settings = run_settings(method, config, data)
             if resume and path.exists():
                 rec = json.loads(path.read_text())
+                settings = run_settings(method, config, data)
                 model_missing = method in ("ebm", "ebm_joint") and not (out / str(rec.get("model", ""))).is_file()
                 if rec.get("settings") == settings and "confusion" in rec and not model_missing:
-                    runs[method].append(rec)
+                    done[(method, seed)] = rec
                     continue
                 why = ("settings differ from" if rec.get("settings") != settings else
                        "no confusion matrix in" if "confusion" not in rec else "no saved model beside")
                 say(f"{method} seed {seed}: {why} the stored run {path}; running it again")
-            seed_everything(seed)
-            ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None
-            if ckpt is not None:
-                stored = ckpt / "settings.json"
-                if ckpt.exists() and (not resume or not stored.exists()
-                                      or json.loads(stored.read_text()) != settings):
-                    shutil.rmtree(ckpt)  # checkpoints of other settings (or a fresh run): never mixed in
-                write_json_atomic(stored, settings)
-            learner = make_learner(method, config, seed, quiet=quiet, checkpoint_dir=ckpt)
-            res = run_protocol(learner, tasks)
-            rec = {"seed": seed, "accuracy": res.final_accuracy, "matrix": res.matrix, "confusion": res.confusion,
-                   "seconds": res.seconds, "settings": settings}
-            ebm = learner.learner if isinstance(learner, Cumulative) else learner
-            if isinstance(ebm, ContinualEBM):  # the trained energy after the last task, as a model file
-                model = Path("models") / f"{method}_seed{seed}.pt"
-                ebm.save(out / model, extra={"method": method, "seed": seed, "accuracy": res.final_accuracy})
-                rec["model"] = str(model)
-            write_json_atomic(path, rec)
-            runs[method].append(rec)
-            say(f"{method} seed {seed}: {100 * res.final_accuracy:.2f}% ({res.seconds:.0f} s)")
+            todo.append((method, seed))
+
+    def finished(method: str, seed: int, rec: dict[str, Any]) -> None:
+        done[(method, seed)] = rec
+        say(f"{method} seed {seed}: {100 * rec['accuracy']:.2f}% ({rec['seconds']:.0f} s)")
+
+    workers = min(config.training.workers, len(todo))
+    if workers <= 1:
+        for method, seed in todo:
+            finished(method, seed, _one_run(config, data, tasks, out, method, seed, resume, quiet))
+    else:  # longest runs first, each in a worker process of one thread (the workers' bars share the terminal)
+        from ebm_run import run_in_processes
+
+        order = sorted(todo, key=lambda ms: RELATIVE_COST.get(ms[0], 20), reverse=True)
+        say(f"{len(order)} runs in {workers} worker processes, longest first")
+        run_in_processes(workers, _one_run_in_worker, [(config, out, m, s, resume, quiet) for m, s in order],
+                         lambda i, rec: finished(*order[i], rec), _worker_setup, data, config.data.tasks)
+    runs = {m: [done[(m, config.seed + k)] for k in range(config.evaluation.seeds)] for m in config.evaluation.methods}
     results = summarize(runs, config, data, tasks)
     results["models"] = {m: [r["model"] for r in recs if "model" in r] for m, recs in runs.items()
                          if any("model" in r for r in recs)}
