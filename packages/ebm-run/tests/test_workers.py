@@ -68,7 +68,14 @@ def test_run_in_processes_hands_back_every_result_and_raises_a_calls_error():
             yield (2, i)
 
     got: dict[int, int] = {}
-    run_in_processes(2, pow, calls(), got.__setitem__)
+    ahead: list[int] = []
+
+    def done(i: int, result: int) -> None:
+        ahead.append(len(made) - len(got))  # calls made but not yet handed back, this one included
+        got[i] = result
+
+    run_in_processes(2, pow, calls(), done)
     assert got == {i: 2**i for i in range(7)} and made == list(range(7))
+    assert max(ahead) <= 4  # never more than two calls per worker made ahead of the results
     with pytest.raises(ValueError, match="invalid literal"):
         run_in_processes(2, int, [("1",), ("x",), ("3",)], lambda i, r: None)

@@ -150,10 +150,14 @@ class DSpritesComposeConfig:
         return sum(self.concept_steps(c) for c in self.data.concepts)
 
     @property
+    def cross_concept_steps(self) -> int:
+        """Training steps of each cross-product concept model."""
+        return self.training.cross_steps if self.training.cross_steps is not None else self.training.steps
+
+    @property
     def cross_budget(self) -> int:
         """A cross-product baseline's training steps: its two concept models' steps plus the KL fine-tuning's."""
-        steps = self.training.cross_steps if self.training.cross_steps is not None else self.training.steps
-        return 2 * steps + self.training.finetune_steps
+        return 2 * self.cross_concept_steps + self.training.finetune_steps
 
 
 PRESETS: dict[str, DSpritesComposeConfig] = {
@@ -216,7 +220,7 @@ class _Job:
     name: str
     concepts: tuple[str, ...]
     training_set: str
-    steps: int | None
+    steps: int
 
 
 def _joint_jobs(config: DSpritesComposeConfig) -> dict[str, _Job]:
@@ -229,7 +233,7 @@ def _cross_jobs(config: DSpritesComposeConfig, name: str) -> dict[str, _Job]:
     """A cross-product experiment's models ``"a"`` and ``"b"`` (D2's position model, the same for both
     experiments) and ``"baseline"`` on their union with both models' steps plus the fine-tuning's."""
     split = cross_product_split(name, config.data.position_stride)
-    ca, cb, steps = split["concepts_a"], split["concepts_b"], config.training.cross_steps
+    ca, cb, steps = split["concepts_a"], split["concepts_b"], config.cross_concept_steps
     return {"a": _Job(f"cross_{'_'.join(ca)}_{name}", ca, f"{name}:a", steps),
             "b": _Job("cross_position_D2", cb, f"{name}:b", steps),
             "baseline": _Job(f"cross_baseline_{name}", tuple(ca) + tuple(cb), f"{name}:union", config.cross_budget)}
@@ -276,15 +280,15 @@ class _Run:
             if key == "joint":
                 latents = sample_latents(cfg.data.train_images, numpy_generator(self.seed, "joint training latents"))
                 self._sets[(self.seed, key)] = self.tensors(latents)
-            else:
-                name, part = key.split(":")
+            else:  # the three sets of a cross-product experiment at once
+                name = key.split(":")[0]
                 split = cross_product_split(name, cfg.data.position_stride)
                 xa, ya = self.tensors(split["train_a"])
                 xb, yb = self.tensors(split["train_b"])
                 n = max(xa.shape[0], xb.shape[0], cfg.training.batch_size)  # both sets equally often
                 (xa, ya), (xb, yb) = _repeat_to(xa, ya, n), _repeat_to(xb, yb, n)
                 sets = {"a": (xa, ya), "b": (xb, yb), "union": (torch.cat([xa, xb]), torch.cat([ya, yb]))}
-                self._sets[(self.seed, key)] = sets[part]
+                self._sets |= {(self.seed, f"{name}:{part}"): xy for part, xy in sets.items()}
         return self._sets[(self.seed, key)]
 
     def train(self, job: _Job) -> nn.Module:
@@ -502,8 +506,7 @@ def _train_side_by_side(run: _Run, seeds: list[int]) -> None:
     from ebm_run import run_in_processes
 
     cfg = run.config
-    steps = {j.name: j.steps if j.steps is not None else cfg.training.steps for j in _seed_jobs(cfg)}
-    jobs = sorted(_seed_jobs(cfg), key=lambda j: -steps[j.name])
+    jobs = sorted(_seed_jobs(cfg), key=lambda j: -j.steps)
     work = [(s, j) for s in seeds for j in jobs]
 
     def calls() -> Iterator[tuple[Any, ...]]:
@@ -513,9 +516,8 @@ def _train_side_by_side(run: _Run, seeds: list[int]) -> None:
 
     workers = min(cfg.training.workers, len(work))
     desc = f"{len(work)} dSprites models in {workers} processes (training steps)"
-    with progress(sum(steps[j.name] for _, j in work), desc=desc, disable=run.quiet) as bar:
-        run_in_processes(workers, _train_in_worker, calls(), lambda i, _: bar.update(steps[work[i][1].name]),
-                         _one_thread)
+    with progress(sum(j.steps for _, j in work), desc=desc, disable=run.quiet) as bar:
+        run_in_processes(workers, _train_in_worker, calls(), lambda i, _: bar.update(work[i][1].steps), _one_thread)
     run.models_trained = True
 
 
@@ -563,8 +565,7 @@ def run_dsprites_compose(
     cross: dict[str, Any] = {}
     for name, runs in cross_runs.items():
         keep = ("concepts", "n_train_a", "n_train_b", "n_held_out_combinations", "n_evaluated", "n_validation")
-        steps = config.training.cross_steps if config.training.cross_steps is not None else config.training.steps
-        budget = {"concept_steps": {c: steps for c in runs[0]["concepts"]},
+        budget = {"concept_steps": {c: config.cross_concept_steps for c in runs[0]["concepts"]},
                   "kl_finetuning_steps": config.training.finetune_steps, "baseline_steps": config.cross_budget}
         cross[name] = {k: runs[0][k] for k in keep} | budget | _over_seeds(runs)
         cross[name]["per_seed"] = runs
