@@ -348,9 +348,10 @@ SPECIFIC = [
     # likelihood
     ("likelihood", ("--model-temperatures", "1e-320"), "temperatures: 1e-320 is below 1e-06"),
     ("likelihood", ("--chains", "10000000"), "AIS: 10,000,000 chains of (1, 28, 28) would need"),
-    ("likelihood", ("--temperatures", "10000000"), "AIS: 10,000,000 temperatures take 220,000,022 HMC steps"),
+    ("likelihood", ("--temperatures", "10000000"), "AIS: 10,000,000 temperatures take 120,000,012 HMC steps"),
     ("likelihood", ("--chains", "5000000", "--temperatures", "100000"), "more than a day at 100,000 a second"),
     ("likelihood", ("--chains", "0"), "--chains: must be at least 1, got 0"),
+    ("likelihood", ("--chains", "1"), "num_chains must be at least 2 (a standard error over the chains), got 1"),
     ("likelihood", ("--temperatures", "0"), "--temperatures: must be at least 1, got 0"),
     ("likelihood", ("--temperatures", "x"), "--temperatures: expected a whole number, got 'x'"),
     ("likelihood", ("--model-temperatures", "0"), "--model-temperatures: must be > 0, got 0"),

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-sweep", action="store_true", help="skip the L2-coefficient / step-size sweep")
     p.add_argument("--no-pcd", action="store_true", help="skip the PCD ablation")
     p.add_argument("--chains", type=positive_int, default=None, help="AIS chains")
-    p.add_argument("--temperatures", type=positive_int, default=None, help="AIS intermediate distributions")
+    p.add_argument("--temperatures", type=positive_int, default=None,
+                   help="AIS intermediate distributions K (the convergence curve runs K/4 and K/2 too)")
     p.add_argument("--model-temperatures", type=positive_float, nargs="+", default=None,
                    help="evaluate E/T at these T and report the best trusted one (the paper picks the best T); "
                         "the sweep's models use the replay-buffer model's T when it is trusted, else every T")
@@ -50,9 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     ais = ev.likelihood.ais
     if args.chains is not None:
         ais = dataclasses.replace(ais, num_chains=args.chains)
+    lk = ev.likelihood
     if args.temperatures is not None:
         ais = dataclasses.replace(ais, num_temperatures=args.temperatures)
-    lk = dataclasses.replace(ev.likelihood, ais=ais)
+        lk = dataclasses.replace(lk, curve=tuple(sorted({args.temperatures // 4, args.temperatures // 2} - {0})))
+    lk = dataclasses.replace(lk, ais=ais)
     if args.model_temperatures is not None:
         lk = dataclasses.replace(lk, temperatures=tuple(args.model_temperatures))
     if args.test_images is not None:
@@ -69,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     for m in r["models"]:
         ref = m["paper"]
         ref_s = f"{ref[0]:.0f} / {ref[1]:.0f}" if ref else ""
-        warn = "" if m["trusted"] else "   (no temperature trusted: AIS not converged)"
+        warn = "" if m["trusted"] else "   (not trusted, below)"
         print(f"{m['name']:<16}{m['lower_nats']:>10.1f}{m['upper_nats']:>10.1f}{m['temperature']:>8g}   {ref_s}{warn}")
+    for m in r["models"]:
+        if not m["trusted"]:
+            print(f"  {m['name']} not trusted: {m['distrust']}")
     print(f"nats per test image ({r['num_test']} images); wall={r['wall_seconds']:.0f}s")
     print(f"results: {out / 'results.json'}")
     return 0

@@ -4,7 +4,7 @@ After Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models"
 An energy is an ``nn.Module`` ``(x, y=None) -> (B,)``; low energy = likely.
 """
 
-from .ais import AISConfig, AISResult, ais_log_partition
+from .ais import AISConfig, AISResult, PathBounds, ais_log_partition
 from .blocks import ResBlock
 from .buffer import ReplayBuffer
 from .checks import NonFiniteError, check_finite
@@ -35,7 +35,7 @@ from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
 __all__ = [
-    "AISConfig", "AISResult", "ais_log_partition",
+    "AISConfig", "AISResult", "PathBounds", "ais_log_partition",
     "ResBlock", "ConditionVector", "MLPEnergy", "StridedConvEnergy", "ResNetEnergy", "SumEnergy", "sample_in_turn",
     "activation", "sn_linear", "sn_conv2d", "shrink_sn_conv2d",
     "Sampler", "SampleOutput", "LangevinSampler", "langevin_step", "HMCSampler",

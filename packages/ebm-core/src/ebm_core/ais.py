@@ -12,6 +12,7 @@ from torch import nn
 
 from .checks import check_box, check_count, check_energy_output
 from .hmc import HMCSampler
+from .progress import progress
 
 SCHEDULES = ("linear", "geometric")
 
@@ -25,8 +26,12 @@ class AISConfig:
     For high dimensions: ``schedule="geometric"`` spaces b geometrically from ``beta_min`` to 1
     (after b = 0: the log-weight increments then stay small where the density sharpens, e.g. a
     D-dimensional Gaussian's energy varies by about sqrt(D/2) / b at b), and ``target_accept``
-    adapts the HMC step size after every temperature toward that acceptance rate (the step is
-    multiplied by exp(rate - target); the reverse chain reuses the forward chain's step sizes).
+    adapts the HMC step size at every temperature: rescaled by sqrt(b_prev / b) before the move (the
+    curvature of b E grows as b) and multiplied by exp(rate - target) after it (the reverse chain
+    reuses the forward chain's step sizes). Out of equilibrium (a state wider than p_b, as when the
+    chains lag behind the schedule) a too-large step is still accepted often, so a target well above
+    HMC's optimal 0.65 (0.8) and a jittered step (``HMCSampler.step_jitter``) keep the chains near
+    p_b (``benchmarks/ais.py`` measures settings on 784-D energies of known log Z).
 
     The reverse (upper-bound) chain starts from the forward chains' end points, which are only
     approximate samples of exp(-E); ``final_transitions`` HMC moves at the target first bring
@@ -63,6 +68,27 @@ class AISConfig:
         return [0.0, *torch.logspace(math.log10(self.beta_min), 0.0, k, dtype=torch.float64).tolist()]
 
 
+def log_mean_exp_se(log_w: torch.Tensor) -> float:
+    """The standard error of ``log mean exp(log_w)`` over chains (delta method: sd(w) / (mean(w)
+    sqrt(n))); near 1 when one chain carries almost all the weight, i.e. the estimate rests on one chain."""
+    w = torch.exp(log_w.double() - log_w.max())
+    n = w.numel()
+    return (w.std() / (w.mean() * math.sqrt(n))).item() if n > 1 else float("inf")
+
+
+@dataclass(frozen=True)
+class PathBounds:
+    """Bounds on log Z(b) = log of the integral of exp(-b E) at an inverse temperature b of the path:
+    the forward chains' log-weights up to b, and the reverse chain's from b back to 0 (from its state
+    at b, itself only approximately a sample of p_b), with their standard errors over chains."""
+
+    beta: float
+    log_z_lower: float
+    log_z_upper: float
+    lower_se: float
+    upper_se: float
+
+
 @dataclass
 class AISResult:
     log_z_lower: float  # forward AIS: a stochastic lower bound on log Z
@@ -71,8 +97,18 @@ class AISResult:
     log_w_reverse: torch.Tensor
     samples: torch.Tensor  # end points of the forward chains (approximate samples of exp(-E))
     accept_rate: float  # mean over every HMC transition, forward and reverse
-    accept_rates: list[float] = field(default_factory=list)  # forward chain, one per temperature b_1 .. b_K
-    step_sizes: list[float] = field(default_factory=list)  # the HMC step size used at b_1 .. b_K
+    # forward chain, one per temperature b_1 .. b_K of the schedule (with the ``report_betas`` merged in)
+    accept_rates: list[float] = field(default_factory=list)
+    step_sizes: list[float] = field(default_factory=list)  # the HMC step size used at each of them
+    at_betas: dict[float, PathBounds] = field(default_factory=dict)  # the ``report_betas`` asked for, and 1
+
+    @property
+    def lower_se(self) -> float:
+        return log_mean_exp_se(self.log_w_forward)
+
+    @property
+    def upper_se(self) -> float:
+        return log_mean_exp_se(self.log_w_reverse)
 
     def log_likelihood_bounds(
         self, energy: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
@@ -89,19 +125,30 @@ def _logmeanexp(a: torch.Tensor) -> float:
 
 def ais_log_partition(
     energy: nn.Module, sample_shape: Sequence[int], config: AISConfig = AISConfig(),
-    y: torch.Tensor | None = None, device: torch.device | str = "cpu",
+    y: torch.Tensor | None = None, device: torch.device | str = "cpu", desc: str | None = None,
+    report_betas: Sequence[float] = (),
 ) -> AISResult:
     """Bounds on log Z = log of the integral of exp(-E(x, y)) over the box.
 
-    ``y`` (if given) is a condition of batch ``num_chains``.
+    ``y`` (if given) is a condition of batch ``num_chains``; ``desc`` (if given) names a progress
+    bar over the forward and reverse temperatures. ``report_betas`` (each in (0, 1]) are added to
+    the schedule, and ``at_betas`` holds the bounds on log Z(b) of exp(-b E) at each of them, from
+    the same chains: one path bounds the energy at several temperatures (``E / T`` for T >= T_min is
+    b = T_min / T on the path of ``E / T_min``).
     """
+    for b in report_betas:
+        if not 0.0 < b <= 1.0:
+            raise ValueError(f"report_betas must lie in (0, 1], got {b!r}")
     low, high = config.box
     hmc = HMCSampler(
         steps=config.hmc.steps, leapfrog_steps=config.hmc.leapfrog_steps,
         step_size=config.hmc.step_size, clamp=config.box, temperature=1.0,
+        step_jitter=config.hmc.step_jitter,
     )
     n = config.num_chains
-    betas = config.betas()
+    asked = {*(float(b) for b in report_betas), 1.0}
+    betas = sorted({*config.betas(), *asked})
+    report = {i for i, b in enumerate(betas) if b in asked}
     dim = math.prod(sample_shape)
     log_z0 = dim * math.log(high - low)
 
@@ -114,9 +161,15 @@ def ais_log_partition(
     x = low + (high - low) * torch.rand((n, *sample_shape), device=device)
     log_w = torch.zeros(n, dtype=torch.float64, device=device)
     rates, forward_rates, steps = [], [], []
+    forward_at: dict[int, torch.Tensor] = {}
     step = hmc.step_size
-    for b_prev, b in zip(betas[:-1], betas[1:]):
+    bar = progress(2 * (len(betas) - 1), desc=desc or "", disable=desc is None)
+    for i, (b_prev, b) in enumerate(zip(betas[:-1], betas[1:]), start=1):
         log_w -= (b - b_prev) * e(x)
+        if i in report:
+            forward_at[i] = log_w.clone()
+        if config.target_accept is not None and b_prev > 0:
+            step *= math.sqrt(b_prev / b)
         out = dataclasses.replace(hmc, step_size=step).run(energy, x, y, beta=b)
         x = out.x
         rates.append(out.accept_rate)
@@ -124,21 +177,32 @@ def ais_log_partition(
         steps.append(step)
         if config.target_accept is not None:  # the next temperature's step, from this one's acceptance
             step *= math.exp(out.accept_rate - config.target_accept)
+        bar.update()
     if config.final_transitions:
         out = dataclasses.replace(hmc, steps=config.final_transitions, step_size=steps[-1]).run(energy, x, y, beta=1.0)
         x, _ = out.x, rates.append(out.accept_rate)
     samples = x.clone()
 
     log_w_rev = torch.zeros(n, dtype=torch.float64, device=device)
+    reverse_before: dict[int, torch.Tensor] = {}  # the reverse log-weight gathered before reaching b_i
     for i in range(len(betas) - 1, 0, -1):  # from b_K = 1 down to b_1, then the increment to b_0 = 0
         b_prev, b = betas[i - 1], betas[i]
+        if i in report:
+            reverse_before[i] = log_w_rev.clone()
         log_w_rev += (b - b_prev) * e(x)
         if b_prev > 0:
             out = dataclasses.replace(hmc, step_size=steps[i - 2]).run(energy, x, y, beta=b_prev)
             x, _ = out.x, rates.append(out.accept_rate)
+        bar.update()
+    bar.close()
+    at_betas = {}
+    for i in sorted(report):
+        tail = log_w_rev - reverse_before[i]  # the reverse chain's weight from b_i down to 0
+        at_betas[betas[i]] = PathBounds(betas[i], log_z0 + _logmeanexp(forward_at[i]), log_z0 - _logmeanexp(tail),
+                                        log_mean_exp_se(forward_at[i]), log_mean_exp_se(tail))
     return AISResult(
         log_z_lower=log_z0 + _logmeanexp(log_w),
         log_z_upper=log_z0 - _logmeanexp(log_w_rev),
         log_w_forward=log_w, log_w_reverse=log_w_rev, samples=samples,
-        accept_rate=sum(rates) / len(rates), accept_rates=forward_rates, step_sizes=steps,
+        accept_rate=sum(rates) / len(rates), accept_rates=forward_rates, step_sizes=steps, at_betas=at_betas,
     )

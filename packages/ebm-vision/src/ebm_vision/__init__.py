@@ -31,7 +31,7 @@ from .experiment import PRESETS as IMAGE_GENERATE_PRESETS
 from .experiment import ImageGenerateConfig, ImageGenerateEvaluation, run_image_generate
 from .experiment import summary as image_generate_summary
 from .image_energy import ImageEnergyConfig, build_energy, load_image_energy, save_image_energy
-from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, likelihood_bounds, tempered
+from .likelihood import LikelihoodConfig, distrust, entropy_ceiling, jittered_ais, likelihood_bounds, tempered
 from .modes import cross_class, energies, energy_gap, nearest_neighbours
 from .networks import MNISTEnergy, ResNet32, ResNet32Large, ResNet32Wider, ResNet128, ResNetEnergy
 from .ood import evaluate_ood, load_ood_images, ood_scores, synthetic_ood_sets
@@ -82,7 +82,8 @@ __all__ = [
     "ood_scores", "evaluate_ood", "synthetic_ood_sets", "load_ood_images",
     "class_energies", "energy_logits", "PGDConfig", "pgd_attack", "project_linf", "project_l2", "RefineConfig",
     "RobustnessConfig", "robustness_curves",
-    "ebm_predict", "bpda_logits", "LikelihoodConfig", "likelihood_bounds", "entropy_ceiling", "distrust", "tempered",
+    "ebm_predict", "bpda_logits", "LikelihoodConfig", "jittered_ais", "likelihood_bounds", "entropy_ceiling",
+    "distrust", "tempered",
     "IMAGE_GENERATE_PRESETS", "ImageGenerateConfig", "ImageGenerateEvaluation", "run_image_generate",
     "image_generate_summary", "OOD_PRESETS", "OODEvalConfig", "OODEvaluation", "run_ood_eval", "ROBUSTNESS_PRESETS",
     "RobustnessExperimentConfig", "RobustnessTraining", "run_robustness", "LIKELIHOOD_PRESETS",

@@ -33,6 +33,7 @@ from .likelihood import (
     PAPER_SENSITIVITY,
     LikelihoodConfig,
     check_ais_cost,
+    jittered_ais,
     likelihood_bounds,
     plot_likelihood,
     validate_ais,
@@ -376,8 +377,7 @@ class LikelihoodEvaluation:
     the AIS settings, model temperatures and number of held-out images bounded."""
 
     likelihood: LikelihoodConfig = field(default_factory=lambda: LikelihoodConfig(
-        ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=64, num_temperatures=50),
-        temperatures=(1e-3, 3e-4, 1e-4)))
+        ais=jittered_ais(num_chains=32, num_temperatures=400), temperatures=(1e-3, 3e-4, 1e-4), curve=(100, 200)))
     pcd: bool = True
     l2_sweep: tuple[float, ...] = (0.01, 0.1, 1.0)
     step_sweep: tuple[float, ...] = (10.0, 100.0, 1000.0)
@@ -416,7 +416,8 @@ LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
         **_held_out(_uncond(TRAINING_PRESETS["tiny"]), eval_images=200, train_limit=1000),
         evaluation=LikelihoodEvaluation(
             LikelihoodConfig(ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=8, num_temperatures=3,
-                                                     final_transitions=1), num_test=50, num_validation=50),
+                                                     final_transitions=1), num_test=50, num_validation=50,
+                             curve=(1, 2)),
             l2_sweep=(0.1, 1.0), step_sweep=(10.0,))),
     # Figures 23 and 25 at the paper's scale: the reference MNIST net, 10,000 AIS chains.
     "paper": LikelihoodExperimentConfig(
@@ -426,7 +427,7 @@ LIKELIHOOD_PRESETS: dict[str, LikelihoodExperimentConfig] = {
             training=dataclasses.replace(TRAINING_PRESETS["mnist"].training, steps=30_000, checkpoint_every=1000)),
             eval_images=10_000),
         evaluation=LikelihoodEvaluation(LikelihoodConfig(
-            ais=dataclasses.replace(LikelihoodConfig().ais, num_chains=10_000, num_temperatures=1000),
+            ais=jittered_ais(num_chains=10_000, num_temperatures=1000), curve=(250, 500),
             temperatures=(1.0, 0.1, 0.01, 1e-3, 3e-4, 1e-4), num_test=10_000))),
 }
 
@@ -561,7 +562,7 @@ def run_likelihood(
     if ev.likelihood.validate:  # the AIS setting on energies of the images' shape with a known log Z
         seed_everything(config.seed)
         validation = validate_ais(ev.likelihood.ais, eval_x.shape[1:], ev.likelihood.max_relative_gap, device,
-                                  ev.likelihood.validation_chains)
+                                  ev.likelihood.validation_chains, quiet=quiet)
     rows = []
     for name, (energy, info) in models.items():
         seed_everything(config.seed)
@@ -570,7 +571,8 @@ def run_likelihood(
         base = next((r for r in rows if r["name"] == "replay_buffer"), None)
         if name in sweep and base is not None and base["trusted"]:  # the sweep: at the base model's T
             lk = dataclasses.replace(lk, temperatures=(base["temperature"],))
-        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name, validation=validation, x_val=val_x)
+        b = likelihood_bounds(energy, eval_x, lk, device=device, name=name, validation=validation, x_val=val_x,
+                              quiet=quiet)
         rows.append({"name": name, **b, "paper": paper_bounds(name), "ais_seconds": time.perf_counter() - t1,
                      "training": info})
     plot_likelihood(rows, str(out / "likelihood_bounds.png"), "continuous MNIST, AIS bounds per model")
