@@ -316,6 +316,8 @@ SPECIFIC = [
     ("image_generate", ("--preset", "tiny", "--set", "model.num_classes=5"),
      "the data's labels run to 9 (10 classes) but the model has 5 classes (model.num_classes)"),
     ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),
+    ("image_generate", ("--set", "evaluation.reference_classifier_lr=0"),
+     "evaluation.reference_classifier_lr must be > 0, got 0"),
     ("image_generate", ("--data-dir", "{mnist_train_without_labels}"), "missing train-labels-idx1-ubyte.gz"),
     ("image_generate", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_bad_magic}"),
      "is not an unsigned-byte idx file (bad magic number)"),

@@ -97,3 +97,24 @@ def test_reference_layouts():
     mnist = MNISTEnergy()
     assert [c.out_channels for c in mnist.convs] == [64, 64, 128, 256]
     assert mnist.dense.out_features == 128
+
+
+def test_the_judge_trains_on_shifted_digits_and_judges_them_unshifted():
+    """``ReferenceClassifier`` translates each training image by up to 2 pixels (``RandomShift``: every
+    output a zero-padded translate of its input, the offsets differing across the batch) and leaves
+    images untouched in eval mode, where it judges samples."""
+    from ebm_vision.scores import RandomShift, ReferenceClassifier
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1.0  # a 2x2 square in the middle: its shift is readable
+    shift = RandomShift(2).train()
+    out = shift(x)
+    assert out.shape == x.shape and torch.equal(out.sum((1, 2, 3)), x.sum((1, 2, 3)))  # nothing cut off
+    corners = {tuple(torch.nonzero(img[0])[0].tolist()) for img in out}
+    assert len(corners) > 10 and all(1 <= r <= 5 and 1 <= c <= 5 for r, c in corners)  # offsets within +-2
+    assert torch.equal(shift.eval()(x), x)
+    judge = ReferenceClassifier(1, 10).eval()
+    with torch.no_grad():
+        assert torch.equal(judge(x[:4]), judge.net(x[:4]))
+    assert not list(shift.parameters())  # model files keep the judge's old weights layout

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from ebm_core import LangevinSampler, ObjectiveConfig, TrainerConfig, seed_everything
-from ebm_core.checks import finite_stage
+from ebm_core.checks import check_positive, finite_stage
 from ebm_core.model_file import load_if_same_settings, save_with_settings
 from ebm_core.seeding import torch_generator
 from ebm_run import (
@@ -73,12 +73,12 @@ class ImageGenerateEvaluation:
     training images (None: as many as the domain FID's reference images, at least 5,000; a CNN apart
     from the EBM: it scores the class of conditional samples and gives the domain FID's features),
     for a conditional model with ``reference_classifier_steps`` > 0 also an independent
-    :class:`ReferenceClassifier` on ``reference_classifier_images`` training images (the judge of
-    conditional samples), energy histograms of ``histogram_images`` images, nearest neighbours of
-    ``neighbour_samples`` samples, cross-class conversion of ``cross_class_sources`` images and a
-    chain strip of ``strip_frames`` frames. ``split``: the held-out images all of this is measured on,
-    ``test`` (the reported figures) or ``validation`` (held-out training images, where settings are chosen;
-    see :func:`load_splits`)."""
+    :class:`ReferenceClassifier` on ``reference_classifier_images`` training images at learning rate
+    ``reference_classifier_lr`` (the judge of conditional samples), energy histograms of
+    ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
+    conversion of ``cross_class_sources`` images and a chain strip of ``strip_frames`` frames.
+    ``split``: the held-out images all of this is measured on, ``test`` (the reported figures) or
+    ``validation`` (held-out training images, where settings are chosen; see :func:`load_splits`)."""
 
     test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
@@ -88,6 +88,7 @@ class ImageGenerateEvaluation:
     classifier_images: int | None = None
     reference_classifier_steps: int = 0
     reference_classifier_images: int = 60_000
+    reference_classifier_lr: float = 3e-3
     histogram_images: int = 1000
     neighbour_samples: int = 10
     cross_class_sources: int = 5
@@ -97,6 +98,7 @@ class ImageGenerateEvaluation:
     def __post_init__(self) -> None:
         if self.split not in ("test", "validation"):
             raise ValueError(f"evaluation.split must be 'test' or 'validation', got {self.split!r}")
+        check_positive(self.reference_classifier_lr, "evaluation.reference_classifier_lr")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ PRESETS: dict[str, ImageGenerateConfig] = {
                                            objective=ObjectiveConfig(l2_coeff=0.1, class_coeff=1.0,
                                                                      classes=tuple(range(10))))},
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=1, flip_rounds=0), RestorationConfig(rounds=3),
-                                           num_samples=300, reference_classifier_steps=3000)),
+                                           num_samples=1000, reference_classifier_steps=2000)),
     "tiny": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
@@ -325,19 +327,20 @@ def run_image_generate(
         base = {"data": note, "in_channels": shape[0], "num_classes": n_cls, "seed": config.seed,
                 "eval_images": config.data.eval_images, "train_limit": config.data.train_limit}
 
-        def classifier(reference: bool, steps: int, images: int, path: Path) -> tuple[nn.Module, dict[str, Any]]:
+        def classifier(reference: bool, steps: int, images: int, path: Path,
+                       lr: float = 1e-3) -> tuple[nn.Module, dict[str, Any]]:
             """Load (on --resume, made with these settings) or train and save one classifier of the
             training images; its settings with its accuracy on the held-out images."""
             settings = {**base, "kind": "reference classifier" if reference else "domain classifier",
-                        "images": images, "steps": steps}
+                        "images": images, "steps": steps, "lr": lr}
             model = (ReferenceClassifier if reference else DomainClassifier)(shape[0], n_cls)
             if resume and load_if_same_settings(model, settings, path, f"{settings['kind']} weights"):
                 model.eval()
             else:
                 x, y = (ref_x[:images], ref_y[:images]) if images <= ref_x.shape[0] else \
                     _train_tensor(train, images, config.seed)
-                model = train_domain_classifier(x, y, steps, num_classes=n_cls, seed=config.seed, quiet=quiet,
-                                                reference=reference)
+                model = train_domain_classifier(x, y, steps, lr=lr, num_classes=n_cls, seed=config.seed,
+                                                quiet=quiet, reference=reference)
                 save_with_settings(model, settings, path)
             return model, {**settings, "held_out_accuracy": classifier_accuracy(model, eval_x, eval_y)}
 
@@ -347,7 +350,7 @@ def run_image_generate(
         if k and ev.reference_classifier_steps:  # the independent judge of conditional samples
             judge, judge_info = classifier(True, ev.reference_classifier_steps,
                                            min(ev.reference_classifier_images, len(train)),
-                                           out / "reference_classifier.pt")
+                                           out / "reference_classifier.pt", ev.reference_classifier_lr)
             results[f"reference_classifier_{ev.split}_accuracy"] = judge_info["held_out_accuracy"]
     seed_everything(config.seed, "generation")  # the same stream whether the classifier was trained or loaded
 

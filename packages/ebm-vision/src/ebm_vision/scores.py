@@ -41,13 +41,37 @@ class DomainClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+class RandomShift(nn.Module):
+    """While training, translates each image by up to ``pixels`` pixels along each axis (zero
+    padding, offsets from torch's generator); the identity in eval mode. Parameter-free."""
+
+    def __init__(self, pixels: int = 2):
+        super().__init__()
+        self.pixels = pixels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.pixels == 0:
+            return x
+        n, c, h, w = x.shape
+        p = self.pixels
+        padded = nn.functional.pad(x, (p, p, p, p))
+        dy, dx = (torch.randint(0, 2 * p + 1, (n, 1), device=x.device) for _ in range(2))
+        rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]
+        image = torch.arange(n, device=x.device)[:, None, None, None]
+        channel = torch.arange(c, device=x.device)[None, :, None, None]
+        return padded[image, channel, rows, cols]
+
+
 class ReferenceClassifier(nn.Module):
     """A stronger CNN for 28x28 or 32x32 images (two 3x3 convolutions of 32 and of 64 channels, each
-    pair then max-pooled, a 256-wide layer): the independent judge of conditional samples (above 99%
-    on MNIST's test images), trained apart from the EBM and the domain classifier."""
+    pair then max-pooled, a 256-wide layer), trained on images shifted by up to ``shift`` pixels
+    (:class:`RandomShift`): the independent judge of conditional samples (above 99% on MNIST's test
+    images), trained apart from the EBM and the domain classifier."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, shift: int = 2):
         super().__init__()
+        self.shift = RandomShift(shift)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),
@@ -57,7 +81,7 @@ class ReferenceClassifier(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.shift(x))
 
 
 def train_domain_classifier(
