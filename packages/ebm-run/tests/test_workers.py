@@ -79,3 +79,18 @@ def test_run_in_processes_hands_back_every_result_and_raises_a_calls_error():
     assert max(ahead) <= 4  # never more than two calls per worker made ahead of the results
     with pytest.raises(ValueError, match="invalid literal"):
         run_in_processes(2, int, [("1",), ("x",), ("3",)], lambda i, r: None)
+
+
+def test_type_checkers_see_every_lazily_loaded_name_from_its_module():
+    """ebm_run's ``if TYPE_CHECKING`` imports (what type checkers and editors read) name exactly the
+    lazily loaded names of ``_EXPORTS``, each from the module it loads from at run time."""
+    import ast
+
+    import ebm_run
+
+    tree = ast.parse(Path(ebm_run.__file__).read_text())
+    block = next(node for node in tree.body
+                 if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    seen = {(imp.module, alias.name) for imp in block.body if isinstance(imp, ast.ImportFrom) for alias in imp.names}
+    assert seen == {(module, name) for module, names in ebm_run._EXPORTS.items() for name in names}
+    assert all(getattr(ebm_run, name) is not None for _, name in seen)

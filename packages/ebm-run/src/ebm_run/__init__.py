@@ -10,10 +10,11 @@ Public names are imported lazily (on first attribute access), so that a worker p
 :mod:`.workers` alone does not pay for torch.
 """
 
+# ruff: noqa: F401  (the TYPE_CHECKING imports below re-export names that __all__ lists dynamically)
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "cli": ("AppParser", "add_run_args", "app_parser", "console_entry", "default_out_dir", "finish_config",
@@ -32,6 +33,63 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "workers": ("die_with_parent", "process_pool", "run_in_processes"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names as _EXPORTS (tested), never run
+    from .cli import (
+        AppParser,
+        add_run_args,
+        app_parser,
+        console_entry,
+        default_out_dir,
+        finish_config,
+        preset_config,
+        resolve_out_dir,
+        run_cli,
+        run_files,
+    )
+    from .curves import plot_training_curves
+    from .flags import (
+        MAX_CHAIN_STEPS,
+        MAX_COUNT,
+        MAX_SEED,
+        MAX_TRAINING_STEPS,
+        chain_steps,
+        check_memory,
+        device_name,
+        nonnegative_float,
+        nonnegative_int,
+        positive_float,
+        positive_int,
+        seed_number,
+        training_steps,
+    )
+    from .mnist_files import (
+        MNIST_FILES,
+        find_mnist_files,
+        read_idx,
+        read_mnist_idx,
+        shared_fashion_mnist_dir,
+        shared_idx_dir,
+        shared_mnist_dir,
+    )
+    from .overrides import apply_config_file, apply_overrides, read_config_file, replace_given
+    from .records import (
+        RUN_RECORD,
+        held_run_folders,
+        lock_run_folder,
+        package_versions,
+        read_run_record,
+        recorded_app,
+        recorded_config,
+        save_figure,
+        save_samples,
+        settings_changes,
+        stale_temporaries,
+        start_run_folder,
+        write_json_atomic,
+    )
+    from .stats import seed_interval
+    from .workers import die_with_parent, process_pool, run_in_processes
 
 __all__ = sorted(_WHERE)
 __version__ = "0.1.0"
