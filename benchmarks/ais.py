@@ -7,8 +7,9 @@ side by side:
   steps), the likelihood app's default until it failed this check;
 - ``adapted``: a geometric schedule from b = 1e-4 with the step size adapted toward 0.65 acceptance
   (5 leapfrog steps, one fixed step size for every chain);
-- ``jittered``: the same schedule, the step adapted toward 0.8 acceptance and each chain's step drawn
-  from [0.5, 1.5] times it at every move (``HMCSampler.step_jitter``): the likelihood app's setting.
+- ``jittered``: the likelihood app's setting (``ebm_vision.jittered_ais``): the same schedule, the step
+  adapted toward 0.8 acceptance and each chain's step drawn from [0.5, 1.5] times it at every move
+  (``HMCSampler.step_jitter``).
 
 Prints, per energy, setting and number of temperatures: the true log Z, the lower (forward AIS) and
 upper (reverse AIS from the forward chains' end points) bounds, whether they bracket the truth, the
@@ -27,6 +28,7 @@ import time
 import torch
 from ebm_core import AISConfig, HMCSampler, ais_log_partition
 from ebm_core.known_z import gaussian_in_box
+from ebm_vision import jittered_ais
 
 
 def settings(chains: int, k: int) -> dict[str, AISConfig]:
@@ -36,8 +38,7 @@ def settings(chains: int, k: int) -> dict[str, AISConfig]:
                                hmc=HMCSampler(leapfrog_steps=10, step_size=0.01)),
         "adapted": AISConfig(num_chains=chains, num_temperatures=k, schedule="geometric", beta_min=1e-4,
                              target_accept=0.65, hmc=HMCSampler(leapfrog_steps=5, step_size=0.05)),
-        "jittered": AISConfig(num_chains=chains, num_temperatures=k, schedule="geometric", beta_min=1e-4,
-                              target_accept=0.8, hmc=HMCSampler(leapfrog_steps=5, step_size=0.05, step_jitter=0.5)),
+        "jittered": jittered_ais(num_chains=chains, num_temperatures=k),
     }
 
 

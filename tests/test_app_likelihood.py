@@ -47,6 +47,15 @@ def test_likelihood_tiny_end_to_end_and_checkpoint(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     r2 = json.loads((tmp_path / "ckpt" / "results.json").read_text())
     assert r2["bounds_nats"] == {"checkpoint": r["bounds_nats"]["replay_buffer"]}
+    assert [c["num_temperatures"] for c in base["bracket_vs_num_temperatures"]] == [1, 2, 3]  # the tiny curve
+    assert "replay_buffer not trusted: the AIS setting failed the known-Z validation" in proc.stdout
+
+    # --temperatures K runs the convergence curve at K/4 and K/2 beside K
+    scaled = run_app(APP, "--preset", "tiny", "--checkpoint", str(model), "--out", str(tmp_path / "k8"), "--quiet",
+                     "--temperatures", "8")
+    assert scaled.returncode == 0, scaled.stderr[-3000:]
+    r3 = json.loads((tmp_path / "k8" / "results.json").read_text())
+    assert [c["num_temperatures"] for c in r3["bracket_vs_num_temperatures"]["checkpoint"]] == [2, 4, 8]
 
 
 def test_conditional_checkpoint_is_rejected(tmp_path):
