@@ -26,6 +26,10 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert results["data"].startswith("mnist train split (")  # the shared folder holds the full MNIST
     fid = results["scores"]["domain_fid"]
     assert fid["real_train_images"] < fid["uniform_noise"]  # the domain FID separates real digits from noise
+    # the single model is one network with the mean weights of the ensemble's 2 snapshots; the last
+    # weights' samples are scored beside it and differ
+    assert results["single_model"] == "the mean of the weights of the last 2 snapshots"
+    assert fid["test_time_sampling_last_weights"] != fid["test_time_sampling"]
     inception = results["scores"]["inception"]  # the single model and the ensemble, as in Table 4
     assert set(inception) == {"test_time_sampling", "test_time_sampling_ensemble"}
     assert all(v == {"inception_score": "skipped: no Inception weights", "fid": "skipped: no Inception weights"}
@@ -74,6 +78,8 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     assert ev.returncode == 0, ev.stderr[-3000:]
     loaded = json.loads((other / "results.json").read_text())
     assert loaded["checkpoint"].endswith("model.pt") and "training" not in loaded
+    assert loaded["single_model"] == results["single_model"]  # the model file's snapshots, averaged alike
+    assert "test_time_sampling_last_weights" in loaded["scores"]["conditional_accuracy"]["reference_classifier"]
 
 
 def test_missing_data_is_a_clear_error(tmp_path):

@@ -318,6 +318,8 @@ SPECIFIC = [
     ("image_generate", ("--data-dir", "{mnist_fewer_labels}"), "300 images but 299 labels"),
     ("image_generate", ("--set", "evaluation.reference_classifier_lr=0"),
      "evaluation.reference_classifier_lr must be > 0, got 0"),
+    ("image_generate", ("--set", "evaluation.single_model=best"),
+     "evaluation.single_model must be 'last' or 'average', got 'best'"),
     ("image_generate", ("--data-dir", "{mnist_train_without_labels}"), "missing train-labels-idx1-ubyte.gz"),
     ("image_generate", ("--set", "data.dataset=fashion_mnist", "--data-dir", "{fashion_mnist_bad_magic}"),
      "is not an unsigned-byte idx file (bad magic number)"),

@@ -52,6 +52,12 @@ def test_model_file_round_trip(tmp_path, arch):
     assert torch.allclose(loaded(x, y), energy(x, y))
     ens, _ = load_image_energy(path, ensemble=True)
     assert torch.allclose(ens(x, y), 0.5 * (energy(x, y) + other(x, y)), atol=1e-6)
+    avg, _ = load_image_energy(path, average=True)  # one model with the snapshots' mean weights
+    key = next(k for k, v in energy.state_dict().items() if v.is_floating_point() and v.dim() > 1)
+    assert torch.allclose(avg.state_dict()[key], 0.5 * (energy.state_dict()[key] + other.state_dict()[key]))
+    assert not torch.allclose(avg(x, y), loaded(x, y), atol=1e-4)
+    with pytest.raises(ValueError, match="not both"):
+        load_image_energy(path, ensemble=True, average=True)
     (tmp_path / "bad.pt").write_bytes(b"")
     torch.save({"x": 1}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="bad.pt is not a model file of format 'ebm-vision/image-energy/v1'"):

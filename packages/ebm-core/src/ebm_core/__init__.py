@@ -31,6 +31,7 @@ from .optim import ClippedAdam
 from .quantization import dequantize, quantize
 from .sampler import SampleOutput, Sampler
 from .seeding import seed_everything
+from .snapshots import refresh_power_iterations, snapshot_ensemble, weight_average
 from .supervised import SupervisedConfig, train_supervised
 from .trainer import Trainer, TrainerConfig, TrainingDiverged, uniform_init
 
@@ -41,7 +42,8 @@ __all__ = [
     "Sampler", "SampleOutput", "LangevinSampler", "langevin_step", "HMCSampler",
     "ReplayBuffer",
     "ObjectiveConfig", "contrastive_loss", "kl_energy", "ClippedAdam",
-    "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init", "SupervisedConfig", "train_supervised",
+    "Trainer", "TrainerConfig", "TrainingDiverged", "uniform_init",
+    "snapshot_ensemble", "weight_average", "refresh_power_iterations", "SupervisedConfig", "train_supervised",
     "frechet_distance", "frechet_distance_samples", "frechet_distances", "sqrt_psd", "gaussian_fit", "auroc",
     "energy_distance", "mean_pairwise_distance",
     "seed_everything",

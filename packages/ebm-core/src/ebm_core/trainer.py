@@ -20,7 +20,6 @@ from .buffer import ReplayBuffer
 from .checkpoint import atomic_torch_save, load_torch_file, refuse_other_settings
 from .checks import check_count, check_energy_output, check_positive, check_probability
 from .classify import repeat_per_class
-from .composition import SumEnergy
 from .conditioning import INDEX_DTYPES
 from .distributed import any_rank, data_parallel, mean_over_ranks, same_on_every_rank, setup_distributed
 from .objective import ObjectiveConfig, contrastive_loss, kl_energy
@@ -29,6 +28,7 @@ from .progress import progress
 from .sampler import Sampler
 from .scalar_log import ScalarLog, last_run
 from .seeding import child_seed, rng_state, seed_everything, set_rng_state
+from .snapshots import snapshot_ensemble, weight_average
 
 InitFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 Callback = Callable[[int, "Trainer"], None]
@@ -413,13 +413,10 @@ class Trainer:
 
     # ------------------------------------------------------------ ensemble
     def ensemble_energy(self) -> nn.Module:
-        """Energy averaged over the kept snapshots (historical ensemble); the live model if none."""
-        if not self.snapshots:
-            return self.energy
-        members = []
-        for sd in self.snapshots:
-            m = copy.deepcopy(self.energy)
-            m.load_state_dict(sd)
-            members.append((m, None))
-        n = len(members)
-        return SumEnergy(members, weights=[1.0 / n] * n, pass_y=True)
+        """Energy averaged over the kept snapshots (historical ensemble, A.2); the live model if none."""
+        return snapshot_ensemble(self.energy, list(self.snapshots))
+
+    def averaged_energy(self) -> nn.Module:
+        """One model with the mean of the kept snapshots' weights (:func:`ebm_core.weight_average`);
+        a copy of the live model if none."""
+        return weight_average(self.energy, list(self.snapshots))

@@ -78,7 +78,10 @@ class ImageGenerateEvaluation:
     ``histogram_images`` images, nearest neighbours of ``neighbour_samples`` samples, cross-class
     conversion of ``cross_class_sources`` images and a chain strip of ``strip_frames`` frames.
     ``split``: the held-out images all of this is measured on, ``test`` (the reported figures) or
-    ``validation`` (held-out training images, where settings are chosen; see :func:`load_splits`)."""
+    ``validation`` (held-out training images, where settings are chosen; see :func:`load_splits`).
+    ``single_model``: the weights of the single model everything but the ensemble's samples comes
+    from, ``last`` (the last training step's) or ``average`` (the mean of the weights of the kept
+    ensemble snapshots, ``ebm_core.weight_average``; the last weights' samples are then scored too)."""
 
     test_time: TestTimeSampling = field(default_factory=TestTimeSampling)
     restoration: RestorationConfig = field(default_factory=RestorationConfig)
@@ -94,10 +97,13 @@ class ImageGenerateEvaluation:
     cross_class_sources: int = 5
     strip_frames: int = 10
     split: str = "test"
+    single_model: str = "last"
 
     def __post_init__(self) -> None:
         if self.split not in ("test", "validation"):
             raise ValueError(f"evaluation.split must be 'test' or 'validation', got {self.split!r}")
+        if self.single_model not in ("last", "average"):
+            raise ValueError(f"evaluation.single_model must be 'last' or 'average', got {self.single_model!r}")
         check_positive(self.reference_classifier_lr, "evaluation.reference_classifier_lr")
 
 
@@ -124,13 +130,14 @@ PRESETS: dict[str, ImageGenerateConfig] = {
                                            objective=ObjectiveConfig(l2_coeff=0.1, class_coeff=1.0,
                                                                      classes=tuple(range(10))))},
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=1, flip_rounds=0), RestorationConfig(rounds=3),
-                                           num_samples=1000, reference_classifier_steps=2000)),
+                                           num_samples=1000, reference_classifier_steps=2000,
+                                           single_model="average")),
     "tiny": ImageGenerateConfig(
         **recipe_sections(TRAINING_PRESETS["tiny"], train_limit=1000, holdout_from_test=True, eval_images=200),
         evaluation=ImageGenerateEvaluation(TestTimeSampling(rounds=2, flip_rounds=1), num_samples=100,
                                            restoration_images=20, classifier_steps=20, reference_classifier_steps=5,
                                            histogram_images=100, neighbour_samples=4, cross_class_sources=2,
-                                           strip_frames=4)),
+                                           strip_frames=4, single_model="average")),
     **{name: ImageGenerateConfig(**recipe_sections(TRAINING_PRESETS[name], eval_images=10_000),
                                  evaluation=ImageGenerateEvaluation(num_samples=50_000, restoration_images=1000,
                                                                     classifier_steps=3000))
@@ -272,8 +279,9 @@ def run_image_generate(
     if checkpoint is not None:  # read and built once; a model for other images fails here, before the data
         payload = read_model_file(checkpoint)
         check_checkpoint_shape(payload_config(payload), tc.data.dataset, checkpoint)
-        energy, ecfg = energy_from_payload(payload, device)
+        last, ecfg = energy_from_payload(payload, device)
         ensemble, _ = energy_from_payload(payload, device, ensemble=True)
+        snapshots = len(payload["snapshots"])
     train, eval_x, eval_y, note = load_splits(config.data, config.model.conditional, data_dir, config.seed,
                                               ev.split)
     if checkpoint is None and tc.training.batch_size > len(train):
@@ -300,18 +308,28 @@ def run_image_generate(
     if checkpoint is not None:
         results["checkpoint"] = str(checkpoint)
     else:
-        energy, trainer = train_image_energy(tc, train, out, resume=resume)
+        last, trainer = train_image_energy(tc, train, out, resume=resume)
         if trainer.rank != 0:
             return {}
         ecfg = tc.model
         ensemble = trainer.ensemble_energy().eval()
+        snapshots = len(trainer.snapshots)
         results["training"] = {"steps": trainer.step, "recoveries": trainer.recoveries,
                                "last": trainer.history[-1] if trainer.history else None}
         buffer_images = trainer.buffer.latest(trainer.buffer.size).float().cpu()
         if trainer.buffer.labels is not None and config.model.conditional:  # those images' labels, oldest first
             buffer_labels = trainer.buffer.latest_labels(trainer.buffer.size).cpu()
     results["train_seconds"] = time.perf_counter() - t_train
-    energy.eval()
+    last.eval()
+    averaged = ev.single_model == "average" and snapshots > 0
+    if averaged:  # the same snapshots as the ensemble's, one model: checkpoint or trainer alike
+        energy = (energy_from_payload(payload, device, average=True)[0] if checkpoint is not None
+                  else trainer.averaged_energy())
+    else:
+        energy = last
+    results["single_model"] = (f"the mean of the weights of the last {snapshots} snapshots" if averaged else
+                               "the last weights" + (" (no snapshots to average)" if ev.single_model == "average"
+                                                     else ""))
     model_name = str(checkpoint) if checkpoint is not None else "the trained model"
     tc = dataclasses.replace(tc, sampler=dataclasses.replace(tc.sampler, check_finite=True))  # no NaN image scored
     shape, k = ecfg.shape, ecfg.num_classes
@@ -368,6 +386,8 @@ def run_image_generate(
         single = sample_test_time(energy, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
         ens = sample_test_time(ensemble, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()
         one_chain = sample_from_noise(energy, n, shape, tc.sampler, y_gen, device).cpu()
+        compared = {"test_time_sampling_last_weights": sample_test_time(
+            last, n, shape, tc.sampler, ev.test_time, y_gen, k, device, quiet, init).cpu()} if averaged else {}
     if k:  # one row of (up to) 10 samples per class
         yc = y_gen.cpu()
         order = torch.cat([torch.nonzero(yc == c).flatten()[:10] for c in range(min(k, 10))])
@@ -403,6 +423,7 @@ def run_image_generate(
             "one_chain_from_noise": domain_fid(eval_x, one_chain, feats),
             "test_time_sampling": domain_fid(eval_x, single, feats),
             "test_time_sampling_ensemble": domain_fid(eval_x, ens, feats),
+            **{name: domain_fid(eval_x, images, feats) for name, images in compared.items()},
         }
         if buffer_images is not None:
             scores["domain_fid"]["training_replay_buffer"] = domain_fid(eval_x, buffer_images[-n:], feats)
@@ -418,6 +439,7 @@ def run_image_generate(
                     "test_time_sampling_per_class": per_class_accuracy(model, single, yc),
                     "test_time_sampling_ensemble": classifier_accuracy(model, ens, yc),
                     "one_chain_from_noise": classifier_accuracy(model, one_chain, yc),
+                    **{name: classifier_accuracy(model, images, yc) for name, images in compared.items()},
                 }
 
             scores["conditional_accuracy"] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ebm_core import SumEnergy
+from ebm_core import snapshot_ensemble, weight_average
 from ebm_core.checks import check_count, check_widths
 from ebm_core.model_file import config_from, save_model_file
 from ebm_core.model_file import read_model_file as _read_model_file
@@ -112,26 +112,26 @@ def payload_seed(payload: dict[str, Any]) -> int | None:
 
 def energy_from_payload(
     payload: dict[str, Any], map_location: str | torch.device = "cpu", ensemble: bool = False,
+    average: bool = False,
 ) -> tuple[nn.Module, ImageEnergyConfig]:
     """``(energy, config)`` built from a model file's contents (see ``load_image_energy``)."""
+    if ensemble and average:
+        raise ValueError("ask for the ensemble or the weight average, not both")
     config = payload_config(payload)
     energy = build_energy(config)
     energy.load_state_dict(payload["state_dict"])
-    energy = energy.to(map_location).eval()
-    if ensemble and payload["snapshots"]:
-        members = []
-        for sd in payload["snapshots"]:
-            m = build_energy(config)
-            m.load_state_dict(sd)
-            members.append((m.to(map_location).eval(), None))
-        n = len(members)
-        energy = SumEnergy(members, weights=[1.0 / n] * n, pass_y=True).eval()
-    return energy, config
+    energy = energy.to(map_location)
+    if ensemble:
+        energy = snapshot_ensemble(energy, payload["snapshots"])
+    elif average:
+        energy = weight_average(energy, payload["snapshots"])
+    return energy.eval(), config
 
 
 def load_image_energy(
-    path: str | Path, map_location: str | torch.device = "cpu", ensemble: bool = False,
+    path: str | Path, map_location: str | torch.device = "cpu", ensemble: bool = False, average: bool = False,
 ) -> tuple[nn.Module, ImageEnergyConfig]:
-    """``(energy, config)`` from a model file, in eval mode. With ``ensemble=True`` and stored
-    snapshots, the energy is the average over the snapshots (the historical ensemble, A.2)."""
-    return energy_from_payload(read_model_file(path, map_location), map_location, ensemble)
+    """``(energy, config)`` from a model file, in eval mode. With stored snapshots, ``ensemble=True``
+    gives the mean of their energies (the historical ensemble, A.2), ``average=True`` one model with
+    the mean of their weights (``ebm_core.weight_average``); without, the last weights."""
+    return energy_from_payload(read_model_file(path, map_location), map_location, ensemble, average)
