@@ -11,7 +11,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
-    args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,finetune,vae,ebm_joint", "--train-per-class", "70",
+    args = ("--preset", "tiny", "--seeds", "2", "--methods", "ebm,ebm_replay,finetune,vae,ebm_joint",
+            "--train-per-class", "70",
             "--eval-per-class", "20", "--out", str(out), "--quiet")
     proc = run_app(APP, *args, env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -19,7 +20,7 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert proc.stdout.splitlines()[1] == f"{APP}: watch it with: uv run tensorboard --logdir {out}"
     assert (out / "training_curves.png").stat().st_size > 10_000  # every trained model's curves
     results = json.loads((out / "results.json").read_text())
-    assert set(results["accuracy"]) == {"ebm", "finetune", "vae", "ebm_joint"}
+    assert set(results["accuracy"]) == {"ebm", "ebm_replay", "finetune", "vae", "ebm_joint"}
     for method, acc in results["accuracy"].items():
         assert len(acc["per_seed"]) == 2 and all(0 <= a <= 100 for a in acc["per_seed"])
         assert abs(acc["mean"] - sum(acc["per_seed"]) / 2) < 1e-9
@@ -46,7 +47,8 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     assert list(config) == ["data", "model", "sampler", "training", "evaluation", "seed"]
     assert config["data"] == {"source": "mnist", "validation": 5000, "train_per_class": 70, "eval_per_class": 20,
                               "tasks": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]}
-    assert config["evaluation"]["methods"] == ["ebm", "finetune", "vae", "ebm_joint"]
+    assert config["evaluation"]["methods"] == ["ebm", "ebm_replay", "finetune", "vae", "ebm_joint"]
+    assert config["training"]["generative_replay"] == {"per_class": 50, "rounds": 1}
     assert config["evaluation"]["seeds"] == 2 and config["training"]["device"] == "cpu"
     assert "EBM (ours" in (out / "table.md").read_text() and "EBM (ours" in proc.stdout
     assert (out / "accuracy_over_tasks.png").stat().st_size > 10_000
@@ -58,7 +60,8 @@ def test_split_mnist_tiny_end_to_end_and_resume(tmp_path):
     from ebm_continual import load_continual_energy
     from ebm_core import lowest_energy_class
 
-    assert results["models"] == {m: [f"models/{m}_seed{s}.pt" for s in (0, 1)] for m in ("ebm", "ebm_joint")}
+    assert results["models"] == {m: [f"models/{m}_seed{s}.pt" for s in (0, 1)]
+                                 for m in ("ebm", "ebm_replay", "ebm_joint")}
     energy, num_classes = load_continual_energy(out / "models" / "ebm_seed1.pt")
     saved = torch.load(out / "models" / "ebm_seed1.pt", weights_only=True)["extra"]
     assert num_classes == 10 and saved["seed"] == 1

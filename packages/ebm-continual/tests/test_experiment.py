@@ -3,6 +3,7 @@ the presets' sections build the library configs each method's learner takes."""
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -91,6 +92,29 @@ def test_resume_reuses_runs_only_when_their_settings_match(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
+def test_ebm_replay_resumed_mid_sequence_generates_the_same_samples_and_numbers(tmp_path):
+    torch.set_num_threads(1)
+    data = MNISTSplit(*synthetic_digits(8, 1), *synthetic_digits(3, 2), "synthetic digits")
+    config = apply_overrides(SplitMNISTConfig(
+        sampler=LangevinSampler(steps=2),
+        training=SplitMNISTTraining(ebm=EBMTraining(steps_per_task=3, batch_size=8, buffer_size=64)),
+        evaluation=SplitMNISTEvaluation(methods=("ebm_replay",), seeds=1),
+    ), ["training.generative_replay.per_class=6"])
+    run_split_mnist(config, data, tmp_path, quiet=True)
+    first = json.loads((tmp_path / "runs" / "ebm_replay_seed0.json").read_text())
+    assert first["settings"]["config"]["generated_per_class"] == 6
+    trained = torch.load(tmp_path / "models" / "ebm_replay_seed0.pt", weights_only=True)["state_dict"]
+    # tasks 3 and 4 train again from task 2's checkpoint, on the samples generated after tasks 0-2 again
+    for task in (3, 4):
+        shutil.rmtree(tmp_path / f"checkpoints/ebm_replay/seed0/task{task}")
+    (tmp_path / "runs" / "ebm_replay_seed0.json").unlink()
+    run_split_mnist(config, data, tmp_path, resume=True, quiet=True)
+    again = json.loads((tmp_path / "runs" / "ebm_replay_seed0.json").read_text())
+    assert again["matrix"] == first["matrix"] and again["confusion"] == first["confusion"]
+    retrained = torch.load(tmp_path / "models" / "ebm_replay_seed0.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(retrained[k], v) for k, v in trained.items())  # bit for bit: the same samples
+
+
 def test_confusion_sums_seeds_even_when_they_predicted_different_classes():
     data = MNISTSplit(*synthetic_digits(2, 1), *synthetic_digits(1, 2), "synthetic digits")
     def rec(confusion):
@@ -134,12 +158,12 @@ def test_summary_table_shows_a_spread_only_over_several_seeds():
 
 # Each preset's settings as they were before the config took its data / model / sampler / training /
 # evaluation shape: what each method's learner must still receive.
-ALL_BUT_EBM_JOINT = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
+DEFAULT_RUN = ("ebm", "ebm_replay", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint")
 BEFORE = {
     "default": (ContinualEBMConfig(steps_per_task=300, lr=1e-3, sampler=LangevinSampler(steps=20), label_scale=10.0),
-                (5, 5, 10), 4, ALL_BUT_EBM_JOINT, 3, "mnist"),  # full MNIST by default since issue 20; epochs
+                (5, 5, 10), 4, DEFAULT_RUN, 3, "mnist"),  # full MNIST by default since issue 20; epochs
     # (contrastive EBM, classifiers, VAE) chosen on validation since issue 20 (they were 20 each)
-    "paper": (ContinualEBMConfig(steps_per_task=5000, lr=1e-4), (4, 4, 4), 16, ALL_BUT_EBM_JOINT, 10, "torchvision"),
+    "paper": (ContinualEBMConfig(steps_per_task=5000, lr=1e-4), (4, 4, 4), 16, DEFAULT_RUN, 10, "torchvision"),
     "tiny": (ContinualEBMConfig(steps_per_task=30, lr=1e-3, batch_size=64, buffer_size=512, label_scale=10.0,
                                 sampler=LangevinSampler(steps=5)),
              (1, 1, 1), 2, ("ebm", "finetune", "vae", "joint"), 2, "mnist"),
@@ -151,8 +175,13 @@ def test_each_preset_gives_every_method_the_settings_it_had(preset):
     ebm, epochs, importance_samples, methods, seeds, source = BEFORE[preset]
     config = with_device(PRESETS[preset], "cuda")  # a name only: nothing is built here
     contrastive, classifier, vae = epochs
-    expected = {"ebm": ebm, "ebm_joint": ebm, "ebm_contrastive": ContrastiveEBMConfig(epochs_per_task=contrastive),
+    per_class = 50 if preset == "tiny" else 2000
+    replay = dataclasses.replace(ebm, generated_per_class=per_class, generation_rounds=1)
+    expected = {"ebm": ebm, "ebm_replay": replay, "ebm_joint": ebm,
+                "ebm_contrastive": ContrastiveEBMConfig(epochs_per_task=contrastive),
                 "vae": VAEConfig(epochs_per_task=vae, importance_samples=importance_samples),
+                "vae_replay": VAEConfig(epochs_per_task=vae, importance_samples=importance_samples,
+                                        generated_per_class=per_class),
                 **{m: ClassifierConfig(epochs_per_task=classifier) for m in ("finetune", "ewc", "si", "lwf", "joint")}}
     assert set(expected) == set(METHODS)
     for method, library in expected.items():

@@ -4,6 +4,7 @@ historical ensemble."""
 import copy
 import dataclasses
 
+import pytest
 import torch
 from ebm_core import (
     LangevinSampler,
@@ -112,3 +113,15 @@ def test_snapshot_ensemble_is_the_mean_energy_and_the_model_itself_without_snaps
     assert torch.allclose(ens(x), torch.stack(members).mean(0), atol=1e-6)
     assert not torch.allclose(ens(x), weight_average(energy, snaps)(x), atol=1e-3)  # not the same model
     assert snapshot_ensemble(energy, []) is energy
+
+
+def test_weight_average_keeps_float64_and_refuses_no_power_iterations():
+    torch.manual_seed(0)
+    energy = MLPEnergy(3, hidden=(4,)).double()
+    snaps = _snapshots(energy, 3, scale=1e-9)  # differences below float32's resolution of the weights
+    avg = weight_average(energy, snaps)
+    key = "net.2.weight"
+    assert avg.state_dict()[key].dtype == torch.float64
+    assert torch.equal(avg.state_dict()[key], torch.stack([s[key] for s in snaps]).mean(0))
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        refresh_power_iterations(energy, 0)

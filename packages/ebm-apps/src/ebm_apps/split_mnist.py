@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="data.train_per_class: train on the first N images of each digit (default: all)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST (needs internet)")
     p.add_argument("--methods", default=None, help=f"evaluation.methods: comma-separated subset of {','.join(METHODS)} "
-                                                   f"(default: all but ebm_joint)")
+                                                   f"(default: all but ebm_joint and vae_replay)")
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="evaluation.seeds: number of seeds (default: the preset's)")
     p.add_argument("--ebm-steps", type=training_steps, default=None,

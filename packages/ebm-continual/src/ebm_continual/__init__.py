@@ -2,7 +2,9 @@
 
 Run the protocol with any learner (``learn_task`` / ``predict``), e.g. a :class:`ContinualEBM`
 around your own energy ``E(x, y)``; baselines (fine-tuning, EWC, SI, LwF via Avalanche; a
-class-conditional VAE; joint training) share the same tasks and network size.
+class-conditional VAE; joint training) share the same tasks and network size. Beyond the paper,
+``ContinualEBMConfig(generated_per_class=N)`` (and the VAE's) trains later tasks on the model's own
+samples of the classes already learned (generative replay).
 """
 
 from .baselines import (
@@ -21,6 +23,7 @@ from .config import (
     ClassifierTraining,
     EBMTraining,
     EpochTraining,
+    GenerativeReplay,
     SplitMNISTConfig,
     SplitMNISTData,
     SplitMNISTEvaluation,
@@ -81,7 +84,8 @@ __all__ = [
     "ConditionalVAE", "VAEClassifier", "VAEConfig",
     "DATA_SOURCES", "DEFAULT_METHODS", "METHODS", "PAPER_ACCURACY", "PRESETS",
     "SplitMNISTConfig", "SplitMNISTData", "SplitMNISTModel",
-    "EBMTraining", "EpochTraining", "ClassifierTraining", "SplitMNISTTraining", "SplitMNISTEvaluation",
+    "EBMTraining", "GenerativeReplay", "EpochTraining", "ClassifierTraining", "SplitMNISTTraining",
+    "SplitMNISTEvaluation",
     "method_config", "run_settings", "run_split_mnist", "summary_table", "with_device",
 ]
 __version__ = "0.1.0"

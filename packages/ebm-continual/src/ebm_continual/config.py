@@ -9,16 +9,18 @@ from typing import Any
 
 from ebm_core import LangevinSampler, ObjectiveConfig
 from ebm_core.checks import check_count, check_positive, check_seed_range
+from ebm_run import MAX_CHAIN_STEPS
 
 from .baselines import AVALANCHE_STRATEGIES, ClassifierConfig
 from .data import SPLIT_MNIST_TASKS, VALIDATION_IMAGES
 from .ebm import ContinualEBMConfig, ContrastiveEBMConfig
 from .vae import VAEConfig
 
-METHODS = ("ebm", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "joint", "ebm_joint")
+METHODS = ("ebm", "ebm_replay", "ebm_contrastive", "finetune", "ewc", "si", "lwf", "vae", "vae_replay", "joint",
+           "ebm_joint")
 # What the default run compares: every method but ``ebm_joint`` (the EBM's own upper-bound control,
-# as long as the EBM again; ask for it with ``--methods``).
-DEFAULT_METHODS = tuple(m for m in METHODS if m != "ebm_joint")
+# as long as the EBM again) and ``vae_replay`` (the control for ``ebm_replay``): ask for them with ``--methods``.
+DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("ebm_joint", "vae_replay"))
 MAX_SEEDS = 1000
 DATA_SOURCES = ("mnist", "torchvision", "demo")
 LibraryConfig = ContinualEBMConfig | ContrastiveEBMConfig | ClassifierConfig | VAEConfig  # what a learner takes
@@ -115,6 +117,21 @@ class EBMTraining:
 
 
 @dataclass(frozen=True)
+class GenerativeReplay:
+    """Generative replay (not in the paper) of ``ebm_replay`` and ``vae_replay``: after each task,
+    ``per_class`` samples of each of its classes are generated and trained on in later tasks; the
+    EBM's are ``rounds`` runs of its sampler from the replay buffer's images (see
+    :class:`ContinualEBMConfig`), the VAE's decoded from its prior. Chosen on validation (README)."""
+
+    per_class: int = 2000
+    rounds: int = 1
+
+    def __post_init__(self) -> None:
+        check_count(self.per_class, "GenerativeReplay.per_class")
+        check_count(self.rounds, "GenerativeReplay.rounds")
+
+
+@dataclass(frozen=True)
 class EpochTraining:
     """Epochs of Adam over each task's images (the contrastive EBM, the VAE)."""
 
@@ -142,7 +159,8 @@ class ClassifierTraining(EpochTraining):
 class SplitMNISTTraining:
     """Each method's optimisation, and the device every method trains on."""
 
-    ebm: EBMTraining = field(default_factory=EBMTraining)  # ebm, ebm_joint
+    ebm: EBMTraining = field(default_factory=EBMTraining)  # ebm, ebm_replay, ebm_joint
+    generative_replay: GenerativeReplay = field(default_factory=GenerativeReplay)  # ebm_replay, vae_replay
     contrastive: EpochTraining = field(default_factory=EpochTraining)  # ebm_contrastive
     classifier: ClassifierTraining = field(default_factory=ClassifierTraining)  # finetune, ewc, si, lwf, joint
     vae: EpochTraining = field(default_factory=EpochTraining)
@@ -200,8 +218,13 @@ class SplitMNISTConfig:
         if self.data.source == "demo" and self.evaluation.split == "validation":
             raise ValueError("the demo data (the MNIST test set split in two) has no validation set: use data "
                              "source 'mnist' (--data mnist) to evaluate on validation")
-        for method in ("ebm", "ebm_contrastive", "finetune", "vae"):  # the library configs' own checks, now
-            method_config(method, self)
+        for method in ("ebm", "ebm_replay", "ebm_contrastive", "finetune", "vae_replay"):  # the library
+            method_config(method, self)  # configs' own checks, now
+        rounds = self.training.generative_replay.rounds
+        if rounds * self.sampler.steps > MAX_CHAIN_STEPS:
+            raise ValueError(f"training.generative_replay.rounds: {rounds:,} runs of the {self.sampler.steps}-step "
+                             f"sampler are {rounds * self.sampler.steps:,} Langevin steps per generated sample, over "
+                             f"the limit of {MAX_CHAIN_STEPS:,}")
 
 
 def _fields(section: Any) -> dict[str, Any]:
@@ -212,13 +235,17 @@ def _fields(section: Any) -> dict[str, Any]:
 def method_config(method: str, config: SplitMNISTConfig) -> LibraryConfig:
     """The library config that ``method``'s learner takes, built from the sections."""
     m, t = config.model, config.training
-    if method in ("ebm", "ebm_joint"):
+    if method in ("ebm", "ebm_replay", "ebm_joint"):
+        g = t.generative_replay
+        replay = dict(generated_per_class=g.per_class, generation_rounds=g.rounds) if method == "ebm_replay" else {}
         return ContinualEBMConfig(hidden=m.hidden, act=m.energy_act, spectral_norm=m.spectral_norm,
-                                  label_scale=m.label_scale, sampler=config.sampler, **_fields(t.ebm), device=t.device)
+                                  label_scale=m.label_scale, sampler=config.sampler, **_fields(t.ebm), **replay,
+                                  device=t.device)
     if method == "ebm_contrastive":
         return ContrastiveEBMConfig(hidden=m.hidden, act=m.energy_act, **_fields(t.contrastive), device=t.device)
-    if method == "vae":
-        return VAEConfig(hidden=m.hidden, latent_dim=m.latent_dim, **_fields(t.vae),
+    if method in ("vae", "vae_replay"):
+        replay = dict(generated_per_class=t.generative_replay.per_class) if method == "vae_replay" else {}
+        return VAEConfig(hidden=m.hidden, latent_dim=m.latent_dim, **_fields(t.vae), **replay,
                          importance_samples=config.evaluation.vae_importance_samples, device=t.device)
     if method in AVALANCHE_STRATEGIES or method == "joint":
         return ClassifierConfig(hidden=m.hidden, **_fields(t.classifier), device=t.device)
@@ -251,7 +278,8 @@ PRESETS: dict[str, SplitMNISTConfig] = {
     ),
     "tiny": SplitMNISTConfig(
         sampler=LangevinSampler(steps=5),
-        training=_epochs(1, steps_per_task=30, batch_size=64, buffer_size=512),
+        training=dataclasses.replace(_epochs(1, steps_per_task=30, batch_size=64, buffer_size=512),
+                                     generative_replay=GenerativeReplay(per_class=50)),
         evaluation=SplitMNISTEvaluation(methods=("ebm", "finetune", "vae", "joint"), seeds=2,
                                         vae_importance_samples=2),
     ),

@@ -9,6 +9,7 @@ lives (``shared_mnist_dir``); ``read_idx`` and ``shared_mnist_dir`` are re-expor
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,16 @@ class Task:
     y_train: torch.Tensor
     x_eval: torch.Tensor
     y_eval: torch.Tensor
+
+    def with_generated(self, generated: list[tuple[torch.Tensor, torch.Tensor]]) -> Task:
+        """This task with generated ``(images, labels)`` added to its training examples, and their
+        labels to its classes (generative replay); the task itself when there are none."""
+        if not generated:
+            return self
+        x = torch.cat([self.x_train, *(g.to(self.x_train.device) for g, _ in generated)])
+        y = torch.cat([self.y_train, *(label.to(self.y_train.device) for _, label in generated)])
+        extra = sorted({int(c) for _, label in generated for c in label.unique()} - set(self.classes))
+        return dataclasses.replace(self, classes=(*self.classes, *extra), x_train=x, y_train=y)
 
 
 SPLIT_MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))

@@ -5,6 +5,12 @@ their labels; negatives are Langevin samples conditioned on the same labels (so 
 task's classes are pushed up), started from a replay buffer of past negatives that persists across
 tasks. Prediction: the label of lowest energy over all classes.
 
+Generative replay (not in the paper; ``generated_per_class`` > 0): after each task the model
+generates samples of that task's classes (chains started from the replay buffer's images, run under
+each class's label), and every later task trains on them as positives beside its own images, as in
+Shin et al. 2017's deep generative replay, with the EBM as its own generator: no image of an
+earlier task is kept.
+
 The loop is ebm-core's :class:`~ebm_core.Trainer` (sampler, objective, clipped Adam, buffer,
 divergence roll-back): one Trainer per task over that task's data, with the replay buffer and the
 optimizer carried from one task's Trainer to the next (a Trainer builds fresh ones; continual
@@ -34,7 +40,7 @@ from ebm_core import (
 )
 from ebm_core.checks import check_count, check_nonnegative, check_positive, check_probability, check_widths
 from ebm_core.model_file import module_from_model_file, read_model_file, save_model_file
-from ebm_core.seeding import child_seed
+from ebm_core.seeding import child_seed, seed_everything
 from torch import nn
 
 from .data import Task
@@ -52,7 +58,13 @@ class ContinualEBMConfig:
 
     ``class_coeff`` (0: off, the paper) adds ebm-core's class term (``ObjectiveConfig.class_coeff``) over
     the classes of the task being learned: the cross-entropy of ``softmax(-E(x, c))`` over the task's
-    classes for its images, which teaches the energy margins between them that eq. 2 alone does not."""
+    classes for its images, which teaches the energy margins between them that eq. 2 alone does not.
+
+    ``generated_per_class`` (0: off, the paper) turns on generative replay: after each task,
+    that many samples of each of its classes, each a chain of ``generation_rounds`` runs of the
+    sampler under the class's label started from a random image of the replay buffer, are kept and
+    trained on as positives (with their labels) in every later task. One round keeps them as
+    varied as the buffer; more rounds pull them towards a few prototypes (README)."""
 
     hidden: tuple[int, ...] = (400, 400)
     act: str = "swish"
@@ -66,12 +78,15 @@ class ContinualEBMConfig:
     buffer_size: int = 10_000
     replay_prob: float = 0.95
     class_coeff: float = 0.0
+    generated_per_class: int = 0
+    generation_rounds: int = 1
     num_classes: int = 10
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("steps_per_task", "batch_size", "buffer_size", "num_classes"):
+        for name in ("steps_per_task", "batch_size", "buffer_size", "num_classes", "generation_rounds"):
             check_count(getattr(self, name), f"ContinualEBMConfig.{name}")
+        check_count(self.generated_per_class, "ContinualEBMConfig.generated_per_class", 0)
         check_nonnegative(self.class_coeff, "ContinualEBMConfig.class_coeff")
         check_widths(self.hidden, "ContinualEBMConfig.hidden")
         check_positive(self.lr, "ContinualEBMConfig.lr")
@@ -133,11 +148,13 @@ class ContinualEBM:
         self.optimizer = ClippedAdam(self.energy.parameters(), lr=config.lr)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.history: list[list[dict[str, float]]] = []
+        # generative replay: the samples generated of each learned class, and their labels
+        self.generated: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def trainer_config(self, task: Task, task_index: int) -> TrainerConfig:
         c = self.config
         objective = c.objective
-        if c.class_coeff and len(task.classes) > 1:  # the class term compares the task's own classes
+        if c.class_coeff and len(task.classes) > 1:  # the task's classes (and those generated for replay)
             objective = dataclasses.replace(objective, classes=tuple(task.classes), class_coeff=c.class_coeff)
         return TrainerConfig(
             steps=c.steps_per_task, batch_size=c.batch_size, lr=c.lr, objective=objective,
@@ -148,8 +165,11 @@ class ContinualEBM:
         )
 
     def learn_task(self, task: Task, task_index: int) -> None:
-        """Algorithm 1 on this task: positives (x, y) of the task, negatives sampled under the same y."""
+        """Algorithm 1 on this task: positives (x, y) of the task (and, with generative replay, the
+        samples generated of earlier classes), negatives sampled under the same y."""
         out = self.checkpoint_dir / f"task{task_index}" if self.checkpoint_dir is not None else None
+        classes = task.classes
+        task = task.with_generated(self.generated)  # its classes: the task's and those generated (class term)
         trainer = Trainer(
             self.energy, self.config.sampler, (task.x_train, task.y_train), self.trainer_config(task, task_index),
             out_dir=out, buffer=self.buffer, optimizer=self.optimizer,  # both persist across tasks
@@ -158,6 +178,30 @@ class ContinualEBM:
             trainer.resume()
         trainer.train()
         self.history.append(trainer.history)  # the task's whole history, also when resumed
+        if self.config.generated_per_class:
+            self.generated += self.generate(classes, self.config.generated_per_class, task_index)
+
+    def generate(self, classes: tuple[int, ...], n: int, stream: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``n`` samples of each class, with their labels: chains started from random images of the
+        replay buffer, ``generation_rounds`` runs of the sampler under the class's label, the energy in
+        eval mode. Seeded by the learner's seed and ``stream``, so a resumed run generates the same samples."""
+        c = self.config
+        if not self.buffer.size:
+            raise ValueError("ContinualEBM.generate: the replay buffer is empty (the chains start from its "
+                             "images): learn a task first")
+        seed_everything(self.seed, "generated", stream)
+        pool = self.buffer.latest(self.buffer.size)
+        training = self.energy.training
+        self.energy.eval()  # spectral norms read, not updated: generating leaves the model as it was
+        out = []
+        for label in classes:
+            pick = torch.randperm(pool.shape[0]).repeat(-(-n // pool.shape[0]))[:n]
+            x, y = pool[pick].to(c.device), torch.full((n,), label, dtype=torch.long, device=c.device)
+            for _ in range(c.generation_rounds):
+                x = c.sampler(self.energy, x, y)
+            out.append((x.detach().cpu(), y.cpu()))  # kept beside the tasks' images, on the CPU
+        self.energy.train(training)
+        return out
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return lowest_energy_class(self.energy, x.to(self.config.device), self.config.num_classes).cpu()

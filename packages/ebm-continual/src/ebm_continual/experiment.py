@@ -14,7 +14,7 @@ import numpy as np
 from ebm_core import seed_everything
 from ebm_core.atomic import atomic_path
 from ebm_core.checkpoint import plain_settings
-from ebm_run import package_versions, save_figure, seed_interval, start_run_folder, write_json_atomic
+from ebm_run import check_memory, package_versions, save_figure, seed_interval, start_run_folder, write_json_atomic
 
 from .baselines import AvalancheLearner, JointLearner
 from .config import SplitMNISTConfig, format_tasks, method_config
@@ -26,9 +26,12 @@ from .vae import VAEClassifier
 RECORDED_PACKAGES = ("torch", "numpy", "avalanche-lib", "ebm-core", "ebm-continual")  # versions written to results.json
 
 LABELS = {
-    "ebm": "EBM (ours, Langevin negatives)", "ebm_joint": "EBM, joint training (the EBM's upper bound)",
+    "ebm": "EBM (ours, Langevin negatives)",
+    "ebm_replay": "EBM with generative replay of its own samples (not in the paper)",
+    "ebm_joint": "EBM, joint training (the EBM's upper bound)",
     "ebm_contrastive": "EBM, contrastive (Li et al. 2021)",
     "finetune": "Fine-tuning", "ewc": "EWC", "si": "SI", "lwf": "LwF", "vae": "VAE (generative classifier)",
+    "vae_replay": "VAE with generative replay of its own samples (not in the paper)",
     "joint": "Joint training (upper bound)",
 }
 # Class-incremental Split MNIST, 2x400 MLPs: the paper's Table 1 (EWC, SI, LwF, VAE, EBM; the
@@ -39,13 +42,13 @@ PAPER_ACCURACY = {"ebm": 64.99, "ebm_contrastive": 53.12, "ewc": 19.80, "si": 19
 def make_learner(method: str, config: SplitMNISTConfig, seed: int, quiet: bool = True,
                  checkpoint_dir: Path | None = None) -> ContinualLearner:
     sub = method_config(method, config)  # refuses an unknown method
-    if method == "ebm":
+    if method in ("ebm", "ebm_replay"):
         return ContinualEBM(sub, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir)
     if method == "ebm_joint":
         return Cumulative(ContinualEBM(sub, seed=seed, quiet=quiet, checkpoint_dir=checkpoint_dir))
     if method == "ebm_contrastive":
         return ContrastiveEBM(sub, seed=seed, quiet=quiet)
-    if method == "vae":
+    if method in ("vae", "vae_replay"):
         return VAEClassifier(sub, seed=seed, quiet=quiet)
     if method == "joint":
         return JointLearner(sub, seed=seed, quiet=quiet)
@@ -64,7 +67,9 @@ def run_settings(method: str, config: SplitMNISTConfig, data: MNISTSplit) -> dic
 
 # About the seconds of one run of each method at the default preset on full MNIST, one thread (the Avalanche
 # baselines ~20): the worker pool starts the longest first.
-RELATIVE_COST = {"ebm_joint": 240, "ebm": 200, "vae": 80, "joint": 33, "ebm_contrastive": 22}
+EBM_METHODS = ("ebm", "ebm_replay", "ebm_joint")  # checkpointed per task, each writing a model file
+RELATIVE_COST = {"ebm_joint": 240, "ebm_replay": 210, "ebm": 200, "vae_replay": 115, "vae": 80, "joint": 33,
+                 "ebm_contrastive": 22}
 
 
 def _one_run(config: SplitMNISTConfig, data: MNISTSplit, tasks: list, out: Path, method: str, seed: int,
@@ -73,7 +78,7 @@ def _one_run(config: SplitMNISTConfig, data: MNISTSplit, tasks: list, out: Path,
     settings, model file) is written to ``out/runs/<method>_seed<seed>.json`` and returned."""
     settings = run_settings(method, config, data)
     seed_everything(seed)
-    ckpt = out / "checkpoints" / method / f"seed{seed}" if method in ("ebm", "ebm_joint") else None
+    ckpt = out / "checkpoints" / method / f"seed{seed}" if method in EBM_METHODS else None
     if ckpt is not None:
         stored = ckpt / "settings.json"
         if ckpt.exists() and (not resume or not stored.exists() or json.loads(stored.read_text()) != settings):
@@ -123,6 +128,10 @@ def run_split_mnist(
         raise ValueError(f"the data is evaluated on its {data.eval_split} images but evaluation.split is "
                          f"{config.evaluation.split!r}: load it with eval_split={config.evaluation.split!r}")
     tasks = split_tasks(data, config.data.tasks)  # checks the labels before the run folder is made
+    if any(m.endswith("_replay") for m in config.evaluation.methods):  # each run keeps its generated samples
+        n = config.training.generative_replay.per_class * 10 * data.x_train.shape[1] * 4
+        check_memory(f"generative replay's {config.training.generative_replay.per_class:,} samples of each digit "
+                     f"in {config.training.workers} worker(s)", n * config.training.workers)
     out = Path(out_dir)
     start_run_folder(out, "split_mnist", resume,  # the rest: per (method, seed) run, rerun when changed
                      settings={"data": data.description, "seed": config.seed})
@@ -136,7 +145,7 @@ def run_split_mnist(
             if resume and path.exists():
                 rec = json.loads(path.read_text())
                 settings = run_settings(method, config, data)
-                model_missing = method in ("ebm", "ebm_joint") and not (out / str(rec.get("model", ""))).is_file()
+                model_missing = method in EBM_METHODS and not (out / str(rec.get("model", ""))).is_file()
                 if rec.get("settings") == settings and "confusion" in rec and not model_missing:
                     done[(method, seed)] = rec
                     continue

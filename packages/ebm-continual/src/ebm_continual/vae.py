@@ -4,6 +4,11 @@ Encoder q(z | x, y) and decoder p(x | z, y) each have 2 hidden layers of 400 uni
 Bernoulli. Each task trains the VAE on its own images and labels only (maximum likelihood of the
 class-conditional model); prediction is the class of highest likelihood, ``argmax_y log p(x | y)``,
 estimated by importance sampling with the encoder as proposal (uniform class prior).
+
+Generative replay (not in the paper; ``generated_per_class`` > 0): after each task the VAE decodes
+samples of that task's classes (z from the prior, the decoder's pixel means), and every later task
+trains on them beside its own images: Shin et al. 2017's deep generative replay, the control for the
+EBM's own generative replay (``ContinualEBMConfig.generated_per_class``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 from ebm_core import SupervisedConfig, train_supervised
-from ebm_core.seeding import child_seed
+from ebm_core.checks import check_count
+from ebm_core.seeding import child_seed, seed_everything
 from torch import nn
 
 from .data import Task
@@ -27,8 +33,12 @@ class VAEConfig:
     batch_size: int = 128
     lr: float = 1e-3
     importance_samples: int = 16
+    generated_per_class: int = 0
     num_classes: int = 10
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_count(self.generated_per_class, "VAEConfig.generated_per_class", 0)
 
 
 def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
@@ -73,6 +83,12 @@ class ConditionalVAE(nn.Module):
         """Importance-sampled estimate of ``log p(x | y)`` (a lower bound in expectation)."""
         return torch.logsumexp(self.log_weights(x, y, samples), 0) - math.log(samples)
 
+    @torch.no_grad()
+    def sample_means(self, y: torch.Tensor) -> torch.Tensor:
+        """The decoder's pixel means ``sigmoid(decoder(z, y))`` for z drawn from the prior, one per label."""
+        z = torch.randn(len(y), self.latent_dim, device=y.device)
+        return torch.sigmoid(self.decoder(torch.cat([z, self._onehot(y, z)], 1)))
+
 
 class VAEClassifier:
     """Learner: train the conditional VAE on each task; predict ``argmax_y log p(x | y)`` over all classes."""
@@ -82,14 +98,22 @@ class VAEClassifier:
         torch.manual_seed(seed)
         self.vae = ConditionalVAE(in_dim, config).to(config.device)
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.lr)
+        self.generated: list[tuple[torch.Tensor, torch.Tensor]] = []  # generative replay: samples, labels
 
     def learn_task(self, task: Task, task_index: int) -> None:
         c = self.config
-        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(task.y_train), c.batch_size, quiet=self.quiet,
+        data = task.with_generated(self.generated)
+        training = SupervisedConfig.for_epochs(c.epochs_per_task, len(data.y_train), c.batch_size, quiet=self.quiet,
                                                label=f"vae seed {self.seed} task {task_index}",
                                                seed=child_seed(self.seed, "task", task_index), device=c.device)
-        train_supervised(self.vae, lambda m, x, y: -m.elbo(x, y).mean(), (task.x_train, task.y_train), training,
+        train_supervised(self.vae, lambda m, x, y: -m.elbo(x, y).mean(), (data.x_train, data.y_train), training,
                          optimizer=self.optimizer)
+        if c.generated_per_class:
+            seed_everything(self.seed, "generated", task_index)
+            self.vae.eval()
+            for label in task.classes:
+                y_gen = torch.full((c.generated_per_class,), label, dtype=torch.long, device=c.device)
+                self.generated.append((self.vae.sample_means(y_gen).cpu(), y_gen.cpu()))
 
     @torch.no_grad()
     def class_log_likelihoods(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:

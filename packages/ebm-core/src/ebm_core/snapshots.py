@@ -34,6 +34,8 @@ def refresh_power_iterations(module: nn.Module, iterations: int = 50) -> None:
     """Run ``iterations`` power iterations of every parametrization that estimates a spectral norm
     in train mode (torch's ``spectral_norm``, :class:`~ebm_core.layers.ShrinkOnlySpectralNorm`), so
     that its stored singular vectors belong to the current weights. Leaves ``module`` in eval mode."""
+    if iterations < 1:
+        raise ValueError(f"refresh_power_iterations: iterations must be >= 1, got {iterations}")
     parametrized = [m for m in module.modules() if parametrize.is_parametrized(m)]
     module.train()
     with torch.no_grad():
@@ -49,7 +51,10 @@ def weight_average(energy: nn.Module, snapshots: Sequence[StateDict], iterations
     (integer entries: the last snapshot's), one forward per step like a single model. The stored
     singular vectors of spectral norms are then re-estimated for the averaged weights
     (:func:`refresh_power_iterations`): their mean is not a unit vector, and an eval-mode spectral
-    norm reads them as they are. A copy of ``energy`` when there are no snapshots; eval mode."""
+    norm reads them as they are. Running statistics (e.g. BatchNorm's) are averaged too, not
+    recomputed as SWA would; the image energies have none. Snapshots may lie on other devices (a
+    resumed run's come back on the CPU): the mean is taken on the last one's device, in at least
+    float32. A copy of ``energy`` when there are no snapshots; eval mode."""
     if not snapshots:
         model = copy.deepcopy(energy)
         model.eval()
@@ -57,7 +62,8 @@ def weight_average(energy: nn.Module, snapshots: Sequence[StateDict], iterations
     mean: StateDict = {}
     for key, last in snapshots[-1].items():
         if last.is_floating_point():
-            mean[key] = torch.stack([sd[key].float() for sd in snapshots]).mean(0).to(last.dtype)
+            dtype = torch.promote_types(last.dtype, torch.float32)
+            mean[key] = torch.stack([sd[key].to(last.device, dtype) for sd in snapshots]).mean(0).to(last.dtype)
         else:
             mean[key] = last.clone()
     model = _member(energy, mean)
