@@ -1,10 +1,12 @@
 """Class-incremental Split MNIST: the continual EBM beside fine-tuning, EWC, SI, LwF, a VAE and joint training
-(Du & Mordatch 2019, section 6, Table 1).
+(Du & Mordatch 2019, section 6, Table 1), and beyond the paper the EBM and the VAE with generative replay of
+their own samples (ebm_replay, vae_replay).
 
     uv run apps/split_mnist                  # CPU default: full MNIST (55,000 train, 10,000 test), 3 seeds, minutes
     uv run apps/split_mnist --seeds 10       # the 10-seed test figure
     uv run apps/split_mnist --eval-split validation      # where every choice is made (5,000 held-out train images)
     uv run apps/split_mnist --task-order 0,2/1,3/4,6/5,7/8,9 --methods ebm,vae
+    uv run apps/split_mnist --methods ebm,ebm_replay,vae,vae_replay --set training.generative_replay.per_class=1000
     uv run apps/split_mnist --preset paper --data torchvision --data-dir DIR [--download]   # 10 seeds
     uv run apps/split_mnist --methods ebm --set sampler.steps=40 --set training.ebm.buffer_size=20000
     uv run apps/split_mnist --preset tiny --print-config   # the whole config: data / model / sampler / training /
