@@ -84,6 +84,11 @@ def test_image_generate_tiny_end_to_end_resume_and_checkpoint(tmp_path):
     loaded = json.loads((other / "results.json").read_text())
     assert loaded["checkpoint"].endswith("model.pt") and "training" not in loaded
     assert loaded["single_model"] == results["single_model"]  # the model file's snapshots, averaged alike
+    # the very same single model in both paths: its energies of the same real images agree (the trained
+    # run's evaluation is thus of the weight average the model file gives, not of the last weights)
+    for key in ("train_mean", "test_mean", "train_std"):
+        a, b = loaded["energy_train_vs_test"][key], results["energy_train_vs_test"][key]
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(b)), (key, a, b)
     assert "test_time_sampling_last_weights" in loaded["scores"]["conditional_accuracy"]["reference_classifier"]
 
 

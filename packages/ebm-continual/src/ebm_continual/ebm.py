@@ -194,13 +194,15 @@ class ContinualEBM:
         training = self.energy.training
         self.energy.eval()  # spectral norms read, not updated: generating leaves the model as it was
         out = []
-        for label in classes:
-            pick = torch.randperm(pool.shape[0]).repeat(-(-n // pool.shape[0]))[:n]
-            x, y = pool[pick].to(c.device), torch.full((n,), label, dtype=torch.long, device=c.device)
-            for _ in range(c.generation_rounds):
-                x = c.sampler(self.energy, x, y)
-            out.append((x.detach().cpu(), y.cpu()))  # kept beside the tasks' images, on the CPU
-        self.energy.train(training)
+        try:
+            for label in classes:
+                pick = torch.randperm(pool.shape[0]).repeat(-(-n // pool.shape[0]))[:n]
+                x, y = pool[pick].to(c.device), torch.full((n,), label, dtype=torch.long, device=c.device)
+                for _ in range(c.generation_rounds):
+                    x = c.sampler(self.energy, x, y)
+                out.append((x.detach().cpu(), y.cpu()))  # kept beside the tasks' images, on the CPU
+        finally:
+            self.energy.train(training)
         return out
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
